@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: install, lint, format, types, tests with branch coverage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+export LITELLM_LOCAL_MODEL_COST_MAP=True
+redis_dir=$(mktemp -d)
+if url=$(scripts/redis.sh start "$redis_dir"); then
+  export PENGUIFLOW_TEST_REDIS_URL="$url"
+  trap 'scripts/redis.sh stop "$redis_dir"' EXIT
+else
+  echo "warning: no redis-server; redis tests will be skipped (they fail under CI=true)" >&2
+fi
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+rm -f .coverage .coverage.*
+.venv/bin/coverage run -m pytest "$@"
+.venv/bin/coverage combine -q
+.venv/bin/coverage report
