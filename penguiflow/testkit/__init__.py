@@ -1,7 +1,51 @@
-"""Test helpers for PenguiFlow programs (the 2.2.5 ``penguiflow.testkit`` API and more)."""
+"""Test helpers for PenguiFlow programs: the 2.2.5 FlowTestKit and actor-runtime tools.
+
+``__all__`` lists exactly the PenguiFlow 2.2.5 names (``run_one``,
+``assert_node_sequence``, ``get_recorded_events``, ``simulate_error``,
+``assert_preserves_message_envelope``), as the 2.2.5 contract pins it. The
+3.0 additions are importable from here too (explicit re-exports below):
+``FakeClock``, ``EventRecorder``, ``inspect_mailboxes``, ``wait_idle``,
+``format_mailboxes``, ``clear_recorded_events``, ``Simulation``, the
+in-memory fakes ``InMemoryStateStore``, ``InMemoryMessageBus`` and
+``InMemoryRemoteTransport`` (with ``HOLD``, ``RemoteCancel``), and the contract
+suites ``check_state_store``, ``check_state_store_reopen``,
+``check_message_bus``, ``STATE_STORE_CHECKS``, ``MESSAGE_BUS_CHECKS``. The pytest fixtures live in
+``penguiflow.testkit.pytest_plugin`` so importing this package never imports
+pytest.
+"""
 
 from __future__ import annotations
 
-from penguiflow.testkit._clock import FakeClock
+from penguiflow.testkit._clock import FakeClock as FakeClock
+from penguiflow.testkit._contracts import MESSAGE_BUS_CHECKS as MESSAGE_BUS_CHECKS
+from penguiflow.testkit._contracts import STATE_STORE_CHECKS as STATE_STORE_CHECKS
+from penguiflow.testkit._contracts import check_message_bus as check_message_bus
+from penguiflow.testkit._contracts import check_state_store as check_state_store
+from penguiflow.testkit._contracts import check_state_store_reopen as check_state_store_reopen
+from penguiflow.testkit._events import EventRecorder as EventRecorder
+from penguiflow.testkit._harness import (
+    assert_node_sequence,
+    assert_preserves_message_envelope,
+    get_recorded_events,
+    run_one,
+)
+from penguiflow.testkit._mailboxes import format_mailboxes as format_mailboxes
+from penguiflow.testkit._mailboxes import inspect_mailboxes as inspect_mailboxes
+from penguiflow.testkit._mailboxes import wait_idle as wait_idle
+from penguiflow.testkit._recorder import clear_recorded_events as clear_recorded_events
+from penguiflow.testkit._remote import HOLD as HOLD
+from penguiflow.testkit._remote import InMemoryRemoteTransport as InMemoryRemoteTransport
+from penguiflow.testkit._remote import RemoteCancel as RemoteCancel
+from penguiflow.testkit._simulate import SimulatedNodeFunc as SimulatedNodeFunc
+from penguiflow.testkit._simulate import Simulation as Simulation
+from penguiflow.testkit._simulate import simulate_error
+from penguiflow.testkit._stores import InMemoryMessageBus as InMemoryMessageBus
+from penguiflow.testkit._stores import InMemoryStateStore as InMemoryStateStore
 
-__all__ = ["FakeClock"]
+__all__ = [  # noqa: RUF022 - the 2.2.5 order, pinned by the spec
+    "run_one",
+    "assert_node_sequence",
+    "get_recorded_events",
+    "simulate_error",
+    "assert_preserves_message_envelope",
+]

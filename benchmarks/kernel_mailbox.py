@@ -1,0 +1,159 @@
+"""Mailbox vs ``asyncio.Queue``: ping-pong latency and 5-stage pipeline throughput.
+
+Run from the repository root::
+
+    python -m benchmarks.kernel_mailbox          # full run
+    python -m benchmarks.kernel_mailbox --quick  # a few seconds
+
+Rounds alternate between the implementations (so machine noise hits both), each
+measurement is the median over rounds, and the ratios are printed. Read the
+ratios, not the absolute numbers: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from penguiflow.actors import Mailbox
+
+__all__ = ["main"]
+
+STAGES = 5
+CAPACITY = 64
+
+
+class _QueueAdapter:
+    """asyncio.Queue behind the two calls the benchmark uses."""
+
+    def __init__(self, capacity: int) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(capacity)
+        self.put = self._queue.put
+        self.get = self._queue.get
+
+
+class _MailboxAdapter:
+    """Mailbox behind the same two calls; ``get`` returns a ``Delivery``."""
+
+    def __init__(self, capacity: int) -> None:
+        box = Mailbox(capacity)
+        self.put = box.put
+        self.get = box.get
+
+
+def _unwrapper(make: Callable[[int], Any]) -> Callable[[Any], Any]:
+    """What a consumer does with what it got: the item itself, or ``Delivery.item``."""
+    if make is _MailboxAdapter:
+        return _item_of
+    return _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _item_of(delivery: Any) -> Any:
+    return delivery.item
+
+
+async def ping_pong(make: Callable[[int], Any], n: int) -> float:
+    """Seconds for ``n`` request/reply round trips between two tasks."""
+    ping, pong = make(CAPACITY), make(CAPACITY)
+    unwrap = _unwrapper(make)
+
+    async def echo() -> None:
+        for _ in range(n):
+            await pong.put(unwrap(await ping.get()))
+
+    task = asyncio.create_task(echo())
+    start = time.perf_counter()
+    for i in range(n):
+        await ping.put(i)
+        await pong.get()
+    elapsed = time.perf_counter() - start
+    await task
+    return elapsed
+
+
+async def pipeline(make: Callable[[int], Any], n: int) -> float:
+    """Seconds to push ``n`` items through ``STAGES`` forwarding stages."""
+    queues = [make(CAPACITY) for _ in range(STAGES + 1)]
+    unwrap = _unwrapper(make)
+
+    async def stage(inbox: Any, outbox: Any) -> None:
+        for _ in range(n):
+            await outbox.put(unwrap(await inbox.get()))
+
+    tasks = [asyncio.create_task(stage(queues[i], queues[i + 1])) for i in range(STAGES)]
+    sink = queues[-1]
+
+    async def drain() -> None:
+        for _ in range(n):
+            await sink.get()
+
+    start = time.perf_counter()
+    drainer = asyncio.create_task(drain())
+    for i in range(n):
+        await queues[0].put(i)
+    await drainer
+    elapsed = time.perf_counter() - start
+    await asyncio.gather(*tasks)
+    return elapsed
+
+
+async def _measure(
+    bench: Callable[[Callable[[int], Any], int], Awaitable[float]], n: int, rounds: int
+) -> tuple[float, float]:
+    queue_times: list[float] = []
+    mailbox_times: list[float] = []
+    await bench(_QueueAdapter, n // 10)  # warm-up
+    await bench(_MailboxAdapter, n // 10)
+    for r in range(rounds):
+        # Alternate which implementation goes first so drift hits both equally.
+        order = [(_QueueAdapter, queue_times), (_MailboxAdapter, mailbox_times)]
+        if r % 2:
+            order.reverse()
+        for make, sink in order:
+            sink.append(await bench(make, n))
+    return statistics.median(queue_times), statistics.median(mailbox_times)
+
+
+async def _run(quick: bool) -> dict[str, float]:
+    n = 5_000 if quick else 50_000
+    rounds = 3 if quick else 9
+    q_pp, m_pp = await _measure(ping_pong, n, rounds)
+    q_pl, m_pl = await _measure(pipeline, n, rounds)
+    results = {
+        "ping_pong_time_ratio": m_pp / q_pp,
+        "pipeline_throughput_ratio": q_pl / m_pl,
+    }
+    print(f"round trips: {n}, pipeline items: {n}, stages: {STAGES}, rounds: {rounds}")
+    print(
+        f"ping-pong   asyncio.Queue {q_pp / n * 1e6:7.2f} us/round trip   "
+        f"Mailbox {m_pp / n * 1e6:7.2f} us/round trip"
+    )
+    print(
+        f"pipeline    asyncio.Queue {n / q_pl:9.0f} items/s        Mailbox {n / m_pl:9.0f} items/s"
+    )
+    print(
+        f"ratios: ping-pong time Mailbox/Queue = {results['ping_pong_time_ratio']:.2f}x "
+        f"(target <= 1.00); pipeline throughput Mailbox/Queue = "
+        f"{results['pipeline_throughput_ratio']:.2f}x (target >= 2.00)"
+    )
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run the benchmark and print medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    args = parser.parse_args(argv)
+    return asyncio.run(_run(args.quick))
+
+
+if __name__ == "__main__":
+    main()

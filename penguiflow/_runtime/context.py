@@ -1,0 +1,260 @@
+"""``Context``: what a node receives as ``ctx`` (emit, fetch, streaming, playbooks).
+
+Each node, OpenSea and Rookery has one context for the life of the flow. Its
+edges are lanes of mailboxes: ``_outgoing`` maps successors to the edges this
+owner sends on, ``_incoming`` maps predecessors to the edges it reads from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
+from penguiflow.actors import SELF_LANE, Mailbox, MailboxEmpty
+from penguiflow.node import Node
+from penguiflow.types import Message, StreamChunk
+
+if TYPE_CHECKING:
+    from penguiflow._runtime.flow import PenguiFlow
+    from penguiflow._runtime.playbook import PlaybookFactory
+    from penguiflow._runtime.transport import Transport
+
+__all__ = ["Context"]
+
+Target = Node | Endpoint
+_DETACHED = "Context is not attached to a running flow"
+_NO_INCOMING = "context has no incoming floes to fetch from"
+
+
+class Context:
+    """The handle a node uses to talk to its flow.
+
+    Args:
+        owner: the ``Node`` (or ``Endpoint``) this context belongs to.
+        runtime: the owning ``PenguiFlow``; ``None`` for a detached context (for
+            unit-testing ``Node.invoke``), on which ``emit`` raises ``RuntimeError``.
+    """
+
+    __slots__ = (
+        "_in_mailbox",
+        "_incoming",
+        "_io",
+        "_is_rookery",
+        "_out_list",
+        "_outgoing",
+        "_owner",
+        "_runtime",
+        "_self_floe",
+        "_stream_seq",
+    )
+
+    def __init__(self, owner: Node | Endpoint, runtime: PenguiFlow | None = None) -> None:
+        self._owner = owner
+        self._runtime = runtime
+        self._outgoing: dict[Target, Floe] = {}
+        self._incoming: dict[Target, Floe] = {}
+        self._out_list: tuple[Floe, ...] = ()
+        self._in_mailbox: Mailbox | None = None
+        self._self_floe: Floe | None = None
+        self._stream_seq: dict[str, int] = {}
+        self._io: Transport | None = None
+        self._is_rookery = False
+
+    def _wire(
+        self,
+        incoming: dict[Target, Floe],
+        outgoing: dict[Target, Floe],
+        mailbox: Mailbox | None,
+        io: Transport,
+    ) -> None:
+        """Attach the edges (called once by the flow that owns this context)."""
+        self._io = io
+        self._is_rookery = self._owner == ROOKERY
+        self._incoming = incoming
+        self._outgoing = outgoing
+        self._out_list = tuple(outgoing.values())
+        self._in_mailbox = mailbox
+        self._self_floe = incoming.get(self._owner)
+
+    @property
+    def owner(self) -> Node | Endpoint:
+        """The ``Node`` or ``Endpoint`` this context belongs to."""
+        return self._owner
+
+    @property
+    def runtime(self) -> PenguiFlow | None:
+        """The owning flow, or ``None`` when detached."""
+        return self._runtime
+
+    # -- sending ------------------------------------------------------------------
+    def _targets(self, to: Target | Sequence[Target] | None) -> tuple[Floe, ...]:
+        if to is None:
+            return self._out_list
+        targets = [to] if isinstance(to, Node | Endpoint | str) else list(to)
+        floes = []
+        for target in targets:
+            floe = self._outgoing.get(target)  # type: ignore[call-overload]
+            if floe is None:
+                name = getattr(target, "name", target)
+                raise KeyError(f"Unknown target {name} for {self._owner.name}")
+            floes.append(floe)
+        return tuple(floes)
+
+    async def emit(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Send ``msg`` on every outgoing edge, or only to the ``to`` target(s).
+
+        Waits while a target edge is full. All targets are resolved first.
+
+        Raises:
+            KeyError: a target is not a successor of this context's owner.
+            RuntimeError: the context is detached.
+        """
+        if self._runtime is None:
+            raise RuntimeError(_DETACHED)
+        io = self._io
+        if io is None or not self._outgoing:
+            return
+        for floe in self._targets(to):
+            await io.send(floe, msg)
+
+    def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full.
+
+        Targets earlier in the list may already have received ``msg``.
+        """
+        if self._runtime is None:
+            raise RuntimeError(_DETACHED)
+        io = self._io
+        if io is None or not self._outgoing:
+            return
+        for floe in self._targets(to):
+            io.send_nowait(floe, msg)
+
+    async def emit_chunk(
+        self,
+        *,
+        parent: Message,
+        text: str,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: dict[str, Any] | None = None,
+        to: Target | Sequence[Target] | None = None,
+    ) -> StreamChunk:
+        """Emit one ``StreamChunk`` of a stream, wrapped in a new ``Message``.
+
+        Sequence numbers count from 0 per stream id (``stream_id`` or the
+        parent's trace id) and restart after ``done=True``. Every chunk but the
+        first of a stream waits for per-trace capacity first.
+
+        Returns:
+            The chunk (not its envelope).
+        """
+        runtime = self._runtime
+        if runtime is None:
+            raise RuntimeError(_DETACHED)
+        sid = stream_id or parent.trace_id
+        seqs = self._stream_seq
+        last = seqs.get(sid)
+        if seq is None:
+            seq = 0 if last is None else last + 1
+        seqs[sid] = seq
+        chunk = StreamChunk(stream_id=sid, seq=seq, text=text, done=done, meta=dict(meta or {}))
+        message = Message(
+            payload=chunk,
+            headers=parent.headers,
+            trace_id=parent.trace_id,
+            deadline_s=parent.deadline_s,
+            meta=dict(parent.meta),
+        )
+        if last is not None:
+            await runtime._traces.wait_capacity(sid, runtime._queue_maxsize)
+        await self.emit(message, to=to)
+        if done:
+            seqs.pop(sid, None)
+        return chunk
+
+    # -- receiving ----------------------------------------------------------------
+    def _lanes(self, from_: Target | Sequence[Target] | None) -> list[int] | None:
+        if from_ is None:
+            if self._is_rookery:
+                return None  # Rookery: buffer (self lane) first, then every edge
+            return [f.lane for f in self._incoming.values() if f.lane != SELF_LANE]
+        sources = [from_] if isinstance(from_, Node | Endpoint | str) else list(from_)
+        lanes = []
+        for source in sources:
+            floe = self._incoming.get(source)  # type: ignore[call-overload]
+            if floe is None:
+                name = getattr(source, "name", source)
+                raise KeyError(f"Unknown target {name} for {self._owner.name}")
+            lanes.append(floe.lane)
+        return lanes
+
+    def _mailbox(self) -> Mailbox:
+        mailbox = self._in_mailbox
+        if mailbox is None or (not self._incoming and not len(mailbox)):
+            raise RuntimeError(_NO_INCOMING)
+        return mailbox
+
+    async def fetch(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Wait for and return the next item on this context's incoming edges.
+
+        Raises:
+            KeyError: a ``from_`` source is not a predecessor.
+            RuntimeError: there are no incoming edges.
+        """
+        mailbox = self._mailbox()
+        delivery = await mailbox.get(self._lanes(from_))
+        if self._is_rookery and self._io is not None:
+            # Fetching from Rookery ends the item's life for trace accounting.
+            await self._io.finish(delivery.item)
+        return delivery.item
+
+    async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Return the first item available on any selected incoming edge."""
+        return await self.fetch(from_)
+
+    def fetch_nowait(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Return a waiting item now; ``asyncio.QueueEmpty`` when there is none."""
+        mailbox = self._in_mailbox
+        if mailbox is None:
+            raise asyncio.QueueEmpty("no messages available")
+        try:
+            delivery = mailbox.get_nowait(self._lanes(from_))
+        except MailboxEmpty:
+            raise asyncio.QueueEmpty("no messages available") from None
+        if self._is_rookery and self._io is not None:
+            self._io.finish_nowait(delivery.item)
+        return delivery.item
+
+    # -- inspection ---------------------------------------------------------------
+    def outgoing_count(self) -> int:
+        """Number of outgoing edges (successors, plus Rookery for egress nodes)."""
+        return len(self._outgoing)
+
+    def queue_depth_in(self) -> int:
+        """Items waiting on this context's incoming edges."""
+        mailbox = self._in_mailbox
+        if mailbox is None:
+            return 0
+        depth = mailbox.depth()
+        if self._self_floe is not None:
+            depth += self._self_floe.queue.qsize()
+        return depth
+
+    def queue_depth_out(self) -> int:
+        """Items waiting on this context's outgoing edges."""
+        return sum(floe.queue.qsize() for floe in self._out_list)
+
+    async def call_playbook(
+        self, playbook: PlaybookFactory, parent_msg: Any, *, timeout: float | None = None
+    ) -> Any:
+        """Run a subflow for ``parent_msg`` (see ``penguiflow.core.call_playbook``)."""
+        from penguiflow._runtime.playbook import call_playbook
+
+        return await call_playbook(playbook, parent_msg, timeout=timeout, runtime=self._runtime)
+
+    def __repr__(self) -> str:
+        return f"Context(owner={self._owner!r})"

@@ -1,0 +1,166 @@
+"""The event pipeline: build a ``FlowEvent``, log it, store it, hand it to middlewares.
+
+Every step is awaited inline and in this order (events-errors.md). When nobody
+listens (level disabled, no store, no middleware) the event is not even built,
+which keeps per-hop DEBUG events free on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from penguiflow.metrics import FlowEvent
+
+if TYPE_CHECKING:
+    from penguiflow._runtime.context import Context
+    from penguiflow._runtime.tracing import TraceBook
+    from penguiflow._time import Clock
+
+__all__ = ["LEVELS", "LOGGER", "EventPipeline"]
+
+# The FlowEvent record shape is fixed by the 2.2.5 contract (message = event name,
+# payload keys as record attributes), so these records use the stdlib logger
+# directly: a structlog wrapper cannot set a record attribute named ``event``.
+LOGGER = logging.getLogger("penguiflow.core")
+
+LEVELS: dict[str, int] = {
+    "node_start": logging.DEBUG,
+    "node_success": logging.INFO,
+    "node_error": logging.ERROR,
+    "node_timeout": logging.WARNING,
+    "node_retry": logging.INFO,
+    "node_failed": logging.ERROR,
+    "deadline_skip": logging.INFO,
+    "trace_cancel_drop": logging.INFO,
+    "node_trace_cancelled": logging.INFO,
+    "node_cancelled": logging.DEBUG,
+    "trace_cancel_start": logging.INFO,
+    "trace_cancel_finish": logging.INFO,
+}
+
+Middleware = Callable[[FlowEvent], Awaitable[None]]
+
+
+class EventPipeline:
+    """Emits the events of one flow; holds references, not copies, of its config."""
+
+    __slots__ = ("_clock", "_maxsize", "_middlewares", "_traces", "state_store")
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        traces: TraceBook,
+        middlewares: list[Middleware],
+        state_store: Any,
+        maxsize: int,
+    ) -> None:
+        self._clock = clock
+        self._traces = traces
+        self._middlewares = middlewares
+        self.state_store = state_store
+        self._maxsize = maxsize
+
+    def wanted(self, level: int) -> bool:
+        """True when an event at ``level`` would reach anyone."""
+        return bool(
+            self._middlewares or self.state_store is not None or LOGGER.isEnabledFor(level)
+        )
+
+    async def emit(
+        self,
+        event_type: str,
+        ctx: Context,
+        trace_id: str | None,
+        *,
+        attempt: int = 0,
+        latency_ms: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exc: BaseException | None = None,
+        level: int | None = None,
+    ) -> None:
+        """Build and dispatch one event emitted from ``ctx`` about ``trace_id``."""
+        if level is None:
+            level = LEVELS[event_type]
+        log_enabled = LOGGER.isEnabledFor(level)
+        middlewares = self._middlewares
+        store = self.state_store
+        if not (log_enabled or middlewares or store is not None):
+            return
+        event = self.build(
+            event_type, ctx, trace_id, attempt=attempt, latency_ms=latency_ms, extra=extra
+        )
+        if log_enabled:
+            exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+            LOGGER.log(level, event_type, extra=event.to_payload(), exc_info=exc_info)
+        if store is not None:
+            await _save(store, event)
+        for middleware in tuple(middlewares):
+            try:
+                await middleware(event)
+            except Exception as error:
+                LOGGER.exception(
+                    "middleware_error",
+                    extra={
+                        "event": "middleware_error",
+                        "node_name": event.node_name,
+                        "node_id": event.node_id,
+                        "exception": error,
+                    },
+                )
+
+    def build(
+        self,
+        event_type: str,
+        ctx: Context,
+        trace_id: str | None,
+        *,
+        attempt: int = 0,
+        latency_ms: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> FlowEvent:
+        """The ``FlowEvent`` for ``ctx`` and ``trace_id`` as of now."""
+        owner = ctx.owner
+        traces = self._traces
+        if trace_id is None:
+            pending, inflight, cancelled = None, 0, False
+        else:
+            pending = traces.pending(trace_id)
+            inflight = traces.inflight.get(trace_id, 0)
+            cancelled = traces.cancelled(trace_id)
+        return FlowEvent(
+            event_type,
+            self._clock.time(),
+            owner.name,
+            getattr(owner, "node_id", owner.name),
+            trace_id,
+            attempt,
+            latency_ms,
+            ctx.queue_depth_in(),
+            ctx.queue_depth_out(),
+            ctx.outgoing_count(),
+            self._maxsize,
+            pending,
+            inflight,
+            cancelled,
+            extra if extra is not None else {},
+        )
+
+
+async def _save(store: Any, event: FlowEvent) -> None:
+    from penguiflow.state import StoredEvent  # contract C; loaded only with a store
+
+    try:
+        await store.save_event(StoredEvent.from_flow_event(event))
+    except Exception as exc:
+        LOGGER.exception(
+            "state_store_save_failed",
+            extra={
+                "event": "state_store_save_failed",
+                "trace_id": event.trace_id,
+                "kind": event.event_type,
+                "exception": repr(exc),
+            },
+        )

@@ -1,0 +1,376 @@
+"""``PenguiFlow``: a graph of nodes, each run by a supervised actor.
+
+Construction builds and checks the graph, creates one multi-lane mailbox per node
+(one lane per incoming edge) plus the Rookery mailbox, and one ``Context`` per
+node and endpoint. The flow owns the mailboxes, so ``stop()`` then ``run()``
+keeps queued items. ``run()`` starts a fresh ``Supervisor`` whose children are
+the node actors; ``stop()`` stops it. This module delegates, never executes:
+per-item work is in ``node_actor``, edge traffic in ``transport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._runtime.context import Context, Target
+from penguiflow._runtime.events import EventPipeline
+from penguiflow._runtime.flow_hooks import FlowHooks
+from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
+from penguiflow._runtime.tracing import TraceBook
+from penguiflow._runtime.transport import Transport
+from penguiflow._time import SYSTEM_CLOCK, Clock
+from penguiflow.actors import SELF_LANE, Mailbox
+from penguiflow.metrics import FlowEvent
+from penguiflow.node import Node
+from penguiflow.types import WM, Message, StreamChunk
+
+if TYPE_CHECKING:
+    from penguiflow.actors import ActorRef
+    from penguiflow.supervision import Supervisor
+
+__all__ = ["DEFAULT_QUEUE_MAXSIZE", "MailboxSnapshot", "PenguiFlow", "create"]
+
+DEFAULT_QUEUE_MAXSIZE = 64
+
+Middleware = Callable[[FlowEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSnapshot:
+    """A copy of one mailbox's state: queued items in order, depth, capacity, busy.
+
+    .. versionadded:: 3.0
+    """
+
+    node: str
+    depth: int
+    capacity: int
+    items: tuple[Any, ...]
+    busy: bool
+
+
+class PenguiFlow(FlowHooks):
+    """A flow of nodes wired by edges, fed at OpenSea and drained at Rookery.
+
+    Args:
+        *adjacencies: ``node.to(...)`` tuples.
+        queue_maxsize: capacity of every edge; ``<= 0`` means unbounded.
+        allow_cycles: skip the cycle check.
+        middlewares: async callables receiving every ``FlowEvent``.
+        emit_errors_to_rookery: deliver final ``FlowError`` objects to Rookery.
+        state_store: a ``StateStore`` (every event is saved).
+        message_bus: a ``MessageBus`` (every edge put is published).
+        clock: where deadlines, timeouts, backoff and latency read time
+            (``penguiflow.testkit.FakeClock`` in tests). *versionadded 3.0*
+
+    Raises:
+        CycleError: the graph has a cycle and ``allow_cycles`` is false.
+    """
+
+    def __init__(
+        self,
+        *adjacencies: tuple[Node, Sequence[Node]],
+        queue_maxsize: int = DEFAULT_QUEUE_MAXSIZE,
+        allow_cycles: bool = False,
+        middlewares: Iterable[Middleware] | None = None,
+        emit_errors_to_rookery: bool = False,
+        state_store: Any = None,
+        message_bus: Any = None,
+        clock: Clock | None = None,
+    ) -> None:
+        graph = build_graph(adjacencies, maxsize=queue_maxsize, allow_cycles=allow_cycles)
+        self._graph = graph
+        self._queue_maxsize = queue_maxsize
+        self._allow_cycles = allow_cycles
+        self._middlewares: list[Middleware] = list(middlewares or [])
+        self._emit_errors_to_rookery = emit_errors_to_rookery
+        self._state_store = state_store
+        self._message_bus = message_bus
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        self._traces = TraceBook()
+        self._events = EventPipeline(
+            clock=self._clock,
+            traces=self._traces,
+            middlewares=self._middlewares,
+            state_store=state_store,
+            maxsize=queue_maxsize,
+        )
+        self._registry: Any = None
+        self._warn_nodes: frozenset[Node] = frozenset()
+        self._running = False
+        self._supervisor: Supervisor | None = None
+        self._parent: Supervisor | None = None
+        self._refs: dict[Node, ActorRef] = {}
+        self._external: set[asyncio.Future[Any]] = set()
+        self._busy = 0
+        self._idle: asyncio.Event | None = None
+        self._contexts: dict[Node | Any, Context] = {}
+        self._mailboxes: dict[Node, Mailbox] = {}
+        self._wire(graph.nodes, graph.floes)
+
+    def _wire(self, nodes: tuple[Node, ...], floes: tuple[Floe, ...]) -> None:
+        maxsize = self._queue_maxsize
+        owners: list[Any] = [OPEN_SEA, *nodes, ROOKERY]
+        incoming: dict[Any, dict[Target, Floe]] = {owner: {} for owner in owners}
+        outgoing: dict[Any, dict[Target, Floe]] = {owner: {} for owner in owners}
+        for floe in floes:
+            incoming[floe.target][floe.source] = floe
+            outgoing[floe.source][floe.target] = floe
+        for owner in (*nodes, ROOKERY):
+            data = [f for src, f in incoming[owner].items() if src is not owner]
+            mailbox = Mailbox(maxsize, lanes=max(1, len(data)))
+            for lane, floe in enumerate(data):
+                floe.attach(mailbox, lane)
+            own = incoming[owner].get(owner)
+            if own is not None:
+                own.attach(mailbox, SELF_LANE)  # controller loop: the unbounded self lane
+            if owner is not ROOKERY:
+                self._mailboxes[owner] = mailbox
+            else:
+                self._rookery = mailbox
+        for owner in owners:
+            self._contexts[owner] = Context(owner, self)
+        self._io = Transport(
+            traces=self._traces,
+            events=self._events,
+            bus=self._message_bus,
+            rookery=self._rookery,
+            rookery_ctx=self._contexts[ROOKERY],
+        )
+        for owner in owners:
+            mailbox_of = self._rookery if owner is ROOKERY else self._mailboxes.get(owner)
+            self._contexts[owner]._wire(incoming[owner], outgoing[owner], mailbox_of, self._io)
+
+    # -- inspection -----------------------------------------------------------------
+    @property
+    def registry(self) -> Any:
+        """The registry given to the last ``run()``, else ``None``."""
+        return self._registry
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """The nodes in declaration order. *versionadded 3.0*"""
+        return self._graph.nodes
+
+    @property
+    def edges(self) -> tuple[Floe, ...]:
+        """Every edge, OpenSea and Rookery edges included. *versionadded 3.0*"""
+        return self._graph.floes
+
+    @property
+    def _floes(self) -> tuple[Floe, ...]:
+        return self._graph.floes
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        """The supervisor of this run's node actors (``None`` when not running)."""
+        return self._supervisor
+
+    @property
+    def _tasks(self) -> list[asyncio.Task[Any]]:
+        return [ref.task for ref in self._refs.values() if ref.task is not None]
+
+    @property
+    def _trace_events(self) -> dict[str, asyncio.Event]:
+        return self._traces.events
+
+    def mailboxes(self) -> dict[str, MailboxSnapshot]:
+        """A copy of every node's mailbox (and ``"Rookery"``); does not disturb the flow.
+
+        .. versionadded:: 3.0
+        """
+        result: dict[str, MailboxSnapshot] = {}
+        for node, mailbox in self._mailboxes.items():
+            ref = self._refs.get(node)
+            items = mailbox.snapshot(SELF_LANE) + mailbox.snapshot()
+            busy = bool(ref is not None and ref.busy)
+            result[node.name] = MailboxSnapshot(
+                node.name, len(items), mailbox.capacity, items, busy
+            )
+        items = self._rookery.snapshot(SELF_LANE) + self._rookery.snapshot()
+        result["Rookery"] = MailboxSnapshot(
+            "Rookery", len(items), self._rookery.capacity, items, False
+        )
+        return result
+
+    async def wait_idle(self) -> None:
+        """Return once every node mailbox is empty and no node is handling an item.
+
+        Rookery is not waited for. Wrap the call in ``asyncio.timeout``.
+
+        .. versionadded:: 3.0
+        """
+        while True:
+            busy_box = next((m for m in self._mailboxes.values() if len(m)), None)
+            if busy_box is not None:
+                await busy_box.wait_empty()
+                continue
+            if not self._busy:
+                return
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            await self._idle.wait()
+
+    def _busy_changed(self, delta: int) -> None:
+        self._busy += delta
+        if not self._busy and self._idle is not None:
+            self._idle.set()
+            self._idle = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    def embed(self, parent: Supervisor) -> PenguiFlow:
+        """Make ``parent`` own this flow's supervisor from the next ``run()`` on.
+
+        .. versionadded:: 3.0
+        """
+        self._parent = parent
+        return self
+
+    def run(self, *, registry: Any = None, supervisor: Supervisor | None = None) -> None:
+        """Start one supervised actor per node and return at once.
+
+        Args:
+            registry: a ``ModelRegistry`` (or anything with ``adapters(name)``).
+            supervisor: a parent supervisor to own the flow's subtree
+                (*versionadded 3.0*).
+
+        Raises:
+            RuntimeError: already running, no running event loop, or the registry
+                misses a node whose policy validates.
+        """
+        if self._running:
+            raise RuntimeError("PenguiFlow already running")
+        asyncio.get_running_loop()
+        if registry is not None:
+            self._check_registry(registry)
+        self._registry = registry
+        self._warn_nodes = _message_output_nodes(self._graph.nodes, registry)
+        from penguiflow._runtime.supervision import start_node_actors
+
+        parent = supervisor if supervisor is not None else self._parent
+        self._supervisor, self._refs = start_node_actors(self, parent)
+        self._running = True
+
+    def _check_registry(self, registry: Any) -> None:
+        missing = []
+        for node in self._graph.nodes:
+            if node.policy.validate == "none":
+                continue
+            try:
+                registry.adapters(node.name)
+            except KeyError:
+                missing.append(node.name)
+        if missing:
+            raise RuntimeError(
+                "ModelRegistry is missing entries for nodes requiring validation: "
+                + ", ".join(sorted(missing))
+            )
+
+    async def stop(self) -> None:
+        """Stop every node actor, external task and background publish; no-op if stopped.
+
+        Queued items stay in their mailboxes; per-trace bookkeeping is cleared.
+        """
+        if not self._running:
+            return
+        supervisor = self._supervisor
+        try:
+            if supervisor is not None:
+                from penguiflow._runtime.supervision import stop_node_actors
+
+                await stop_node_actors(supervisor, self._parent)
+            external = tuple(self._external)
+            for future in external:
+                future.cancel()
+            if external:
+                await asyncio.gather(*external, return_exceptions=True)
+            await self._io.drain()
+        finally:
+            self._external.clear()
+            self._traces.clear()
+            self._refs = {}
+            self._supervisor = None
+            self._busy = 0
+            self._busy_changed(0)
+            self._running = False
+
+    # -- OpenSea / Rookery ----------------------------------------------------------
+    def _wm_duplicate(self, msg: Any) -> bool:
+        if isinstance(msg, Message) and isinstance(msg.payload, WM):
+            memo = self._traces.memo.get(msg.trace_id)
+            # <= rather than ==: the loop may run ahead of a caller re-emitting hops.
+            return memo is not None and msg.payload.hops <= memo
+        return False
+
+    async def emit(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Feed ``msg`` to the ingress nodes (or the ``to`` ones), waiting on full edges.
+
+        Raises:
+            KeyError: a target is not an ingress node.
+        """
+        if self._wm_duplicate(msg):
+            return
+        await self._contexts[OPEN_SEA].emit(msg, to)
+
+    def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
+        if self._wm_duplicate(msg):
+            return
+        self._contexts[OPEN_SEA].emit_nowait(msg, to)
+
+    async def emit_chunk(
+        self,
+        *,
+        parent: Message,
+        text: str,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: dict[str, Any] | None = None,
+        to: Target | Sequence[Target] | None = None,
+    ) -> StreamChunk:
+        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes)."""
+        return await self._contexts[OPEN_SEA].emit_chunk(
+            parent=parent, text=text, stream_id=stream_id, seq=seq, done=done, meta=meta, to=to
+        )
+
+    async def fetch(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Wait for and return the next item delivered to Rookery.
+
+        Raises:
+            KeyError: ``from_`` is not an egress node.
+            RuntimeError: Rookery has no incoming edges and nothing buffered.
+        """
+        return await self._contexts[ROOKERY].fetch(from_)
+
+    async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Like ``fetch``: the first item on any selected Rookery edge."""
+        return await self._contexts[ROOKERY].fetch_any(from_)
+
+    async def _emit_to_rookery(self, item: Any, *, source: Node | None = None) -> None:
+        """Deliver any object to Rookery as the runtime does for finals (compat)."""
+        await self._io.to_rookery(item, source=source)
+
+
+def create(*adjacencies: tuple[Node, Sequence[Node]], **kwargs: Any) -> PenguiFlow:
+    """Build a ``PenguiFlow`` (same arguments as its constructor)."""
+    return PenguiFlow(*adjacencies, **kwargs)
+
+
+def _message_output_nodes(nodes: Iterable[Node], registry: Any) -> frozenset[Node]:
+    """Nodes registered with a ``Message`` output model (they warn on bare results)."""
+    models = getattr(registry, "models", None)
+    if models is None:
+        return frozenset()
+    found = set()
+    for node in nodes:
+        try:
+            _, out_model = models(node.name)
+        except Exception:
+            continue
+        if isinstance(out_model, type) and issubclass(out_model, Message):
+            found.add(node)
+    return frozenset(found)

@@ -1,0 +1,248 @@
+"""The node actor: one kernel actor per ``Node``, handling one queued item at a time.
+
+The actor's mailbox belongs to the flow (one lane per incoming edge), so a
+restart or a ``stop()``/``run()`` cycle keeps queued items. Each item runs the
+§7 pipeline inline in the actor's task: deadline check, cancellation check,
+then the attempt loop (retries, timeout, backoff), routing and events.
+Trace cancellation interrupts the handler through ``ActorRef.interrupt``; the
+kernel then calls ``on_interrupt`` and the actor goes on with its next item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._runtime.policy import (
+    DEADLINE_EXCEEDED_TEXT,
+    backoff_delay,
+    controller_step,
+    failure,
+    with_final,
+)
+from penguiflow.actors import Actor
+from penguiflow.errors import PenguiFlowError
+from penguiflow.types import WM, FinalAnswer, Message
+
+if TYPE_CHECKING:
+    from penguiflow._runtime.context import Context
+    from penguiflow._runtime.flow import PenguiFlow
+    from penguiflow.actors import ActorContext
+    from penguiflow.node import Node
+
+__all__ = ["NodeActor", "TraceCancelled", "TraceInterrupt"]
+
+
+class TraceCancelled(PenguiFlowError):
+    """The trace ``trace_id`` was cancelled (``str()`` is ``trace cancelled: <id>``)."""
+
+    def __init__(self, trace_id: str | None) -> None:
+        super().__init__(f"trace cancelled: {trace_id}")
+        self.trace_id = trace_id
+
+
+class TraceInterrupt:
+    """The reason given to ``ActorRef.interrupt`` when a trace is cancelled."""
+
+    __slots__ = ("trace_id",)
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+
+    def matches(self, message: Any) -> bool:
+        return getattr(message, "trace_id", None) == self.trace_id
+
+
+class NodeActor(Actor):
+    """Runs one ``Node`` of a flow; a new instance per incarnation."""
+
+    def __init__(self, flow: PenguiFlow, node: Node) -> None:
+        self.flow = flow
+        self.node = node
+        self.ctx: Context = flow._contexts[node]
+        self._started = False
+        self._open = False  # an item was taken and is not yet finished
+
+    async def on_start(self, ctx: ActorContext) -> None:
+        self._started = True
+
+    async def on_stop(self, reason: object) -> None:
+        self._close()  # an item cut off by stop() stays queued-or-lost, never finished twice
+        if self._started:
+            await self.flow._events.emit("node_cancelled", self.ctx, None)
+
+    async def on_restart(self, reason: object) -> None:
+        # The kernel redelivers the in-flight item to the next incarnation.
+        self._close()
+
+    async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
+        if self._close():  # else the cancel landed after the item was finished
+            await self._report_cancel(message)
+            await self.flow._io.finish(message)
+
+    async def receive(self, message: Any, ctx: ActorContext) -> None:
+        self._open = True
+        self.flow._busy_changed(+1)
+        await self._handle(message)
+        if self._close():
+            await self.flow._io.finish(message)
+
+    def _close(self) -> bool:
+        """End the current item's busy period; False if none was open."""
+        if not self._open:
+            return False
+        self._open = False
+        self.flow._busy_changed(-1)
+        return True
+
+    async def _handle(self, item: Any) -> None:
+        flow = self.flow
+        trace_id = getattr(item, "trace_id", None)
+        if isinstance(item, Message):
+            deadline = item.deadline_s
+            if deadline is not None and flow._clock.time() > deadline:
+                await flow._events.emit(
+                    "deadline_skip", self.ctx, trace_id, extra={"deadline_s": deadline}
+                )
+                final = item.model_copy()
+                if not isinstance(item.payload, FinalAnswer):
+                    final = with_final(item, DEADLINE_EXCEEDED_TEXT)
+                await flow._io.to_rookery(final, source=self.node)
+                return
+        if trace_id is not None and flow._traces.cancelled(trace_id):
+            await flow._events.emit("trace_cancel_drop", self.ctx, trace_id)
+            return
+        await self._attempts(item, trace_id)
+
+    async def _attempts(self, item: Any, trace_id: str | None) -> None:
+        flow = self.flow
+        node = self.node
+        ctx = self.ctx
+        policy = node.policy
+        events = flow._events
+        clock = flow._clock
+        traces = flow._traces
+        timeout_s = policy.timeout_s
+        attempt = 0
+        while True:
+            if trace_id is not None and traces.cancelled(trace_id):
+                await self._report_cancel(item)
+                return
+            await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
+            start = clock.monotonic()
+            try:
+                if trace_id is not None:
+                    traces.start_invocation(trace_id)
+                try:
+                    if timeout_s is None:
+                        result = await node.invoke(item, ctx, registry=flow._registry)
+                    else:
+                        async with clock.timeout_at(start + timeout_s):
+                            result = await node.invoke(item, ctx, registry=flow._registry)
+                finally:
+                    if trace_id is not None:
+                        traces.end_invocation(trace_id)
+                if result is not None:
+                    if node in flow._warn_nodes and not isinstance(result, Message):
+                        _warn_message_output(node, result)
+                    await self._route(item, result)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # a real cancel: trace interrupt or stop(); the kernel decides
+                # The node raised CancelledError itself: reported like a trace cancel.
+                await self._report_cancel(item)
+                return
+            except Exception as exc:
+                if isinstance(exc, TraceCancelled):
+                    await self._report_cancel(item)
+                    return
+                latency_ms = (clock.monotonic() - start) * 1000.0
+                kind = "node_timeout" if isinstance(exc, TimeoutError) else "node_error"
+                await events.emit(
+                    kind,
+                    ctx,
+                    trace_id,
+                    attempt=attempt,
+                    latency_ms=latency_ms,
+                    extra={"exception": repr(exc)},
+                    exc=exc,
+                )
+                if attempt < policy.max_retries:
+                    attempt += 1
+                    delay = backoff_delay(policy, attempt)
+                    await events.emit(
+                        "node_retry",
+                        ctx,
+                        trace_id,
+                        attempt=attempt,
+                        extra={"sleep_s": delay, "exception": repr(exc)},
+                    )
+                    await clock.sleep(delay)
+                    continue
+                error = failure(node, trace_id, exc, attempt, latency_ms)
+                await events.emit(
+                    "node_failed",
+                    ctx,
+                    trace_id,
+                    attempt=attempt,
+                    latency_ms=latency_ms,
+                    extra={"exception": repr(exc), "flow_error": error.to_payload()},
+                    exc=exc,
+                )
+                if flow._emit_errors_to_rookery and trace_id is not None:
+                    await flow._io.to_rookery(error, source=node)
+                return
+            latency_ms = (clock.monotonic() - start) * 1000.0
+            await events.emit(
+                "node_success", ctx, trace_id, attempt=attempt, latency_ms=latency_ms
+            )
+            return
+
+    async def _report_cancel(self, item: Any) -> None:
+        # The item stays open until receive() finishes it; only report here.
+        await self.flow._events.emit(
+            "node_trace_cancelled", self.ctx, getattr(item, "trace_id", None)
+        )
+
+    async def _route(self, item: Any, result: Any) -> None:
+        """Deliver a node's non-None result (runtime.md §8, §9)."""
+        flow = self.flow
+        if isinstance(result, Message):
+            payload = result.payload
+            if isinstance(payload, WM):
+                await self._controller(item, result, payload)
+                return
+            if isinstance(payload, FinalAnswer):
+                await flow._io.to_rookery(result, source=self.node)
+                return
+        await self.ctx.emit(result)
+
+    async def _controller(self, item: Any, result: Message, wm: WM) -> None:
+        flow = self.flow
+        step = controller_step(item, result, wm, flow._clock.time())
+        if step.final is not None:
+            await flow._io.to_rookery(step.final, source=self.node)
+            return
+        forward = step.forward
+        assert forward is not None
+        self_floe = self.ctx._self_floe
+        if self_floe is None:
+            name = self.node.name
+            raise KeyError(f"Unknown target {name} for {name}")
+        await flow._io.send(self_floe, forward)
+        if step.stream:
+            flow._traces.memo[forward.trace_id] = forward.payload.hops
+            await flow._io.to_rookery(forward.model_copy(deep=True), source=self.node)
+
+
+def _warn_message_output(node: Node, result: Any) -> None:
+    warnings.warn(
+        f"Node '{node.name}' is registered for Message -> Message outputs but returned "
+        f"{type(result).__name__}. Return a penguiflow.types.Message to preserve headers, "
+        "trace_id, and meta.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+

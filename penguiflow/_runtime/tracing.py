@@ -1,0 +1,113 @@
+"""Per-trace bookkeeping: outstanding items, in-flight invocations, cancel flags.
+
+A trace is *active* while it has outstanding items (queued anywhere, or being
+handled by a node) or in-flight invocations. When it becomes inactive its cancel
+flag and WM memo are discarded, so a later message reusing the id starts fresh.
+Trace-less items (no ``trace_id`` attribute) are never counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["TraceBook"]
+
+
+class TraceBook:
+    """Counts and flags of every active trace of one flow.
+
+    ``events`` is the flow's ``_trace_events`` (compat surface): programs may
+    pre-seed a set event there to simulate an already-cancelled trace.
+    """
+
+    __slots__ = ("counts", "events", "inflight", "memo", "waiters")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.inflight: dict[str, int] = {}
+        self.events: dict[str, asyncio.Event] = {}
+        self.memo: dict[str, int] = {}  # last WM hops streamed to Rookery per trace
+        self.waiters: dict[str, asyncio.Event] = {}  # per-trace capacity waiters
+
+    def add(self, trace_id: str) -> None:
+        """One more outstanding item of ``trace_id``."""
+        counts = self.counts
+        counts[trace_id] = counts.get(trace_id, 0) + 1
+
+    def done(self, trace_id: str) -> bool:
+        """One outstanding item of ``trace_id`` finished.
+
+        Returns True when this ended a cancelled trace (the caller then emits
+        ``trace_cancel_finish``).
+        """
+        counts = self.counts
+        left = counts.get(trace_id, 0) - 1
+        if left > 0:
+            counts[trace_id] = left
+            waiter = self.waiters.pop(trace_id, None)
+            if waiter is not None:
+                waiter.set()
+            return False
+        counts.pop(trace_id, None)
+        waiter = self.waiters.pop(trace_id, None)
+        if waiter is not None:
+            waiter.set()
+        if self.inflight.get(trace_id):
+            return False
+        return self._retire(trace_id)
+
+    def _retire(self, trace_id: str) -> bool:
+        self.memo.pop(trace_id, None)
+        flag = self.events.pop(trace_id, None)
+        return flag is not None and flag.is_set()
+
+    def start_invocation(self, trace_id: str) -> None:
+        inflight = self.inflight
+        inflight[trace_id] = inflight.get(trace_id, 0) + 1
+
+    def end_invocation(self, trace_id: str) -> None:
+        inflight = self.inflight
+        left = inflight.get(trace_id, 0) - 1
+        if left > 0:
+            inflight[trace_id] = left
+        else:
+            inflight.pop(trace_id, None)
+
+    def pending(self, trace_id: str) -> int:
+        return self.counts.get(trace_id, 0)
+
+    def active(self, trace_id: str) -> bool:
+        return self.counts.get(trace_id, 0) > 0 or self.inflight.get(trace_id, 0) > 0
+
+    def cancelled(self, trace_id: str) -> bool:
+        flag = self.events.get(trace_id)
+        return flag is not None and flag.is_set()
+
+    def ensure_event(self, trace_id: str) -> asyncio.Event:
+        flag = self.events.get(trace_id)
+        if flag is None:
+            flag = self.events[trace_id] = asyncio.Event()
+        return flag
+
+    async def wait_capacity(self, key: str, maxsize: int) -> None:
+        """Wait while ``key`` has ``maxsize`` or more outstanding items besides one.
+
+        The one excluded is the item the emitting node is processing.
+        """
+        if maxsize <= 0:
+            return
+        while self.counts.get(key, 0) - 1 >= maxsize:
+            waiter = self.waiters.get(key)
+            if waiter is None:
+                waiter = self.waiters[key] = asyncio.Event()
+            await waiter.wait()
+
+    def clear(self) -> None:
+        """Forget everything (``stop()``); capacity waiters are released."""
+        for waiter in self.waiters.values():
+            waiter.set()
+        self.waiters.clear()
+        self.counts.clear()
+        self.inflight.clear()
+        self.events.clear()
+        self.memo.clear()

@@ -1,0 +1,162 @@
+"""Putting items on edges: trace counting, message-bus publishing, Rookery delivery.
+
+Every item placed on an edge goes through ``Transport``: it is counted for its
+trace *before* the put (a consumer may take it before the producer resumes) and
+uncounted if the put fails, then published to the bus (awaited for waiting
+sends, in a tracked background task for ``send_nowait``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._runtime.events import LOGGER
+from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
+from penguiflow.actors import SELF_LANE
+from penguiflow.types import Message
+
+if TYPE_CHECKING:
+    from penguiflow._runtime.context import Context
+    from penguiflow._runtime.events import EventPipeline
+    from penguiflow._runtime.tracing import TraceBook
+    from penguiflow.actors import Mailbox
+    from penguiflow.node import Node
+
+__all__ = ["Transport"]
+
+
+class Transport:
+    """Sends items along the edges of one flow and keeps trace counts in step."""
+
+    __slots__ = ("_background", "_bus", "_events", "_rookery", "_rookery_ctx", "_traces")
+
+    def __init__(
+        self,
+        *,
+        traces: TraceBook,
+        events: EventPipeline,
+        bus: Any,
+        rookery: Mailbox,
+        rookery_ctx: Context,
+    ) -> None:
+        self._traces = traces
+        self._events = events
+        self._bus = bus
+        self._rookery = rookery
+        self._rookery_ctx = rookery_ctx
+        # Tasks the flow owns and awaits in stop(): nowait bus publishes, late events.
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- sending ------------------------------------------------------------------
+    async def send(self, floe: Floe, item: Any) -> None:
+        """Put ``item`` on ``floe``, waiting while the edge is full."""
+        if self._bus is not None:
+            await self._publish(floe.source, floe.target, item)
+        trace_id = getattr(item, "trace_id", None)
+        if trace_id is not None:
+            self._traces.add(trace_id)
+        mailbox = floe.mailbox
+        assert mailbox is not None  # runtime edges are always attached
+        lane = floe.lane
+        if lane == SELF_LANE:
+            mailbox.put_self(item)  # never blocks: a controller cannot deadlock on itself
+            return
+        try:
+            await mailbox.put(item, lane)
+        except BaseException:
+            if trace_id is not None:
+                self._traces.done(trace_id)
+            raise
+
+    def send_nowait(self, floe: Floe, item: Any) -> None:
+        """Put ``item`` on ``floe`` now; ``asyncio.QueueFull`` if the edge is full."""
+        trace_id = getattr(item, "trace_id", None)
+        mailbox = floe.mailbox
+        assert mailbox is not None
+        lane = floe.lane
+        if lane == SELF_LANE:
+            mailbox.put_self(item)
+        elif not mailbox.put_nowait(item, lane):
+            raise asyncio.QueueFull
+        if trace_id is not None:
+            self._traces.add(trace_id)
+        if self._bus is not None:
+            self.spawn(self._publish(floe.source, floe.target, item))
+
+    async def to_rookery(self, item: Any, *, source: Node | Endpoint | None = None) -> None:
+        """Deliver ``item`` to Rookery as the runtime does for finals and errors.
+
+        Uses ``source``'s own Rookery edge, else the first Rookery edge, else the
+        Rookery buffer (read first by ``fetch``).
+        """
+        incoming = self._rookery_ctx._incoming
+        floe = incoming.get(source) if source is not None else None
+        if floe is None and incoming:
+            floe = next(iter(incoming.values()))
+        if floe is not None:
+            await self.send(floe, item)
+            return
+        if self._bus is not None:
+            await self._publish(source, ROOKERY, item)
+        trace_id = getattr(item, "trace_id", None)
+        if trace_id is not None:
+            self._traces.add(trace_id)
+        self._rookery.put_self(item)
+
+    # -- finishing ----------------------------------------------------------------
+    async def finish(self, item: Any, ctx: Context | None = None) -> None:
+        """Mark ``item`` finished for trace accounting (any outcome)."""
+        trace_id = getattr(item, "trace_id", None)
+        if trace_id is not None and self._traces.done(trace_id):
+            await self.cancel_finished(trace_id)
+
+    def finish_nowait(self, item: Any) -> None:
+        """``finish`` from synchronous code; a due event is emitted by a tracked task."""
+        trace_id = getattr(item, "trace_id", None)
+        if trace_id is not None and self._traces.done(trace_id):
+            self.spawn(self.cancel_finished(trace_id))
+
+    async def cancel_finished(self, trace_id: str) -> None:
+        await self._events.emit("trace_cancel_finish", self._rookery_ctx, trace_id)
+
+    # -- background work ----------------------------------------------------------
+    def spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for every background task (``stop()`` calls this)."""
+        while self._background:
+            await asyncio.gather(*tuple(self._background), return_exceptions=True)
+
+    async def _publish(self, source: Node | Endpoint | None, target: Any, item: Any) -> None:
+        from penguiflow.bus import BusEnvelope  # contract C; loaded only with a bus
+
+        source_name = source.name if source is not None else None
+        target_name = target.name if target is not None else None
+        trace_id = getattr(item, "trace_id", None)
+        is_message = isinstance(item, Message)
+        edge = f"{source_name or '*'}->{target_name or '*'}"
+        envelope = BusEnvelope(
+            edge=edge,
+            source=source_name,
+            target=target_name,
+            trace_id=trace_id,
+            payload=item,
+            headers=item.headers.model_dump() if is_message else None,
+            meta=dict(item.meta) if is_message else None,
+        )
+        try:
+            await self._bus.publish(envelope)
+        except Exception as exc:
+            LOGGER.exception(
+                "message_bus_publish_failed",
+                extra={
+                    "event": "message_bus_publish_failed",
+                    "edge": edge,
+                    "trace_id": trace_id,
+                    "exception": repr(exc),
+                },
+            )

@@ -1,0 +1,86 @@
+"""The actor base class and the context handed to its hooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from penguiflow.actors.cell import ActorCell
+    from penguiflow.actors.ref import ActorRef
+    from penguiflow.actors.system import ActorSystem
+
+__all__ = ["Actor", "ActorContext"]
+
+
+class Actor:
+    """Base class of user actors: override ``receive`` and any lifecycle hook.
+
+    An actor runs in exactly one task; ``receive`` handles one message at a time
+    and its return value answers an ``ask``. All hooks run in the actor's task.
+
+    ``poison_limit`` bounds redelivery: a message whose handling crashed the
+    actor that many times is not redelivered again but becomes a dead letter.
+
+    .. versionadded:: 3.0
+    """
+
+    poison_limit: ClassVar[int] = 3
+
+    async def on_start(self, ctx: ActorContext) -> None:
+        """Called in the new incarnation's task before the first message."""
+
+    async def receive(self, message: Any, ctx: ActorContext) -> Any:
+        """Handle one message; the return value answers an ``ask``."""
+        return None
+
+    async def on_stop(self, reason: object) -> None:
+        """Called when the actor is stopped gracefully (not after a crash)."""
+
+    async def on_restart(self, reason: object) -> None:
+        """Called on the old instance, in the new task, before its replacement starts."""
+
+    async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
+        """Called after ``ActorRef.interrupt`` cancelled the handler of ``message``."""
+
+
+class ActorContext:
+    """What an actor knows about itself: its ref, system and current message.
+
+    .. versionadded:: 3.0
+    """
+
+    __slots__ = ("_cell", "log", "self_ref", "system")
+
+    def __init__(self, cell: ActorCell, log: Any) -> None:
+        self._cell = cell
+        self.self_ref: ActorRef = cell.ref
+        self.system: ActorSystem | None = cell.system
+        self.log = log  # structlog logger bound with actor= and incarnation=
+
+    @property
+    def current(self) -> Any:
+        """The message being handled now (None between messages)."""
+        return self._cell.current
+
+    @property
+    def lane(self) -> int | None:
+        """The mailbox lane the current message came from (None between messages)."""
+        return self._cell.current_lane
+
+    @property
+    def incarnation(self) -> int:
+        """1 for the first incarnation, +1 for every restart."""
+        return self._cell.incarnation
+
+    def send_self(self, msg: Any) -> None:
+        """Enqueue ``msg`` on the unbounded self lane; never blocks."""
+        self._cell.mailbox.put_self(msg)
+
+    def stop(self, reason: object = "normal") -> None:
+        """Exit normally after this message (``on_stop`` runs).
+
+        As in OTP the restart type decides what follows: a ``permanent`` child is
+        restarted, ``transient`` and ``temporary`` ones are not. To stop an actor
+        for good use ``await ctx.self_ref.stop()``.
+        """
+        self._cell.request_stop(reason, final=False)

@@ -1,0 +1,319 @@
+"""The address of an actor: its mailbox, its current incarnation and the receive loop.
+
+The cell, not the actor instance, owns the mailbox. A restart replaces the
+instance and the task but keeps the cell, so refs stay valid and queued
+messages wait for the next incarnation. The supervisor owns the cell's tasks
+(it launches each incarnation and hears how it ended); the cell never decides
+about restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._logging import get_logger, is_debug_enabled
+from penguiflow._time import SYSTEM_CLOCK, Clock
+from penguiflow.actors.actor import Actor, ActorContext
+from penguiflow.actors.envelope import DeadLetter, _Ask, _Interrupt, _Stop
+from penguiflow.actors.mailbox import SYSTEM_LANE, Mailbox
+from penguiflow.actors.ref import ActorRef
+from penguiflow.errors import ActorCrashed, ActorInterrupted, ActorStopped
+
+if TYPE_CHECKING:
+    from penguiflow.actors.system import ActorSystem
+    from penguiflow.actors.threads import ThreadIngress
+
+__all__ = ["LOGGER_NAME", "ActorCell", "ActorFactory"]
+
+LOGGER_NAME = "penguiflow.actors"
+
+ActorFactory = Callable[[], "Actor | Awaitable[Actor]"]
+
+
+class ActorCell:
+    """Internal: one actor address (see the module docstring)."""
+
+    __slots__ = (
+        "_item",
+        "_log",
+        "_pending_interrupt",
+        "_redelivery",
+        "actor",
+        "alive",
+        "busy",
+        "clock",
+        "current",
+        "current_lane",
+        "incarnation",
+        "loop",
+        "mailbox",
+        "name",
+        "owns_mailbox",
+        "ref",
+        "start",
+        "stop_final",
+        "supervisor",
+        "system",
+        "task",
+        "threads",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        start: ActorFactory,
+        *,
+        mailbox: Mailbox,
+        owns_mailbox: bool,
+        system: ActorSystem | None = None,
+        clock: Clock | None = None,
+        supervisor: Any = None,
+    ) -> None:
+        self.name = name
+        self.start = start
+        self.mailbox = mailbox
+        self.owns_mailbox = owns_mailbox
+        self.system = system
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.supervisor = supervisor  # the Supervisor that owns this cell's tasks
+        self.loop = asyncio.get_running_loop()
+        self.ref = ActorRef(self)
+        self.actor: Actor | None = None
+        self.task: asyncio.Task[object] | None = None
+        self.incarnation = 0
+        self.alive = True
+        self.busy = False
+        self.current: Any = None
+        self.current_lane: int | None = None
+        self.stop_final = False
+        self.threads: ThreadIngress | None = None
+        self._item: Any = None  # the mailbox item in flight (an _Ask or the message)
+        self._pending_interrupt: _Interrupt | None = None
+        # (item, crashes so far) of the message redelivered after a crash.
+        self._redelivery: tuple[Any, int] | None = None
+        self._log = get_logger(LOGGER_NAME).bind(actor=name)
+
+    def __repr__(self) -> str:
+        return f"<ActorCell {self.name!r} incarnation={self.incarnation} alive={self.alive}>"
+
+    # -- lifecycle, driven by the supervisor ----------------------------------------
+    def launch(
+        self,
+        first: Actor | Awaitable[Actor] | None = None,
+        *,
+        previous: Actor | None = None,
+        reason: object = None,
+    ) -> asyncio.Task[object]:
+        """Start the next incarnation in a new task (created now) and return it."""
+        self.incarnation += 1
+        self.stop_final = False
+        task = self.loop.create_task(
+            self._run(first, previous, reason), name=f"actor {self.name}#{self.incarnation}"
+        )
+        self.task = task
+        return task
+
+    def request_stop(self, reason: object, *, final: bool) -> None:
+        """Ask the receive loop to stop after the message in hand (system lane)."""
+        if not self.mailbox.closed:
+            self.mailbox.put_system(_Stop(reason, final=final))
+
+    def interrupt(self, reason: object, when: Callable[[Any], bool] | None) -> bool:
+        """Cancel the handler in progress if ``when(current)`` holds (see ActorRef)."""
+        task = self.task
+        if not self.busy or task is None or task.done() or self._pending_interrupt is not None:
+            return False
+        if when is not None and not when(self.current):
+            return False
+        self._pending_interrupt = _Interrupt(reason, self.current)
+        task.cancel()
+        return True
+
+    def finalize(self, reason: object) -> None:
+        """Mark the address dead and dead-letter what is left (the task has ended)."""
+        if not self.alive:
+            return
+        self.alive = False
+        self.busy = False
+        self.current = None
+        self._redelivery = None
+        if self.owns_mailbox:
+            leftovers = [d.item for d in self.mailbox.close()]
+        else:
+            # Someone else owns the mailbox: take out only what the kernel put in.
+            self.mailbox._purge_lane(SYSTEM_LANE, _is_stop)
+            leftovers = [d.item for d in self.mailbox.purge(_is_ask)]
+        if self.threads is not None:
+            leftovers.extend(self.threads.close())
+        for item in leftovers:
+            self.dead_letter(item, "stopped")
+        self._log.info("actor_stopped", reason=_describe(reason), incarnation=self.incarnation)
+        if self.system is not None:
+            self.system._unregister(self)
+
+    def dead_letter(self, item: Any, reason: str) -> None:
+        """Report an undeliverable item; a pending ``ask`` fails with ActorStopped."""
+        if type(item) is _Stop:
+            return
+        message = item
+        if type(item) is _Ask:
+            message = item.msg
+            if not item.reply.done():
+                item.reply.set_exception(
+                    ActorStopped(f"actor {self.name!r} stopped before replying", actor=self.name)
+                )
+        self._log.warning("dead_letter", reason=reason, message_type=type(message).__name__)
+        if self.system is not None:
+            self.system._dead_letter(DeadLetter(self.name, message, reason))
+
+    # -- the incarnation's task ------------------------------------------------------
+    async def _run(
+        self, first: Actor | Awaitable[Actor] | None, previous: Actor | None, reason: object
+    ) -> object:
+        task = asyncio.current_task()
+        assert task is not None
+        log = self._log.bind(incarnation=self.incarnation)
+        if previous is not None:
+            await previous.on_restart(reason)
+        made: Any = self.start() if first is None else first
+        if inspect.isawaitable(made):
+            made = await made
+        if not isinstance(made, Actor):
+            raise TypeError(f"the factory of actor {self.name!r} returned {made!r}, not an Actor")
+        instance = self.actor = made
+        ctx = ActorContext(self, log)
+        await instance.on_start(ctx)
+        log.info("actor_restarted" if self.incarnation > 1 else "actor_started")
+        # Cached once per incarnation: a per-message DEBUG event costs one bool test.
+        debug = is_debug_enabled(LOGGER_NAME)
+        get = self.mailbox.get
+        receive = instance.receive
+        while True:
+            # The whole iteration sits in the try, so an interrupt that lands after
+            # the handler finished (e.g. while waiting in get) is still absorbed.
+            try:
+                delivery = await get()
+                item = delivery.item
+                kind = type(item)
+                if kind is _Stop:
+                    self.stop_final = item.final
+                    stop_reason = item.reason
+                    break
+                reply: asyncio.Future[Any] | None
+                if kind is _Ask:
+                    reply = item.reply
+                    if reply.done():
+                        continue  # the caller gave up (timeout or cancel) before delivery
+                    msg = item.msg
+                else:
+                    reply = None
+                    msg = item
+                self._item = item
+                self.current = msg
+                self.current_lane = delivery.lane
+                self.busy = True
+                if debug:
+                    log.debug("actor_message", lane=delivery.lane, message_type=kind.__name__)
+                try:
+                    result = await receive(msg, ctx)
+                except Exception as exc:
+                    self._crashed(item, reply, exc, delivery.lane)
+                    raise
+                self.busy = False
+                self.current = None
+                self.current_lane = None
+                self._item = None
+                if self._redelivery is not None and self._redelivery[0] is item:
+                    self._redelivery = None
+                if self._pending_interrupt is not None:
+                    # The handler swallowed the interrupt's CancelledError: balance it.
+                    self._pending_interrupt = None
+                    task.uncancel()
+                if reply is not None and not reply.done():
+                    reply.set_result(result)
+            except asyncio.CancelledError:
+                interrupt = self._absorb_interrupt(task, log)
+                if interrupt is None:
+                    self._requeue_in_flight()
+                    raise
+                await instance.on_interrupt(interrupt.message, interrupt.reason, ctx)
+        await instance.on_stop(stop_reason)
+        return stop_reason
+
+    def _absorb_interrupt(self, task: asyncio.Task[object], log: Any) -> _Interrupt | None:
+        """Return the interrupt a CancelledError came from, or None for a real cancel."""
+        interrupt = self._pending_interrupt
+        if interrupt is None:
+            return None
+        self._pending_interrupt = None
+        if task.uncancel() > 0:
+            return None  # a shutdown cancel arrived too: that one wins
+        item = self._item
+        if type(item) is _Ask and not item.reply.done():
+            item.reply.set_exception(
+                ActorInterrupted(
+                    f"actor {self.name!r} was interrupted", actor=self.name, reason=interrupt.reason
+                )
+            )
+        self._item = None
+        self.busy = False
+        self.current = None
+        self.current_lane = None
+        log.info("actor_interrupted", reason=_describe(interrupt.reason))
+        return interrupt
+
+    def _requeue_in_flight(self) -> None:
+        """Put the message in hand back in front: the task is being cancelled."""
+        item = self._item
+        if item is None:
+            return
+        lane = self.current_lane if self.current_lane is not None else 0
+        self._item = None
+        self.busy = False
+        self.current = None
+        self.current_lane = None
+        # Not counted towards the poison limit: the message did not cause this.
+        self.mailbox.requeue_front(item, lane)
+
+    def _crashed(
+        self, item: Any, reply: asyncio.Future[Any] | None, exc: Exception, lane: int
+    ) -> None:
+        """Settle the in-flight message of a crashing incarnation."""
+        self._item = None
+        self.busy = False
+        self.current = None
+        self.current_lane = None
+        if reply is not None:
+            if not reply.done():
+                error = ActorCrashed(
+                    f"actor {self.name!r} crashed while handling an ask", actor=self.name
+                )
+                error.__cause__ = exc
+                reply.set_exception(error)
+            return
+        previous = self._redelivery
+        crashes = 1 + (previous[1] if previous is not None and previous[0] is item else 0)
+        limit = self.actor.poison_limit if self.actor is not None else Actor.poison_limit
+        if crashes >= limit:
+            self._redelivery = None
+            self._log.error("poison_message", crashes=crashes, message_type=type(item).__name__)
+            self.dead_letter(item, "poison")
+        else:
+            self._redelivery = (item, crashes)
+            self.mailbox.requeue_front(item, lane)
+
+
+def _is_stop(item: Any) -> bool:
+    return type(item) is _Stop
+
+
+def _is_ask(item: Any) -> bool:
+    return type(item) is _Ask
+
+
+def _describe(reason: object) -> object:
+    """Log-friendly reason: strings as-is, exceptions and other objects by repr."""
+    return reason if isinstance(reason, str | int | float | type(None)) else repr(reason)

@@ -1,0 +1,543 @@
+"""A bounded, multi-lane, multi-producer mailbox built on ``collections.deque``.
+
+Why not ``asyncio.Queue``: a mailbox needs several bounded data lanes (one per
+inbound edge), two unbounded lanes served first (system and self), strict FIFO
+hand-off to waiting producers and consumers (no barging), ``purge`` and
+``requeue_front``. Built directly on deques and futures it is also faster than
+``asyncio.Queue`` on a same-loop pipeline (see ``benchmarks/kernel_mailbox.py``).
+It is not thread-safe: threads go through ``ActorRef.tell_threadsafe``.
+
+Invariants:
+
+* A waiting consumer exists only while every lane it accepts is empty, so a new
+  item is handed straight to the first waiting consumer that accepts its lane.
+  Such an item is *in transit* until that consumer resumes: it still counts
+  towards capacity, ``depth`` and ``len`` (exactly like an item sitting in an
+  ``asyncio.Queue`` whose getter was woken but has not run yet).
+* A waiting producer parks its item with its future. When capacity frees up
+  the oldest parked item is moved into the lane at once (so the consumer never
+  waits for the producer to be scheduled) and the producer is woken. A producer
+  cancelled after that takes its item back out if it is still queued (nothing
+  enqueued, ``CancelledError`` raised); if a consumer already took it, the put
+  has completed: ``put`` returns and the cancellation is re-armed, so it is
+  delivered at the task's next suspension point instead of being lost.
+* A consumer cancelled after an item was handed to it puts the item back at
+  the front of its lane (or hands it to the next consumer): nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from penguiflow.errors import MailboxClosed
+
+__all__ = [
+    "SELF_LANE",
+    "SYSTEM_LANE",
+    "Delivery",
+    "Mailbox",
+    "MailboxEmpty",
+    "MailboxStatistics",
+]
+
+SYSTEM_LANE = -1
+"""Lane number of the unbounded system lane (served first)."""
+SELF_LANE = -2
+"""Lane number of the unbounded self lane (served after system, before data)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One item taken from a mailbox and the lane it came from.
+
+    ``lane`` is the data lane index, ``SYSTEM_LANE`` (-1) or ``SELF_LANE`` (-2).
+
+    .. versionadded:: 3.0
+    """
+
+    item: Any
+    lane: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatistics:
+    """A frozen snapshot of a mailbox's counters.
+
+    .. versionadded:: 3.0
+    """
+
+    depths: tuple[int, ...]
+    capacity: int
+    system_depth: int
+    self_depth: int
+    waiting_producers: int
+    waiting_consumers: int
+    closed: bool
+
+
+class MailboxEmpty(asyncio.QueueEmpty):
+    """``get_nowait`` found nothing to take."""
+
+
+# Creating the frozen dataclass through its generated ``__init__`` costs two
+# ``object.__setattr__`` lookups per message; the hot path fills slots directly.
+_new_delivery = Delivery.__new__
+_slots: Any = Delivery.__dict__
+_set_item = _slots["item"].__set__
+_set_lane = _slots["lane"].__set__
+
+
+def _delivery(item: Any, lane: int) -> Delivery:
+    d = _new_delivery(Delivery)
+    _set_item(d, item)
+    _set_lane(d, lane)
+    return d
+
+
+# A waiting producer: its future (resolved once its item is enqueued) and item.
+_Putter = tuple["asyncio.Future[None]", Any]
+
+
+class _Lane:
+    __slots__ = ("index", "items", "putters", "transit")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.items: deque[Any] = deque()
+        self.putters: deque[_Putter] = deque()  # FIFO
+        self.transit = 0  # items handed to consumers that have not resumed yet
+
+
+# A waiting consumer: its future and the data lanes it accepts (None: all lanes
+# including system and self).
+_Getter = tuple["asyncio.Future[Delivery]", "frozenset[int] | None"]
+
+
+class Mailbox:
+    """A bounded FIFO mailbox with data lanes plus unbounded system and self lanes.
+
+    Args:
+        capacity: bound of each data lane; ``<= 0`` means unbounded.
+        lanes: number of data lanes (numbered ``0 .. lanes-1``).
+
+    ``get`` serves the system lane first, then the self lane, then the data lanes
+    round-robin. Several producers and several consumers may wait at once; both
+    are served strictly in arrival order. Cancelling a waiting ``put`` enqueues
+    nothing and cancelling a waiting ``get`` takes nothing.
+
+    .. versionadded:: 3.0
+    """
+
+    __slots__ = (
+        "_closed",
+        "_data",
+        "_empty_waiters",
+        "_getters",
+        "_lane0",
+        "_rr",
+        "_self",
+        "_size",
+        "_system",
+        "capacity",
+        "lanes",
+    )
+
+    def __init__(self, capacity: int = 64, *, lanes: int = 1) -> None:
+        if lanes < 1:
+            raise ValueError("a mailbox needs at least one data lane")
+        self.capacity = capacity
+        self.lanes = lanes
+        self._data = [_Lane(index) for index in range(lanes)]
+        self._system = _Lane(SYSTEM_LANE)
+        self._self = _Lane(SELF_LANE)
+        # The single data lane of a one-lane mailbox, for get()'s inlined hot path.
+        self._lane0 = self._data[0] if lanes == 1 else None
+        self._getters: deque[_Getter] = deque()
+        self._empty_waiters: list[asyncio.Future[None]] = []
+        self._rr = 0  # next data lane to look at first
+        self._size = 0  # items in every lane, in-transit ones included
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Mailbox capacity={self.capacity} lanes={self.lanes} size={self._size}>"
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
+    # -- producing ----------------------------------------------------------------
+    def _lane(self, lane: int) -> _Lane:
+        if lane >= 0:
+            return self._data[lane]
+        if lane == SYSTEM_LANE:
+            return self._system
+        if lane == SELF_LANE:
+            return self._self
+        raise IndexError(f"no lane {lane}")
+
+    def _full(self, ln: _Lane) -> bool:
+        cap = self.capacity
+        return cap > 0 and len(ln.items) + ln.transit >= cap
+
+    def _deliver(self, ln: _Lane, item: Any, lane: int, front: bool = False) -> None:
+        """Hand ``item`` to the first consumer accepting ``lane``, else queue it."""
+        self._size += 1
+        getters = self._getters
+        if getters:
+            fut, accepts = getters[0]
+            if accepts is None and not fut.done():
+                # The usual case: the single consumer of this mailbox is waiting.
+                getters.popleft()
+                ln.transit += 1
+                delivery = _new_delivery(Delivery)
+                _set_item(delivery, item)
+                _set_lane(delivery, lane)
+                fut.set_result(delivery)
+                return
+            for index, (fut, accepts) in enumerate(getters):
+                if fut.done():
+                    continue  # cancelled, its owner removes it when it resumes
+                if accepts is None or lane in accepts:
+                    del getters[index]
+                    ln.transit += 1
+                    fut.set_result(_delivery(item, lane))
+                    return
+        if front:
+            ln.items.appendleft(item)
+        else:
+            ln.items.append(item)
+
+    def put_nowait(self, item: Any, lane: int = 0) -> bool:
+        """Enqueue ``item`` if the lane has room and no producer is waiting on it.
+
+        Returns False when the lane is full or producers are already waiting (a
+        non-waiting put never overtakes a waiting one).
+
+        Raises:
+            MailboxClosed: the mailbox was closed.
+        """
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        ln = self._data[lane]
+        if ln.putters or self._full(ln):
+            return False
+        self._deliver(ln, item, lane)
+        return True
+
+    async def put(self, item: Any, lane: int = 0) -> None:
+        """Enqueue ``item``, waiting while the lane is full (backpressure).
+
+        Waiting producers are served strictly in arrival order. If this raises
+        ``CancelledError`` the item was not enqueued.
+
+        Raises:
+            MailboxClosed: the mailbox is or became closed.
+        """
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        ln = self._data[lane]
+        cap = self.capacity
+        if not ln.putters and (cap <= 0 or len(ln.items) + ln.transit < cap):
+            # Hot path, inlined: no waiting producer and room in the lane.
+            if self._getters:
+                self._deliver(ln, item, lane)
+            else:
+                self._size += 1
+                ln.items.append(item)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ln.putters.append((fut, item))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.cancelled():
+                _discard_putter(ln.putters, fut)
+            elif fut.exception() is None and not self._retract(ln, item):
+                # A consumer already took the item: the put completed. Re-arm
+                # the cancellation for the next suspension point, never lose it.
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()
+                task.cancel()
+                return
+            raise
+
+    def put_system(self, item: Any) -> None:
+        """Enqueue on the unbounded system lane (served before everything else)."""
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        self._deliver(self._system, item, SYSTEM_LANE)
+
+    def put_self(self, item: Any) -> None:
+        """Enqueue on the unbounded self lane (served before the data lanes)."""
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        self._deliver(self._self, item, SELF_LANE)
+
+    def requeue_front(self, item: Any, lane: int = 0) -> None:
+        """Put ``item`` back at the front of ``lane``, ignoring capacity.
+
+        Used to redeliver an in-flight message after a crash. Works on a closed
+        mailbox too, so the item is returned by a later ``close()``.
+        """
+        self._deliver(self._lane(lane), item, lane, front=True)
+
+    def _admit(self, ln: _Lane) -> None:
+        """Move parked items of waiting producers into free slots, oldest first."""
+        putters = ln.putters
+        while putters and not self._full(ln):
+            fut, item = putters.popleft()
+            if not fut.done():
+                self._deliver(ln, item, ln.index)
+                fut.set_result(None)
+
+    def _retract(self, ln: _Lane, item: Any) -> bool:
+        """Take a just-enqueued ``item`` back out of ``ln`` (by identity); kernel use."""
+        items = ln.items
+        for index in range(len(items) - 1, -1, -1):
+            if items[index] is item:
+                del items[index]
+                self._size -= 1
+                self._admit(ln)
+                self._after_take()
+                return True
+        return False
+
+    # -- consuming ----------------------------------------------------------------
+    def _take(self, accepts: frozenset[int] | None) -> Delivery | None:
+        """Pop the next item by lane priority, or None; frees capacity."""
+        if accepts is None:
+            if self._system.items:
+                self._size -= 1
+                item = self._system.items.popleft()
+                self._after_take()
+                return _delivery(item, SYSTEM_LANE)
+            if self._self.items:
+                self._size -= 1
+                item = self._self.items.popleft()
+                self._after_take()
+                return _delivery(item, SELF_LANE)
+        data = self._data
+        n = len(data)
+        start = self._rr
+        for step in range(n):
+            lane = (start + step) % n
+            ln = data[lane]
+            if ln.items and (accepts is None or lane in accepts):
+                item = ln.items.popleft()
+                self._size -= 1
+                self._rr = lane + 1 if lane + 1 < n else 0
+                if ln.putters:
+                    self._admit(ln)
+                self._after_take()
+                return _delivery(item, lane)
+        return None
+
+    def _after_take(self) -> None:
+        if self._empty_waiters and not self._size:
+            self._wake_empty()
+
+    def get_nowait(self, lanes: Sequence[int] | None = None) -> Delivery:
+        """Take the next item without waiting.
+
+        Raises:
+            MailboxEmpty: nothing is queued in the accepted lanes.
+            MailboxClosed: the mailbox was closed.
+        """
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        delivery = self._take(None if lanes is None else frozenset(lanes))
+        if delivery is None:
+            raise MailboxEmpty
+        return delivery
+
+    async def get(self, lanes: Sequence[int] | None = None) -> Delivery:
+        """Take the next item, waiting until one arrives.
+
+        Order: system lane, self lane, then data lanes round-robin. With ``lanes``
+        only those data lanes are served (and not system/self). Waiting consumers
+        are served in arrival order. If this raises ``CancelledError`` nothing was
+        taken.
+
+        Raises:
+            MailboxClosed: the mailbox is or became closed.
+        """
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        if lanes is None:
+            ln = self._lane0
+            if ln is not None and ln.items and not self._system.items and not self._self.items:
+                # Hot path, inlined: one data lane and nothing on system/self.
+                item = ln.items.popleft()
+                self._size -= 1
+                if ln.putters:
+                    self._admit(ln)
+                if self._empty_waiters and not self._size:
+                    self._wake_empty()
+                delivery = _new_delivery(Delivery)
+                _set_item(delivery, item)
+                _set_lane(delivery, 0)
+                return delivery
+            accepts = None
+        else:
+            accepts = frozenset(lanes)
+        if self._size:
+            taken = self._take(accepts)
+            if taken is not None:
+                return taken
+        fut: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._getters.append((fut, accepts))
+        try:
+            delivery = await fut
+        except asyncio.CancelledError:
+            if fut.cancelled():
+                _discard_getter(self._getters, fut)
+            elif fut.exception() is None:
+                # An item was handed over but we were cancelled before taking it.
+                handed = fut.result()
+                ln = self._lane(handed.lane)
+                ln.transit -= 1
+                self._size -= 1
+                self._deliver(ln, handed.item, handed.lane, front=True)
+            raise
+        lane = delivery.lane
+        ln = self._data[lane] if lane >= 0 else self._lane(lane)
+        ln.transit -= 1
+        self._size -= 1
+        if ln.putters:
+            self._admit(ln)
+        if self._empty_waiters and not self._size:
+            self._wake_empty()
+        return delivery
+
+    # -- maintenance --------------------------------------------------------------
+    def purge(self, predicate: Callable[[Any], bool]) -> list[Delivery]:
+        """Remove every queued data-lane item matching ``predicate``; return them.
+
+        Freed capacity is granted to waiting producers.
+        """
+        removed: list[Delivery] = []
+        for lane, ln in enumerate(self._data):
+            if not ln.items:
+                continue
+            keep: deque[Any] = deque()
+            for item in ln.items:
+                if predicate(item):
+                    removed.append(_delivery(item, lane))
+                else:
+                    keep.append(item)
+            if len(keep) != len(ln.items):
+                self._size -= len(ln.items) - len(keep)
+                ln.items = keep
+                self._admit(ln)
+        if removed:
+            self._after_take()
+        return removed
+
+    def _purge_lane(self, lane: int, predicate: Callable[[Any], bool]) -> list[Any]:
+        """Remove matching items from one lane (system/self included); kernel use."""
+        ln = self._lane(lane)
+        removed = [item for item in ln.items if predicate(item)]
+        if removed:
+            ln.items = deque(item for item in ln.items if not predicate(item))
+            self._size -= len(removed)
+            if lane >= 0:
+                self._admit(ln)
+            self._after_take()
+        return removed
+
+    def close(self) -> list[Delivery]:
+        """Close the mailbox and return what was queued (system, self, data lanes).
+
+        Later puts raise ``MailboxClosed``; waiting producers and consumers are
+        woken with ``MailboxClosed``. Calling it again returns whatever was put
+        back since (``requeue_front`` still works on a closed mailbox).
+        """
+        self._closed = True
+        leftovers: list[Delivery] = []
+        lanes = [(SYSTEM_LANE, self._system), (SELF_LANE, self._self), *enumerate(self._data)]
+        for lane, ln in lanes:
+            leftovers.extend(_delivery(item, lane) for item in ln.items)
+            self._size -= len(ln.items)
+            ln.items.clear()
+            while ln.putters:
+                fut, _ = ln.putters.popleft()
+                if not fut.done():
+                    fut.set_exception(MailboxClosed("mailbox is closed"))
+        while self._getters:
+            getter, _ = self._getters.popleft()
+            if not getter.done():
+                getter.set_exception(MailboxClosed("mailbox is closed"))
+        self._after_take()
+        return leftovers
+
+    # -- inspection ---------------------------------------------------------------
+    def snapshot(self, lane: int | None = None) -> tuple[Any, ...]:
+        """Copy of the queued items in order (all data lanes, in lane order, if None).
+
+        Items already handed to a consumer that has not resumed are not included.
+        """
+        if lane is not None:
+            return tuple(self._lane(lane).items)
+        return tuple(item for ln in self._data for item in ln.items)
+
+    def depth(self, lane: int | None = None) -> int:
+        """Items queued in ``lane`` (all data lanes if None), in-transit ones included."""
+        if lane is not None:
+            ln = self._lane(lane)
+            return len(ln.items) + ln.transit
+        return sum(len(ln.items) + ln.transit for ln in self._data)
+
+    def statistics(self) -> MailboxStatistics:
+        """A frozen record of depths, capacity and waiters."""
+        return MailboxStatistics(
+            depths=tuple(len(ln.items) + ln.transit for ln in self._data),
+            capacity=self.capacity,
+            system_depth=len(self._system.items) + self._system.transit,
+            self_depth=len(self._self.items) + self._self.transit,
+            waiting_producers=sum(
+                sum(1 for f, _ in ln.putters if not f.done()) for ln in self._data
+            ),
+            waiting_consumers=sum(1 for f, _ in self._getters if not f.done()),
+            closed=self._closed,
+        )
+
+    async def wait_empty(self) -> None:
+        """Return once no item is queued (or in transit) in any lane."""
+        while self._size:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._empty_waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._empty_waiters:
+                    self._empty_waiters.remove(fut)
+
+    def _wake_empty(self) -> None:
+        waiters, self._empty_waiters = self._empty_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+
+def _discard_putter(putters: deque[_Putter], fut: asyncio.Future[None]) -> None:
+    # _admit() or close() may already have dropped the cancelled entry.
+    for index, (candidate, _) in enumerate(putters):
+        if candidate is fut:
+            del putters[index]
+            return
+
+
+def _discard_getter(getters: deque[_Getter], fut: asyncio.Future[Delivery]) -> None:
+    for index, (candidate, _) in enumerate(getters):
+        if candidate is fut:
+            del getters[index]
+            return

@@ -1,0 +1,271 @@
+"""``penguiflow-admin``: show or replay the stored history of a trace.
+
+Imported only by the console script (and ``python -m penguiflow.admin``). The
+store comes from ``--state-store``: a ``package.module:callable`` factory, or,
+as a convenience, the path of a SQLite file written by
+``penguiflow.stores.SQLiteStateStore``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import inspect
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from penguiflow.state import StateStore, StoredEvent
+
+__all__ = ["load_state_store", "render_events", "main"]  # noqa: RUF022 -- spec order
+
+_SPEC_ERROR = "state store spec must be in the form 'package.module:callable'"
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+# Keys every stored payload carries; the table view shows the others as details.
+_BASE_KEYS = frozenset(
+    {
+        "ts", "event", "node_name", "node_id", "trace_id", "latency_ms", "q_depth_in",
+        "q_depth_out", "q_depth_total", "outgoing", "queue_maxsize", "attempt",
+        "trace_inflight", "trace_cancelled", "trace_pending",
+    }
+)  # fmt: skip
+
+_DESCRIPTION = """\
+Inspect what a PenguiFlow run stored: every FlowEvent of one trace, in order.
+
+A flow stores its events when it is created with a state store, e.g.
+    PenguiFlow(..., state_store=SQLiteStateStore("runs.db"))
+and this tool reads them back by trace id (Message.trace_id).
+"""
+
+_EPILOG = """\
+examples:
+  penguiflow-admin history 3f2a... --state-store ./demo-output/runs.db
+  penguiflow-admin history 3f2a... --state-store ./runs.db --tail 5 --table
+  penguiflow-admin history 3f2a... --state-store myapp.stores:make_store --json
+  penguiflow-admin replay 3f2a... --state-store ./runs.db --delay 0.2
+
+--state-store takes a path to a SQLite file (.db/.sqlite/.sqlite3 or any existing
+file) or a factory 'package.module:callable' that returns a StateStore (it is called
+with no arguments; it may be async). Exit status: 0 on success (an unknown trace
+prints nothing), 1 on any error (message on stderr), 2 on bad arguments.
+"""
+
+
+async def load_state_store(spec: str) -> StateStore:
+    """Build a state store from a ``package.module:callable`` factory spec.
+
+    Raises:
+        ValueError: the spec is malformed or the attribute does not exist.
+        ImportError: the module cannot be imported.
+        TypeError: the attribute is not callable, or what it returns lacks
+            ``save_event``/``load_history``/``save_remote_binding``.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(_SPEC_ERROR)
+    module = importlib.import_module(module_name)
+    try:
+        factory = getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"{spec!r} does not resolve to a callable") from None
+    if not callable(factory):
+        raise TypeError(f"{spec!r} resolved to {type(factory)!r}, not a callable")
+    store = factory()
+    if inspect.isawaitable(store):
+        store = await store
+    if not all(
+        hasattr(store, name) for name in ("save_event", "load_history", "save_remote_binding")
+    ):
+        raise TypeError(
+            "StateStore factories must implement save_event/load_history/save_remote_binding"
+        )
+    return store  # type: ignore[no-any-return]
+
+
+def _trim(events: Iterable[StoredEvent], tail: int | None) -> list[StoredEvent]:
+    items = list(events)
+    if tail is None:
+        return items
+    return items[-tail:] if tail > 0 else []
+
+
+def _full_payload(event: StoredEvent) -> dict[str, Any]:
+    payload = dict(event.payload)
+    # Fill only what the payload lacks: a payload's own values win.
+    payload.setdefault("event", event.kind)
+    payload.setdefault("trace_id", event.trace_id)
+    payload.setdefault("node_name", event.node_name)
+    payload.setdefault("node_id", event.node_id)
+    payload.setdefault("ts", event.ts)
+    return payload
+
+
+def render_events(events: Iterable[StoredEvent], *, tail: int | None = None) -> list[str]:
+    """Render stored events as JSON lines (sorted keys), optionally the last ``tail`` only.
+
+    ``tail=None`` keeps all events and ``tail <= 0`` none.
+    """
+    return [
+        json.dumps(_full_payload(event), sort_keys=True, default=str)
+        for event in _trim(events, tail)
+    ]
+
+
+def _render_table(events: Sequence[StoredEvent]) -> list[str]:
+    rows = [("time (UTC)", "event", "node", "attempt", "latency_ms", "details")]
+    for event in events:
+        payload = _full_payload(event)
+        try:
+            when = dt.datetime.fromtimestamp(float(payload["ts"]), dt.UTC)
+            stamp = when.strftime("%H:%M:%S.%f")[:-3]
+        except (TypeError, ValueError, OverflowError):
+            stamp = str(payload["ts"])
+        latency = payload.get("latency_ms")
+        details = " ".join(
+            f"{key}={json.dumps(value, default=str)}"
+            for key, value in sorted(payload.items())
+            if key not in _BASE_KEYS
+        )
+        rows.append(
+            (
+                stamp,
+                str(payload["event"]),
+                str(payload["node_name"] or payload["node_id"] or "-"),
+                str(payload.get("attempt", "")),
+                "" if latency is None else f"{float(latency):.1f}",
+                details,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return [
+        "  ".join(
+            [*(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)), row[5]]
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _looks_like_sqlite_path(value: str) -> bool:
+    return os.path.isfile(value) or (":" not in value and value.endswith(_SQLITE_SUFFIXES))
+
+
+async def _open_store(value: str) -> tuple[StateStore, bool]:
+    """Return the store and whether this command owns it (and must close it)."""
+    if _looks_like_sqlite_path(value):
+        from penguiflow.stores.sqlite import SQLiteStateStore
+
+        return SQLiteStateStore(value, create=False), True
+    return await load_state_store(value), False
+
+
+async def _load(args: argparse.Namespace) -> list[StoredEvent]:
+    store, owned = await _open_store(args.state_store)
+    try:
+        return _trim(await store.load_history(args.trace_id), args.tail)
+    finally:
+        if owned:
+            await store.close()  # type: ignore[attr-defined]
+
+
+def _note_empty(trace_id: str) -> None:
+    # Only people see this: scripts (stderr not a terminal) get the spec's silence.
+    if sys.stderr.isatty():
+        print(f"# trace {trace_id} has no stored events", file=sys.stderr)
+
+
+async def _history(args: argparse.Namespace) -> None:
+    events = await _load(args)
+    if args.json:
+        document = {"trace_id": args.trace_id, "events": [_full_payload(e) for e in events]}
+        print(json.dumps(document, sort_keys=True, default=str))
+        return
+    if not events:
+        _note_empty(args.trace_id)
+        return
+    for line in _render_table(events) if args.table else render_events(events):
+        print(line)
+
+
+async def _replay(args: argparse.Namespace) -> None:
+    events = await _load(args)
+    if not events:
+        print(f"# trace {args.trace_id} has no stored events")
+        return
+    print(f"# replay trace={args.trace_id} events={len(events)}", flush=True)
+    lines = _render_table(events)[1:] if args.table else render_events(events)
+    for line in lines:
+        print(line, flush=True)
+        if args.delay > 0:
+            await asyncio.sleep(args.delay)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="penguiflow-admin",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    history = commands.add_parser(
+        "history",
+        help="print the stored events of a trace, one JSON object per line",
+        description="Print the stored events of TRACE_ID in stored order, one JSON "
+        "object per line (keys sorted).",
+    )
+    replay = commands.add_parser(
+        "replay",
+        help="print a trace's events with a header, optionally paced by --delay",
+        description="Print a '# replay' header and the stored events of TRACE_ID, "
+        "pausing --delay seconds after each one.",
+    )
+    for command in (history, replay):
+        command.add_argument("trace_id", help="the trace to show (Message.trace_id)")
+        command.add_argument(
+            "--state-store",
+            required=True,
+            metavar="MODULE:CALLABLE",
+            help="where the events are: a SQLite file path, or a factory "
+            "'package.module:callable' returning a StateStore",
+        )
+        command.add_argument(
+            "--tail", type=int, default=None, metavar="N", help="only the last N events"
+        )
+    history_format = history.add_mutually_exclusive_group()
+    history_format.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document {trace_id, events: [...]} for programs",
+    )
+    history_format.add_argument("--table", action="store_true", help="an aligned table for people")
+    replay.add_argument(
+        "--delay", type=float, default=0.0, metavar="SECONDS", help="pause after each event"
+    )
+    replay.add_argument("--table", action="store_true", help="table rows instead of JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``penguiflow-admin`` command line; return the exit status.
+
+    Argument errors exit through argparse (status 2). Any error while running
+    the command prints ``error: <message>`` on stderr and returns 1. Runs its
+    own event loop, so call it from synchronous code.
+    """
+    args = _parser().parse_args(argv)
+    command = _history if args.command == "history" else _replay
+    try:
+        asyncio.run(command(args))
+    except Exception as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

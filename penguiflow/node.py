@@ -1,0 +1,111 @@
+"""``Node`` and ``NodePolicy``: a user coroutine plus its policy; no runtime state."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Node", "NodePolicy"]
+
+_VALIDATE_MODES = ("both", "in", "out", "none")
+
+
+class _AdapterRegistry(Protocol):
+    def adapters(self, node_name: str) -> tuple[Any, Any]: ...
+
+
+@dataclass(slots=True)
+class NodePolicy:
+    """Validation scope, per-attempt timeout, retries and exponential backoff of a node.
+
+    Args:
+        validate: ``"both"``, ``"in"``, ``"out"`` or ``"none"``.
+        timeout_s: per-attempt timeout in seconds; ``None`` for no timeout.
+        max_retries: extra attempts after the first.
+        backoff_base: seconds before the first retry.
+        backoff_mult: multiplier per further retry.
+        max_backoff: cap on one backoff delay (``None``: no cap).
+
+    Raises:
+        ValueError: ``validate`` is not one of the four modes.
+    """
+
+    validate: str = "both"
+    timeout_s: float | None = None
+    max_retries: int = 0
+    backoff_base: float = 0.5
+    backoff_mult: float = 2.0
+    max_backoff: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.validate not in _VALIDATE_MODES:
+            raise ValueError("validate must be one of 'both', 'in', 'out', 'none'")
+
+
+@dataclass(slots=True)
+class Node:
+    """An async function ``(message, ctx)`` with a name and a ``NodePolicy``.
+
+    Raises:
+        TypeError: ``func`` is not declared with ``async def``.
+        ValueError: ``func`` does not take exactly two parameters, or the second
+            one (the context) is keyword-only.
+    """
+
+    func: Callable[[Any, Any], Awaitable[Any]]
+    name: str | None = None
+    policy: NodePolicy = field(default_factory=NodePolicy)
+    allow_cycle: bool = False
+    node_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not asyncio.iscoroutinefunction(self.func):
+            raise TypeError("Node function must be declared with async def")
+        if not self.name:
+            self.name = self.func.__name__
+        self.node_id = uuid.uuid4().hex
+        params = list(inspect.signature(self.func).parameters.values())
+        if len(params) != 2:
+            raise ValueError(
+                f"Node '{self.name}' must accept exactly two parameters "
+                f"(message, ctx); got {len(params)}"
+            )
+        if params[1].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            raise ValueError("Context parameter must be positional")
+
+    def __hash__(self) -> int:
+        return hash(self.node_id)
+
+    def __repr__(self) -> str:
+        return f"Node(name={self.name!r}, node_id={self.node_id})"
+
+    def to(self, *successors: Node) -> tuple[Node, tuple[Node, ...]]:
+        """Return the adjacency entry ``(self, successors)`` for ``create``."""
+        return self, successors
+
+    async def invoke(self, message: Any, ctx: Any, *, registry: Any | None) -> Any:
+        """Run the node once, validating input and output through ``registry``.
+
+        With ``registry=None`` or ``validate="none"`` nothing is validated.
+
+        Raises:
+            KeyError: the registry has no entry for this node.
+            pydantic.ValidationError: the input or the output does not validate.
+        """
+        validate = self.policy.validate
+        if registry is None or validate == "none":
+            return await self.func(message, ctx)
+        in_adapter, out_adapter = registry.adapters(self.name)
+        if validate != "out":
+            message = in_adapter.validate_python(message)
+        result = await self.func(message, ctx)
+        if result is None or validate == "in":
+            return result
+        return out_adapter.validate_python(result)

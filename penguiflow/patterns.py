@@ -1,0 +1,323 @@
+"""Reusable building blocks: bounded fan-out, routers and a per-trace join.
+
+``map_concurrent`` runs inside node code. ``predicate_router``, ``union_router``
+and ``join_k`` return ordinary ``Node`` objects (``validate="none"``, default
+timeouts and retries), so they inherit everything a hand-written node gets:
+retries, timeouts, events, supervision. They use only the public flow API
+(``Context.emit``, the context's successor map and flow events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from penguiflow._logging import get_logger
+from penguiflow.node import Node, NodePolicy
+from penguiflow.policies import PolicyLike, RoutingDecisionType, RoutingRequest, evaluate_policy
+from penguiflow.types import Message
+
+if TYPE_CHECKING:
+    from penguiflow.metrics import FlowEvent
+
+__all__ = ["join_k", "map_concurrent", "predicate_router", "union_router"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+_log = get_logger(__name__)
+
+
+async def map_concurrent(
+    items: Iterable[_T],
+    worker: Callable[[_T], Awaitable[_R]],
+    *,
+    max_concurrency: int = 8,
+) -> list[_R]:
+    """Run ``worker`` over ``items`` with at most ``max_concurrency`` calls at once.
+
+    Args:
+        items: any iterable; it is materialised to a list first.
+        worker: async callable ``item -> result``.
+        max_concurrency: the limit on simultaneous calls (values below 1 mean 1).
+
+    Returns:
+        The results in **input order**, whatever order the calls finished in.
+
+    Raises:
+        Exception: the first exception a worker raised. The calls still running
+            are cancelled and awaited first, so no work outlives this call; if the
+            caller is cancelled, every running call is cancelled too.
+    """
+    pending = list(items)
+    if not pending:
+        return []
+    results: list[Any] = [None] * len(pending)
+    # One shared index iterator feeds a fixed pool of runners, so items start in
+    # input order and a huge input does not create one task per item.
+    indices = iter(range(len(pending)))
+
+    async def run() -> None:
+        for index in indices:
+            results[index] = await worker(pending[index])
+
+    failure: BaseException | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(max(1, max_concurrency), len(pending))):
+                group.create_task(run())
+    except BaseExceptionGroup as errors:
+        # TaskGroup wraps failures; callers of 2.2.5 expect the worker's own exception.
+        failure = errors.exceptions[0]
+    if failure is not None:
+        raise failure
+    return results
+
+
+# --- routers ---------------------------------------------------------------------
+
+
+def _successors(ctx: Any) -> list[Node]:
+    # ``ctx._outgoing`` is the documented compat surface for "the router's own
+    # successors" (its keys are the successor nodes plus, for egress nodes, ROOKERY).
+    outgoing = getattr(ctx, "_outgoing", None) or {}
+    return [target for target in outgoing if isinstance(target, Node)]
+
+
+def _resolve_targets(ctx: Any, decision: Any) -> list[Node]:
+    """Turn a routing decision into successor nodes (names matched first-come)."""
+    if isinstance(decision, Node | str) or not isinstance(decision, Iterable):
+        entries: list[Any] = [decision]
+    else:
+        entries = list(decision)
+    successors: list[Node] | None = None
+    resolved: list[Node] = []
+    for entry in entries:
+        if isinstance(entry, Node):
+            resolved.append(entry)
+        elif isinstance(entry, str):
+            if successors is None:
+                successors = _successors(ctx)
+            match = next((node for node in successors if node.name == entry), None)
+            if match is None:
+                raise KeyError(f"No successor named '{entry}'")
+            resolved.append(match)
+        else:
+            raise TypeError("Targets must be Node or str")
+    return resolved
+
+
+async def _route(
+    router: Node, ctx: Any, item: Any, decision: Any, policy: PolicyLike | None
+) -> None:
+    """Resolve, consult the policy, and emit ``item`` unchanged to the selection."""
+    selected = _resolve_targets(ctx, decision)
+    if not selected:
+        return
+    if policy is not None:
+        request = RoutingRequest(
+            message=item,
+            context=ctx,
+            node=router,
+            proposed=tuple(selected),
+            trace_id=getattr(item, "trace_id", None),
+        )
+        decided: RoutingDecisionType = await evaluate_policy(policy, request)
+        if decided is None:
+            return
+        selected = _resolve_targets(ctx, decided)
+        if not selected:
+            return
+    await ctx.emit(item, to=selected)
+
+
+def predicate_router(
+    name: str,
+    predicate: Callable[[Any], RoutingDecisionType],
+    *,
+    policy: PolicyLike | None = None,
+) -> Node:
+    """Build a router node that forwards each item to the successors ``predicate`` names.
+
+    Args:
+        name: the node name.
+        predicate: synchronous ``item -> decision``: a successor ``Node``, a
+            successor name, a sequence of those, or ``None`` to drop the item.
+        policy: optional ``RoutingPolicy`` (or callable) that may override or
+            filter the proposed targets; its ``None`` drops the item.
+
+    The original item is forwarded unchanged; the node itself returns ``None``.
+    An unknown name raises ``KeyError("No successor named '<name>'")`` and any
+    entry that is not a ``Node`` or ``str`` raises ``TypeError``; both are node
+    errors (retried per policy, then ``node_failed``).
+    """
+
+    async def route(message: Any, ctx: Any) -> None:
+        decision = predicate(message)
+        if decision is None:
+            return None
+        await _route(node, ctx, message, decision, policy)
+        return None
+
+    node = Node(route, name=name, policy=NodePolicy(validate="none"))
+    return node
+
+
+def union_router(name: str, union_model: Any, *, policy: PolicyLike | None = None) -> Node:
+    """Build a router node that validates a discriminated union and branches on it.
+
+    Args:
+        name: the node name.
+        union_model: any type ``pydantic.TypeAdapter`` accepts, typically
+            ``Annotated[A | B, Field(discriminator="kind")]``.
+        policy: optional routing policy, as for ``predicate_router``.
+
+    Each item (the bare model or dict, not a ``Message``) is validated; the
+    target is the successor named after ``validated.kind`` (or the validated
+    type's name when there is no ``kind``), and the **validated** object is
+    forwarded.
+    """
+    adapter: TypeAdapter[Any] = TypeAdapter(union_model)
+
+    async def route(message: Any, ctx: Any) -> None:
+        validated = adapter.validate_python(message)
+        target = validated.kind if hasattr(validated, "kind") else type(validated).__name__
+        await _route(node, ctx, validated, target, policy)
+        return None
+
+    node = Node(route, name=name, policy=NodePolicy(validate="none"))
+    return node
+
+
+# --- join_k ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Bucket:
+    items: list[Any]
+    runtime: Any  # the flow whose run delivered the first item (None when detached)
+
+
+class _JoinState:
+    """Per-trace buckets of one ``join_k`` node, plus their cleanup.
+
+    A partial bucket is dropped (and never emitted) when its trace is cancelled
+    (``trace_cancel_start``) or when the flow that filled it stops (the node's
+    own ``node_cancelled``). The node learns both from flow events through one
+    middleware it adds to each flow it runs in, so nothing outlives a cancelled
+    trace or a stopped flow.
+    """
+
+    __slots__ = ("__weakref__", "buckets", "k", "node", "watched")
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.buckets: dict[str, _Bucket] = {}
+        self.node: Node | None = None
+        self.watched: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def add(self, trace_id: str, item: Any, runtime: Any) -> list[Any] | None:
+        """Append ``item``; return the full batch when it reaches ``k`` items."""
+        bucket = self.buckets.get(trace_id)
+        if bucket is None:
+            bucket = self.buckets[trace_id] = _Bucket([], runtime)
+            if runtime is not None:
+                self._watch(runtime)
+        bucket.items.append(item)
+        if len(bucket.items) < self.k:
+            return None
+        del self.buckets[trace_id]
+        return bucket.items
+
+    def drop_trace(self, trace_id: str, runtime: Any, reason: str) -> None:
+        bucket = self.buckets.get(trace_id)
+        if bucket is not None and bucket.runtime is runtime:
+            del self.buckets[trace_id]
+            self._log_drop(trace_id, len(bucket.items), reason)
+
+    def drop_runtime(self, runtime: Any, reason: str) -> None:
+        stale = [tid for tid, bucket in self.buckets.items() if bucket.runtime is runtime]
+        for trace_id in stale:
+            self._log_drop(trace_id, len(self.buckets.pop(trace_id).items), reason)
+
+    def _log_drop(self, trace_id: str, size: int, reason: str) -> None:
+        name = self.node.name if self.node is not None else None
+        _log.debug(
+            "join_k_partial_dropped", node_name=name, trace_id=trace_id, size=size, reason=reason
+        )
+
+    def _watch(self, runtime: Any) -> None:
+        if runtime in self.watched:
+            return
+        add_middleware = getattr(runtime, "add_middleware", None)
+        if add_middleware is None:
+            return
+        self.watched.add(runtime)
+        # The middleware holds the state weakly: a discarded join node must not be
+        # kept alive by a flow that outlives it.
+        state_ref = weakref.ref(self)
+        runtime_ref = weakref.ref(runtime)
+
+        async def join_k_cleanup(event: FlowEvent) -> None:
+            state = state_ref()
+            flow = runtime_ref()
+            if state is None or flow is None or not state.buckets:
+                return
+            if event.event_type == "trace_cancel_start" and event.trace_id is not None:
+                state.drop_trace(event.trace_id, flow, "trace_cancelled")
+            elif (
+                event.event_type == "node_cancelled"
+                and state.node is not None
+                and event.node_id == state.node.node_id
+            ):
+                state.drop_runtime(flow, "flow_stopped")
+
+        add_middleware(join_k_cleanup)
+
+
+def join_k(name: str, k: int) -> Node:
+    """Build a node that emits one aggregate per ``k`` arrivals of the same trace.
+
+    Args:
+        name: the node name.
+        k: the batch size per trace.
+
+    Raises:
+        ValueError: ``k <= 0`` (at construction), or an item without a
+            ``trace_id`` reaches the node (a node error).
+
+    Items are kept in arrival order per ``trace_id``. The ``k``-th arrival
+    returns ``first.model_copy(update={"payload": [each payload]})`` when the
+    first item is a ``Message`` (the envelope of the first arrival), else the
+    list of the ``k`` raw items; the bucket then starts afresh.
+
+    A partial bucket is dropped, never emitted, when its trace is cancelled
+    (``flow.cancel``) or when the flow stops; a later message with the same
+    trace id starts a new bucket.
+    """
+    if k <= 0:
+        raise ValueError("k must be positive")
+    state = _JoinState(k)
+
+    async def join(message: Any, ctx: Any) -> Any:
+        trace_id = getattr(message, "trace_id", None)
+        if trace_id is None:
+            raise ValueError("join_k requires messages with trace_id")
+        batch = state.add(trace_id, message, getattr(ctx, "runtime", None))
+        if batch is None:
+            return None
+        first = batch[0]
+        if isinstance(first, Message):
+            return first.model_copy(update={"payload": [item.payload for item in batch]})
+        return batch
+
+    # Tests and debuggers reach the buckets through the function (Node has slots).
+    join._join_state = state  # type: ignore[attr-defined]
+    node = Node(join, name=name, policy=NodePolicy(validate="none"))
+    state.node = node
+    return node

@@ -1,0 +1,314 @@
+"""``SQLiteStateStore``: the embedded default state store, one SQLite file.
+
+The stdlib ``sqlite3`` driver runs off the event loop: every operation is a short
+function run in a worker thread (``asyncio.to_thread``) on the store's single
+connection, serialised by a thread lock. The database uses WAL mode, so readers
+never block the writer and several stores (threads, processes) can share one
+file; a writer that finds the file locked waits up to ``busy_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from penguiflow.errors import StateStoreCorrupt, StateStoreError, StateStoreLocked
+from penguiflow.state import RemoteBinding, StoredEvent
+from penguiflow.stores.encoding import dumps_payload, event_key
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStateStore"]
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the schema this module writes."""
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS penguiflow_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    node_name TEXT,
+    node_id TEXT,
+    payload TEXT NOT NULL,
+    event_key TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS penguiflow_events_by_trace ON penguiflow_events (trace_id, id);
+CREATE TABLE IF NOT EXISTS penguiflow_remote_bindings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    context_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    agent_url TEXT NOT NULL,
+    UNIQUE (trace_id, context_id, task_id, agent_url)
+);
+CREATE TABLE IF NOT EXISTS penguiflow_planner_state (
+    token TEXT PRIMARY KEY,
+    payload TEXT NOT NULL
+);
+"""
+
+
+def _translate(exc: sqlite3.Error, path: str, busy_timeout: float) -> StateStoreError:
+    """Map a driver error to the PenguiFlow error a caller can act on."""
+    name = getattr(exc, "sqlite_errorname", "")
+    text = str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return StateStoreLocked(
+            f"state store {path!r} stayed locked by another writer for more than "
+            f"{busy_timeout}s: {text}",
+            path=path,
+        )
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:
+        return StateStoreCorrupt(
+            f"state store {path!r} is not a readable SQLite database: {text}", path=path
+        )
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return StateStoreError(f"cannot open state store {path!r}: {text}", path=path)
+    return StateStoreError(f"state store {path!r} failed: {text}", path=path)
+
+
+class SQLiteStateStore:
+    """A ``StateStore`` keeping event history and remote bindings in one SQLite file.
+
+    The file (and its parent folder) is created on first use unless
+    ``create=False``; the schema is created on first use. Events of every flow
+    sharing the store land in one table, in save order. An event saved twice
+    (equal in every field) is stored once. ``close()`` releases the file; the
+    next call opens it again, so a store outlives a stopped flow.
+
+    ``path=":memory:"`` keeps everything in memory for the store's lifetime
+    (until ``close()``).
+
+    Also implements the optional extensions ``load_remote_bindings``,
+    ``save_planner_state`` and ``load_planner_state``.
+
+    Args:
+        path: the database file.
+        create: create a missing file (``False``: a missing file is an error).
+        busy_timeout: seconds a write waits for another writer's lock before
+            ``StateStoreLocked`` is raised.
+
+    Raises (from any operation):
+        penguiflow.errors.StateStoreCorrupt: the file is not a SQLite database.
+        penguiflow.errors.StateStoreLocked: the file stayed locked.
+        penguiflow.errors.StateStoreError: any other failure (missing file with
+            ``create=False``, unwritable folder, newer schema).
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, create: bool = True, busy_timeout: float = 5.0
+    ) -> None:
+        self._path = os.fspath(path)
+        self._create = create
+        self._busy_timeout = busy_timeout
+        # One connection per store, used from worker threads one call at a time.
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStateStore({self._path!r})"
+
+    @property
+    def path(self) -> str:
+        """The database file path."""
+        return self._path
+
+    # --- connection -------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        memory = self._path == ":memory:"
+        if not memory:
+            if not self._create and not os.path.exists(self._path):
+                raise StateStoreError(
+                    f"state store file {self._path!r} does not exist", path=self._path
+                )
+            if self._create:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        mode = "rwc" if self._create else "rw"
+        target = ":memory:" if memory else f"file:{quote(self._path)}?mode={mode}"
+        conn = sqlite3.connect(
+            target,
+            uri=not memory,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # autocommit; writes open their own transaction
+            check_same_thread=False,  # guarded by self._lock instead
+        )
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateStoreError(
+                f"state store {self._path!r} has schema version {version}; this PenguiFlow "
+                f"reads up to {SCHEMA_VERSION}",
+                path=self._path,
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives a process crash; only an OS crash can
+        # lose the last transactions. The runtime saves every event inline.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if version < SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._open()
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise _translate(exc, self._path, self._busy_timeout) from exc
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await asyncio.to_thread(self._call, fn)
+
+    async def close(self) -> None:
+        """Close the connection; a later call reopens the file."""
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    async def __aenter__(self) -> SQLiteStateStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- StateStore -----------------------------------------------------------------
+
+    async def save_event(self, event: StoredEvent) -> None:
+        """Append ``event`` to its trace's history (once, however often it is saved)."""
+        payload = dumps_payload(event.payload)
+        row = (
+            event.trace_id,
+            event.ts,
+            event.kind,
+            event.node_name,
+            event.node_id,
+            payload,
+            event_key(event, payload),
+        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO penguiflow_events "
+                "(trace_id, ts, kind, node_name, node_id, payload, event_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._run(insert)
+
+    async def load_history(self, trace_id: str) -> list[StoredEvent]:
+        """Return the events of ``trace_id`` in the order they were saved."""
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT trace_id, ts, kind, node_name, node_id, payload "
+                "FROM penguiflow_events WHERE trace_id = ? ORDER BY id",
+                (trace_id,),
+            ).fetchall()
+
+        rows = await self._run(select)
+        return [
+            StoredEvent(
+                trace_id=row[0],
+                ts=row[1],
+                kind=row[2],
+                node_name=row[3],
+                node_id=row[4],
+                payload=json.loads(row[5]),
+            )
+            for row in rows
+        ]
+
+    async def save_remote_binding(self, binding: RemoteBinding) -> None:
+        """Record which remote task serves ``binding.trace_id`` (once per distinct binding)."""
+        row = (binding.trace_id, binding.context_id, binding.task_id, binding.agent_url)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO penguiflow_remote_bindings "
+                "(trace_id, context_id, task_id, agent_url) VALUES (?, ?, ?, ?)",
+                row,
+            )
+
+        await self._run(insert)
+
+    # --- optional extensions ------------------------------------------------------------
+
+    async def load_remote_bindings(self, trace_id: str) -> list[RemoteBinding]:
+        """Return the bindings saved for ``trace_id``, oldest first."""
+
+        def select(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+            return conn.execute(
+                "SELECT trace_id, context_id, task_id, agent_url "
+                "FROM penguiflow_remote_bindings WHERE trace_id = ? ORDER BY id",
+                (trace_id,),
+            ).fetchall()
+
+        return [RemoteBinding(*row) for row in await self._run(select)]
+
+    async def save_planner_state(self, token: str, payload: Mapping[str, Any]) -> None:
+        """Store a paused planner's record under ``token`` (the last save wins)."""
+        data = dumps_payload(payload)
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO penguiflow_planner_state (token, payload) VALUES (?, ?) "
+                "ON CONFLICT (token) DO UPDATE SET payload = excluded.payload",
+                (token, data),
+            )
+
+        await self._run(upsert)
+
+    async def load_planner_state(self, token: str) -> dict[str, Any] | None:
+        """Return the record saved under ``token``, or ``None``."""
+
+        def select(conn: sqlite3.Connection) -> tuple[str] | None:
+            row: tuple[str] | None = conn.execute(
+                "SELECT payload FROM penguiflow_planner_state WHERE token = ?", (token,)
+            ).fetchone()
+            return row
+
+        row = await self._run(select)
+        if row is None:
+            return None
+        result: dict[str, Any] = json.loads(row[0])
+        return result

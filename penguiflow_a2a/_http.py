@@ -1,0 +1,127 @@
+"""aiohttp plumbing shared by the routes: bounded JSON bodies and SSE responses.
+
+Imported only by the app factory (it needs aiohttp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["BodyError", "SSEWriter", "read_json"]
+
+_JSON_TYPES = ("application/json", "application/a2a+json", "application/json-rpc")
+
+
+@dataclass(slots=True)
+class BodyError(Exception):
+    """The request body was refused before any handler ran.
+
+    ``kind`` is ``"too_large"``, ``"content_type"`` or ``"malformed"``.
+    """
+
+    kind: str
+    message: str
+
+
+async def read_json(request: web.Request, *, limit: int) -> Any:
+    """Read and decode the JSON body, at most ``limit`` bytes.
+
+    Raises:
+        BodyError: oversized body, a non-JSON content type, or invalid JSON.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyError("too_large", f"request body exceeds {limit} bytes")
+    content_type = request.content_type
+    if request.body_exists and content_type not in _JSON_TYPES:
+        raise BodyError("content_type", f"unsupported content type {content_type!r}")
+    raw = bytearray()
+    # Read in pieces so a chunked body without Content-Length is bounded too.
+    async for piece in request.content.iter_chunked(64 * 1024):
+        raw += piece
+        if len(raw) > limit:
+            raise BodyError("too_large", f"request body exceeds {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BodyError("malformed", f"invalid JSON: {exc}") from exc
+
+
+class SSEWriter:
+    """Write server-sent events to one client until it leaves.
+
+    Args:
+        request: the aiohttp request being answered.
+        heartbeat_s: while no event is ready for this long, send an SSE
+            comment; a write on a closed connection is how a client that left
+            is noticed when the server cannot cancel the handler. ``None``:
+            never.
+    """
+
+    def __init__(self, request: web.Request, *, heartbeat_s: float | None) -> None:
+        self._request = request
+        self._heartbeat_s = heartbeat_s
+        self.response = web.StreamResponse(status=200)
+
+    async def open(self, headers: dict[str, str]) -> None:
+        """Send the status line and headers."""
+        self.response.headers.update(headers)
+        await self.response.prepare(self._request)
+
+    async def write(self, frame: bytes) -> bool:
+        """Send one frame; ``False`` when the client is gone."""
+        try:
+            await self.response.write(frame)
+        except (ConnectionError, RuntimeError):
+            # aiohttp raises ConnectionResetError (or RuntimeError on a closed
+            # payload writer) once the peer disconnected.
+            return False
+        return True
+
+    async def pump(self, source: AsyncIterator[bytes]) -> bool:
+        """Write every frame of ``source``; ``False`` if the client left first.
+
+        The caller closes ``source`` afterwards (that is what releases its work).
+        """
+        iterator = aiter(source)
+        if self._heartbeat_s is None:
+            async for frame in iterator:
+                if not await self.write(frame):
+                    return False
+            return True
+        pending: asyncio.Future[bytes] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(iterator))
+                done, _ = await asyncio.wait({pending}, timeout=self._heartbeat_s)
+                if not done:
+                    # Nothing to say yet: a comment line probes the connection.
+                    if not await self.write(b": ping\n\n"):
+                        return False
+                    continue
+                finished, pending = pending, None
+                try:
+                    frame = finished.result()
+                except StopAsyncIteration:
+                    return True
+                if not await self.write(frame):
+                    return False
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
+
+    async def finish(self) -> None:
+        """End the response (best effort: the client may be gone)."""
+        try:
+            await self.response.write_eof()
+        except (ConnectionError, RuntimeError):
+            return

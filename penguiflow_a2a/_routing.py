@@ -1,0 +1,196 @@
+"""Route every Rookery item of a shared flow to the request serving its trace.
+
+One dispatcher task is the sole consumer of ``flow.fetch()``. Each request
+registers an inbox for its trace before emitting; the dispatcher puts each
+item into the inbox of the trace that produced it.
+
+Trace attribution: an item with a ``trace_id`` attribute (a ``Message``, a
+``FlowError``) names its trace. A bare payload (a dict a node returned) has
+none; when the runtime offers ``fetch_traced()`` (an awaitable returning a
+record with ``item`` and ``trace_id``: the trace of the message the producing
+node was handling) the dispatcher uses it and needs no guessing. On a flow
+without it (a duck-typed flow), a trace-less item goes to the only waiting
+request, or to the longest-waiting one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from penguiflow._logging import get_logger
+
+__all__ = ["CANCELLED", "SHUTDOWN", "DispatchFailed", "RookeryRouter"]
+
+_log = get_logger("penguiflow_a2a.routing")
+
+
+class _Signal:
+    """A sentinel put into an inbox in place of an item."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+#: the trace was cancelled (its cancel flag was set, or the adapter cancelled it)
+CANCELLED = _Signal("cancelled")
+#: the adapter is stopping; no more items will come
+SHUTDOWN = _Signal("shutdown")
+
+
+class DispatchFailed:
+    """Put into every inbox when ``flow.fetch()`` itself failed."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+Fetch = Callable[[], Awaitable[tuple[str | None, Any]]]
+
+
+def _resolve_fetch(flow: Any) -> tuple[Fetch, bool]:
+    """Return the fetch function to use and whether it reports traces itself."""
+    traced = getattr(flow, "fetch_traced", None)
+    if callable(traced):
+
+        async def fetch_traced() -> tuple[str | None, Any]:
+            record = await traced()
+            return record.trace_id, record.item
+
+        return fetch_traced, True
+
+    async def fetch_plain() -> tuple[str | None, Any]:
+        item = await flow.fetch()
+        return getattr(item, "trace_id", None), item
+
+    return fetch_plain, False
+
+
+class RookeryRouter:
+    """Owns the dispatcher task and the per-trace inboxes.
+
+    Args:
+        flow: the running flow (or any object with an async ``fetch()``).
+        hold_limit: at most this many items of traces nobody waits for are
+            held (oldest dropped first), so a stray producer cannot grow memory.
+        finished_limit: how many recently finished traces are remembered, so
+            their late items are dropped instead of held.
+    """
+
+    def __init__(self, flow: Any, *, hold_limit: int = 1024, finished_limit: int = 4096) -> None:
+        self._flow = flow
+        self._hold_limit = hold_limit
+        self._finished_limit = finished_limit
+        self._inboxes: dict[str, asyncio.Queue[Any]] = {}
+        self._held: deque[tuple[str, Any]] = deque()
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the dispatcher task is alive."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the dispatcher task (owned by this router until ``stop``)."""
+        fetch, self._traced = _resolve_fetch(self._flow)
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(fetch), name="penguiflow-a2a-dispatcher"
+        )
+
+    async def stop(self) -> None:
+        """Cancel the dispatcher and wait for it; its errors are logged, never raised."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        # The dispatcher's own failures were logged where they happened; stop()
+        # must not raise them (spec: errors inside the dispatcher never
+        # propagate out of stop()).
+        with contextlib.suppress(BaseException):
+            await task
+        if task.cancelled() and _current_task_cancelling():
+            raise asyncio.CancelledError
+
+    def register(self, trace_id: str) -> asyncio.Queue[Any]:
+        """Create the inbox of ``trace_id``; items held for it move in."""
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._inboxes[trace_id] = inbox
+        self._finished.pop(trace_id, None)
+        if self._held:
+            keep: deque[tuple[str, Any]] = deque()
+            for held_trace, item in self._held:
+                if held_trace == trace_id:
+                    inbox.put_nowait(item)
+                else:
+                    keep.append((held_trace, item))
+            self._held = keep
+        return inbox
+
+    def unregister(self, trace_id: str) -> None:
+        """Drop the inbox of a finished request; its later items are discarded."""
+        if self._inboxes.pop(trace_id, None) is None:
+            return
+        self._finished[trace_id] = None
+        while len(self._finished) > self._finished_limit:
+            self._finished.popitem(last=False)
+
+    def signal_all(self, signal: object) -> None:
+        """Put ``signal`` into every inbox (shutdown, dispatcher failure)."""
+        for inbox in self._inboxes.values():
+            inbox.put_nowait(signal)
+
+    def clear(self) -> None:
+        """Forget every inbox and held item (after ``stop``)."""
+        self._inboxes.clear()
+        self._held.clear()
+        self._finished.clear()
+
+    def route(self, trace_id: str | None, item: Any) -> None:
+        """Deliver one fetched item to its trace's inbox (or hold/drop it)."""
+        if trace_id is None and not self._traced and self._inboxes:
+            # Guessing is needed only on runtimes without fetch_traced(): the
+            # longest-waiting request (dict order = registration order).
+            trace_id = next(iter(self._inboxes))
+        if trace_id is None:
+            _log.warning("a2a_untraced_item_dropped", item_type=type(item).__name__)
+            return
+        inbox = self._inboxes.get(trace_id)
+        if inbox is not None:
+            inbox.put_nowait(item)
+            return
+        if trace_id in self._finished:
+            return
+        self._held.append((trace_id, item))
+        if len(self._held) > self._hold_limit:
+            dropped_trace, _ = self._held.popleft()
+            _log.warning("a2a_held_item_dropped", trace_id=dropped_trace)
+
+    async def _run(self, fetch: Fetch) -> None:
+        while True:
+            try:
+                trace_id, item = await fetch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The flow cannot be drained any more: fail every waiter
+                # instead of leaving it hanging, and end the dispatcher.
+                _log.exception("a2a_dispatcher_failed", exception=repr(exc))
+                self.signal_all(DispatchFailed(exc))
+                return
+            self.route(trace_id, item)
+
+
+def _current_task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

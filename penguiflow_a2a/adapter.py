@@ -1,0 +1,329 @@
+"""``A2AServerAdapter``: a running flow behind the A2A request/response contract.
+
+The adapter owns the flow's lifecycle (``start``/``stop``), one dispatcher
+task that drains Rookery (see ``_routing``), and the reservations of the
+requests being served. It needs no HTTP stack; ``create_a2a_app`` puts it
+behind aiohttp routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from penguiflow._logging import get_logger
+from penguiflow.state import RemoteBinding
+from penguiflow.types import Headers, Message
+
+from ._routing import SHUTDOWN, RookeryRouter
+from ._session import (
+    SessionCancelled,
+    SessionShutdown,
+    TraceSession,
+    chunk_of,
+    is_flow_error,
+    jsonable,
+    payload_of,
+)
+from ._sse import chunk_event, named_event
+from .models import A2AAgentCard, A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
+
+__all__ = ["A2AServerAdapter"]
+
+_log = get_logger("penguiflow_a2a.adapter")
+
+
+class A2AServerAdapter:
+    """Serve a ``PenguiFlow`` to A2A callers: message/send, message/stream, tasks/cancel.
+
+    Args:
+        flow: a ``PenguiFlow`` that is not running yet (or a duck-typed object
+            with ``run``, ``stop``, ``emit``, ``fetch``, ``cancel``,
+            ``save_remote_binding`` and ``ensure_trace_event``).
+        agent_card: an ``A2AAgentCard`` or a mapping validated into one.
+        agent_url: this agent's URL, recorded in every ``RemoteBinding``.
+        target: forwarded as ``to=`` of ``flow.emit`` (default: all ingress nodes).
+        registry: forwarded to ``flow.run(registry=...)``.
+        default_headers: merged under each request's ``headers``.
+    """
+
+    def __init__(
+        self,
+        flow: Any,
+        *,
+        agent_card: A2AAgentCard | Mapping[str, Any],
+        agent_url: str,
+        target: Any = None,
+        registry: Any = None,
+        default_headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.flow = flow
+        self.agent_card = (
+            agent_card
+            if isinstance(agent_card, A2AAgentCard)
+            else A2AAgentCard.model_validate(agent_card)
+        )
+        self.agent_url = agent_url
+        self.target = target
+        self.registry = registry
+        self.default_headers: dict[str, Any] = dict(default_headers or {})
+        self._router: RookeryRouter | None = None
+        self._by_task: dict[str, TraceSession] = {}
+        self._by_trace: dict[str, TraceSession] = {}
+        self._reserved_tasks: set[str] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """Whether ``start()`` ran and ``stop()`` has not."""
+        return self._router is not None
+
+    async def start(self) -> None:
+        """Run the flow and start the Rookery dispatcher; idempotent."""
+        if self._router is not None:
+            return
+        self.flow.run(registry=self.registry)
+        router = RookeryRouter(self.flow)
+        router.start()
+        self._router = router
+
+    async def stop(self) -> None:
+        """Stop the dispatcher and the flow, failing waiting requests; idempotent."""
+        router, self._router = self._router, None
+        if router is None:
+            return
+        try:
+            await router.stop()
+            await self.flow.stop()
+        finally:
+            router.signal_all(SHUTDOWN)
+            router.clear()
+            self._by_task.clear()
+            self._by_trace.clear()
+            self._reserved_tasks.clear()
+
+    # -- request preparation -------------------------------------------------------------
+
+    async def open_session(self, request: A2AMessagePayload) -> TraceSession:
+        """Validate and reserve a request (spec steps 1-7); the caller must close it.
+
+        Raises:
+            A2ARequestError: 503 when not started, 422 for invalid headers, 409
+                when the task or trace is already being served.
+        """
+        router = self._router
+        if router is None:
+            raise A2ARequestError(status_code=503, detail="flow is not running")
+        try:
+            headers = Headers(**{**self.default_headers, **dict(request.headers)})
+        except ValidationError as exc:
+            raise A2ARequestError(status_code=422, detail=str(exc)) from exc
+        fields: dict[str, Any] = {"payload": request.payload, "headers": headers}
+        if request.trace_id is not None:
+            fields["trace_id"] = request.trace_id
+        if request.deadline_s is not None:
+            fields["deadline_s"] = request.deadline_s
+        message = Message(**fields)
+        message.meta.update(request.meta)
+        trace_id = message.trace_id
+        context_id = request.context_id or trace_id
+        task_id = request.task_id or trace_id
+        if task_id in self._reserved_tasks:
+            raise A2ARequestError(status_code=409, detail=f"task {task_id!r} already active")
+        # Reserve before awaiting the store, so a concurrent duplicate sees it.
+        self._reserved_tasks.add(task_id)
+        try:
+            await self.flow.save_remote_binding(
+                RemoteBinding(
+                    trace_id=trace_id,
+                    context_id=context_id,
+                    task_id=task_id,
+                    agent_url=self.agent_url,
+                )
+            )
+            if trace_id in self._by_trace or self._router is not router:
+                if self._router is not router:
+                    raise A2ARequestError(status_code=503, detail="flow is shutting down")
+                raise A2ARequestError(status_code=409, detail=f"trace {trace_id!r} already active")
+        except BaseException:
+            self._reserved_tasks.discard(task_id)
+            raise
+        session = TraceSession(
+            flow=self.flow,
+            router=router,
+            message=message,
+            task_id=task_id,
+            context_id=context_id,
+            target=self.target,
+            on_close=self._release,
+        )
+        self._by_task[task_id] = session
+        self._by_trace[trace_id] = session
+        return session
+
+    def _release(self, session: TraceSession) -> None:
+        if self._by_task.get(session.task_id) is session:
+            del self._by_task[session.task_id]
+            self._reserved_tasks.discard(session.task_id)
+        if self._by_trace.get(session.trace_id) is session:
+            del self._by_trace[session.trace_id]
+
+    def session_for_task(self, task_id: str) -> TraceSession | None:
+        """The active session serving ``task_id``, if any."""
+        return self._by_task.get(task_id)
+
+    # -- message/send ----------------------------------------------------------------------
+
+    async def handle_send(self, request: A2AMessagePayload) -> dict[str, Any]:
+        """Run one request to its first non-chunk result (``message/send``).
+
+        Returns:
+            ``{"status": "succeeded" | "cancelled" | "failed", "taskId", "contextId",
+            "traceId", ...}`` as the spec lists.
+
+        Raises:
+            A2ARequestError: preparation errors; 503 when the adapter stops
+                while waiting; 500 for unexpected failures.
+        """
+        session = await self.open_session(request)
+        ids = {
+            "taskId": session.task_id,
+            "contextId": session.context_id,
+            "traceId": session.trace_id,
+        }
+        try:
+            await session.start()
+            while True:
+                item = await session.next_item()
+                if chunk_of(item) is None:
+                    break
+        except SessionCancelled:
+            return {"status": "cancelled", **ids}
+        except SessionShutdown as exc:
+            raise A2ARequestError(status_code=503, detail="flow is shutting down") from exc
+        except A2ARequestError:
+            raise
+        except Exception as exc:
+            raise A2ARequestError(status_code=500, detail=f"flow execution failed: {exc}") from exc
+        finally:
+            await session.aclose()
+        if is_flow_error(item):
+            error = item.to_payload()
+            error.setdefault("trace_id", session.trace_id)
+            return {"status": "failed", **ids, "error": error}
+        reply: dict[str, Any] = {
+            "status": "succeeded",
+            **ids,
+            "output": jsonable(payload_of(item)),
+        }
+        meta = getattr(item, "meta", None)
+        if meta:
+            reply["meta"] = dict(meta)
+        return reply
+
+    # -- message/stream --------------------------------------------------------------------
+
+    async def stream(self, request: A2AMessagePayload) -> tuple[AsyncIterator[bytes], str, str]:
+        """Prepare a streamed request; returns ``(events, task_id, context_id)``.
+
+        The message is emitted when iteration starts. Each element is one
+        complete SSE event (UTF-8). Closing the iterator releases the
+        reservation, also when it was never iterated.
+
+        Raises:
+            A2ARequestError: preparation errors (503, 422, 409).
+        """
+        session = await self.open_session(request)
+        return _LegacyEventStream(session), session.task_id, session.context_id
+
+    # -- tasks/cancel ----------------------------------------------------------------------
+
+    async def cancel(self, request: A2ATaskCancelRequest) -> dict[str, Any]:
+        """Cancel the trace serving ``request.task_id`` (``tasks/cancel``).
+
+        Raises:
+            A2ARequestError: 503 when the adapter is not started.
+        """
+        if self._router is None:
+            raise A2ARequestError(status_code=503, detail="flow is not running")
+        session = self._by_task.get(request.task_id)
+        if session is None:
+            return {"taskId": request.task_id, "cancelled": False}
+        cancelled = bool(await self.flow.cancel(session.trace_id))
+        return {
+            "taskId": request.task_id,
+            "cancelled": cancelled,
+            "traceId": session.trace_id,
+            "contextId": session.context_id,
+        }
+
+
+class _LegacyEventStream:
+    """The 2.2.5 ``message/stream`` event sequence as an async iterator of bytes.
+
+    A class rather than an async generator so that ``aclose()`` releases the
+    reservation even when iteration never started.
+    """
+
+    def __init__(self, session: TraceSession) -> None:
+        self.session = session
+        self._events = self._produce()
+        self._started = False
+
+    def __aiter__(self) -> _LegacyEventStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        self._started = True
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop producing events and release the reservation."""
+        if self._started:
+            await self._events.aclose()
+        else:
+            # A never-started generator skips its finally block on aclose().
+            with contextlib.suppress(RuntimeError):
+                await self._events.aclose()
+        await self.session.aclose()
+
+    async def _produce(self) -> AsyncGenerator[bytes, None]:
+        session = self.session
+        ids = {"taskId": session.task_id, "contextId": session.context_id}
+        try:
+            try:
+                await session.start()
+                yield named_event("status", {"status": "accepted", **ids})
+                while True:
+                    item = await session.next_item()
+                    chunk = chunk_of(item)
+                    if chunk is None:
+                        break
+                    meta = dict(chunk.meta)
+                    meta.setdefault("taskId", session.task_id)
+                    meta.setdefault("contextId", session.context_id)
+                    yield chunk_event(chunk.model_copy(update={"meta": meta}))
+            except SessionCancelled:
+                yield named_event(
+                    "error",
+                    {**ids, "code": "TRACE_CANCELLED", "message": "Trace cancelled"},
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                message = str(exc) or type(exc).__name__
+                yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": message})
+            else:
+                if is_flow_error(item):
+                    yield named_event("error", {**item.to_payload(), **ids})
+                else:
+                    yield named_event("artifact", {**ids, "output": jsonable(payload_of(item))})
+            session.finished = True
+            yield named_event("done", ids)
+        finally:
+            await session.aclose()

@@ -1,0 +1,88 @@
+"""``create_a2a_app``: the aiohttp application serving an ``A2AServerAdapter``.
+
+This module imports without aiohttp; the server stack loads when the factory
+is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from penguiflow._time import SYSTEM_CLOCK, Clock
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .adapter import A2AServerAdapter
+
+__all__ = ["AuthHook", "create_a2a_app"]
+
+#: ``auth(request) -> bool`` (or an awaitable of it): ``True`` lets the request in.
+AuthHook = Callable[["web.Request"], "bool | Awaitable[bool]"]
+
+_MISSING_STACK = (
+    "create_a2a_app needs the A2A server stack (aiohttp); "
+    "install it with: pip install 'penguiflow[a2a-server]'"
+)
+
+
+def create_a2a_app(
+    adapter: A2AServerAdapter,
+    *,
+    include_docs: bool = True,
+    max_body_bytes: int = 1024 * 1024,
+    auth: AuthHook | None = None,
+    bearer_token: str | None = None,
+    rest: bool = True,
+    max_tasks: int = 1000,
+    sse_heartbeat_s: float | None = 15.0,
+    clock: Clock = SYSTEM_CLOCK,
+) -> web.Application:
+    """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
+
+    Routes: ``GET /agent``, ``POST /message/send``, ``POST /message/stream``,
+    ``POST /tasks/cancel`` (2.2.5); ``GET /.well-known/agent-card.json`` and
+    ``/.well-known/agent.json``; JSON-RPC 2.0 on ``POST /`` (A2A 1.0 and 0.3);
+    with ``rest``, the HTTP+JSON routes (``/message:send``, ``/tasks/{id}``, ...);
+    with ``include_docs``, ``/openapi.json`` and ``/docs``. Application
+    startup awaits ``adapter.start()`` and shutdown awaits ``adapter.stop()``.
+    ``app.title``, ``app.description`` and ``app.version`` come from the card.
+
+    Args:
+        adapter: the adapter to serve.
+        include_docs: serve ``/docs`` and ``/openapi.json``.
+        max_body_bytes: larger request bodies are refused (413 on the 2.2.5
+            routes, a JSON-RPC ``-32600`` on ``POST /``).
+        auth: called for every request except the agent cards; a false
+            result answers 401.
+        bearer_token: shorthand for an ``auth`` hook requiring
+            ``Authorization: Bearer <token>`` (both may be given).
+        rest: serve the HTTP+JSON binding.
+        max_tasks: capacity of the in-memory A2A task store.
+        sse_heartbeat_s: idle interval after which streams send an SSE
+            comment (detects clients that left); ``None`` disables it.
+        clock: source of task status timestamps.
+
+    Raises:
+        RuntimeError: aiohttp is not installed.
+
+    .. versionadded:: 3.0 ``max_body_bytes``, ``auth``, ``bearer_token``,
+       ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
+       standard A2A routes.
+    """
+    try:
+        from ._aiohttp_app import build_app
+    except ImportError as exc:  # pragma: no cover - exercised without aiohttp only
+        raise RuntimeError(_MISSING_STACK) from exc
+    return build_app(
+        adapter,
+        include_docs=include_docs,
+        max_body_bytes=max_body_bytes,
+        auth=auth,
+        bearer_token=bearer_token,
+        rest=rest,
+        max_tasks=max_tasks,
+        sse_heartbeat_s=sse_heartbeat_s,
+        clock=clock,
+    )

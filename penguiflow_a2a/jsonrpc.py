@@ -1,0 +1,189 @@
+"""The A2A JSON-RPC 2.0 binding on ``POST /``: 1.0 and 0.3 method names.
+
+The method name selects the version (the names do not overlap). Every error,
+including a body that is not JSON, goes out as a JSON-RPC error with HTTP 200
+(clients read the body only after checking the status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from aiohttp import web
+
+from penguiflow._logging import get_logger
+
+from ._http import BodyError, SSEWriter, read_json
+from ._sse import data_event
+from .codec import V0_3, V1_0, Codec
+from .errors import (
+    A2AError,
+    internal_error,
+    invalid_request,
+    method_not_found,
+    parse_error,
+    version_not_supported,
+)
+from .service import A2AService
+from .tasks import TaskEvent, TaskRecord
+
+__all__ = ["METHODS", "JsonRpcRoutes", "check_version"]
+
+_log = get_logger("penguiflow_a2a.jsonrpc")
+
+#: method name -> (operation, codec)
+METHODS: dict[str, tuple[str, Codec]] = {
+    "SendMessage": ("send", V1_0),
+    "SendStreamingMessage": ("stream", V1_0),
+    "GetTask": ("get", V1_0),
+    "CancelTask": ("cancel", V1_0),
+    "SubscribeToTask": ("subscribe", V1_0),
+    "message/send": ("send", V0_3),
+    "message/stream": ("stream", V0_3),
+    "tasks/get": ("get", V0_3),
+    "tasks/cancel": ("cancel", V0_3),
+    "tasks/resubscribe": ("subscribe", V0_3),
+}
+
+_SUPPORTED_VERSIONS = {(1, 0), (0, 3)}
+
+
+def check_version(header: str | None) -> None:
+    """Accept a missing/empty ``A2A-Version`` or one naming 1.0 or 0.3.
+
+    Raises:
+        A2AError: ``-32009`` for any other explicit version.
+    """
+    if not header or not header.strip():
+        return
+    pieces = header.strip().split(".")
+    try:
+        major_minor = (int(pieces[0]), int(pieces[1]) if len(pieces) > 1 else 0)
+    except ValueError:
+        raise version_not_supported(header.strip()) from None
+    if major_minor not in _SUPPORTED_VERSIONS:
+        raise version_not_supported(header.strip())
+
+
+def _result(request_id: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+class JsonRpcRoutes:
+    """The JSON-RPC endpoint over one ``A2AService``.
+
+    Args:
+        service: the standard A2A operations.
+        max_body_bytes: largest accepted request body.
+        heartbeat_s: SSE heartbeat interval (see ``SSEWriter``).
+        path: where the endpoint is mounted.
+    """
+
+    def __init__(
+        self,
+        service: A2AService,
+        *,
+        max_body_bytes: int,
+        heartbeat_s: float | None,
+        path: str = "/",
+    ) -> None:
+        self.service = service
+        self.path = path
+        self._limit = max_body_bytes
+        self._heartbeat_s = heartbeat_s
+
+    def add_to(self, app: web.Application) -> None:
+        """Register ``POST <path>`` on ``app``."""
+        app.router.add_post(self.path, self.handle)
+
+    @staticmethod
+    def error_response(request_id: Any, error: A2AError, codec: Codec = V1_0) -> web.Response:
+        """A JSON-RPC error body with HTTP 200."""
+        return web.json_response(error.jsonrpc(request_id, version=codec.version))
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Parse one JSON-RPC request and run its method."""
+        try:
+            body = await read_json(request, limit=self._limit)
+        except BodyError as exc:
+            error = (
+                parse_error(exc.message)
+                if exc.kind == "malformed"
+                else invalid_request(exc.message)
+            )
+            return self.error_response(None, error)
+        if isinstance(body, list):
+            return self.error_response(None, invalid_request("batch requests are not supported"))
+        if not isinstance(body, dict):
+            return self.error_response(None, invalid_request("request must be an object"))
+        request_id = body.get("id")
+        if request_id is not None and (
+            isinstance(request_id, bool) or not isinstance(request_id, str | int)
+        ):
+            return self.error_response(None, invalid_request("'id' must be a string or integer"))
+        method = body.get("method")
+        if body.get("jsonrpc") != "2.0" or not isinstance(method, str):
+            return self.error_response(request_id, invalid_request())
+        entry = METHODS.get(method)
+        if entry is None:
+            return self.error_response(request_id, method_not_found(method))
+        operation, codec = entry
+        params = body.get("params", {})
+        try:
+            check_version(request.headers.get("A2A-Version"))
+            return await self._run(request, request_id, operation, codec, params)
+        except A2AError as exc:
+            return self.error_response(request_id, exc, codec)
+        except Exception as exc:
+            # Never a traceback or internals on the wire; the log has them.
+            _log.exception("a2a_jsonrpc_internal_error", method=method, exception=repr(exc))
+            return self.error_response(request_id, internal_error(), codec)
+
+    async def _run(
+        self, request: web.Request, request_id: Any, operation: str, codec: Codec, params: Any
+    ) -> web.StreamResponse:
+        service = self.service
+        if operation == "send":
+            blocking_key = "returnImmediately" if codec is V1_0 else "blocking"
+            record = await service.send(params, blocking_key=blocking_key)
+            return web.json_response(_result(request_id, codec.send_result(record)))
+        if operation == "get":
+            record, history_length = service.get(params)
+            task = codec.task(record, history_length=history_length)
+            return web.json_response(_result(request_id, task))
+        if operation == "cancel":
+            record = await service.cancel(params)
+            return web.json_response(_result(request_id, codec.task(record)))
+        if operation == "stream":
+            record, queue = await service.stream(params)
+        else:
+            record, queue = service.subscribe(params)
+        return await self._stream(request, request_id, codec, record, queue)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        request_id: Any,
+        codec: Codec,
+        record: TaskRecord,
+        queue: asyncio.Queue[TaskEvent | None],
+    ) -> web.StreamResponse:
+        async def frames() -> AsyncGenerator[bytes, None]:
+            yield data_event(_result(request_id, codec.stream_task(record)))
+            while (event := await queue.get()) is not None:
+                yield data_event(_result(request_id, codec.stream_event(event)))
+
+        writer = SSEWriter(request, heartbeat_s=self._heartbeat_s)
+        source = frames()
+        try:
+            await writer.open({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await writer.pump(source)
+        finally:
+            # The task keeps running without this client (it can resubscribe);
+            # only the subscription goes away.
+            await source.aclose()
+            record.unsubscribe(queue)
+        await writer.finish()
+        return writer.response

@@ -1,0 +1,128 @@
+"""The A2A 1.0 HTTP+JSON (REST) binding over the same ``A2AService``.
+
+Routes: ``POST /message:send``, ``POST /message:stream``, ``GET /tasks/{id}``,
+``POST /tasks/{id}:cancel`` and ``GET|POST /tasks/{id}:subscribe``. Errors
+carry an HTTP status and a ``google.rpc.Status``-like body with an
+``ErrorInfo`` reason, which the official client maps to its typed errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from aiohttp import web
+
+from ._http import BodyError, SSEWriter, read_json
+from ._sse import data_event
+from .codec import V1_0
+from .errors import A2AError, invalid_params, invalid_request, parse_error
+from .service import A2AService, Subscription
+
+__all__ = ["RestRoutes"]
+
+_TASK = "/tasks/{id:[^/:]+}"
+
+
+def _error(exc: A2AError) -> web.Response:
+    return web.json_response(exc.rest(), status=exc.http_status)
+
+
+class RestRoutes:
+    """HTTP+JSON handlers over one ``A2AService``.
+
+    Args:
+        service: the standard A2A operations.
+        max_body_bytes: largest accepted request body.
+        heartbeat_s: SSE heartbeat interval (see ``SSEWriter``).
+    """
+
+    def __init__(
+        self, service: A2AService, *, max_body_bytes: int, heartbeat_s: float | None
+    ) -> None:
+        self.service = service
+        self._limit = max_body_bytes
+        self._heartbeat_s = heartbeat_s
+
+    def add_to(self, app: web.Application) -> None:
+        """Register the REST routes on ``app``."""
+        app.router.add_post("/message:send", self.send)
+        app.router.add_post("/message:stream", self.stream)
+        app.router.add_get(_TASK, self.get)
+        app.router.add_post(_TASK + ":cancel", self.cancel)
+        app.router.add_get(_TASK + ":subscribe", self.subscribe)
+        app.router.add_post(_TASK + ":subscribe", self.subscribe)
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            return await read_json(request, limit=self._limit)
+        except BodyError as exc:
+            make = parse_error if exc.kind == "malformed" else invalid_request
+            raise make(exc.message) from exc
+
+    async def send(self, request: web.Request) -> web.StreamResponse:
+        """``POST /message:send``."""
+        try:
+            params = await self._body(request)
+            record = await self.service.send(params, blocking_key="returnImmediately")
+            return web.json_response(V1_0.send_result(record))
+        except A2AError as exc:
+            return _error(exc)
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        """``GET /tasks/{id}``."""
+        params: dict[str, Any] = {"id": request.match_info["id"]}
+        raw_length = request.query.get("historyLength")
+        try:
+            if raw_length is not None:
+                try:
+                    params["historyLength"] = int(raw_length)
+                except ValueError:
+                    raise invalid_params("'historyLength' must be an integer") from None
+            record, history_length = self.service.get(params)
+            return web.json_response(V1_0.task(record, history_length=history_length))
+        except A2AError as exc:
+            return _error(exc)
+
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        """``POST /tasks/{id}:cancel``."""
+        try:
+            record = await self.service.cancel({"id": request.match_info["id"]})
+            return web.json_response(V1_0.task(record))
+        except A2AError as exc:
+            return _error(exc)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """``POST /message:stream``: bare StreamResponse JSON per SSE event."""
+        try:
+            subscription = await self.service.stream(await self._body(request))
+        except A2AError as exc:
+            return _error(exc)
+        return await self._sse(request, subscription)
+
+    async def subscribe(self, request: web.Request) -> web.StreamResponse:
+        """``GET|POST /tasks/{id}:subscribe``."""
+        try:
+            subscription = self.service.subscribe({"id": request.match_info["id"]})
+        except A2AError as exc:
+            return _error(exc)
+        return await self._sse(request, subscription)
+
+    async def _sse(self, request: web.Request, subscription: Subscription) -> web.StreamResponse:
+        record, queue = subscription
+
+        async def frames() -> AsyncGenerator[bytes, None]:
+            yield data_event(V1_0.stream_task(record))
+            while (event := await queue.get()) is not None:
+                yield data_event(V1_0.stream_event(event))
+
+        writer = SSEWriter(request, heartbeat_s=self._heartbeat_s)
+        source = frames()
+        try:
+            await writer.open({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await writer.pump(source)
+        finally:
+            await source.aclose()
+            record.unsubscribe(queue)
+        await writer.finish()
+        return writer.response

@@ -1,0 +1,196 @@
+"""The standard A2A operations over one adapter, shared by the JSON-RPC and REST bindings.
+
+Each method validates its params, works on the task store and returns
+neutral records; the bindings render them with a ``codec.Codec``. Errors are
+``errors.A2AError`` (a JSON-RPC code the bindings translate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from penguiflow._time import SYSTEM_CLOCK, Clock
+
+from .adapter import A2AServerAdapter
+from .codec import message_payload, parse_message
+from .errors import (
+    A2AError,
+    internal_error,
+    invalid_params,
+    task_not_cancelable,
+    task_not_found,
+    unsupported_operation,
+)
+from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
+from .tasks import TaskEvent, TaskManager, TaskRecord, TaskStoreFull
+
+__all__ = ["A2AService", "Subscription"]
+
+Subscription = tuple[TaskRecord, "asyncio.Queue[TaskEvent | None]"]
+
+
+class A2AService:
+    """SendMessage, streaming, GetTask, CancelTask and SubscribeToTask for one adapter.
+
+    Args:
+        adapter: the ``A2AServerAdapter`` whose flow serves the tasks.
+        clock: source of status timestamps.
+        max_tasks: capacity of the in-memory task store.
+        cancel_wait_s: how long CancelTask waits for the task to settle.
+    """
+
+    def __init__(
+        self,
+        adapter: A2AServerAdapter,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_tasks: int = 1000,
+        cancel_wait_s: float = 5.0,
+    ) -> None:
+        self.adapter = adapter
+        self.tasks = TaskManager(clock=clock, max_tasks=max_tasks)
+        self._cancel_wait_s = cancel_wait_s
+
+    async def stop(self) -> None:
+        """Cancel the runners of unfinished tasks."""
+        await self.tasks.stop()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def open_task(self, params: Any) -> TaskRecord:
+        """Validate a SendMessageRequest and start its task.
+
+        Raises:
+            A2AError: invalid params, unknown or finished ``taskId``, a full
+                store, or the adapter refusing the request.
+        """
+        if not isinstance(params, dict):
+            raise invalid_params("params must be an object")
+        message = parse_message(params.get("message"))
+        task_id = message.get("taskId")
+        if task_id is not None:
+            existing = self.tasks.get(task_id)
+            if existing is None:
+                raise task_not_found(task_id)
+            state = "a terminal state" if existing.terminal else "progress"
+            raise unsupported_operation(f"Task {task_id} is in {state}; send a new message")
+        meta = dict(message.get("metadata") or {})
+        headers = meta.pop("headers", None) or {}
+        if not isinstance(headers, dict):
+            raise invalid_params("'message.metadata.headers' must be an object")
+        tenant = params.get("tenant")
+        if isinstance(tenant, str) and tenant:
+            headers = {**headers, "tenant": tenant}
+        request = A2AMessagePayload(
+            payload=message_payload(message),
+            headers=headers,
+            meta=meta,
+            context_id=message.get("contextId"),
+        )
+        try:
+            self.tasks.reserve_slot()
+            session = await self.adapter.open_session(request)
+        except TaskStoreFull as exc:
+            raise internal_error(str(exc)) from exc
+        except A2ARequestError as exc:
+            raise _from_request_error(exc) from exc
+        metadata = params.get("metadata")
+        return self.tasks.launch(
+            session,
+            user_message=message,
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+        )
+
+    async def send(self, params: Any, *, blocking_key: str) -> TaskRecord:
+        """SendMessage: start the task and, unless told not to block, wait for its end.
+
+        ``blocking_key`` is where the version says "do not wait":
+        ``returnImmediately`` (1.0, true means do not wait) or ``blocking``
+        (0.3, false means do not wait).
+        """
+        record = await self.open_task(params)
+        configuration = params.get("configuration") if isinstance(params, dict) else None
+        wait = True
+        if isinstance(configuration, dict):
+            flag = configuration.get(blocking_key)
+            # 1.0: returnImmediately=true means do not wait; 0.3: blocking=false.
+            wait = flag is not (blocking_key == "returnImmediately")
+        if wait:
+            await record.done.wait()
+        return record
+
+    async def stream(self, params: Any) -> Subscription:
+        """SendStreamingMessage: start the task and subscribe before it runs."""
+        record = await self.open_task(params)
+        # The runner has not run yet (it was only scheduled), so no event is missed.
+        return record, record.subscribe()
+
+    # -- task operations ---------------------------------------------------------------------
+
+    def find(self, params: Any) -> TaskRecord:
+        """The task named by ``params["id"]``.
+
+        Raises:
+            A2AError: ``-32602`` without a string id, ``-32001`` for an unknown one.
+        """
+        if not isinstance(params, dict) or not isinstance(params.get("id"), str):
+            raise invalid_params("'id' must be a string")
+        task_id = params["id"]
+        record = self.tasks.get(task_id)
+        if record is None:
+            raise task_not_found(task_id)
+        return record
+
+    def get(self, params: Any) -> tuple[TaskRecord, int | None]:
+        """GetTask: the task and the requested history length."""
+        record = self.find(params)
+        history_length = params.get("historyLength")
+        if history_length is not None and (
+            not isinstance(history_length, int) or isinstance(history_length, bool)
+        ):
+            raise invalid_params("'historyLength' must be an integer")
+        return record, history_length
+
+    async def cancel(self, params: Any) -> TaskRecord:
+        """CancelTask: cancel the trace and wait (bounded) until the task is canceled.
+
+        Raises:
+            A2AError: ``-32001`` unknown task, ``-32002`` already terminal.
+        """
+        record = self.find(params)
+        if record.terminal:
+            raise task_not_cancelable(record.id, record.state)
+        session = record.session
+        try:
+            await self.adapter.cancel(A2ATaskCancelRequest(task_id=record.id))
+        except A2ARequestError as exc:
+            raise _from_request_error(exc) from exc
+        if session is not None:
+            # Also when the runtime no longer counts the trace as active (its
+            # result is already routed): the task ends canceled, not hanging.
+            session.cancel_local()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._cancel_wait_s):
+                await record.done.wait()
+        return record
+
+    def subscribe(self, params: Any) -> Subscription:
+        """SubscribeToTask: the task and a queue of its later events.
+
+        Raises:
+            A2AError: ``-32001`` unknown task, ``-32004`` task already terminal.
+        """
+        record = self.find(params)
+        if record.terminal:
+            raise unsupported_operation(f"Task {record.id} is in terminal state {record.state}")
+        return record, record.subscribe()
+
+
+def _from_request_error(exc: A2ARequestError) -> A2AError:
+    if exc.status_code == 422:
+        return invalid_params(exc.detail)
+    if exc.status_code == 409:
+        return unsupported_operation(exc.detail)
+    return internal_error(exc.detail)

@@ -1,0 +1,280 @@
+"""Version-neutral A2A tasks: records, a bounded in-memory store and their runners.
+
+A task is one trace of the served flow (task id = trace id, as in 2.2.5).
+Its runner drives a ``TraceSession`` and turns Rookery items into task state:
+stream chunks append to a ``stream`` artifact, the result becomes a
+``result`` artifact and ``completed``, a ``FlowError`` ``failed``, a cancel
+``canceled``. Records use the A2A 1.0 JSON shapes with lowercase states and
+roles; the JSON-RPC and REST codecs (``codec``) render them per version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from penguiflow._time import Clock
+
+from ._session import (
+    SessionCancelled,
+    SessionShutdown,
+    TraceSession,
+    chunk_of,
+    is_flow_error,
+    jsonable,
+    payload_of,
+)
+
+__all__ = [
+    "TERMINAL_STATES",
+    "ArtifactEvent",
+    "StatusEvent",
+    "TaskEvent",
+    "TaskManager",
+    "TaskRecord",
+    "TaskStoreFull",
+    "part_for",
+    "timestamp",
+]
+
+TERMINAL_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
+
+
+def timestamp(epoch: float) -> str:
+    """ISO 8601 in UTC with milliseconds and ``Z`` (clients reject naive times)."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def part_for(value: Any) -> dict[str, Any]:
+    """One part for a result: text for ``str``, data for anything else."""
+    if isinstance(value, str):
+        return {"text": value}
+    return {"data": jsonable(value)}
+
+
+@dataclass(slots=True)
+class StatusEvent:
+    """The task's status changed; ``final`` marks the terminal update."""
+
+    task_id: str
+    context_id: str
+    status: dict[str, Any]
+    final: bool
+
+
+@dataclass(slots=True)
+class ArtifactEvent:
+    """An artifact was created (``append=False``) or extended (``append=True``)."""
+
+    task_id: str
+    context_id: str
+    artifact: dict[str, Any]
+    append: bool
+    last_chunk: bool
+
+
+TaskEvent = StatusEvent | ArtifactEvent
+
+
+@dataclass(eq=False)
+class TaskRecord:
+    """One task's state; mutated only by its runner and the manager."""
+
+    id: str
+    context_id: str
+    state: str
+    updated: float
+    status_message: dict[str, Any] | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    subscribers: set[asyncio.Queue[TaskEvent | None]] = field(default_factory=set)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    session: TraceSession | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the task reached a terminal state."""
+        return self.state in TERMINAL_STATES
+
+    def status(self) -> dict[str, Any]:
+        """The neutral ``TaskStatus`` JSON."""
+        status: dict[str, Any] = {"state": self.state, "timestamp": timestamp(self.updated)}
+        if self.status_message is not None:
+            status["message"] = self.status_message
+        return status
+
+    def subscribe(self) -> asyncio.Queue[TaskEvent | None]:
+        """A queue receiving every later event, then ``None`` when the task ends."""
+        queue: asyncio.Queue[TaskEvent | None] = asyncio.Queue()
+        if self.terminal:
+            queue.put_nowait(None)
+        else:
+            self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[TaskEvent | None]) -> None:
+        """Stop delivering events to ``queue`` (a stream's client went away)."""
+        self.subscribers.discard(queue)
+
+    def publish(self, event: TaskEvent) -> None:
+        """Hand ``event`` to every subscriber."""
+        for queue in self.subscribers:
+            queue.put_nowait(event)
+
+
+class TaskStoreFull(Exception):
+    """Every slot of the task store holds an unfinished task."""
+
+
+class TaskManager:
+    """The bounded in-memory task store and the owner of every runner task.
+
+    Args:
+        clock: where status timestamps come from (wall clock).
+        max_tasks: how many tasks are kept; the oldest finished ones are
+            evicted first, and a new task is refused while all are running.
+    """
+
+    def __init__(self, *, clock: Clock, max_tasks: int = 1000) -> None:
+        self._clock = clock
+        self._max_tasks = max_tasks
+        self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._runners: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The stored task ``task_id``, if known."""
+        return self._tasks.get(task_id)
+
+    def reserve_slot(self) -> None:
+        """Make room for one more task.
+
+        Raises:
+            TaskStoreFull: when every stored task is still running.
+        """
+        while len(self._tasks) >= self._max_tasks:
+            victim = next((tid for tid, rec in self._tasks.items() if rec.terminal), None)
+            if victim is None:
+                raise TaskStoreFull(f"too many active tasks (limit {self._max_tasks})")
+            del self._tasks[victim]
+
+    def launch(
+        self, session: TraceSession, *, user_message: dict[str, Any], metadata: dict[str, Any]
+    ) -> TaskRecord:
+        """Store a task for ``session`` and start its runner."""
+        self.reserve_slot()
+        record = TaskRecord(
+            id=session.task_id,
+            context_id=session.context_id,
+            state="submitted",
+            updated=self._clock.time(),
+            history=[{**user_message, "taskId": session.task_id, "contextId": session.context_id}],
+            metadata=metadata,
+            session=session,
+        )
+        self._tasks[record.id] = record
+        runner = asyncio.get_running_loop().create_task(
+            self._run(record, session), name=f"penguiflow-a2a-task-{record.id}"
+        )
+        self._runners.add(runner)
+        runner.add_done_callback(self._runners.discard)
+        return record
+
+    async def stop(self) -> None:
+        """Cancel every runner still going and wait for it."""
+        runners = list(self._runners)
+        for runner in runners:
+            runner.cancel()
+        for runner in runners:
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    def _set_state(self, record: TaskRecord, state: str, message: dict[str, Any] | None) -> None:
+        record.state = state
+        record.updated = self._clock.time()
+        record.status_message = message
+        record.publish(StatusEvent(record.id, record.context_id, record.status(), record.terminal))
+
+    def _agent_message(self, record: TaskRecord, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        message = {
+            "messageId": uuid.uuid4().hex,
+            "role": "agent",
+            "parts": parts,
+            "taskId": record.id,
+            "contextId": record.context_id,
+        }
+        record.history.append(message)
+        return message
+
+    def _add_chunk(self, record: TaskRecord, chunk: Any) -> None:
+        stream = next((a for a in record.artifacts if a["name"] == "stream"), None)
+        update = {
+            "artifactId": f"{record.id}-stream",
+            "name": "stream",
+            "parts": [{"text": chunk.text}],
+        }
+        if chunk.meta:
+            update["metadata"] = jsonable(chunk.meta)
+        if stream is None:
+            record.artifacts.append({**update, "parts": [{"text": chunk.text}]})
+        else:
+            # The stored artifact keeps one text part holding the whole stream.
+            stream["parts"][0]["text"] += chunk.text
+        record.publish(
+            ArtifactEvent(record.id, record.context_id, update, stream is not None, chunk.done)
+        )
+
+    async def _run(self, record: TaskRecord, session: TraceSession) -> None:
+        try:
+            await session.start()
+            self._set_state(record, "working", None)
+            while True:
+                item = await session.next_item()
+                chunk = chunk_of(item)
+                if chunk is None:
+                    break
+                self._add_chunk(record, chunk)
+            if is_flow_error(item):
+                error = item.to_payload()
+                error.setdefault("trace_id", session.trace_id)
+                parts = [{"text": str(error.get("message", ""))}, {"data": jsonable(error)}]
+                self._set_state(record, "failed", self._agent_message(record, parts))
+            else:
+                artifact = {
+                    "artifactId": f"{record.id}-result",
+                    "name": "result",
+                    "parts": [part_for(payload_of(item))],
+                }
+                meta = getattr(item, "meta", None)
+                if meta:
+                    artifact["metadata"] = jsonable(dict(meta))
+                record.artifacts.append(artifact)
+                record.publish(ArtifactEvent(record.id, record.context_id, artifact, False, True))
+                self._set_state(record, "completed", None)
+        except SessionCancelled:
+            self._set_state(record, "canceled", None)
+        except SessionShutdown:
+            message = self._agent_message(record, [{"text": "flow is shutting down"}])
+            self._set_state(record, "failed", message)
+        except asyncio.CancelledError:
+            self._set_state(record, "canceled", None)
+            raise
+        except Exception as exc:
+            text = f"flow execution failed: {exc}"
+            self._set_state(record, "failed", self._agent_message(record, [{"text": text}]))
+        finally:
+            record.session = None
+            await session.aclose()
+            record.done.set()
+            for queue in record.subscribers:
+                queue.put_nowait(None)
+            record.subscribers.clear()

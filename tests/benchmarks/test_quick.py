@@ -1,0 +1,97 @@
+"""Smoke test of the benchmark suite: the quick mode runs and every workload is correct.
+
+Only this project and the raw asyncio floor are run (no PenguiFlow 2.2.5 venv, no
+network). Nothing here asserts on timings: the workloads check their own outputs and
+the suite reports a wrong answer as a failed run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report
+
+REPO = Path(__file__).resolve().parents[2]
+WORKLOADS = tuple(report.METRICS)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run ``python -m benchmarks --quick`` once for the project and the floor."""
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    # Subprocesses are not measured for coverage: that would slow them down and let
+    # the benchmarks count as tests of the runtime.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--targets",
+            "project,floor",
+            "--json",
+            out,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"stdout": proc.stdout, **json.loads(out.read_text())}
+
+
+@pytest.mark.parametrize("target", ["project", "floor"])
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_workload_runs_and_checks_its_outputs(quick_run: dict, workload: str, target: str) -> None:
+    """Each workload ran on the target, passed its own output checks and reported its metrics."""
+    runs = [r for r in quick_run["records"] if (r["workload"], r["target"]) == (workload, target)]
+    assert len(runs) == 1
+    assert runs[0]["ok"], runs[0].get("error")
+    assert {key for key, _ in report.METRICS[workload]} <= set(runs[0]["metrics"])
+
+
+def test_project_runs_use_the_working_tree(quick_run: dict) -> None:
+    """The project target imported penguiflow from this repository, not an installed copy."""
+    modules = {r["describe"]["module"] for r in quick_run["records"] if r["target"] == "project"}
+    assert modules == {str(REPO / "penguiflow" / "__init__.py")}
+
+
+def test_report_lists_every_target_of_the_issue(quick_run: dict) -> None:
+    """The printed targets table has one row per goal, each with a verdict."""
+    rows = [line for line in quick_run["stdout"].splitlines() if line.startswith("| ")]
+    for goal in report.GOALS:
+        row = next(r for r in rows if goal.text in r)
+        assert row.rstrip(" |").rsplit("| ", 1)[-1] in {"pass", "MISS", "n/a"}
+
+
+def test_report_judges_ratios_against_the_goal() -> None:
+    """A ratio within the bound passes; one beyond it is a miss; a failed run is a failure."""
+
+    def run(workload: str, target: str, ok: bool = True, **metrics: float) -> dict:
+        return {"workload": workload, "target": target, "ok": ok, "metrics": metrics}
+
+    records = {
+        ("b", "project"): [run("b", "project", msgs_per_s=60.0)],
+        ("b", "floor"): [run("b", "floor", msgs_per_s=100.0)],
+        ("c", "project"): [run("c", "project", traces_per_s=40.0)],
+        ("c", "floor"): [run("c", "floor", traces_per_s=100.0)],
+        ("e", "project"): [{"workload": "e", "target": "project", "ok": False, "error": "E: x"}],
+        ("e", "penguiflow225"): [run("e", "penguiflow225", overhead_us=10.0, control_us=1.0)],
+    }
+    text = report.render(records, ["b", "c", "e"], 1, "header")
+    verdicts = {
+        line.split(" | ")[0].strip("| "): line.rstrip(" |").rsplit("| ", 1)[-1]
+        for line in text.splitlines()
+        if line.startswith(("| b |", "| c |", "| e |"))
+    }
+    assert verdicts == {"b": "pass", "c": "MISS", "e": "FAIL (wrong answer or crash)"}

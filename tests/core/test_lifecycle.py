@@ -1,0 +1,161 @@
+"""run(), stop(), registry coverage and the compat attributes (runtime.md §4, §15)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+import pytest
+from core_support import Recorder, fetch, message
+
+from penguiflow.core import PenguiFlow, create
+from penguiflow.node import Node, NodePolicy
+from penguiflow.registry import ModelRegistry
+
+MakeFlow = Callable[..., PenguiFlow]
+
+
+async def echo(msg: Any, ctx: Any) -> Any:
+    return msg
+
+
+def test_run_requires_a_running_loop() -> None:
+    flow = create(Node(echo).to())
+    with pytest.raises(RuntimeError):
+        flow.run()
+    assert flow._running is False
+
+
+async def test_run_twice_raises(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo).to())
+    flow.run()
+    with pytest.raises(RuntimeError, match="^PenguiFlow already running$"):
+        flow.run()
+
+
+async def test_registry_coverage_lists_missing_nodes_sorted(make_flow: MakeFlow) -> None:
+    b, a = Node(echo, name="b"), Node(echo, name="a")
+    skip = Node(echo, name="skip", policy=NodePolicy(validate="none"))
+    flow = make_flow(b.to(a), a.to(skip))
+    with pytest.raises(RuntimeError) as info:
+        flow.run(registry=ModelRegistry())
+    assert str(info.value) == (
+        "ModelRegistry is missing entries for nodes requiring validation: a, b"
+    )
+    assert flow._running is False
+    assert flow._tasks == []
+
+
+async def test_registry_property(make_flow: MakeFlow) -> None:
+    class M(pydantic.BaseModel):
+        v: int
+
+    registry = ModelRegistry()
+    registry.register("echo", M, M)
+    flow = make_flow(Node(echo).to())
+    assert flow.registry is None
+    flow.run(registry=registry)
+    assert flow.registry is registry
+
+
+async def test_stop_is_a_noop_when_not_running() -> None:
+    flow = create(Node(echo).to())
+    await flow.stop()
+    assert flow._running is False
+
+
+async def test_running_flag_and_tasks(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo, name="a").to(Node(echo, name="b")))
+    flow.run()
+    assert flow._running is True
+    assert len(flow._tasks) == 2
+    tasks = list(flow._tasks)
+    await flow.stop()
+    assert flow._running is False
+    assert flow._tasks == []
+    assert all(task.done() for task in tasks)
+
+
+async def test_stop_cancels_a_blocked_node(make_flow: MakeFlow) -> None:
+    started = asyncio.Event()
+    seen: list[str] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    flow = make_flow(Node(block).to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+    await flow.stop()
+    assert seen == ["cancelled"]
+
+
+async def test_each_started_worker_emits_node_cancelled_on_stop(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    a, b = Node(echo, name="a"), Node(echo, name="b")
+    flow = make_flow(a.to(b))
+    flow.run()
+    await flow.emit(message())
+    await fetch(flow)
+    await flow.stop()
+    cancelled = recorder.of("node_cancelled")
+    assert sorted(e.node_name for e in cancelled) == ["a", "b"]  # type: ignore[type-var]
+    assert all(e.trace_id is None and e.trace_pending is None for e in cancelled)
+
+
+async def test_stop_then_run_resumes_queued_items(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo).to())
+    flow.run()
+    await flow.stop()
+    await flow.emit("queued while stopped")
+    flow.run()
+    assert await fetch(flow) == "queued while stopped"
+
+
+async def test_emit_before_run_waits_for_workers(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo).to())
+    await flow.emit("early")
+    flow.run()
+    assert await fetch(flow) == "early"
+
+
+async def test_rookery_items_stay_fetchable_after_stop(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo).to())
+    flow.run()
+    await flow.emit("x")
+    await flow.wait_idle()
+    await flow.stop()
+    assert flow._contexts[flow._graph.floes[-1].target].fetch_nowait() == "x"
+
+
+async def test_stop_leaves_no_task_behind(make_flow: MakeFlow) -> None:
+    before = asyncio.all_tasks()
+    flow = make_flow(Node(echo, name="a").to(Node(echo, name="b")))
+    flow.run()
+    await flow.emit(message())
+    await fetch(flow)
+    await flow.stop()
+    assert asyncio.all_tasks() - before == set()
+
+
+async def test_per_trace_counts_return_to_zero(make_flow: MakeFlow) -> None:
+    a, b, c = Node(echo, name="a"), Node(echo, name="b"), Node(echo, name="c")
+    flow = make_flow(a.to(b, c), b.to(), c.to())
+    flow.run()
+    msg = message()
+    await flow.emit(msg)
+    await fetch(flow)
+    await fetch(flow)
+    await flow.wait_idle()
+    assert flow._traces.counts == {}
+    assert flow._traces.inflight == {}
