@@ -5,7 +5,11 @@ Run from the repository root::
     python -m benchmarks.kernel_mailbox          # full run
     python -m benchmarks.kernel_mailbox --quick  # a few seconds
 
-Rounds alternate between the implementations (so machine noise hits both), each
+Three comparisons: a ping-pong between two tasks, a 5-stage pipeline of tasks
+joined by queues (``Mailbox.put``/``get`` against ``asyncio.Queue.put``/``get``),
+and the same pipeline built from five forwarding actors (``ActorRef.tell`` and
+the kernel's receive loop: the hot path of every flow) against the asyncio.Queue
+task pipeline. Rounds alternate between the implementations (so machine noise hits both), each
 measurement is the median over rounds, and the ratios are printed. Read the
 ratios, not the absolute numbers: the machine is shared.
 """
@@ -19,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from penguiflow.actors import Mailbox
+from penguiflow.actors import Actor, ActorContext, ActorSystem, Mailbox
 
 __all__ = ["main"]
 
@@ -105,6 +109,54 @@ async def pipeline(make: Callable[[int], Any], n: int) -> float:
     return elapsed
 
 
+class _Forward(Actor):
+    """A pipeline stage: hands every message to the next actor."""
+
+    def __init__(self, target: Any) -> None:
+        self.tell = target.tell
+
+    async def receive(self, message: Any, ctx: ActorContext) -> None:
+        await self.tell(message)
+
+
+class _Sink(Actor):
+    """The end of the pipeline: counts messages, releases the producer at ``n``."""
+
+    def __init__(self, n: int, done: asyncio.Event) -> None:
+        self.n = n
+        self.seen = 0
+        self.done = done
+
+    async def receive(self, message: Any, ctx: ActorContext) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            self.done.set()
+
+
+async def actor_pipeline(make: Callable[[int], Any], n: int) -> float:
+    """Seconds to push ``n`` messages through ``STAGES`` forwarding actors.
+
+    ``make`` is ignored for the actor run (it exists to share ``_measure``); with
+    ``_QueueAdapter`` the task pipeline above runs instead, as the baseline.
+    """
+    if make is _QueueAdapter:
+        return await pipeline(make, n)
+    done = asyncio.Event()
+    async with ActorSystem("bench") as system:
+        ref = system.spawn(lambda: _Sink(n, done), name="sink", capacity=CAPACITY)
+        for stage in range(STAGES):
+            target = ref
+            ref = system.spawn(
+                lambda target=target: _Forward(target), name=f"s{stage}", capacity=CAPACITY
+            )
+        tell = ref.tell
+        start = time.perf_counter()
+        for i in range(n):
+            await tell(i)
+        await done.wait()
+        return time.perf_counter() - start
+
+
 async def _measure(
     bench: Callable[[Callable[[int], Any], int], Awaitable[float]], n: int, rounds: int
 ) -> tuple[float, float]:
@@ -127,9 +179,11 @@ async def _run(quick: bool) -> dict[str, float]:
     rounds = 3 if quick else 9
     q_pp, m_pp = await _measure(ping_pong, n, rounds)
     q_pl, m_pl = await _measure(pipeline, n, rounds)
+    q_ap, m_ap = await _measure(actor_pipeline, n, rounds)
     results = {
         "ping_pong_time_ratio": m_pp / q_pp,
         "pipeline_throughput_ratio": q_pl / m_pl,
+        "actor_pipeline_throughput_ratio": q_ap / m_ap,
     }
     print(f"round trips: {n}, pipeline items: {n}, stages: {STAGES}, rounds: {rounds}")
     print(
@@ -140,9 +194,14 @@ async def _run(quick: bool) -> dict[str, float]:
         f"pipeline    asyncio.Queue {n / q_pl:9.0f} items/s        Mailbox {n / m_pl:9.0f} items/s"
     )
     print(
+        f"actors      asyncio.Queue {n / q_ap:9.0f} items/s        5 actors {n / m_ap:8.0f} items/s"
+    )
+    print(
         f"ratios: ping-pong time Mailbox/Queue = {results['ping_pong_time_ratio']:.2f}x "
         f"(target <= 1.00); pipeline throughput Mailbox/Queue = "
-        f"{results['pipeline_throughput_ratio']:.2f}x (target >= 2.00)"
+        f"{results['pipeline_throughput_ratio']:.2f}x (target >= 2.00); "
+        f"actor pipeline throughput / Queue pipeline = "
+        f"{results['actor_pipeline_throughput_ratio']:.2f}x"
     )
     return results
 

@@ -66,7 +66,8 @@ def tool(
     }
 
     def decorate(func: _F) -> _F:
-        setattr(func, _TOOL_ATTR, metadata)
+        # A copy per function: one decorator may be applied to several functions.
+        setattr(func, _TOOL_ATTR, {**metadata, "extra": dict(metadata["extra"])})
         return func
 
     return decorate

@@ -19,6 +19,7 @@
     │   └── StateStoreError             a state store cannot be used; carries ``path``
     │       ├── StateStoreLocked        the file stayed locked by another writer
     │       └── StateStoreCorrupt       the file is not a readable SQLite database
+    │   └── SerializationError          a payload cannot cross a process boundary (distributed)
     └── (2.2.5 names keep their 2.2.5 bases; see below the kernel section)
 
 Context rides as attributes (``actor``, ``child_id``, ``cause``), not only in the
@@ -53,6 +54,7 @@ __all__ = [
     "MailboxFull",
     "PenguiFlowError",
     "PlannerError",
+    "SerializationError",
     "SimpleOneForOneError",
     "StateStoreCorrupt",
     "StateStoreError",
@@ -178,6 +180,24 @@ class StateStoreLocked(StateStoreError):
 
 class StateStoreCorrupt(StateStoreError):
     """The file is not a SQLite database, or its content is damaged."""
+
+
+# --- distribution (penguiflow.distributed) -------------------------------------------
+
+
+class SerializationError(PenguiFlowError, TypeError):
+    """A value cannot be turned into JSON to cross a process boundary, or back.
+
+    ``path`` locates the offending value inside the item (``payload.rows[2]``),
+    ``type_name`` names its type. A ``TypeError``, as ``json.dumps`` raises.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, path: str = "", type_name: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.type_name = type_name
 
 
 # --- flow level (2.2.5): FlowErrorCode, FlowError -- owned by the core runtime -------

@@ -4,7 +4,8 @@
 and ``join_k`` return ordinary ``Node`` objects (``validate="none"``, default
 timeouts and retries), so they inherit everything a hand-written node gets:
 retries, timeouts, events, supervision. They use only the public flow API
-(``Context.emit``, the context's successor map and flow events).
+(``Context.emit``, the context's successor map, and the flow's
+``ensure_trace_event`` / ``register_external_task`` hooks).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -21,9 +23,6 @@ from penguiflow._logging import get_logger
 from penguiflow.node import Node, NodePolicy
 from penguiflow.policies import PolicyLike, RoutingDecisionType, RoutingRequest, evaluate_policy
 from penguiflow.types import Message
-
-if TYPE_CHECKING:
-    from penguiflow.metrics import FlowEvent
 
 __all__ = ["join_k", "map_concurrent", "predicate_router", "union_router"]
 
@@ -197,87 +196,102 @@ def union_router(name: str, union_model: Any, *, policy: PolicyLike | None = Non
 # --- join_k ----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Bucket:
     items: list[Any]
     runtime: Any  # the flow whose run delivered the first item (None when detached)
+    flag: asyncio.Event | None  # the trace's cancel flag when the bucket was last fed
+
+
+_SWEEP_MIN = 64
 
 
 class _JoinState:
-    """Per-trace buckets of one ``join_k`` node, plus their cleanup.
+    """Per-trace buckets of one ``join_k`` node, and how partial buckets are released.
 
-    A partial bucket is dropped (and never emitted) when its trace is cancelled
-    (``trace_cancel_start``) or when the flow that filled it stops (the node's
-    own ``node_cancelled``). The node learns both from flow events through one
-    middleware it adds to each flow it runs in, so nothing outlives a cancelled
-    trace or a stopped flow.
+    Why not a middleware or a task per bucket: a middleware makes the flow build
+    every event of every node, and a task per trace costs more than the join
+    itself; both showed up in the fan-out/join benchmark. Instead:
+
+    * **Stop.** The first bucket a flow run fills registers one future with the
+      flow (``register_external_task``). ``stop()`` cancels it; its callback
+      drops every bucket of that flow before ``stop()`` returns.
+    * **Trace cancel.** Each bucket remembers the trace's cancel flag
+      (``ensure_trace_event``). A set flag marks the bucket stale: it is never
+      completed or emitted. It is discarded when the trace id shows up again
+      (which then starts an empty bucket), when the table is swept (each time
+      it doubles past 64 buckets, so stale buckets never exceed the live ones
+      by more than that), or when the flow stops.
     """
 
-    __slots__ = ("__weakref__", "buckets", "k", "node", "watched")
+    __slots__ = ("buckets", "k", "node", "stop_signals", "sweep_at")
 
     def __init__(self, k: int) -> None:
         self.k = k
         self.buckets: dict[str, _Bucket] = {}
         self.node: Node | None = None
-        self.watched: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.stop_signals: weakref.WeakKeyDictionary[Any, asyncio.Future[None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.sweep_at = _SWEEP_MIN
 
     def add(self, trace_id: str, item: Any, runtime: Any) -> list[Any] | None:
         """Append ``item``; return the full batch when it reaches ``k`` items."""
+        ensure = getattr(runtime, "ensure_trace_event", None)
+        flag: asyncio.Event | None = ensure(trace_id) if ensure is not None else None
         bucket = self.buckets.get(trace_id)
+        if bucket is not None and bucket.flag is not None and bucket.flag.is_set():
+            self._drop(trace_id, "trace_cancelled")
+            bucket = None
         if bucket is None:
-            bucket = self.buckets[trace_id] = _Bucket([], runtime)
-            if runtime is not None:
-                self._watch(runtime)
-        bucket.items.append(item)
-        if len(bucket.items) < self.k:
+            if self.k == 1:
+                return [item]
+            if len(self.buckets) >= self.sweep_at:
+                self._sweep()
+            self.buckets[trace_id] = _Bucket([item], runtime, flag)
+            self._watch_stop(runtime, trace_id)
             return None
-        del self.buckets[trace_id]
-        return bucket.items
-
-    def drop_trace(self, trace_id: str, runtime: Any, reason: str) -> None:
-        bucket = self.buckets.get(trace_id)
-        if bucket is not None and bucket.runtime is runtime:
+        bucket.items.append(item)
+        if len(bucket.items) >= self.k:
             del self.buckets[trace_id]
-            self._log_drop(trace_id, len(bucket.items), reason)
+            return bucket.items
+        if runtime is bucket.runtime:
+            # A trace that went quiet and resumed has a new flag: cancel() sets that one.
+            bucket.flag = flag
+        return None
 
-    def drop_runtime(self, runtime: Any, reason: str) -> None:
-        stale = [tid for tid, bucket in self.buckets.items() if bucket.runtime is runtime]
+    def _sweep(self) -> None:
+        stale = [tid for tid, b in self.buckets.items() if b.flag is not None and b.flag.is_set()]
         for trace_id in stale:
-            self._log_drop(trace_id, len(self.buckets.pop(trace_id).items), reason)
+            self._drop(trace_id, "trace_cancelled")
+        self.sweep_at = max(_SWEEP_MIN, 2 * len(self.buckets))
 
-    def _log_drop(self, trace_id: str, size: int, reason: str) -> None:
-        name = self.node.name if self.node is not None else None
+    def _watch_stop(self, runtime: Any, trace_id: str) -> None:
+        register = getattr(runtime, "register_external_task", None)
+        if register is None:
+            return  # detached context, or a stand-in runtime without the hook
+        signal = self.stop_signals.get(runtime)
+        if signal is not None and not signal.done():
+            return
+        signal = asyncio.get_running_loop().create_future()
+        self.stop_signals[runtime] = signal
+        register(trace_id, signal)
+        signal.add_done_callback(partial(self._flow_stopped, weakref.ref(runtime)))
+
+    def _flow_stopped(self, runtime_ref: weakref.ref[Any], _signal: asyncio.Future[None]) -> None:
+        runtime = runtime_ref()
+        for trace_id in [t for t, b in self.buckets.items() if b.runtime is runtime]:
+            self._drop(trace_id, "flow_stopped")
+
+    def _drop(self, trace_id: str, reason: str) -> None:
+        bucket = self.buckets.pop(trace_id)
         _log.debug(
-            "join_k_partial_dropped", node_name=name, trace_id=trace_id, size=size, reason=reason
+            "join_k_partial_dropped",
+            node_name=self.node.name if self.node is not None else None,
+            trace_id=trace_id,
+            size=len(bucket.items),
+            reason=reason,
         )
-
-    def _watch(self, runtime: Any) -> None:
-        if runtime in self.watched:
-            return
-        add_middleware = getattr(runtime, "add_middleware", None)
-        if add_middleware is None:
-            return
-        self.watched.add(runtime)
-        # The middleware holds the state weakly: a discarded join node must not be
-        # kept alive by a flow that outlives it.
-        state_ref = weakref.ref(self)
-        runtime_ref = weakref.ref(runtime)
-
-        async def join_k_cleanup(event: FlowEvent) -> None:
-            state = state_ref()
-            flow = runtime_ref()
-            if state is None or flow is None or not state.buckets:
-                return
-            if event.event_type == "trace_cancel_start" and event.trace_id is not None:
-                state.drop_trace(event.trace_id, flow, "trace_cancelled")
-            elif (
-                event.event_type == "node_cancelled"
-                and state.node is not None
-                and event.node_id == state.node.node_id
-            ):
-                state.drop_runtime(flow, "flow_stopped")
-
-        add_middleware(join_k_cleanup)
 
 
 def join_k(name: str, k: int) -> Node:
@@ -297,8 +311,9 @@ def join_k(name: str, k: int) -> Node:
     list of the ``k`` raw items; the bucket then starts afresh.
 
     A partial bucket is dropped, never emitted, when its trace is cancelled
-    (``flow.cancel``) or when the flow stops; a later message with the same
-    trace id starts a new bucket.
+    (``flow.cancel``; a later message with the same trace id starts an empty
+    bucket) or when the flow stops. A trace that merely goes quiet keeps its
+    partial bucket, so a later item of the same trace still completes it.
     """
     if k <= 0:
         raise ValueError("k must be positive")

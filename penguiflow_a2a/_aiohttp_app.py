@@ -84,14 +84,14 @@ def _guard(hooks: list[AuthHook]) -> Any:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if hooks and path not in _CARD_PATHS:
-            for hook in hooks:
-                verdict = hook(request)
-                if inspect.isawaitable(verdict):
-                    verdict = await verdict
-                if not verdict:
-                    return _unauthorized(path)
         try:
+            if hooks and path not in _CARD_PATHS:
+                for hook in hooks:
+                    verdict = hook(request)
+                    if inspect.isawaitable(verdict):
+                        verdict = await verdict
+                    if not verdict:
+                        return _unauthorized(path)
             return await handler(request)
         except web.HTTPException:
             raise

@@ -95,14 +95,12 @@ class RookeryRouter:
         self._held: deque[tuple[str, Any]] = deque()
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the dispatcher task is alive."""
-        return self._task is not None and not self._task.done()
+        self._failure: DispatchFailed | None = None
+        self._traced = False
 
     def start(self) -> None:
         """Start the dispatcher task (owned by this router until ``stop``)."""
+        self._failure = None
         fetch, self._traced = _resolve_fetch(self._flow)
         self._task = asyncio.get_running_loop().create_task(
             self._run(fetch), name="penguiflow-a2a-dispatcher"
@@ -125,6 +123,9 @@ class RookeryRouter:
     def register(self, trace_id: str) -> asyncio.Queue[Any]:
         """Create the inbox of ``trace_id``; items held for it move in."""
         inbox: asyncio.Queue[Any] = asyncio.Queue()
+        if self._failure is not None:
+            # The dispatcher is dead: nothing will ever arrive for this trace.
+            inbox.put_nowait(self._failure)
         self._inboxes[trace_id] = inbox
         self._finished.pop(trace_id, None)
         if self._held:
@@ -186,7 +187,8 @@ class RookeryRouter:
                 # The flow cannot be drained any more: fail every waiter
                 # instead of leaving it hanging, and end the dispatcher.
                 _log.exception("a2a_dispatcher_failed", exception=repr(exc))
-                self.signal_all(DispatchFailed(exc))
+                self._failure = DispatchFailed(exc)
+                self.signal_all(self._failure)
                 return
             self.route(trace_id, item)
 

@@ -201,30 +201,15 @@ class A2AServerAdapter:
             while True:
                 item = await session.next_item()
                 if chunk_of(item) is None:
-                    break
+                    return _send_reply(item, ids)
         except SessionCancelled:
             return {"status": "cancelled", **ids}
         except SessionShutdown as exc:
             raise A2ARequestError(status_code=503, detail="flow is shutting down") from exc
-        except A2ARequestError:
-            raise
         except Exception as exc:
             raise A2ARequestError(status_code=500, detail=f"flow execution failed: {exc}") from exc
         finally:
             await session.aclose()
-        if is_flow_error(item):
-            error = item.to_payload()
-            error.setdefault("trace_id", session.trace_id)
-            return {"status": "failed", **ids, "error": error}
-        reply: dict[str, Any] = {
-            "status": "succeeded",
-            **ids,
-            "output": jsonable(payload_of(item)),
-        }
-        meta = getattr(item, "meta", None)
-        if meta:
-            reply["meta"] = dict(meta)
-        return reply
 
     # -- message/stream --------------------------------------------------------------------
 
@@ -261,6 +246,19 @@ class A2AServerAdapter:
             "traceId": session.trace_id,
             "contextId": session.context_id,
         }
+
+
+def _send_reply(item: Any, ids: dict[str, str]) -> dict[str, Any]:
+    """The ``handle_send`` reply for the trace's first non-chunk item."""
+    if is_flow_error(item):
+        error = item.to_payload()
+        error.setdefault("trace_id", ids["traceId"])
+        return {"status": "failed", **ids, "error": error}
+    reply: dict[str, Any] = {"status": "succeeded", **ids, "output": jsonable(payload_of(item))}
+    meta = getattr(item, "meta", None)
+    if meta:
+        reply["meta"] = dict(meta)
+    return reply
 
 
 class _LegacyEventStream:

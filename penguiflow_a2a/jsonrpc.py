@@ -183,7 +183,7 @@ class JsonRpcRoutes:
         finally:
             # The task keeps running without this client (it can resubscribe);
             # only the subscription goes away.
-            await source.aclose()
             record.unsubscribe(queue)
+            await source.aclose()
         await writer.finish()
         return writer.response

@@ -132,17 +132,18 @@ class LegacyRoutes:
             )
             await writer.pump(events)
         finally:
-            await events.aclose()
-            if not events.session.finished:
-                # The client left mid-stream: stop the work it started, so
-                # nothing of this trace stays in the flow.
-                await self._abandon(events.session.trace_id)
+            await self._close(events)
         await writer.finish()
         return writer.response
 
-    async def _abandon(self, trace_id: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.adapter.flow.cancel(trace_id)
+    async def _close(self, events: _LegacyEventStream) -> None:
+        abandoned = not events.session.finished
+        await events.aclose()
+        if abandoned:
+            # The client left mid-stream: stop the work it started, so nothing
+            # of this trace stays in the flow.
+            with contextlib.suppress(Exception):
+                await self.adapter.flow.cancel(events.session.trace_id)
 
     async def cancel(self, request: web.Request) -> web.Response:
         """``POST /tasks/cancel``."""

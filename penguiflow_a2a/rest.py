@@ -122,7 +122,7 @@ class RestRoutes:
             await writer.open({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
             await writer.pump(source)
         finally:
-            await source.aclose()
             record.unsubscribe(queue)
+            await source.aclose()
         await writer.finish()
         return writer.response

@@ -97,11 +97,16 @@ class A2AService:
         except A2ARequestError as exc:
             raise _from_request_error(exc) from exc
         metadata = params.get("metadata")
-        return self.tasks.launch(
-            session,
-            user_message=message,
-            metadata=dict(metadata) if isinstance(metadata, dict) else {},
-        )
+        try:
+            return self.tasks.launch(
+                session,
+                user_message=message,
+                metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            )
+        except TaskStoreFull as exc:
+            # Filled up while the session was being opened: give the reservation back.
+            session.close()
+            raise internal_error(str(exc)) from exc
 
     async def send(self, params: Any, *, blocking_key: str) -> TaskRecord:
         """SendMessage: start the task and, unless told not to block, wait for its end.
@@ -145,13 +150,12 @@ class A2AService:
 
     def get(self, params: Any) -> tuple[TaskRecord, int | None]:
         """GetTask: the task and the requested history length."""
-        record = self.find(params)
-        history_length = params.get("historyLength")
+        history_length = params.get("historyLength") if isinstance(params, dict) else None
         if history_length is not None and (
             not isinstance(history_length, int) or isinstance(history_length, bool)
         ):
             raise invalid_params("'historyLength' must be an integer")
-        return record, history_length
+        return self.find(params), history_length
 
     async def cancel(self, params: Any) -> TaskRecord:
         """CancelTask: cancel the trace and wait (bounded) until the task is canceled.

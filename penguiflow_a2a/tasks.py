@@ -273,8 +273,9 @@ class TaskManager:
             self._set_state(record, "failed", self._agent_message(record, [{"text": text}]))
         finally:
             record.session = None
-            await session.aclose()
+            session.close()
             record.done.set()
             for queue in record.subscribers:
                 queue.put_nowait(None)
             record.subscribers.clear()
+            await session.aclose()

@@ -130,10 +130,12 @@ async def ask(flow: PenguiFlow, text: str) -> Message:
     """Send one request and print its answer chunk by chunk as it streams in."""
     message = Message(payload=text, headers=Headers(tenant="demo"))
     print(f"> {text}")
-    print("  ", end="", flush=True)
+    started = False
     async for item in stream_flow(flow, message, include_final=True):
         if isinstance(item, StreamChunk):
-            print(item.text, end=" ", flush=True)
+            # Each chunk is printed the moment it arrives, on one growing line.
+            print(item.text if started else f"  {item.text}", end=" ", flush=True)
+            started = True
         else:
             print(f"\n  final: {item.text!r} citations={item.citations}")
     return message

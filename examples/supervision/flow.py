@@ -16,8 +16,9 @@ Two kinds of failure exist in PenguiFlow:
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from penguiflow import FlowEvent, Headers, Message, Node, NodePolicy, create
+from penguiflow import Headers, Message, Node, NodePolicy, create
 
 
 class LedgerCorrupted(BaseException):
@@ -36,17 +37,24 @@ async def ledger(message: Message, _ctx: object) -> Message:
     return message.model_copy(update={"payload": f"{message.payload} booked"})
 
 
-async def show_lifecycle(event: FlowEvent) -> None:
-    if event.event_type.startswith("node_") and event.event_type not in {
-        "node_start",
-        "node_success",
-    }:
-        print(f"event: {event.event_type} node={event.node_name}")
+class ShowSupervision(logging.Handler):
+    """Print the kernel's supervision records (an application may configure logging)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = record.getMessage()
+        if name == "child_crashed":
+            print(f"supervisor: child {record.child_id!r} crashed")
+        elif name == "actor_restarted":
+            print(f"supervisor: {record.actor!r} restarted (incarnation {record.incarnation})")
 
 
 async def main() -> None:
+    for logger_name in ("penguiflow.actors", "penguiflow.supervision"):
+        logger = logging.getLogger(logger_name)
+        logger.addHandler(ShowSupervision())
+        logger.setLevel(logging.INFO)
     node = Node(ledger, name="ledger", policy=NodePolicy(validate="none"))
-    flow = create(node.to(), middlewares=[show_lifecycle])
+    flow = create(node.to())
     flow.run()
     orders = [Message(payload=f"order-{i}", headers=Headers(tenant="shop")) for i in range(1, 6)]
     try:

@@ -37,19 +37,6 @@ class Context:
             unit-testing ``Node.invoke``), on which ``emit`` raises ``RuntimeError``.
     """
 
-    __slots__ = (
-        "_in_mailbox",
-        "_incoming",
-        "_io",
-        "_is_rookery",
-        "_out_list",
-        "_outgoing",
-        "_owner",
-        "_runtime",
-        "_self_floe",
-        "_stream_seq",
-    )
-
     def __init__(self, owner: Node | Endpoint, runtime: PenguiFlow | None = None) -> None:
         self._owner = owner
         self._runtime = runtime
@@ -95,7 +82,7 @@ class Context:
         targets = [to] if isinstance(to, Node | Endpoint | str) else list(to)
         floes = []
         for target in targets:
-            floe = self._outgoing.get(target)  # type: ignore[call-overload]
+            floe = self._outgoing.get(target)
             if floe is None:
                 name = getattr(target, "name", target)
                 raise KeyError(f"Unknown target {name} for {self._owner.name}")
@@ -185,7 +172,7 @@ class Context:
         sources = [from_] if isinstance(from_, Node | Endpoint | str) else list(from_)
         lanes = []
         for source in sources:
-            floe = self._incoming.get(source)  # type: ignore[call-overload]
+            floe = self._incoming.get(source)
             if floe is None:
                 name = getattr(source, "name", source)
                 raise KeyError(f"Unknown target {name} for {self._owner.name}")
@@ -209,7 +196,7 @@ class Context:
         delivery = await mailbox.get(self._lanes(from_))
         if self._is_rookery and self._io is not None:
             # Fetching from Rookery ends the item's life for trace accounting.
-            await self._io.finish(delivery.item)
+            await self._io.finish(delivery.item, self)
         return delivery.item
 
     async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:

@@ -63,11 +63,9 @@ class EventPipeline:
         self.state_store = state_store
         self._maxsize = maxsize
 
-    def wanted(self, level: int) -> bool:
-        """True when an event at ``level`` would reach anyone."""
-        return bool(
-            self._middlewares or self.state_store is not None or LOGGER.isEnabledFor(level)
-        )
+    def listening(self, level: int) -> bool:
+        """True when an event at ``level`` would reach anyone (skip building it otherwise)."""
+        return bool(self._middlewares) or self.state_store is not None or LOGGER.isEnabledFor(level)
 
     async def emit(
         self,

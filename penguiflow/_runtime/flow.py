@@ -18,20 +18,21 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._runtime.context import Context, Target
 from penguiflow._runtime.events import EventPipeline
 from penguiflow._runtime.flow_hooks import FlowHooks
-from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
+from penguiflow._runtime.flow_io import FlowIO, RookeryDelivery
+from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Endpoint, Floe, build_graph
 from penguiflow._runtime.tracing import TraceBook
 from penguiflow._runtime.transport import Transport
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
-from penguiflow.types import WM, Message, StreamChunk
+from penguiflow.types import Message
 
 if TYPE_CHECKING:
     from penguiflow.actors import ActorRef
     from penguiflow.supervision import Supervisor
 
-__all__ = ["DEFAULT_QUEUE_MAXSIZE", "MailboxSnapshot", "PenguiFlow", "create"]
+__all__ = ["DEFAULT_QUEUE_MAXSIZE", "MailboxSnapshot", "PenguiFlow", "RookeryDelivery", "create"]
 
 DEFAULT_QUEUE_MAXSIZE = 64
 
@@ -52,7 +53,7 @@ class MailboxSnapshot:
     busy: bool
 
 
-class PenguiFlow(FlowHooks):
+class PenguiFlow(FlowIO, FlowHooks):
     """A flow of nodes wired by edges, fed at OpenSea and drained at Rookery.
 
     Args:
@@ -104,6 +105,7 @@ class PenguiFlow(FlowHooks):
         self._supervisor: Supervisor | None = None
         self._parent: Supervisor | None = None
         self._refs: dict[Node, ActorRef] = {}
+        self._started: set[Node] = set()  # nodes whose actor ran during this run
         self._external: set[asyncio.Future[Any]] = set()
         self._busy = 0
         self._idle: asyncio.Event | None = None
@@ -119,7 +121,8 @@ class PenguiFlow(FlowHooks):
         for floe in floes:
             incoming[floe.target][floe.source] = floe
             outgoing[floe.source][floe.target] = floe
-        for owner in (*nodes, ROOKERY):
+        receivers: list[Node | Endpoint] = [*nodes, ROOKERY]
+        for owner in receivers:
             data = [f for src, f in incoming[owner].items() if src is not owner]
             mailbox = Mailbox(maxsize, lanes=max(1, len(data)))
             for lane, floe in enumerate(data):
@@ -127,7 +130,7 @@ class PenguiFlow(FlowHooks):
             own = incoming[owner].get(owner)
             if own is not None:
                 own.attach(mailbox, SELF_LANE)  # controller loop: the unbounded self lane
-            if owner is not ROOKERY:
+            if isinstance(owner, Node):
                 self._mailboxes[owner] = mailbox
             else:
                 self._rookery = mailbox
@@ -149,6 +152,11 @@ class PenguiFlow(FlowHooks):
     def registry(self) -> Any:
         """The registry given to the last ``run()``, else ``None``."""
         return self._registry
+
+    @property
+    def clock(self) -> Clock:
+        """The clock given as ``clock=`` (else the system clock). *versionadded 3.0*"""
+        return self._clock
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -187,9 +195,8 @@ class PenguiFlow(FlowHooks):
             ref = self._refs.get(node)
             items = mailbox.snapshot(SELF_LANE) + mailbox.snapshot()
             busy = bool(ref is not None and ref.busy)
-            result[node.name] = MailboxSnapshot(
-                node.name, len(items), mailbox.capacity, items, busy
-            )
+            name = str(node.name)
+            result[name] = MailboxSnapshot(name, len(items), mailbox.capacity, items, busy)
         items = self._rookery.snapshot(SELF_LANE) + self._rookery.snapshot()
         result["Rookery"] = MailboxSnapshot(
             "Rookery", len(items), self._rookery.capacity, items, False
@@ -215,6 +222,7 @@ class PenguiFlow(FlowHooks):
             await self._idle.wait()
 
     def _busy_changed(self, delta: int) -> None:
+        # Node actors increment ``_busy`` inline (hot path) and decrement through here.
         self._busy += delta
         if not self._busy and self._idle is not None:
             self._idle.set()
@@ -251,6 +259,7 @@ class PenguiFlow(FlowHooks):
         from penguiflow._runtime.supervision import start_node_actors
 
         parent = supervisor if supervisor is not None else self._parent
+        self._started.clear()
         self._supervisor, self._refs = start_node_actors(self, parent)
         self._running = True
 
@@ -262,7 +271,7 @@ class PenguiFlow(FlowHooks):
             try:
                 registry.adapters(node.name)
             except KeyError:
-                missing.append(node.name)
+                missing.append(str(node.name))
         if missing:
             raise RuntimeError(
                 "ModelRegistry is missing entries for nodes requiring validation: "
@@ -281,7 +290,10 @@ class PenguiFlow(FlowHooks):
             if supervisor is not None:
                 from penguiflow._runtime.supervision import stop_node_actors
 
-                await stop_node_actors(supervisor, self._parent)
+                await stop_node_actors(supervisor)
+            for node in self._graph.nodes:
+                if node in self._started:
+                    await self._events.emit("node_cancelled", self._contexts[node], None)
             external = tuple(self._external)
             for future in external:
                 future.cancel()
@@ -296,63 +308,6 @@ class PenguiFlow(FlowHooks):
             self._busy = 0
             self._busy_changed(0)
             self._running = False
-
-    # -- OpenSea / Rookery ----------------------------------------------------------
-    def _wm_duplicate(self, msg: Any) -> bool:
-        if isinstance(msg, Message) and isinstance(msg.payload, WM):
-            memo = self._traces.memo.get(msg.trace_id)
-            # <= rather than ==: the loop may run ahead of a caller re-emitting hops.
-            return memo is not None and msg.payload.hops <= memo
-        return False
-
-    async def emit(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
-        """Feed ``msg`` to the ingress nodes (or the ``to`` ones), waiting on full edges.
-
-        Raises:
-            KeyError: a target is not an ingress node.
-        """
-        if self._wm_duplicate(msg):
-            return
-        await self._contexts[OPEN_SEA].emit(msg, to)
-
-    def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
-        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
-        if self._wm_duplicate(msg):
-            return
-        self._contexts[OPEN_SEA].emit_nowait(msg, to)
-
-    async def emit_chunk(
-        self,
-        *,
-        parent: Message,
-        text: str,
-        stream_id: str | None = None,
-        seq: int | None = None,
-        done: bool = False,
-        meta: dict[str, Any] | None = None,
-        to: Target | Sequence[Target] | None = None,
-    ) -> StreamChunk:
-        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes)."""
-        return await self._contexts[OPEN_SEA].emit_chunk(
-            parent=parent, text=text, stream_id=stream_id, seq=seq, done=done, meta=meta, to=to
-        )
-
-    async def fetch(self, from_: Target | Sequence[Target] | None = None) -> Any:
-        """Wait for and return the next item delivered to Rookery.
-
-        Raises:
-            KeyError: ``from_`` is not an egress node.
-            RuntimeError: Rookery has no incoming edges and nothing buffered.
-        """
-        return await self._contexts[ROOKERY].fetch(from_)
-
-    async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
-        """Like ``fetch``: the first item on any selected Rookery edge."""
-        return await self._contexts[ROOKERY].fetch_any(from_)
-
-    async def _emit_to_rookery(self, item: Any, *, source: Node | None = None) -> None:
-        """Deliver any object to Rookery as the runtime does for finals (compat)."""
-        await self._io.to_rookery(item, source=source)
 
 
 def create(*adjacencies: tuple[Node, Sequence[Node]], **kwargs: Any) -> PenguiFlow:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.policy import (
@@ -21,6 +22,8 @@ from penguiflow._runtime.policy import (
     failure,
     with_final,
 )
+from penguiflow._runtime.tracing import PRODUCING_TRACE
+from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
 from penguiflow.errors import PenguiFlowError
 from penguiflow.types import WM, FinalAnswer, Message
@@ -61,16 +64,25 @@ class NodeActor(Actor):
         self.flow = flow
         self.node = node
         self.ctx: Context = flow._contexts[node]
-        self._started = False
         self._open = False  # an item was taken and is not yet finished
+        # Bound once per incarnation: the per-item path reads these many times.
+        self._events = flow._events
+        self._traces = flow._traces
+        self._io = flow._io
+        self._clock = flow._clock
+        clock = flow._clock
+        # The system clock's monotonic() is the loop's time(); skip two calls per read.
+        self._monotonic = (
+            asyncio.get_running_loop().time if clock is SYSTEM_CLOCK else clock.monotonic
+        )
+        self._warn = node in flow._warn_nodes  # fixed for the run that started us
 
     async def on_start(self, ctx: ActorContext) -> None:
-        self._started = True
+        # stop() reports node_cancelled for every node whose worker got to run.
+        self.flow._started.add(self.node)
 
     async def on_stop(self, reason: object) -> None:
-        self._close()  # an item cut off by stop() stays queued-or-lost, never finished twice
-        if self._started:
-            await self.flow._events.emit("node_cancelled", self.ctx, None)
+        self._close()
 
     async def on_restart(self, reason: object) -> None:
         # The kernel redelivers the in-flight item to the next incarnation.
@@ -79,14 +91,25 @@ class NodeActor(Actor):
     async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
         if self._close():  # else the cancel landed after the item was finished
             await self._report_cancel(message)
-            await self.flow._io.finish(message)
+            await self._io.finish(message)
 
     async def receive(self, message: Any, ctx: ActorContext) -> None:
+        flow = self.flow
         self._open = True
-        self.flow._busy_changed(+1)
-        await self._handle(message)
-        if self._close():
-            await self.flow._io.finish(message)
+        flow._busy += 1
+        trace_id = getattr(message, "trace_id", None)
+        # The actor's own task context: whatever this item produces is its trace's.
+        PRODUCING_TRACE.set(trace_id)
+        # Trace-less items are never deadline-checked nor cancellable: straight in.
+        if trace_id is None or await self._admit(message, trace_id):
+            await self._attempts(message, trace_id)
+        if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)
+            self._open = False
+            flow._busy -= 1
+            if not flow._busy:
+                flow._busy_changed(0)
+            if trace_id is not None:
+                await self._io.finish(message)
 
     def _close(self) -> bool:
         """End the current item's busy period; False if none was open."""
@@ -96,41 +119,43 @@ class NodeActor(Actor):
         self.flow._busy_changed(-1)
         return True
 
-    async def _handle(self, item: Any) -> None:
+    async def _admit(self, item: Any, trace_id: str) -> bool:
+        """Deadline and cancellation checks on arrival; False if the item ends here."""
         flow = self.flow
-        trace_id = getattr(item, "trace_id", None)
         if isinstance(item, Message):
             deadline = item.deadline_s
             if deadline is not None and flow._clock.time() > deadline:
-                await flow._events.emit(
+                await self._events.emit(
                     "deadline_skip", self.ctx, trace_id, extra={"deadline_s": deadline}
                 )
-                final = item.model_copy()
-                if not isinstance(item.payload, FinalAnswer):
+                if isinstance(item.payload, FinalAnswer):
+                    final = item.model_copy()
+                else:
                     final = with_final(item, DEADLINE_EXCEEDED_TEXT)
-                await flow._io.to_rookery(final, source=self.node)
-                return
-        if trace_id is not None and flow._traces.cancelled(trace_id):
-            await flow._events.emit("trace_cancel_drop", self.ctx, trace_id)
-            return
-        await self._attempts(item, trace_id)
+                await self._io.to_rookery(final, source=self.node)
+                return False
+        if self._traces.cancelled(trace_id):
+            await self._events.emit("trace_cancel_drop", self.ctx, trace_id)
+            return False
+        return True
 
     async def _attempts(self, item: Any, trace_id: str | None) -> None:
+        """The attempt loop: invoke under the policy, route, report (runtime.md §7)."""
         flow = self.flow
         node = self.node
         ctx = self.ctx
-        policy = node.policy
-        events = flow._events
-        clock = flow._clock
-        traces = flow._traces
-        timeout_s = policy.timeout_s
+        events = self._events
+        monotonic = self._monotonic
+        traces = self._traces
+        timeout_s = node.policy.timeout_s
         attempt = 0
         while True:
             if trace_id is not None and traces.cancelled(trace_id):
                 await self._report_cancel(item)
                 return
-            await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
-            start = clock.monotonic()
+            if events.listening(DEBUG):
+                await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
+            start = monotonic()
             try:
                 if trace_id is not None:
                     traces.start_invocation(trace_id)
@@ -138,13 +163,13 @@ class NodeActor(Actor):
                     if timeout_s is None:
                         result = await node.invoke(item, ctx, registry=flow._registry)
                     else:
-                        async with clock.timeout_at(start + timeout_s):
+                        async with self._clock.timeout_at(start + timeout_s):
                             result = await node.invoke(item, ctx, registry=flow._registry)
                 finally:
                     if trace_id is not None:
                         traces.end_invocation(trace_id)
                 if result is not None:
-                    if node in flow._warn_nodes and not isinstance(result, Message):
+                    if self._warn and not isinstance(result, Message):
                         _warn_message_output(node, result)
                     await self._route(item, result)
             except asyncio.CancelledError:
@@ -154,70 +179,77 @@ class NodeActor(Actor):
                 # The node raised CancelledError itself: reported like a trace cancel.
                 await self._report_cancel(item)
                 return
-            except Exception as exc:
-                if isinstance(exc, TraceCancelled):
-                    await self._report_cancel(item)
-                    return
-                latency_ms = (clock.monotonic() - start) * 1000.0
-                kind = "node_timeout" if isinstance(exc, TimeoutError) else "node_error"
-                await events.emit(
-                    kind,
-                    ctx,
-                    trace_id,
-                    attempt=attempt,
-                    latency_ms=latency_ms,
-                    extra={"exception": repr(exc)},
-                    exc=exc,
-                )
-                if attempt < policy.max_retries:
-                    attempt += 1
-                    delay = backoff_delay(policy, attempt)
-                    await events.emit(
-                        "node_retry",
-                        ctx,
-                        trace_id,
-                        attempt=attempt,
-                        extra={"sleep_s": delay, "exception": repr(exc)},
-                    )
-                    await clock.sleep(delay)
-                    continue
-                error = failure(node, trace_id, exc, attempt, latency_ms)
-                await events.emit(
-                    "node_failed",
-                    ctx,
-                    trace_id,
-                    attempt=attempt,
-                    latency_ms=latency_ms,
-                    extra={"exception": repr(exc), "flow_error": error.to_payload()},
-                    exc=exc,
-                )
-                if flow._emit_errors_to_rookery and trace_id is not None:
-                    await flow._io.to_rookery(error, source=node)
+            except TraceCancelled:
+                await self._report_cancel(item)
                 return
-            latency_ms = (clock.monotonic() - start) * 1000.0
-            await events.emit(
-                "node_success", ctx, trace_id, attempt=attempt, latency_ms=latency_ms
-            )
+            except Exception as exc:
+                latency_ms = (monotonic() - start) * 1000.0
+                if await self._failed(item, trace_id, exc, attempt, latency_ms):
+                    attempt += 1
+                    continue
+                return
+            if events.listening(INFO):
+                latency_ms = (monotonic() - start) * 1000.0
+                await events.emit(
+                    "node_success", ctx, trace_id, attempt=attempt, latency_ms=latency_ms
+                )
             return
+
+    async def _failed(
+        self, item: Any, trace_id: str | None, exc: Exception, attempt: int, latency_ms: float
+    ) -> bool:
+        """Report a failed attempt; back off and return True if another one follows."""
+        node = self.node
+        policy = node.policy
+        events = self._events
+        kind = "node_timeout" if isinstance(exc, TimeoutError) else "node_error"
+        extra = {"exception": repr(exc)}
+        await events.emit(
+            kind, self.ctx, trace_id, attempt=attempt, latency_ms=latency_ms, extra=extra, exc=exc
+        )
+        if attempt < policy.max_retries:
+            delay = backoff_delay(policy, attempt + 1)
+            await events.emit(
+                "node_retry",
+                self.ctx,
+                trace_id,
+                attempt=attempt + 1,
+                extra={"sleep_s": delay, "exception": repr(exc)},
+            )
+            await self._clock.sleep(delay)
+            return True
+        error = failure(node, trace_id, exc, attempt, latency_ms)
+        await events.emit(
+            "node_failed",
+            self.ctx,
+            trace_id,
+            attempt=attempt,
+            latency_ms=latency_ms,
+            extra={"exception": repr(exc), "flow_error": error.to_payload()},
+            exc=exc,
+        )
+        if self.flow._emit_errors_to_rookery and trace_id is not None:
+            await self._io.to_rookery(error, source=node)
+        return False
 
     async def _report_cancel(self, item: Any) -> None:
         # The item stays open until receive() finishes it; only report here.
-        await self.flow._events.emit(
-            "node_trace_cancelled", self.ctx, getattr(item, "trace_id", None)
-        )
+        await self._events.emit("node_trace_cancelled", self.ctx, getattr(item, "trace_id", None))
 
     async def _route(self, item: Any, result: Any) -> None:
         """Deliver a node's non-None result (runtime.md §8, §9)."""
-        flow = self.flow
         if isinstance(result, Message):
             payload = result.payload
             if isinstance(payload, WM):
                 await self._controller(item, result, payload)
                 return
             if isinstance(payload, FinalAnswer):
-                await flow._io.to_rookery(result, source=self.node)
+                await self._io.to_rookery(result, source=self.node)
                 return
-        await self.ctx.emit(result)
+        # Inline Context.emit(result) for the common case: every outgoing edge.
+        send = self._io.send
+        for floe in self.ctx._out_list:
+            await send(floe, result)
 
     async def _controller(self, item: Any, result: Message, wm: WM) -> None:
         flow = self.flow
@@ -245,4 +277,3 @@ def _warn_message_output(node: Node, result: Any) -> None:
         RuntimeWarning,
         stacklevel=2,
     )
-

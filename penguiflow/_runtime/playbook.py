@@ -47,9 +47,7 @@ async def call_playbook(
             flag = runtime.ensure_trace_event(trace_id)
             if flag.is_set():
                 raise TraceCancelled(trace_id)
-            watcher = asyncio.get_running_loop().create_task(
-                _mirror_cancel(flag, flow, trace_id)
-            )
+            watcher = asyncio.get_running_loop().create_task(_mirror_cancel(flag, flow, trace_id))
         try:
             await flow.emit(parent_msg)
             if timeout is None:

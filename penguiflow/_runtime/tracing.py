@@ -9,8 +9,14 @@ Trace-less items (no ``trace_id`` attribute) are never counted.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 
-__all__ = ["TraceBook"]
+__all__ = ["PRODUCING_TRACE", "TraceBook"]
+
+#: Trace of the item the current node actor is handling. Set per item by the node
+#: actor, read by the transport so a trace-less result delivered to Rookery (a bare
+#: dict a node returned) can still be attributed to its trace (``fetch_traced``).
+PRODUCING_TRACE: ContextVar[str | None] = ContextVar("penguiflow_producing_trace", default=None)
 
 
 class TraceBook:

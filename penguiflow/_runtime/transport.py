@@ -9,10 +9,12 @@ sends, in a tracked background task for ``send_nowait``).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
+from penguiflow._runtime.tracing import PRODUCING_TRACE
 from penguiflow.actors import SELF_LANE
 from penguiflow.types import Message
 
@@ -29,7 +31,15 @@ __all__ = ["Transport"]
 class Transport:
     """Sends items along the edges of one flow and keeps trace counts in step."""
 
-    __slots__ = ("_background", "_bus", "_events", "_rookery", "_rookery_ctx", "_traces")
+    __slots__ = (
+        "_background",
+        "_bus",
+        "_events",
+        "_origins",
+        "_rookery",
+        "_rookery_ctx",
+        "_traces",
+    )
 
     def __init__(
         self,
@@ -47,6 +57,10 @@ class Transport:
         self._rookery_ctx = rookery_ctx
         # Tasks the flow owns and awaits in stop(): nowait bus publishes, late events.
         self._background: set[asyncio.Task[None]] = set()
+        # id(trace-less Rookery item) -> producing traces, oldest first. The mailbox
+        # holds a reference while the item is queued, so the id cannot be reused;
+        # entries leave when the item is fetched (see take_origin/fetch_traced).
+        self._origins: dict[int, deque[str]] = {}
 
     # -- sending ------------------------------------------------------------------
     async def send(self, floe: Floe, item: Any) -> None:
@@ -56,6 +70,8 @@ class Transport:
         trace_id = getattr(item, "trace_id", None)
         if trace_id is not None:
             self._traces.add(trace_id)
+        elif floe.target is ROOKERY:
+            self._note_origin(item)
         mailbox = floe.mailbox
         assert mailbox is not None  # runtime edges are always attached
         lane = floe.lane
@@ -67,6 +83,8 @@ class Transport:
         except BaseException:
             if trace_id is not None:
                 self._traces.done(trace_id)
+            elif floe.target is ROOKERY:
+                self._drop_origin(item)
             raise
 
     def send_nowait(self, floe: Floe, item: Any) -> None:
@@ -81,6 +99,8 @@ class Transport:
             raise asyncio.QueueFull
         if trace_id is not None:
             self._traces.add(trace_id)
+        elif floe.target is ROOKERY:
+            self._note_origin(item)
         if self._bus is not None:
             self.spawn(self._publish(floe.source, floe.target, item))
 
@@ -102,19 +122,59 @@ class Transport:
         trace_id = getattr(item, "trace_id", None)
         if trace_id is not None:
             self._traces.add(trace_id)
+        else:
+            self._note_origin(item)
         self._rookery.put_self(item)
+
+    # -- trace-less Rookery items ---------------------------------------------------
+    def _note_origin(self, item: Any) -> None:
+        trace_id = PRODUCING_TRACE.get()
+        if trace_id is not None:
+            self._origins.setdefault(id(item), deque()).append(trace_id)
+
+    def _drop_origin(self, item: Any) -> None:
+        origins = self._origins.get(id(item))
+        if origins:
+            origins.pop()
+            if not origins:
+                del self._origins[id(item)]
+
+    def take_origin(self, item: Any) -> str | None:
+        """The trace that produced a fetched Rookery item (its own ``trace_id`` if any).
+
+        For a trace-less item (a bare payload) this is the trace of the message
+        the producing node was handling; each delivery is taken once.
+        """
+        trace_id = getattr(item, "trace_id", None)
+        if trace_id is not None:
+            return trace_id  # type: ignore[no-any-return]
+        origins = self._origins.get(id(item))
+        if not origins:
+            return None
+        trace_id = origins.popleft()
+        if not origins:
+            del self._origins[id(item)]
+        return trace_id
 
     # -- finishing ----------------------------------------------------------------
     async def finish(self, item: Any, ctx: Context | None = None) -> None:
         """Mark ``item`` finished for trace accounting (any outcome)."""
         trace_id = getattr(item, "trace_id", None)
-        if trace_id is not None and self._traces.done(trace_id):
+        if trace_id is None:
+            if self._origins and ctx is self._rookery_ctx:
+                self.take_origin(item)  # fetched without fetch_traced: forget it
+            return
+        if self._traces.done(trace_id):
             await self.cancel_finished(trace_id)
 
     def finish_nowait(self, item: Any) -> None:
         """``finish`` from synchronous code; a due event is emitted by a tracked task."""
         trace_id = getattr(item, "trace_id", None)
-        if trace_id is not None and self._traces.done(trace_id):
+        if trace_id is None:
+            if self._origins:
+                self.take_origin(item)  # only Rookery fetches call finish_nowait
+            return
+        if self._traces.done(trace_id):
             self.spawn(self.cancel_finished(trace_id))
 
     async def cancel_finished(self, trace_id: str) -> None:

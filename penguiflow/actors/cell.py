@@ -121,6 +121,10 @@ class ActorCell:
         if not self.mailbox.closed:
             self.mailbox.put_system(_Stop(reason, final=final))
 
+    def clear_stop_requests(self) -> None:
+        """Drop stop requests the last incarnation did not get to (before a restart)."""
+        self.mailbox._purge_lane(SYSTEM_LANE, _is_stop)
+
     def interrupt(self, reason: object, when: Callable[[Any], bool] | None) -> bool:
         """Cancel the handler in progress if ``when(current)`` holds (see ActorRef)."""
         task = self.task
@@ -140,14 +144,14 @@ class ActorCell:
         self.busy = False
         self.current = None
         self._redelivery = None
+        # Thread bridge first: its parked item is reported once, by whichever holds it.
+        leftovers = self.threads.close() if self.threads is not None else []
         if self.owns_mailbox:
-            leftovers = [d.item for d in self.mailbox.close()]
+            leftovers.extend(d.item for d in self.mailbox.close())
         else:
             # Someone else owns the mailbox: take out only what the kernel put in.
-            self.mailbox._purge_lane(SYSTEM_LANE, _is_stop)
-            leftovers = [d.item for d in self.mailbox.purge(_is_ask)]
-        if self.threads is not None:
-            leftovers.extend(self.threads.close())
+            self.clear_stop_requests()
+            leftovers.extend(d.item for d in self.mailbox.purge(_is_ask))
         for item in leftovers:
             self.dead_letter(item, "stopped")
         self._log.info("actor_stopped", reason=_describe(reason), incarnation=self.incarnation)
@@ -178,6 +182,7 @@ class ActorCell:
         log = self._log.bind(incarnation=self.incarnation)
         if previous is not None:
             await previous.on_restart(reason)
+            self.actor = None  # on_restart ran; a failing factory must not rerun it
         made: Any = self.start() if first is None else first
         if inspect.isawaitable(made):
             made = await made
@@ -189,14 +194,14 @@ class ActorCell:
         log.info("actor_restarted" if self.incarnation > 1 else "actor_started")
         # Cached once per incarnation: a per-message DEBUG event costs one bool test.
         debug = is_debug_enabled(LOGGER_NAME)
-        get = self.mailbox.get
+        mailbox = self.mailbox
+        next_item = mailbox._next
         receive = instance.receive
         while True:
             # The whole iteration sits in the try, so an interrupt that lands after
             # the handler finished (e.g. while waiting in get) is still absorbed.
             try:
-                delivery = await get()
-                item = delivery.item
+                item = await next_item()
                 kind = type(item)
                 if kind is _Stop:
                     self.stop_final = item.final
@@ -211,16 +216,24 @@ class ActorCell:
                 else:
                     reply = None
                     msg = item
+                lane = mailbox._last_lane
                 self._item = item
                 self.current = msg
-                self.current_lane = delivery.lane
+                self.current_lane = lane
                 self.busy = True
                 if debug:
-                    log.debug("actor_message", lane=delivery.lane, message_type=kind.__name__)
+                    log.debug("actor_message", lane=lane, message_type=kind.__name__)
                 try:
                     result = await receive(msg, ctx)
                 except Exception as exc:
-                    self._crashed(item, reply, exc, delivery.lane)
+                    self._crashed(item, reply, exc, lane)
+                    raise
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:
+                    # design/actors.md §9: a non-Cancelled BaseException escaping the
+                    # handler is a crash too, so the in-flight message is redelivered.
+                    self._crashed(item, reply, exc, lane)
                     raise
                 self.busy = False
                 self.current = None
@@ -279,7 +292,7 @@ class ActorCell:
         self.mailbox.requeue_front(item, lane)
 
     def _crashed(
-        self, item: Any, reply: asyncio.Future[Any] | None, exc: Exception, lane: int
+        self, item: Any, reply: asyncio.Future[Any] | None, exc: BaseException, lane: int
     ) -> None:
         """Settle the in-flight message of a crashing incarnation."""
         self._item = None

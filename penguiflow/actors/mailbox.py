@@ -1,5 +1,8 @@
 """A bounded, multi-lane, multi-producer mailbox built on ``collections.deque``.
 
+This module stays whole past 400 lines: one data structure whose invariants
+(below) every method must keep, with the hot paths inlined on purpose.
+
 Why not ``asyncio.Queue``: a mailbox needs several bounded data lanes (one per
 inbound edge), two unbounded lanes served first (system and self), strict FIFO
 hand-off to waiting producers and consumers (no barging), ``purge`` and
@@ -138,6 +141,7 @@ class Mailbox:
         "_empty_waiters",
         "_getters",
         "_lane0",
+        "_last_lane",
         "_rr",
         "_self",
         "_size",
@@ -156,6 +160,7 @@ class Mailbox:
         self._self = _Lane(SELF_LANE)
         # The single data lane of a one-lane mailbox, for get()'s inlined hot path.
         self._lane0 = self._data[0] if lanes == 1 else None
+        self._last_lane = 0  # lane of the item _next() returned last
         self._getters: deque[_Getter] = deque()
         self._empty_waiters: list[asyncio.Future[None]] = []
         self._rr = 0  # next data lane to look at first
@@ -226,6 +231,8 @@ class Mailbox:
         """
         if self._closed:
             raise MailboxClosed("mailbox is closed")
+        if lane < 0:
+            raise IndexError(f"no data lane {lane}")
         ln = self._data[lane]
         if ln.putters or self._full(ln):
             return False
@@ -243,12 +250,26 @@ class Mailbox:
         """
         if self._closed:
             raise MailboxClosed("mailbox is closed")
+        if lane < 0:
+            raise IndexError(f"no data lane {lane}")
         ln = self._data[lane]
         cap = self.capacity
         if not ln.putters and (cap <= 0 or len(ln.items) + ln.transit < cap):
             # Hot path, inlined: no waiting producer and room in the lane.
-            if self._getters:
-                self._deliver(ln, item, lane)
+            getters = self._getters
+            if getters:
+                getter, accepts = getters[0]
+                if accepts is None and not getter.done():
+                    # The usual case: the consumer waits for anything; hand it over.
+                    getters.popleft()
+                    self._size += 1
+                    ln.transit += 1
+                    delivery = _new_delivery(Delivery)
+                    _set_item(delivery, item)
+                    _set_lane(delivery, lane)
+                    getter.set_result(delivery)
+                else:
+                    self._deliver(ln, item, lane)
             else:
                 self._size += 1
                 ln.items.append(item)
@@ -358,6 +379,32 @@ class Mailbox:
         if delivery is None:
             raise MailboxEmpty
         return delivery
+
+    async def _next(self) -> Any:
+        """Kernel fast path of ``get()``: the bare item; its lane is in ``_last_lane``.
+
+        The actor loop calls this once per message; skipping the ``Delivery``
+        record saves a third of the cost of a hop.
+        """
+        ln = self._lane0
+        if (
+            ln is not None
+            and ln.items
+            and not self._system.items
+            and not self._self.items
+            and not self._closed
+        ):
+            item = ln.items.popleft()
+            self._size -= 1
+            if ln.putters:
+                self._admit(ln)
+            if self._empty_waiters and not self._size:
+                self._wake_empty()
+            self._last_lane = 0
+            return item
+        delivery = await self.get()
+        self._last_lane = delivery.lane
+        return delivery.item
 
     async def get(self, lanes: Sequence[int] | None = None) -> Delivery:
         """Take the next item, waiting until one arrives.

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from penguiflow.errors import PlannerError
 from penguiflow.planner._models import PlannerPause, Trajectory
 
 __all__ = [
@@ -64,11 +63,13 @@ class ToolContext:
         """Pause the run: record it and stop this tool; ``run`` returns a ``PlannerPause``.
 
         Raises:
-            PlannerError: pausing is disabled for this planner (a ``RuntimeError``).
+            RuntimeError: pausing is disabled for this planner.
             pydantic.ValidationError: ``reason`` is not a known pause reason.
         """
         if not self._enabled:
-            raise PlannerError(PAUSE_DISABLED)
+            # A plain RuntimeError: the tool-failure text the model sees names the
+            # type ("raised RuntimeError: ..."), which 2.2.5 programs match.
+            raise RuntimeError(PAUSE_DISABLED)
         raise PauseSignal(await self._record_pause(reason, payload))
 
 

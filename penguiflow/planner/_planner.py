@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -38,6 +39,8 @@ _NO_LLM = "llm or llm_client must be provided"
 _REPAIR_FAILED = "Planner failed to produce valid JSON after repair attempts"
 _NOT_RUNNING = "pause() requires an active planner run"
 _ITERATION_LIMIT = "iteration limit reached"
+
+_current_run: ContextVar[PlannerRun | None] = ContextVar("penguiflow_planner_run", default=None)
 
 
 class ReactPlanner:
@@ -155,7 +158,8 @@ class ReactPlanner:
             clock=clock,
             limiter=asyncio.Semaphore(max_concurrent_tools) if max_concurrent_tools else None,
         )
-        self._active: PlannerRun | None = None
+        # Runs in progress, oldest first; see ``pause``.
+        self._active_runs: list[PlannerRun] = []
 
     @property
     def system_prompt(self) -> str:
@@ -236,18 +240,26 @@ class ReactPlanner:
             PlannerError: no run is active, or pausing is disabled.
             pydantic.ValidationError: ``reason`` is not a pause reason.
         """
-        if self._active is None:
+        run = _current_run.get()
+        if run is None or run.settings is not self._settings:
+            # Called from outside the run's tasks: fall back to the newest run.
+            run = self._active_runs[-1] if self._active_runs else None
+        if run is None:
             raise PlannerError(_NOT_RUNNING)
         if not self._pause_enabled:
             raise PlannerError(PAUSE_DISABLED)
-        return await self._active.record_pause(reason, payload)
+        return await run.record_pause(reason, payload)
 
     async def _loop(self, run: PlannerRun) -> PlannerFinish | PlannerPause:
-        previous, self._active = self._active, run
+        # The context variable tells concurrent runs of one planner apart: tools
+        # (and parallel branches, which copy the context) see their own run.
+        token = _current_run.set(run)
+        self._active_runs.append(run)
         try:
             return await self._drive(run)
         finally:
-            self._active = previous
+            self._active_runs.remove(run)
+            _current_run.reset(token)
 
     async def _drive(self, run: PlannerRun) -> PlannerFinish | PlannerPause:
         trajectory, tracker = run.trajectory, run.tracker

@@ -13,7 +13,7 @@ from typing import Any
 
 from penguiflow.state import StoredEvent
 
-__all__ = ["dumps_payload", "event_key", "to_json_value"]
+__all__ = ["dumps_payload", "event_key"]
 
 
 def _default(value: Any) -> Any:
@@ -35,12 +35,6 @@ def _default(value: Any) -> Any:
 def dumps_payload(payload: Mapping[str, Any]) -> str:
     """Serialise a payload mapping; non-JSON values become JSON data or text."""
     return json.dumps(dict(payload), default=_default, separators=(",", ":"))
-
-
-def to_json_value(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``payload`` as it will read back from a store (a JSON round trip)."""
-    result: dict[str, Any] = json.loads(dumps_payload(payload))
-    return result
 
 
 def event_key(event: StoredEvent, payload_json: str) -> str:

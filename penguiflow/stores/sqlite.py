@@ -1,15 +1,14 @@
 """``SQLiteStateStore``: the embedded default state store, one SQLite file.
 
 The stdlib ``sqlite3`` driver runs off the event loop: every operation is a short
-function run in a worker thread (``asyncio.to_thread``) on the store's single
-connection, serialised by a thread lock. The database uses WAL mode, so readers
+function run, in submission order, by one thread that owns the store's connection
+(``penguiflow.stores._worker``). The database uses WAL mode, so readers
 never block the writer and several stores (threads, processes) can share one
 file; a writer that finds the file locked waits up to ``busy_timeout`` seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
@@ -22,6 +21,7 @@ from urllib.parse import quote
 
 from penguiflow.errors import StateStoreCorrupt, StateStoreError, StateStoreLocked
 from penguiflow.state import RemoteBinding, StoredEvent
+from penguiflow.stores._worker import ConnectionWorker
 from penguiflow.stores.encoding import dumps_payload, event_key
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStateStore"]
@@ -113,9 +113,9 @@ class SQLiteStateStore:
         self._path = os.fspath(path)
         self._create = create
         self._busy_timeout = busy_timeout
-        # One connection per store, used from worker threads one call at a time.
+        # One thread owns the connection; it starts on first use and ends at close().
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._worker: ConnectionWorker | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStateStore({self._path!r})"
@@ -143,7 +143,6 @@ class SQLiteStateStore:
             uri=not memory,
             timeout=self._busy_timeout,
             isolation_level=None,  # autocommit; writes open their own transaction
-            check_same_thread=False,  # guarded by self._lock instead
         )
         try:
             self._prepare(conn)
@@ -177,27 +176,24 @@ class SQLiteStateStore:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            try:
-                if self._conn is None:
-                    self._conn = self._open()
-                return fn(self._conn)
-            except sqlite3.Error as exc:
-                raise _translate(exc, self._path, self._busy_timeout) from exc
+    def _translate(self, exc: sqlite3.Error) -> StateStoreError:
+        return _translate(exc, self._path, self._busy_timeout)
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await asyncio.to_thread(self._call, fn)
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T], *, write: bool = False) -> _T:
+        with self._lock:  # held for a check and maybe a thread start, never for I/O
+            if self._worker is None:
+                self._worker = ConnectionWorker(
+                    self._open, self._translate, name=f"penguiflow-sqlite:{self._path}"
+                )
+            worker = self._worker
+        return await worker.call(fn, write=write)
 
     async def close(self) -> None:
-        """Close the connection; a later call reopens the file."""
-        await asyncio.to_thread(self._close)
-
-    def _close(self) -> None:
+        """Close the file once the calls already made have run; a later call reopens it."""
         with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.stop()
 
     async def __aenter__(self) -> SQLiteStateStore:
         return self
@@ -233,7 +229,7 @@ class SQLiteStateStore:
                 row,
             )
 
-        await self._run(insert)
+        await self._run(insert, write=True)
 
     async def load_history(self, trace_id: str) -> list[StoredEvent]:
         """Return the events of ``trace_id`` in the order they were saved."""
@@ -269,7 +265,7 @@ class SQLiteStateStore:
                 row,
             )
 
-        await self._run(insert)
+        await self._run(insert, write=True)
 
     # --- optional extensions ------------------------------------------------------------
 
@@ -296,7 +292,7 @@ class SQLiteStateStore:
                 (token, data),
             )
 
-        await self._run(upsert)
+        await self._run(upsert, write=True)
 
     async def load_planner_state(self, token: str) -> dict[str, Any] | None:
         """Return the record saved under ``token``, or ``None``."""

@@ -103,8 +103,12 @@ class FakeClock:
         while self.pending_timers < count:
             if self._changed is None:
                 self._changed = asyncio.Event()
-            await self._changed.wait()
-            self._changed = None
+            changed = self._changed
+            await changed.wait()
+            # Reset only our own Event: with several waiters, the first one woken may
+            # already have armed a fresh Event that the others must not discard.
+            if self._changed is changed:
+                self._changed = None
 
     # -- internals -------------------------------------------------------------------
     def _push(self, when: float, target: Any) -> None:

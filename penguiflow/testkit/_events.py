@@ -67,8 +67,12 @@ class EventRecorder:
                 return matches
             if self._changed is None:
                 self._changed = asyncio.Event()
-            await self._changed.wait()
-            self._changed.clear()
+            changed = self._changed
+            await changed.wait()
+            # A fresh Event per wait: every waiter woken by this one re-checks its
+            # condition, and no Event outlives the loop it was first awaited in.
+            if self._changed is changed:
+                self._changed = None
 
     def clear(self) -> None:
         """Forget the events recorded so far."""

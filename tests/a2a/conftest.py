@@ -1,15 +1,4 @@
-"""Fixtures for the A2A tests: a small routing flow, adapters, in-process servers.
-
-The flow: ``route`` sends each message to ``work`` (the default lane) or to
-``slow`` (payload ``{"lane": "slow", "gate": name}``), so two requests can
-finish in either order. ``work`` interprets ``payload["op"]``:
-
-* ``echo`` (default): returns the bare dict ``{"echo": value}``;
-* ``message``: returns a ``Message`` with ``meta={"handled": True}``;
-* ``chunks``: emits ``texts`` as stream chunks, then returns ``{"final": ...}``;
-* ``fail``: raises ``ValueError("boom")``;
-* ``hang``: waits on the gate ``payload["gate"]`` (a test opens it or cancels).
-"""
+"""Fixtures for the A2A tests: adapters over the routing flow, in-process servers."""
 
 from __future__ import annotations
 
@@ -18,88 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from a2a_support import AGENT_URL, Gates, build_flow, make_card
 from aiohttp.test_utils import TestClient, TestServer
 
-from penguiflow import FinalAnswer, Message, Node, NodePolicy, create
-from penguiflow_a2a import A2AAgentCard, A2ASkill, A2AServerAdapter, create_a2a_app
-
-AGENT_URL = "http://agent.test/"
-
-
-class Gates:
-    """Named events the test opens to let a node go on; ``entered`` marks arrival."""
-
-    def __init__(self) -> None:
-        self._gates: dict[str, asyncio.Event] = {}
-        self._entered: dict[str, asyncio.Event] = {}
-
-    def gate(self, name: str) -> asyncio.Event:
-        return self._gates.setdefault(name, asyncio.Event())
-
-    def entered(self, name: str) -> asyncio.Event:
-        return self._entered.setdefault(name, asyncio.Event())
-
-    def open(self, name: str) -> None:
-        self.gate(name).set()
-
-    async def wait_entered(self, name: str) -> None:
-        async with asyncio.timeout(5):
-            await self.entered(name).wait()
-
-
-def build_flow(gates: Gates, **kwargs: Any) -> Any:
-    """The routing flow described in the module docstring."""
-
-    async def work(message: Message, ctx: Any) -> Any:
-        payload = message.payload
-        op = payload.get("op", "echo") if isinstance(payload, dict) else "echo"
-        if op == "message":
-            return message.model_copy(update={"payload": {"wrapped": True}, "meta": {"handled": True}})
-        if op == "chunks":
-            texts = payload["texts"]
-            for index, text in enumerate(texts):
-                await ctx.emit_chunk(
-                    parent=message, text=text, done=index == len(texts) - 1, meta={"i": index}
-                )
-            return {"final": "".join(texts)}
-        if op == "fail":
-            raise ValueError("boom")
-        if op == "answer":
-            return FinalAnswer(text="done", citations=["c1"])
-        if op == "hang":
-            gates.entered(payload["gate"]).set()
-            await gates.gate(payload["gate"]).wait()
-            return {"released": payload["gate"]}
-        value = payload.get("value") if isinstance(payload, dict) else payload
-        return {"echo": value}
-
-    async def slow(message: Message, ctx: Any) -> Any:
-        name = message.payload["gate"]
-        gates.entered(name).set()
-        await gates.gate(name).wait()
-        return {"lane": "slow", "gate": name}
-
-    policy = NodePolicy(validate="none")
-    work_node = Node(work, name="work", policy=policy)
-    slow_node = Node(slow, name="slow", policy=policy)
-
-    async def route(message: Message, ctx: Any) -> None:
-        payload = message.payload
-        lane = payload.get("lane") if isinstance(payload, dict) else None
-        await ctx.emit(message, to=slow_node if lane == "slow" else work_node)
-
-    route_node = Node(route, name="route", policy=policy)
-    return create(route_node.to(work_node, slow_node), work_node.to(), slow_node.to(), **kwargs)
-
-
-def make_card() -> A2AAgentCard:
-    return A2AAgentCard(
-        name="Penguin Agent",
-        description="Answers penguin questions",
-        version="2.0.0",
-        tags=["penguins"],
-        skills=[A2ASkill(name="echo", description="Echo the payload")],
-    )
+from penguiflow_a2a import A2AAgentCard, A2AServerAdapter, create_a2a_app
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import json
 from typing import Any
 
 import pytest
+from a2a_support import AGENT_URL, Gates, build_flow, make_card
 
 from penguiflow.state import RemoteBinding
 from penguiflow.testkit import InMemoryStateStore
 from penguiflow_a2a import A2AMessagePayload, A2AServerAdapter, A2ATaskCancelRequest
 from penguiflow_a2a.server import A2ARequestError
-
-from .conftest import AGENT_URL, Gates, build_flow, make_card
 
 TENANT = {"tenant": "acme"}
 
@@ -33,6 +32,12 @@ def parse_events(frames: list[bytes]) -> list[tuple[str, list[str]]]:
         data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
         parsed.append((name, data))
     return parsed
+
+
+async def bounded(awaitable: Any) -> Any:
+    """Await with the suite's safety net."""
+    async with asyncio.timeout(5):
+        return await awaitable
 
 
 async def collect(events: Any) -> list[bytes]:
@@ -66,18 +71,18 @@ async def test_adapter_can_start_again_after_stop(make_adapter: Any) -> None:
     await adapter.start()
     await adapter.stop()
     await adapter.start()
-    reply = await adapter.handle_send(payload({"value": 1}))
+    reply = await bounded(adapter.handle_send(payload({"value": 1})))
     assert reply["output"] == {"echo": 1}
 
 
 async def test_requests_before_start_get_503(make_adapter: Any) -> None:
     adapter = make_adapter()
     with pytest.raises(A2ARequestError) as send_error:
-        await adapter.handle_send(payload("x"))
+        await bounded(adapter.handle_send(payload("x")))
     with pytest.raises(A2ARequestError) as stream_error:
-        await adapter.stream(payload("x"))
+        await bounded(adapter.stream(payload("x")))
     with pytest.raises(A2ARequestError) as cancel_error:
-        await adapter.cancel(A2ATaskCancelRequest(task_id="t"))
+        await bounded(adapter.cancel(A2ATaskCancelRequest(task_id="t")))
     for error in (send_error.value, stream_error.value, cancel_error.value):
         assert (error.status_code, error.detail) == (503, "flow is not running")
 
@@ -86,7 +91,7 @@ async def test_requests_before_start_get_503(make_adapter: Any) -> None:
 
 
 async def test_send_returns_bare_dict_output_without_meta(adapter: A2AServerAdapter) -> None:
-    reply = await adapter.handle_send(payload({"value": "penguins"}, meta={"m": 1}))
+    reply = await bounded(adapter.handle_send(payload({"value": "penguins"}, meta={"m": 1})))
     assert list(reply) == ["status", "taskId", "contextId", "traceId", "output"]
     assert reply["status"] == "succeeded"
     assert reply["output"] == {"echo": "penguins"}
@@ -94,32 +99,32 @@ async def test_send_returns_bare_dict_output_without_meta(adapter: A2AServerAdap
 
 
 async def test_send_returns_message_payload_and_meta(adapter: A2AServerAdapter) -> None:
-    reply = await adapter.handle_send(payload({"op": "message"}))
+    reply = await bounded(adapter.handle_send(payload({"op": "message"})))
     assert reply["output"] == {"wrapped": True}
     assert reply["meta"] == {"handled": True}
     assert list(reply)[-1] == "meta"
 
 
 async def test_send_converts_a_final_answer(adapter: A2AServerAdapter) -> None:
-    reply = await adapter.handle_send(payload({"op": "answer"}))
+    reply = await bounded(adapter.handle_send(payload({"op": "answer"})))
     assert reply["output"]["text"] == "done"
     assert reply["output"]["citations"] == ["c1"]
 
 
 async def test_send_skips_stream_chunks(adapter: A2AServerAdapter) -> None:
-    reply = await adapter.handle_send(payload({"op": "chunks", "texts": ["a", "b"]}))
+    reply = await bounded(adapter.handle_send(payload({"op": "chunks", "texts": ["a", "b"]})))
     assert reply["output"] == {"final": "ab"}
 
 
 async def test_send_uses_given_ids(adapter: A2AServerAdapter) -> None:
-    reply = await adapter.handle_send(
-        payload({"value": 1}, traceId="tr", contextId="ctx", taskId="tk")
+    reply = await bounded(
+        adapter.handle_send(payload({"value": 1}, traceId="tr", contextId="ctx", taskId="tk"))
     )
     assert (reply["traceId"], reply["contextId"], reply["taskId"]) == ("tr", "ctx", "tk")
 
 
 async def test_send_reports_a_flow_error_as_failed(adapter: A2AServerAdapter) -> None:
-    reply = await adapter.handle_send(payload({"op": "fail"}))
+    reply = await bounded(adapter.handle_send(payload({"op": "fail"})))
     assert reply["status"] == "failed"
     assert reply["error"]["code"] == "NODE_EXCEPTION"
     assert reply["error"]["trace_id"] == reply["traceId"]
@@ -129,22 +134,24 @@ async def test_send_reports_a_flow_error_as_failed(adapter: A2AServerAdapter) ->
 async def test_default_headers_are_merged_under_request_headers(make_adapter: Any) -> None:
     adapter = make_adapter(default_headers={"tenant": "default", "topic": "t"})
     await adapter.start()
-    reply = await adapter.handle_send(A2AMessagePayload(payload={"value": 1}))
+    reply = await bounded(adapter.handle_send(A2AMessagePayload(payload={"value": 1})))
     assert reply["status"] == "succeeded"
 
 
 async def test_missing_tenant_is_a_422(adapter: A2AServerAdapter) -> None:
     with pytest.raises(A2ARequestError) as error:
-        await adapter.handle_send(A2AMessagePayload(payload=1))
+        await bounded(adapter.handle_send(A2AMessagePayload(payload=1)))
     assert error.value.status_code == 422
     assert "tenant" in error.value.detail
 
 
 async def test_duplicate_task_id_is_a_409(adapter: A2AServerAdapter, gates: Gates) -> None:
-    first = asyncio.create_task(adapter.handle_send(payload({"op": "hang", "gate": "g"}, taskId="t")))
+    first = asyncio.create_task(
+        adapter.handle_send(payload({"op": "hang", "gate": "g"}, taskId="t"))
+    )
     await gates.wait_entered("g")
     with pytest.raises(A2ARequestError) as error:
-        await adapter.handle_send(payload(1, taskId="t"))
+        await bounded(adapter.handle_send(payload(1, taskId="t")))
     assert (error.value.status_code, error.value.detail) == (409, "task 't' already active")
     gates.open("g")
     async with asyncio.timeout(5):
@@ -154,10 +161,12 @@ async def test_duplicate_task_id_is_a_409(adapter: A2AServerAdapter, gates: Gate
 async def test_duplicate_trace_id_is_a_409_and_releases_the_task(
     adapter: A2AServerAdapter, gates: Gates
 ) -> None:
-    first = asyncio.create_task(adapter.handle_send(payload({"op": "hang", "gate": "g"}, traceId="tr")))
+    first = asyncio.create_task(
+        adapter.handle_send(payload({"op": "hang", "gate": "g"}, traceId="tr"))
+    )
     await gates.wait_entered("g")
     with pytest.raises(A2ARequestError) as error:
-        await adapter.handle_send(payload(1, traceId="tr", taskId="other"))
+        await bounded(adapter.handle_send(payload(1, traceId="tr", taskId="other")))
     assert (error.value.status_code, error.value.detail) == (409, "trace 'tr' already active")
     assert adapter.session_for_task("other") is None
     gates.open("g")
@@ -172,17 +181,21 @@ async def test_binding_is_saved_before_emitting(gates: Gates) -> None:
     )
     await adapter.start()
     try:
-        reply = await adapter.handle_send(payload(1, contextId="c"))
+        reply = await bounded(adapter.handle_send(payload(1, contextId="c")))
     finally:
         await adapter.stop()
     binding = RemoteBinding(reply["traceId"], "c", reply["traceId"], AGENT_URL)
     assert binding in store.bindings
 
 
-async def test_cancel_while_waiting_returns_cancelled(adapter: A2AServerAdapter, gates: Gates) -> None:
-    send = asyncio.create_task(adapter.handle_send(payload({"op": "hang", "gate": "g"}, taskId="t")))
+async def test_cancel_while_waiting_returns_cancelled(
+    adapter: A2AServerAdapter, gates: Gates
+) -> None:
+    send = asyncio.create_task(
+        adapter.handle_send(payload({"op": "hang", "gate": "g"}, taskId="t"))
+    )
     await gates.wait_entered("g")
-    reply = await adapter.cancel(A2ATaskCancelRequest(task_id="t"))
+    reply = await bounded(adapter.cancel(A2ATaskCancelRequest(task_id="t")))
     assert reply["cancelled"] is True
     assert list(reply) == ["taskId", "cancelled", "traceId", "contextId"]
     async with asyncio.timeout(5):
@@ -216,7 +229,7 @@ async def test_concurrent_sends_finishing_in_reverse_order_get_their_own_bare_ou
 ) -> None:
     slow = asyncio.create_task(adapter.handle_send(payload({"lane": "slow", "gate": "s"})))
     await gates.wait_entered("s")
-    fast = await adapter.handle_send(payload({"value": "fast"}))
+    fast = await bounded(adapter.handle_send(payload({"value": "fast"})))
     gates.open("s")
     async with asyncio.timeout(5):
         slow_reply = await slow
@@ -249,7 +262,7 @@ async def test_stream_event_sequence(adapter: A2AServerAdapter) -> None:
 
 
 async def test_stream_reports_flow_error_then_done(adapter: A2AServerAdapter) -> None:
-    events, task_id, context_id = await adapter.stream(payload({"op": "fail"}))
+    events, task_id, context_id = await bounded(adapter.stream(payload({"op": "fail"})))
     (name, data), done = parse_events(await collect(events))[1:]
     error = json.loads(data[0])
     assert name == "error"
@@ -259,10 +272,12 @@ async def test_stream_reports_flow_error_then_done(adapter: A2AServerAdapter) ->
 
 
 async def test_stream_cancel_sends_trace_cancelled(adapter: A2AServerAdapter, gates: Gates) -> None:
-    events, task_id, context_id = await adapter.stream(payload({"op": "hang", "gate": "g"}))
+    events, task_id, context_id = await bounded(
+        adapter.stream(payload({"op": "hang", "gate": "g"}))
+    )
     reader = asyncio.create_task(collect(events))
     await gates.wait_entered("g")
-    await adapter.cancel(A2ATaskCancelRequest(task_id=task_id))
+    await bounded(adapter.cancel(A2ATaskCancelRequest(task_id=task_id)))
     frames = await reader
     assert parse_events(frames)[1:] == [
         (
@@ -282,8 +297,10 @@ async def test_stream_cancel_sends_trace_cancelled(adapter: A2AServerAdapter, ga
     ]
 
 
-async def test_stream_shutdown_sends_internal_error(adapter: A2AServerAdapter, gates: Gates) -> None:
-    events, _, _ = await adapter.stream(payload({"op": "hang", "gate": "g"}))
+async def test_stream_shutdown_sends_internal_error(
+    adapter: A2AServerAdapter, gates: Gates
+) -> None:
+    events, _, _ = await bounded(adapter.stream(payload({"op": "hang", "gate": "g"})))
     reader = asyncio.create_task(collect(events))
     await gates.wait_entered("g")
     await adapter.stop()
@@ -294,14 +311,16 @@ async def test_stream_shutdown_sends_internal_error(adapter: A2AServerAdapter, g
 
 
 async def test_closing_an_unstarted_stream_releases_the_task(adapter: A2AServerAdapter) -> None:
-    events, task_id, _ = await adapter.stream(payload(1, taskId="t"))
+    events, task_id, _ = await bounded(adapter.stream(payload(1, taskId="t")))
     assert adapter.session_for_task("t") is not None
     await events.aclose()  # type: ignore[attr-defined]
     assert adapter.session_for_task(task_id) is None
 
 
-async def test_closing_a_started_stream_releases_the_task(adapter: A2AServerAdapter, gates: Gates) -> None:
-    events, task_id, _ = await adapter.stream(payload({"op": "hang", "gate": "g"}))
+async def test_closing_a_started_stream_releases_the_task(
+    adapter: A2AServerAdapter, gates: Gates
+) -> None:
+    events, task_id, _ = await bounded(adapter.stream(payload({"op": "hang", "gate": "g"})))
     async with asyncio.timeout(5):
         await anext(events)
     await events.aclose()  # type: ignore[attr-defined]

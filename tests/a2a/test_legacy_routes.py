@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
+from a2a_support import Gates, make_card
 from aiohttp.test_utils import TestClient
 
-from penguiflow_a2a import A2AServerAdapter, create_a2a_app
-
-from .conftest import Gates, make_card
+from penguiflow_a2a import create_a2a_app
+from penguiflow_a2a._aiohttp_app import ADAPTER_KEY
 
 BODY = {"payload": {"value": "penguins"}, "headers": {"tenant": "acme"}}
 
@@ -80,9 +79,7 @@ async def test_send_with_wrong_content_type_is_a_422(client: TestClient[Any, Any
     assert (await response.json())["detail"][0]["loc"] == ["body"]
 
 
-async def test_oversized_body_is_a_413(
-    make_adapter: Any, make_client: Any
-) -> None:
+async def test_oversized_body_is_a_413(make_adapter: Any, make_client: Any) -> None:
     client = await make_client(make_adapter(), max_body_bytes=64)
     response = await client.post("/message/send", json={**BODY, "meta": {"x": "y" * 100}})
     assert response.status == 413
@@ -169,12 +166,7 @@ async def test_cancel_with_invalid_body_is_a_422(client: TestClient[Any, Any]) -
 async def test_routes_answer_503_when_the_adapter_is_stopped(
     client: TestClient[Any, Any],
 ) -> None:
-    adapter: A2AServerAdapter = next(iter(client.app.values())) if False else None  # type: ignore[assignment]
-    del adapter
-    app = client.app
-    from penguiflow_a2a._aiohttp_app import ADAPTER_KEY
-
-    await app[ADAPTER_KEY].stop()
+    await client.app[ADAPTER_KEY].stop()
     response = await client.post("/message/send", json=BODY)
     assert response.status == 503
     assert await response.json() == {"detail": "flow is not running"}
@@ -193,9 +185,9 @@ async def test_client_leaving_mid_stream_cancels_the_trace_and_releases_the_task
     assert adapter.session_for_task("t") is not None
     response.close()  # the client goes away
     async with asyncio.timeout(5):
-        while adapter.session_for_task("t") is not None:
-            await asyncio.sleep(0.01)
+        await gates.cancelled("g").wait()
         await adapter.flow.wait_idle()
+    assert adapter.session_for_task("t") is None
 
 
 async def test_app_exposes_card_metadata(make_adapter: Any) -> None:

@@ -549,3 +549,13 @@ def test_repr_mentions_capacity_and_size() -> None:
     box.put_nowait(1)
     assert "capacity=3" in repr(box)
     assert "size=1" in repr(box)
+
+
+async def test_put_to_a_negative_lane_is_rejected() -> None:
+    box = Mailbox(4, lanes=2)
+    with pytest.raises(IndexError):
+        box.put_nowait("x", -1)
+    with pytest.raises(IndexError):
+        await box.put("x", -2)
+    with pytest.raises(IndexError):
+        box.put_nowait("x", 2)

@@ -31,9 +31,7 @@ async def flows() -> AsyncIterator[list[PenguiFlow]]:
 
 
 @pytest.fixture
-def make_flow(
-    flows: list[PenguiFlow], recorder: Recorder
-) -> Callable[..., PenguiFlow]:
+def make_flow(flows: list[PenguiFlow], recorder: Recorder) -> Callable[..., PenguiFlow]:
     """Build a flow with the recorder attached; it is stopped at teardown."""
 
     def factory(*adjacencies: Any, **kwargs: Any) -> PenguiFlow:
@@ -43,5 +41,3 @@ def make_flow(
         return flow
 
     return factory
-
-

@@ -77,7 +77,7 @@ async def test_fetch_unknown_source_raises_key_error(make_flow: MakeFlow) -> Non
 async def test_fetch_without_rookery_edges_raises(make_flow: MakeFlow) -> None:
     a, b = Node(echo, name="a"), Node(echo, name="b")
     flow = make_flow(a.to(b), b.to(a), allow_cycles=True)
-    with pytest.raises(RuntimeError, match="^context has no incoming floes to fetch from$"):
+    with pytest.raises(RuntimeError, match=r"^context has no incoming floes to fetch from$"):
         await flow.fetch()
 
 
@@ -198,17 +198,17 @@ async def test_detached_context_cannot_emit() -> None:
     ctx = Context(Endpoint("test"))
     assert ctx.runtime is None
     assert ctx.owner == Endpoint("test")
-    with pytest.raises(RuntimeError, match="^Context is not attached to a running flow$"):
+    with pytest.raises(RuntimeError, match=r"^Context is not attached to a running flow$"):
         await ctx.emit("x")
-    with pytest.raises(RuntimeError, match="attached"):
+    with pytest.raises(RuntimeError, match=r"attached"):
         ctx.emit_nowait("x")
-    with pytest.raises(RuntimeError, match="attached"):
+    with pytest.raises(RuntimeError, match=r"attached"):
         await ctx.emit_chunk(parent=message(), text="t")
 
 
 async def test_detached_context_has_nothing_to_fetch() -> None:
     ctx = Context(Endpoint("test"))
-    with pytest.raises(RuntimeError, match="no incoming floes"):
+    with pytest.raises(RuntimeError, match=r"no incoming floes"):
         await ctx.fetch()
     with pytest.raises(asyncio.QueueEmpty):
         ctx.fetch_nowait()
@@ -254,9 +254,9 @@ async def test_node_context_fetch_reads_its_own_edges(make_flow: MakeFlow) -> No
         assert await ctx.fetch() == "x"
     await flow.emit("y")
     assert ctx.fetch_nowait(from_=OPEN_SEA) == "y"
-    with pytest.raises(KeyError, match="Unknown target Rookery for a"):
+    with pytest.raises(KeyError, match=r"Unknown target Rookery for a"):
         await ctx.fetch(from_=ROOKERY)
-    with pytest.raises(RuntimeError, match="no incoming floes"):
+    with pytest.raises(RuntimeError, match=r"no incoming floes"):
         await flow._contexts[OPEN_SEA].fetch()
 
 

@@ -35,8 +35,8 @@ def test_empty_flow_is_allowed() -> None:
 
 
 def test_endpoints() -> None:
-    assert OPEN_SEA == Endpoint("OpenSea")
-    assert ROOKERY == Endpoint("Rookery")
+    assert Endpoint("OpenSea") == OPEN_SEA
+    assert Endpoint("Rookery") == ROOKERY
     with pytest.raises(AttributeError):
         OPEN_SEA.name = "x"  # type: ignore[misc]
 

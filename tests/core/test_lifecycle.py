@@ -31,7 +31,7 @@ def test_run_requires_a_running_loop() -> None:
 async def test_run_twice_raises(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo).to())
     flow.run()
-    with pytest.raises(RuntimeError, match="^PenguiFlow already running$"):
+    with pytest.raises(RuntimeError, match=r"^PenguiFlow already running$"):
         flow.run()
 
 

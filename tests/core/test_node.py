@@ -41,7 +41,7 @@ def test_policy_defaults_and_field_order() -> None:
 
 
 def test_policy_rejects_unknown_validate_mode() -> None:
-    with pytest.raises(ValueError, match="^validate must be one of 'both', 'in', 'out', 'none'$"):
+    with pytest.raises(ValueError, match=r"^validate must be one of 'both', 'in', 'out', 'none'$"):
         NodePolicy(validate="all")
 
 
@@ -57,7 +57,7 @@ def test_policy_does_not_reject_negative_numbers() -> None:
     ],
 )
 def test_node_requires_async_def(func: Any) -> None:
-    with pytest.raises(TypeError, match="^Node function must be declared with async def$"):
+    with pytest.raises(TypeError, match=r"^Node function must be declared with async def$"):
         Node(func)
 
 
@@ -65,7 +65,7 @@ def test_node_rejects_object_with_async_call() -> None:
     class Callable_:
         async def __call__(self, m: Any, c: Any) -> None: ...
 
-    with pytest.raises(TypeError, match="async def"):
+    with pytest.raises(TypeError, match=r"async def"):
         Node(Callable_())
 
 
@@ -89,14 +89,14 @@ def test_node_requires_two_parameters(arity: int) -> None:
 def test_node_rejects_keyword_only_context() -> None:
     async def fn(msg: Any, *, ctx: Any) -> None: ...
 
-    with pytest.raises(ValueError, match="^Context parameter must be positional$"):
+    with pytest.raises(ValueError, match=r"^Context parameter must be positional$"):
         Node(fn)
 
 
 def test_node_star_args_count_as_one_parameter() -> None:
     async def fn(msg: Any, *args: Any) -> None: ...
 
-    with pytest.raises(ValueError, match="Context parameter must be positional"):
+    with pytest.raises(ValueError, match=r"Context parameter must be positional"):
         Node(fn)
 
 

@@ -42,7 +42,8 @@ async def test_success_sequence(make_flow: MakeFlow, recorder: Recorder) -> None
     start, success = recorder.of("node_start")[0], recorder.of("node_success")[0]
     assert recorder.kinds("n") == ["node_start", "node_success"]
     assert (start.attempt, start.latency_ms) == (0, 0.0)
-    assert success.latency_ms is not None and success.latency_ms >= 0.0
+    assert success.latency_ms is not None
+    assert success.latency_ms >= 0.0
     assert success.trace_id == msg.trace_id
 
 
@@ -198,9 +199,7 @@ async def test_timeout_error_raised_by_node_code(make_flow: MakeFlow, recorder: 
 
 
 async def test_bare_timeout_error_message_falls_back_to_type_name(make_flow: MakeFlow) -> None:
-    flow = make_flow(
-        Node(failing(5, TimeoutError), name="n").to(), emit_errors_to_rookery=True
-    )
+    flow = make_flow(Node(failing(5, TimeoutError), name="n").to(), emit_errors_to_rookery=True)
     flow.run()
     await flow.emit(message())
     assert (await fetch(flow)).message == "TimeoutError"
@@ -249,9 +248,10 @@ async def test_message_output_warning(make_flow: MakeFlow) -> None:
     registry.register("bare", Message, Message)
     flow = make_flow(Node(bare, policy=NodePolicy(validate="none")).to())
     flow.run(registry=registry)
-    with pytest.warns(RuntimeWarning, match="Message -> Message") as record:
-        await flow.emit(message())
-        assert await fetch(flow) == "bare"
+    await flow.emit(message())
+    with pytest.warns(RuntimeWarning, match=r"Message -> Message") as record:
+        result = await fetch(flow)
+    assert result == "bare"
     assert str(record[0].message) == (
         "Node 'bare' is registered for Message -> Message outputs but returned str. "
         "Return a penguiflow.types.Message to preserve headers, trace_id, and meta."
@@ -271,9 +271,7 @@ async def test_no_warning_when_a_message_is_returned(make_flow: MakeFlow) -> Non
     assert await fetch(flow) is msg  # filterwarnings=error would have raised
 
 
-async def test_retries_reuse_the_same_input_object(
-    make_flow: MakeFlow, clock: FakeClock
-) -> None:
+async def test_retries_reuse_the_same_input_object(make_flow: MakeFlow, clock: FakeClock) -> None:
     seen: list[Any] = []
 
     async def flaky(msg: Any, ctx: Any) -> Any:

@@ -31,12 +31,12 @@ def test_adapters_are_cached() -> None:
 def test_duplicate_name_is_checked_first() -> None:
     registry = ModelRegistry()
     registry.register("n", A, A)
-    with pytest.raises(ValueError, match="^Node 'n' already registered$"):
+    with pytest.raises(ValueError, match=r"^Node 'n' already registered$"):
         registry.register("n", int, int)  # type: ignore[arg-type]
 
 
 def test_non_model_classes_are_rejected() -> None:
-    with pytest.raises(TypeError, match="^Models must inherit from pydantic.BaseModel$"):
+    with pytest.raises(TypeError, match=r"^Models must inherit from pydantic.BaseModel$"):
         ModelRegistry().register("n", dict, A)  # type: ignore[arg-type]
 
 

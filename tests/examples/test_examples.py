@@ -23,17 +23,29 @@ TIMEOUT_S = 60
 EXPECTED: dict[str, str] = {
     "controller_multihop": "Budget guard: Hop budget exhausted",
     "demo": "supervisor restarts: 1 (archive), messages lost: 0",
+    "fanout_join": "docs: penguin diet",
     "mailbox_inspection": "fetched in order: ['KRILL', 'SQUID', 'FISH', 'ICE']",
+    "map_concurrent": "doc-e:",
     "metadata_propagation": "steps: ['annotate', 'retrieve', 'summarize']",
     "mlflow_metrics": "Word count: 3",
+    "persistence_sqlite": "node_success",
     "playbook_retrieval": "Final answer: krill is the main food | penguins eat fish",
+    "quickstart": "summarize 2 docs",
+    "react_minimal": "reason: answer_complete",
+    "react_parallel": "join:",
+    "react_pause_resume": "reason: answer_complete",
+    "react_replan": "cached_search -> ok",
     "reliability_middleware": "Result: {'doc': 'penguin facts', 'enriched': True}",
     "roadmap_status_updates": "[final] Fact: emperors are the largest penguins. (3 steps)",
+    "routing_predicate": "[metrics] show marketing metrics",
+    "routing_union": "sum of [1, 2, 3] = 6",
     "status_roadmap_flow": '"answer":"Restart the colony"',
+    "streaming_llm": "event: chunk",
     "supervision": "lost: 0, in order: True",
     "testkit_demo": "All testkit checks passed",
     "trace_cancel": "other trace finished: 'notes on krill' (same trace: True)",
     "traceable_errors": "code: NODE_EXCEPTION",
+    "visualizer": "flow.md",
 }
 
 
@@ -90,3 +102,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "archive" in diagram
     assert "penguiflow-admin history" in done.stdout
     assert '"event":' in done.stdout
+
+
+def test_every_example_is_listed_in_the_docs_index() -> None:
+    index = (ROOT / "docs" / "examples.md").read_text(encoding="utf-8")
+    missing = [name for name in discover() if f"(../examples/{name}/)" not in index]
+    assert missing == []

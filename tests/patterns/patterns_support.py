@@ -1,10 +1,10 @@
-"""Helpers for pattern unit tests: a recording node context and a middleware-only runtime."""
+"""Helpers for pattern unit tests: a recording node context and a hook-only runtime."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
 
 
@@ -20,39 +20,34 @@ class RecordingContext:
         self.emitted.append((msg, to))
 
 
-class MiddlewareRuntime:
-    """The part of ``PenguiFlow`` join_k uses: ``add_middleware`` and event delivery."""
+class HookRuntime:
+    """The flow hooks join_k uses: per-trace cancel flags and owned external tasks."""
 
     def __init__(self) -> None:
-        self._middlewares: list[Any] = []
+        self.flags: dict[str, asyncio.Event] = {}
+        self.external: set[asyncio.Future[Any]] = set()
 
-    def add_middleware(self, middleware: Any) -> None:
-        self._middlewares.append(middleware)
+    def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
+        return self.flags.setdefault(trace_id, asyncio.Event())
 
-    async def publish(self, event: FlowEvent) -> None:
-        for middleware in list(self._middlewares):
-            await middleware(event)
+    def register_external_task(self, trace_id: str | None, task: asyncio.Future[Any]) -> None:
+        assert trace_id is not None
+        self.external.add(task)
+        task.add_done_callback(self.external.discard)
 
+    def trace_finished(self, trace_id: str) -> None:
+        """What the runtime does when a trace's outstanding count reaches zero."""
+        self.flags.pop(trace_id, None)
 
-def flow_event(
-    event_type: str, *, trace_id: str | None = None, node_id: str | None = None
-) -> FlowEvent:
-    return FlowEvent(
-        event_type=event_type,
-        ts=0.0,
-        node_name=None,
-        node_id=node_id,
-        trace_id=trace_id,
-        attempt=0,
-        latency_ms=None,
-        queue_depth_in=0,
-        queue_depth_out=0,
-        outgoing_edges=0,
-        queue_maxsize=64,
-        trace_pending=None if trace_id is None else 1,
-        trace_inflight=0,
-        trace_cancelled=event_type == "trace_cancel_start",
-    )
+    async def cancel(self, trace_id: str) -> None:
+        """Set the trace's cancel flag, as ``PenguiFlow.cancel`` does first."""
+        self.ensure_trace_event(trace_id).set()
+
+    async def stop(self) -> None:
+        tasks = list(self.external)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _noop(message: Any, ctx: Any) -> None:

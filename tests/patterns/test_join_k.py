@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import gc
-import weakref
+import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from patterns_support import MiddlewareRuntime, RecordingContext, flow_event
+from patterns_support import HookRuntime, RecordingContext
 
 from penguiflow.node import NodePolicy
 from penguiflow.patterns import join_k
@@ -120,8 +120,6 @@ async def test_join_k_starts_a_fresh_bucket_after_each_aggregate() -> None:
 )
 def test_property_one_aggregate_per_k_arrivals_per_trace(k: int, arrivals: list[str]) -> None:
     """Each trace's arrivals are cut into consecutive batches of k; the rest waits."""
-    import asyncio
-
     node = join_k("join", k)
 
     async def main() -> list[Message]:
@@ -145,67 +143,129 @@ def test_property_one_aggregate_per_k_arrivals_per_trace(k: int, arrivals: list[
 # --- partial groups: cancel and stop ---------------------------------------------
 
 
-async def test_join_k_registers_one_cleanup_middleware_per_flow() -> None:
-    node = join_k("join", 3)
-    runtime = MiddlewareRuntime()
+@pytest.fixture
+async def runtime() -> Any:
+    hooks = HookRuntime()
+    yield hooks
+    await hooks.stop()  # teardown: no watcher outlives the test
+
+
+async def _feed(node: Any, runtime: HookRuntime, *messages: Message) -> list[Any]:
     ctx = RecordingContext(runtime=runtime)
-    await node.invoke(_message(1, "A"), ctx, registry=None)
-    await node.invoke(_message(2, "B"), ctx, registry=None)
-    await node.invoke(_message(3, "A"), ctx, registry=None)
-    assert len(runtime._middlewares) == 1
+    return [await node.invoke(message, ctx, registry=None) for message in messages]
 
 
-async def test_join_k_drops_the_partial_group_of_a_cancelled_trace() -> None:
+async def test_join_k_registers_one_stop_signal_per_flow_run(runtime: HookRuntime) -> None:
     node = join_k("join", 3)
-    runtime = MiddlewareRuntime()
-    ctx = RecordingContext(runtime=runtime)
-    await node.invoke(_message(1, "A"), ctx, registry=None)
-    await node.invoke(_message(2, "B"), ctx, registry=None)
-    await runtime.publish(flow_event("trace_cancel_start", trace_id="A"))
-    assert set(_pending(node)) == {"B"}
+    await _feed(node, runtime, _message(1, "A"), _message(2, "B"), _message(3, "A"))
+    assert len(runtime.external) == 1
 
 
-async def test_join_k_restarts_a_cancelled_trace_from_an_empty_bucket() -> None:
+async def test_join_k_with_k_one_never_holds_a_group(runtime: HookRuntime) -> None:
+    node = join_k("join", 1)
+    results = await _feed(node, runtime, _message(1, "A"))
+    assert results[0].payload == [1]
+    assert _pending(node) == {}
+    assert runtime.external == set()
+
+
+async def test_join_k_never_completes_the_group_of_a_cancelled_trace(
+    runtime: HookRuntime,
+) -> None:
     node = join_k("join", 2)
-    runtime = MiddlewareRuntime()
-    ctx = RecordingContext(runtime=runtime)
-    await node.invoke(_message("stale", "A"), ctx, registry=None)
-    await runtime.publish(flow_event("trace_cancel_start", trace_id="A"))
-    assert await node.invoke(_message("fresh-1", "A"), ctx, registry=None) is None
-    result = await node.invoke(_message("fresh-2", "A"), ctx, registry=None)
-    assert result.payload == ["fresh-1", "fresh-2"]
+    await _feed(node, runtime, _message("stale", "A"))
+    await runtime.cancel("A")
+    runtime.trace_finished("A")
+    results = await _feed(node, runtime, _message("fresh-1", "A"), _message("fresh-2", "A"))
+    assert results[0] is None
+    assert results[1].payload == ["fresh-1", "fresh-2"]
 
 
-async def test_join_k_drops_every_partial_group_when_its_flow_stops() -> None:
+async def test_join_k_keeps_other_traces_when_one_is_cancelled(runtime: HookRuntime) -> None:
+    node = join_k("join", 2)
+    await _feed(node, runtime, _message("a1", "A"), _message("b1", "B"))
+    await runtime.cancel("A")
+    results = await _feed(node, runtime, _message("b2", "B"))
+    assert results[0].payload == ["b1", "b2"]
+
+
+async def test_join_k_sweeps_cancelled_groups_as_the_table_grows(runtime: HookRuntime) -> None:
+    node = join_k("join", 2)
+    await _feed(node, runtime, *(_message(i, f"T{i}") for i in range(64)))
+    for i in range(0, 64, 2):
+        await runtime.cancel(f"T{i}")
+    assert len(_pending(node)) == 64
+    await _feed(node, runtime, _message("new", "NEW"))
+    assert set(_pending(node)) == {f"T{i}" for i in range(1, 64, 2)} | {"NEW"}
+
+
+async def test_join_k_drops_every_partial_group_when_its_flow_stops(runtime: HookRuntime) -> None:
     node = join_k("join", 3)
-    runtime = MiddlewareRuntime()
-    ctx = RecordingContext(runtime=runtime)
-    await node.invoke(_message(1, "A"), ctx, registry=None)
-    await node.invoke(_message(2, "B"), ctx, registry=None)
-    await runtime.publish(flow_event("node_cancelled", node_id=node.node_id))
+    await _feed(node, runtime, _message(1, "A"), _message(2, "B"))
+    await runtime.stop()
     assert _pending(node) == {}
 
 
-async def test_join_k_ignores_other_nodes_stopping() -> None:
-    node = join_k("join", 3)
-    runtime = MiddlewareRuntime()
-    await node.invoke(_message(1, "A"), RecordingContext(runtime=runtime), registry=None)
-    await runtime.publish(flow_event("node_cancelled", node_id="someone-else"))
-    await runtime.publish(flow_event("node_success", trace_id="A"))
+async def test_join_k_registers_a_new_stop_signal_after_a_restart(runtime: HookRuntime) -> None:
+    node = join_k("join", 2)
+    await _feed(node, runtime, _message(1, "A"))
+    await runtime.stop()
+    await _feed(node, runtime, _message(2, "B"))
+    assert len(runtime.external) == 1
+    await runtime.stop()
+    assert _pending(node) == {}
+
+
+async def test_join_k_stop_of_one_flow_keeps_groups_of_another(runtime: HookRuntime) -> None:
+    node = join_k("join", 2)
+    other = HookRuntime()
+    await _feed(node, runtime, _message(1, "A"))
+    await _feed(node, other, _message(2, "B"))
+    await other.stop()
     assert set(_pending(node)) == {"A"}
 
 
-async def test_join_k_cleanup_only_touches_groups_of_the_flow_that_reported() -> None:
+async def test_join_k_logs_each_dropped_group(
+    runtime: HookRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
     node = join_k("join", 3)
-    flow_one, flow_two = MiddlewareRuntime(), MiddlewareRuntime()
-    await node.invoke(_message(1, "A"), RecordingContext(runtime=flow_one), registry=None)
-    await node.invoke(_message(2, "B"), RecordingContext(runtime=flow_two), registry=None)
-    await flow_two.publish(flow_event("trace_cancel_start", trace_id="A"))
-    await flow_two.publish(flow_event("node_cancelled", node_id=node.node_id))
-    assert set(_pending(node)) == {"A"}
+    await _feed(node, runtime, _message(1, "A"), _message(2, "A"), _message(3, "B"))
+    with caplog.at_level(logging.DEBUG, logger="penguiflow.patterns"):
+        await runtime.cancel("A")
+        await _feed(node, runtime, _message(4, "A"))
+        await runtime.stop()
+    records = [r for r in caplog.records if r.getMessage() == "join_k_partial_dropped"]
+    assert [(r.node_name, r.trace_id, r.size, r.reason) for r in records] == [
+        ("join", "A", 2, "trace_cancelled"),
+        ("join", "B", 1, "flow_stopped"),
+        ("join", "A", 1, "flow_stopped"),
+    ]
 
 
-async def test_join_k_on_a_detached_context_keeps_groups_without_a_runtime() -> None:
+async def test_join_k_follows_the_new_flag_of_a_quiet_trace_that_resumed(
+    runtime: HookRuntime,
+) -> None:
+    node = join_k("join", 3)
+    await _feed(node, runtime, _message(1, "A"))
+    runtime.trace_finished("A")  # the trace went quiet: its old flag is discarded
+    await _feed(node, runtime, _message(2, "A"))
+    assert [m.payload for m in _pending(node)["A"]] == [1, 2]  # kept, as in 2.2.5
+    await runtime.cancel("A")  # sets the new flag
+    runtime.trace_finished("A")
+    await _feed(node, runtime, _message(3, "A"))
+    assert [m.payload for m in _pending(node)["A"]] == [3]
+
+
+async def test_join_k_items_of_another_flow_join_the_group(runtime: HookRuntime) -> None:
+    node = join_k("join", 3)
+    other = HookRuntime()
+    await _feed(node, runtime, _message(1, "A"))
+    await _feed(node, other, _message(2, "A"))
+    results = await _feed(node, runtime, _message(3, "A"))
+    assert results[0].payload == [1, 2, 3]
+
+
+async def test_join_k_on_a_detached_context_keeps_groups_without_watchers() -> None:
     node = join_k("join", 2)
     detached = SimpleNamespace(runtime=None)
     await node.invoke(_message(1), detached, registry=None)
@@ -213,20 +273,9 @@ async def test_join_k_on_a_detached_context_keeps_groups_without_a_runtime() -> 
     assert result.payload == [1, 2]
 
 
-async def test_join_k_tolerates_runtimes_without_middleware_support() -> None:
+async def test_join_k_tolerates_runtimes_without_the_hooks() -> None:
     node = join_k("join", 2)
     ctx = RecordingContext(runtime=SimpleNamespace())
     await node.invoke(_message(1), ctx, registry=None)
     result = await node.invoke(_message(2), ctx, registry=None)
     assert result.payload == [1, 2]
-
-
-async def test_join_k_cleanup_middleware_does_not_keep_the_node_alive() -> None:
-    runtime = MiddlewareRuntime()
-    node = join_k("join", 2)
-    await node.invoke(_message(1), RecordingContext(runtime=runtime), registry=None)
-    state_ref = weakref.ref(node.func._join_state)
-    del node
-    gc.collect()
-    assert state_ref() is None
-    await runtime.publish(flow_event("trace_cancel_start", trace_id="t1"))  # no error

@@ -19,6 +19,7 @@ from penguiflow import (
     predicate_router,
     union_router,
 )
+from penguiflow.core import ROOKERY, Context, Endpoint
 from penguiflow.testkit import EventRecorder, FakeClock
 
 NO_VALIDATION = NodePolicy(validate="none")
@@ -313,13 +314,13 @@ async def test_join_k_drops_the_partial_group_of_a_cancelled_trace(
     assert await flow.cancel("T9") is True
     async with asyncio.timeout(5):
         await recorder.wait_for("trace_cancel_finish", trace_id="T9")
-    assert join.func._join_state.buckets == {}
 
     # The same trace id starts afresh: the aggregate holds only the new items.
     slow.release.set()
     await flow.emit(_message("fresh", trace_id="T9"))
     result = await _fetch(flow)
     assert sorted(result.payload) == ["fast:fresh", "slow:fresh"]
+    assert join.func._join_state.buckets == {}
 
 
 async def test_join_k_cancel_of_one_trace_keeps_other_partial_groups(
@@ -327,18 +328,22 @@ async def test_join_k_cancel_of_one_trace_keeps_other_partial_groups(
 ) -> None:
     recorder = EventRecorder()
     slow = Gate("slow")
-    flow, join = _fanout_join(flow_factory, 2, _tagger("fast"), slow.node, middlewares=[recorder])
+    flow, _join = _fanout_join(flow_factory, 2, _tagger("fast"), slow.node, middlewares=[recorder])
     running_flow(flow)
     await flow.emit(_message("a", trace_id="TA"))
     await flow.emit(_message("b", trace_id="TB"))
     async with asyncio.timeout(5):
+        await recorder.wait_for("node_success", node="join", trace_id="TA")
         await recorder.wait_for("node_success", node="join", trace_id="TB")
-    await flow.cancel("TA")
-    assert set(join.func._join_state.buckets) == {"TB"}
+    assert await flow.cancel("TA") is True
     slow.release.set()
     result = await _fetch(flow)
     assert result.trace_id == "TB"
     assert sorted(result.payload) == ["fast:b", "slow:b"]
+    async with asyncio.timeout(5):
+        await flow.wait_idle()
+    with pytest.raises(asyncio.QueueEmpty):
+        flow._contexts[ROOKERY].fetch_nowait()  # nothing was emitted for TA
 
 
 async def test_join_k_drops_partial_groups_when_the_flow_stops(
@@ -359,19 +364,37 @@ async def test_join_k_drops_partial_groups_when_the_flow_stops(
     assert (await _fetch(flow)).payload == ["after-1", "after-2"]
 
 
-async def test_join_k_adds_one_cleanup_middleware_per_flow_across_runs(
+async def test_join_k_releases_a_cancelled_partial_group_at_the_latest_on_stop(
     flow_factory: Any, running_flow: Any
 ) -> None:
-    join = join_k("join", 1)
-    flow = running_flow(flow_factory(join.to()))
-    for round_ in range(3):
-        for index in range(3):
-            await flow.emit(_message(index, trace_id=f"T{round_}-{index}"))
-            await _fetch(flow)
-        await flow.stop()
-        flow.run()
-    cleanups = [mw for mw in flow._middlewares if mw.__name__ == "join_k_cleanup"]
-    assert len(cleanups) == 1
+    recorder = EventRecorder()
+    slow = Gate("slow")
+    flow, join = _fanout_join(flow_factory, 2, _tagger("fast"), slow.node, middlewares=[recorder])
+    running_flow(flow)
+    await flow.emit(_message("x", trace_id="T12"))
+    async with asyncio.timeout(5):
+        await recorder.wait_for("node_success", node="join", trace_id="T12")
+    await flow.cancel("T12")
+    await flow.stop()
+    assert join.func._join_state.buckets == {}
+
+
+async def test_join_k_adds_no_middleware_and_no_task_per_trace(
+    flow_factory: Any, running_flow: Any
+) -> None:
+    recorder = EventRecorder()
+    join = join_k("join", 2)
+    flow = running_flow(flow_factory(join.to(), middlewares=[recorder]))
+    tasks_before = len(asyncio.all_tasks())
+    for index in range(5):
+        await flow.emit(_message("first", trace_id=f"T{index}"))
+    async with asyncio.timeout(5):
+        await recorder.wait_for("node_success", 5, node="join")
+    assert len(join.func._join_state.buckets) == 5
+    assert len(asyncio.all_tasks()) == tasks_before
+    assert flow._middlewares == [recorder]
+    await flow.stop()
+    assert join.func._join_state.buckets == {}
 
 
 async def test_join_k_without_trace_id_is_a_node_error(
@@ -386,7 +409,7 @@ async def test_join_k_without_trace_id_is_a_node_error(
     assert failed.extra["exception"] == repr(ValueError("join_k requires messages with trace_id"))
 
 
-@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("k", [2, 3])
 async def test_join_k_emits_exactly_one_aggregate_per_k_arrivals(
     flow_factory: Any, running_flow: Any, k: int
 ) -> None:
@@ -401,3 +424,26 @@ async def test_join_k_emits_exactly_one_aggregate_per_k_arrivals(
     async with asyncio.timeout(5):
         await recorder.wait_for("node_success", 2 * k + 1, node="join")
     assert [m.payload for m in join.func._join_state.buckets["T11"].items] == [2 * k]
+
+
+# --- detached contexts -----------------------------------------------------------
+
+
+async def test_router_on_a_detached_context_cannot_resolve_names() -> None:
+    router = predicate_router("router", lambda m: "left")
+    with pytest.raises(KeyError, match="No successor named 'left'"):
+        await router.invoke(_message("x"), Context(Endpoint("test")), registry=None)
+
+
+async def test_router_on_a_detached_context_cannot_emit() -> None:
+    router = predicate_router("router", lambda m: _tagger("left"))
+    with pytest.raises(RuntimeError, match="Context is not attached to a running flow"):
+        await router.invoke(_message("x"), Context(Endpoint("test")), registry=None)
+
+
+async def test_join_k_works_on_a_detached_context() -> None:
+    join = join_k("join", 2)
+    ctx = Context(Endpoint("test"))
+    assert await join.invoke(_message(1, trace_id="D"), ctx, registry=None) is None
+    result = await join.invoke(_message(2, trace_id="D"), ctx, registry=None)
+    assert result.payload == [1, 2]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from patterns_support import RecordingContext, make_node
 from pydantic import BaseModel, Field, ValidationError
 
@@ -300,3 +303,45 @@ async def test_union_router_policy_none_drops() -> None:
     ctx = RecordingContext(make_node("search"))
     await router.invoke({"kind": "search", "query": "q"}, ctx, registry=None)
     assert ctx.emitted == []
+
+
+NAMES = ["alpha", "beta", "gamma", "ghost"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    decision=st.lists(st.sampled_from(NAMES), max_size=6),
+    tenant_map=st.dictionaries(st.sampled_from(["t1", "t2"]), st.sampled_from(NAMES[:3])),
+    tenant=st.sampled_from(["t1", "t2", "t3"]),
+)
+def test_property_router_emits_exactly_the_resolved_targets(
+    decision: list[str], tenant_map: dict[str, str], tenant: str
+) -> None:
+    """Predicate then policy: targets resolve by name in order; unknown names fail."""
+    successors = {name: make_node(name) for name in NAMES[:3]}
+    policy = DictRoutingPolicy(
+        tenant_map, default=None, key_getter=lambda r: r.message.headers.tenant
+    )
+
+    def keep_proposal_unless_mapped(request: RoutingRequest) -> Any:
+        return policy.select(request) or request.proposed
+
+    router = predicate_router("router", lambda m: decision, policy=keep_proposal_unless_mapped)
+    ctx = RecordingContext(*successors.values())
+    msg = Message(payload="x", headers=Headers(tenant=tenant))
+
+    async def main() -> None:
+        await router.invoke(msg, ctx, registry=None)
+
+    if "ghost" in decision:
+        with pytest.raises(KeyError, match="No successor named 'ghost'"):
+            asyncio.run(main())
+        assert ctx.emitted == []
+        return
+    asyncio.run(main())
+    if not decision:
+        assert ctx.emitted == []
+    elif tenant in tenant_map:
+        assert ctx.emitted == [(msg, [successors[tenant_map[tenant]]])]
+    else:
+        assert ctx.emitted == [(msg, [successors[name] for name in decision])]

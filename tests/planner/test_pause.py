@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -202,7 +203,7 @@ async def test_pause_disabled_turns_ctx_pause_into_a_tool_failure() -> None:
     client = ScriptedClient([call("approve", question="Q"), finish()])
     result = await planner_for(client, pause_enabled=False).run("Q")
     assert result.metadata["steps"][0]["error"] == (
-        "tool 'approve' raised PlannerError: Pause/resume is disabled for this planner"
+        "tool 'approve' raised RuntimeError: Pause/resume is disabled for this planner"
     )
 
 
@@ -277,3 +278,66 @@ async def test_pause_reason_is_validated_by_planner_pause() -> None:
     planner = ReactPlanner(llm_client=client, catalog=make_catalog((checkpoint, Query, Intent)))
     await planner.run("Q")
     assert len(errors) == 1
+
+
+async def test_concurrent_runs_of_one_planner_pause_their_own_trajectory() -> None:
+    both_running = asyncio.Event()
+    arrived: list[str] = []
+    pauses: dict[str, PlannerPause] = {}
+    planner: ReactPlanner
+
+    async def checkpoint(args: Query, ctx: Any) -> Intent:
+        arrived.append(args.question)
+        if len(arrived) == 2:
+            both_running.set()
+        async with asyncio.timeout(5):
+            await both_running.wait()
+        pauses[args.question] = await planner.pause("external_event")
+        return Intent(intent=args.question)
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        query = json.loads(messages[1]["content"])["query"]
+        if len(messages) == 2:
+            return json.dumps(call("checkpoint", question=query))
+        return json.dumps(finish())
+
+    client = ScriptedClient([reply] * 6)
+    planner = ReactPlanner(llm_client=client, catalog=make_catalog((checkpoint, Query, Intent)))
+    async with asyncio.timeout(5):
+        await asyncio.gather(planner.run("A"), planner.run("B"))
+        resumed = await planner.resume(pauses["A"].resume_token)  # the older run
+    assert resumed.payload is None
+    assert json.loads(client.calls[-1].messages[1]["content"]) == {"query": "A"}
+
+
+async def test_planner_pause_from_another_task_uses_the_newest_run() -> None:
+    in_tool = asyncio.Event()
+    release = asyncio.Event()
+
+    async def waiter(args: Query, ctx: Any) -> Intent:
+        in_tool.set()
+        async with asyncio.timeout(5):
+            await release.wait()
+        return Intent(intent="i")
+
+    client = ScriptedClient([call("waiter", question="Q"), finish()])
+    planner = ReactPlanner(llm_client=client, catalog=make_catalog((waiter, Query, Intent)))
+    async with asyncio.timeout(5):
+        task = asyncio.create_task(planner.run("Q"))
+        await in_tool.wait()
+        pause = await planner.pause("await_input")
+        release.set()
+        await task
+    assert pause.reason == "await_input"
+
+
+async def test_testkit_in_memory_store_carries_a_pause_to_another_planner() -> None:
+    from penguiflow.testkit import InMemoryStateStore
+
+    store = InMemoryStateStore()
+    first = planner_for(ScriptedClient([call("approve", question="Q")]), state_store=store)
+    pause = await first.run("Q")
+    second = planner_for(ScriptedClient([finish(args={"answer": "ok"})]), state_store=store)
+    result = await second.resume(pause.resume_token, user_input="yes")
+    assert result.payload == {"answer": "ok"}
+    assert result.metadata["steps"][0]["observation"]["pause"] == "approval_required"

@@ -83,11 +83,35 @@ async def test_close_twice_is_harmless(store: SQLiteStateStore) -> None:
     assert await store.load_history("t") == []
 
 
-async def test_async_with_closes_the_connection(db_path: Path) -> None:
+def _store_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("penguiflow-sqlite:")]
+
+
+async def test_async_with_closes_the_connection_and_its_thread(db_path: Path) -> None:
     async with SQLiteStateStore(db_path) as s:
         await s.save_event(_event("t"))
-        assert s._conn is not None
-    assert s._conn is None
+        assert _store_threads() == [f"penguiflow-sqlite:{db_path}"]
+    await asyncio.to_thread(
+        lambda: [t.join(5) for t in threading.enumerate() if t.name in _store_threads()]
+    )
+    assert _store_threads() == []
+
+
+async def test_close_waits_for_calls_already_made(store: SQLiteStateStore) -> None:
+    saves = [asyncio.ensure_future(store.save_event(_event("t", n))) for n in range(20)]
+    await asyncio.sleep(0)  # the saves are submitted to the store's thread
+    await store.close()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*saves)
+    assert len(await store.load_history("t")) == 20
+
+
+async def test_a_save_whose_caller_was_cancelled_still_lands(store: SQLiteStateStore) -> None:
+    save = asyncio.ensure_future(store.save_event(_event("t", 1)))
+    await asyncio.sleep(0)  # submitted to the store's thread
+    save.cancel()
+    await store.close()
+    assert [e.payload["n"] for e in await store.load_history("t")] == [1]
 
 
 async def test_history_survives_a_process_restart(db_path: Path) -> None:
@@ -249,10 +273,60 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
     s = SQLiteStateStore(db_path)
     with pytest.raises(StateStoreError, match="schema version 2"):
         await s.load_history("t")
-    assert s._conn is None
+    with pytest.raises(StateStoreError, match="schema version 2"):  # retried, refused again
+        await s.save_event(_event("t"))
+    await s.close()
 
 
 def test_unclassified_driver_errors_become_state_store_errors() -> None:
     err = _translate(sqlite3.OperationalError("disk I/O error"), "x.db", 5.0)
     assert type(err) is StateStoreError
     assert str(err) == "state store 'x.db' failed: disk I/O error"
+
+
+def _scribble_over_pages(path: Path) -> None:
+    """Overwrite every page but the first two and the last: the header stays valid."""
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[2 * page : len(data) - page] = b"\xa5" * (len(data) - 3 * page)
+    path.write_bytes(bytes(data))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def test_damaged_database_is_reported_corrupt(db_path: Path) -> None:
+    async with SQLiteStateStore(db_path) as s:
+        for n in range(300):
+            await s.save_event(_event("t", n, filler="x" * 200))
+    await asyncio.to_thread(_scribble_over_pages, db_path)
+    async with SQLiteStateStore(db_path) as damaged:
+        with pytest.raises(StateStoreCorrupt, match="malformed"):
+            await damaged.load_history("t")
+
+
+async def test_writers_in_two_processes_share_one_file(db_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from penguiflow.state import StoredEvent
+        from penguiflow.stores import SQLiteStateStore
+
+        async def main(path, offset):
+            async with SQLiteStateStore(path) as store:
+                for n in range(offset, offset + 200):
+                    await store.save_event(StoredEvent("T", float(n), "k", None, None, {"n": n}))
+
+        asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+        """
+    )
+    async with SQLiteStateStore(db_path) as s:
+        await s.load_history("T")  # create the schema up front
+        procs = [
+            await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(db_path), str(o))
+            for o in (0, 1000)
+        ]
+        async with asyncio.timeout(60):
+            codes = [await p.wait() for p in procs]
+        assert codes == [0, 0]
+        history = await s.load_history("T")
+    assert sorted(e.payload["n"] for e in history) == [*range(200), *range(1000, 1200)]

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from penguiflow import (
     emit_stream_events,
     stream_flow,
 )
+from penguiflow.testkit import FakeClock
 
 NO_VALIDATION = NodePolicy(validate="none")
 
@@ -166,3 +168,25 @@ def test_property_chunks_arrive_in_order_without_gaps_or_duplicates(
         return seqs
 
     assert asyncio.run(main()) == list(range(count + 1))
+
+
+async def test_stream_flow_timeout_runs_on_the_flows_fake_clock(
+    flow_factory: Any, running_flow: Any, fake_clock: FakeClock
+) -> None:
+    async def silent(message: Message, _ctx: Any) -> None:
+        return None
+
+    flow = running_flow(
+        flow_factory(Node(silent, name="silent", policy=NO_VALIDATION).to(), clock=fake_clock)
+    )
+    gen = stream_flow(flow, _message(), timeout=30.0)
+    pending = asyncio.ensure_future(gen.__anext__())
+    try:
+        async with asyncio.timeout(5):
+            await fake_clock.wait_for_timers(1)
+            fake_clock.advance(30.0)
+            with pytest.raises(TimeoutError):
+                await pending
+    finally:
+        pending.cancel()
+        await gen.aclose()

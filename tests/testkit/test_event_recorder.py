@@ -67,3 +67,15 @@ async def test_works_as_a_flow_middleware(flow_factory: Any, event_recorder: Eve
         await flow.emit(message)
         (success,) = await event_recorder.wait_for("node_success", node="echo")
     assert success.trace_id == message.trace_id
+
+
+async def test_several_waiters_each_get_their_matches() -> None:
+    recorder = EventRecorder()
+    starts = asyncio.create_task(recorder.wait_for("node_start"))
+    successes = asyncio.create_task(recorder.wait_for("node_success"))
+    await asyncio.sleep(0)  # both are waiting now
+    await recorder(event("node_start"))
+    await recorder(event("node_success"))
+    async with asyncio.timeout(5):
+        assert [e.event_type for e in await starts] == ["node_start"]
+        assert [e.event_type for e in await successes] == ["node_success"]

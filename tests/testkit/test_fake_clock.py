@@ -121,3 +121,20 @@ async def test_cancelled_sleep_is_dropped() -> None:
         await task
     assert clock.pending_timers == 0
     clock.advance(5)
+
+
+async def test_several_tasks_can_wait_for_timers() -> None:
+    """A waiter woken too early re-arms; a waiter that is satisfied must not disarm it."""
+    clock = FakeClock()
+    needs_two = asyncio.create_task(clock.wait_for_timers(2))  # woken first, re-arms
+    needs_one = asyncio.create_task(clock.wait_for_timers(1))
+    await asyncio.sleep(0)  # both waiters are parked
+    first = asyncio.create_task(clock.sleep(1))
+    async with asyncio.timeout(5):
+        await needs_one
+        assert not needs_two.done()
+        second = asyncio.create_task(clock.sleep(2))
+        await needs_two
+        clock.advance(2)
+        await asyncio.gather(first, second)
+    assert clock.pending_timers == 0

@@ -1,0 +1,110 @@
+"""Feeding and draining a flow: OpenSea ``emit*`` and Rookery ``fetch*`` (runtime.md §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._runtime.graph import OPEN_SEA, ROOKERY
+from penguiflow.types import WM, Message, StreamChunk
+
+if TYPE_CHECKING:
+    from penguiflow._runtime.context import Context, Target
+    from penguiflow._runtime.tracing import TraceBook
+    from penguiflow._runtime.transport import Transport
+    from penguiflow.node import Node
+
+__all__ = ["FlowIO", "RookeryDelivery"]
+
+
+@dataclass(frozen=True, slots=True)
+class RookeryDelivery:
+    """An item fetched from Rookery and the trace that produced it (``fetch_traced``).
+
+    .. versionadded:: 3.0
+    """
+
+    item: Any
+    trace_id: str | None
+
+
+class FlowIO:
+    """The part of ``PenguiFlow`` that talks to OpenSea and Rookery."""
+
+    _contexts: dict[Any, Context]
+    _traces: TraceBook
+    _io: Transport
+
+    def _wm_duplicate(self, msg: Any) -> bool:
+        if isinstance(msg, Message) and isinstance(msg.payload, WM):
+            memo = self._traces.memo.get(msg.trace_id)
+            # <= rather than ==: the loop may run ahead of a caller re-emitting hops.
+            return memo is not None and msg.payload.hops <= memo
+        return False
+
+    async def emit(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Feed ``msg`` to the ingress nodes (or the ``to`` ones), waiting on full edges.
+
+        Raises:
+            KeyError: a target is not an ingress node.
+        """
+        if self._wm_duplicate(msg):
+            return
+        await self._contexts[OPEN_SEA].emit(msg, to)
+
+    def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
+        if self._wm_duplicate(msg):
+            return
+        self._contexts[OPEN_SEA].emit_nowait(msg, to)
+
+    async def emit_chunk(
+        self,
+        *,
+        parent: Message,
+        text: str,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: dict[str, Any] | None = None,
+        to: Target | Sequence[Target] | None = None,
+    ) -> StreamChunk:
+        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes)."""
+        return await self._contexts[OPEN_SEA].emit_chunk(
+            parent=parent, text=text, stream_id=stream_id, seq=seq, done=done, meta=meta, to=to
+        )
+
+    async def fetch(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Wait for and return the next item delivered to Rookery.
+
+        Raises:
+            KeyError: ``from_`` is not an egress node.
+            RuntimeError: Rookery has no incoming edges and nothing buffered.
+        """
+        return await self._contexts[ROOKERY].fetch(from_)
+
+    async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Like ``fetch``: the first item on any selected Rookery edge."""
+        return await self._contexts[ROOKERY].fetch_any(from_)
+
+    async def fetch_traced(self, from_: Target | Sequence[Target] | None = None) -> RookeryDelivery:
+        """Like ``fetch``, and also say which trace produced the item.
+
+        ``trace_id`` is the item's own ``trace_id``, or for a trace-less item (a
+        bare payload a node returned) the trace of the message the producing node
+        was handling; ``None`` when unknown (e.g. emitted from outside a node).
+        Used by servers that share one flow between concurrent requests.
+
+        .. versionadded:: 3.0
+        """
+        ctx = self._contexts[ROOKERY]
+        delivery = await ctx._mailbox().get(ctx._lanes(from_))
+        item = delivery.item
+        trace_id = self._io.take_origin(item)
+        await self._io.finish(item)
+        return RookeryDelivery(item=item, trace_id=trace_id)
+
+    async def _emit_to_rookery(self, item: Any, *, source: Node | None = None) -> None:
+        """Deliver any object to Rookery as the runtime does for finals (compat)."""
+        await self._io.to_rookery(item, source=source)

@@ -1,0 +1,22 @@
+"""Run a flow across processes on Redis: a message bus, a state store and distributed nodes.
+
+Needs the ``redis`` extra (``pip install 'penguiflow[redis]'``); ``redis.asyncio``
+is imported when a Redis object is created, not at import time. See
+docs/deployment.md.
+
+.. versionadded:: 3.0
+"""
+
+from __future__ import annotations
+
+from penguiflow.distributed.bus import BusRecord, RedisMessageBus, WireEnvelope
+from penguiflow.distributed.store import RedisStateStore
+from penguiflow.errors import SerializationError
+
+__all__ = [
+    "BusRecord",
+    "RedisMessageBus",
+    "RedisStateStore",
+    "SerializationError",
+    "WireEnvelope",
+]

@@ -1,0 +1,165 @@
+"""One thread that owns one SQLite connection and runs calls on it in FIFO order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+__all__ = ["MAX_BATCH", "ConnectionWorker"]
+
+_T = TypeVar("_T")
+
+MAX_BATCH = 256
+"""Most consecutive writes committed in one transaction."""
+
+
+class _Call(NamedTuple):
+    fn: Callable[[sqlite3.Connection], Any] | None  # None: close and stop
+    write: bool
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class _Outcome(NamedTuple):
+    result: Any
+    error: BaseException | None
+
+
+def _settle(future: asyncio.Future[Any], outcome: _Outcome) -> None:
+    # Runs on the caller's loop. A caller that was cancelled has stopped listening.
+    if future.done():
+        return
+    if outcome.error is not None:
+        future.set_exception(outcome.error)
+    else:
+        future.set_result(outcome.result)
+
+
+class ConnectionWorker:
+    """A daemon thread serving calls ``fn(connection)`` one at a time, in submission order.
+
+    The connection is opened by ``connect`` on the first call (and again after a
+    failed open); ``errors`` maps driver errors to the caller's exception type.
+    Because calls run in FIFO order, ``stop()`` runs after every call submitted
+    before it, so closing never races an in-flight write. Writes that queued up
+    while the thread was busy are committed together in one transaction (group
+    commit); each caller still gets its own result or error. Callers on any
+    event loop (or several) may share one worker.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        errors: Callable[[sqlite3.Error], BaseException],
+        name: str,
+    ) -> None:
+        self._connect = connect
+        self._errors = errors
+        self._conn: sqlite3.Connection | None = None  # touched by the worker thread only
+        self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        # Daemon: a store nobody closed must not keep the interpreter alive; SQLite's
+        # journal keeps the file consistent even if the process ends mid-write.
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    async def call(self, fn: Callable[[sqlite3.Connection], _T], *, write: bool = False) -> _T:
+        """Run ``fn(connection)`` on the worker thread and return its result.
+
+        ``write=True`` lets the call join a group commit with its neighbours; it
+        must then not manage transactions itself.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._queue.put(_Call(fn, write, loop, future))
+        return await future
+
+    async def stop(self) -> None:
+        """Close the connection after every call submitted so far; end the thread."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Call(None, False, loop, future))
+        await future
+
+    # --- the thread -----------------------------------------------------------------
+
+    def _serve(self) -> None:
+        carried: _Call | None = None
+        while True:
+            call = carried if carried is not None else self._queue.get()
+            carried = None
+            if call.fn is None:
+                outcome = _Outcome(None, self._close())
+                self._reply([call], [outcome])
+                return
+            batch = [call]
+            while call.write and len(batch) < MAX_BATCH:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued.fn is None or not queued.write:
+                    carried = queued  # served next, after this batch: order is kept
+                    break
+                batch.append(queued)
+            self._reply(batch, self._execute(batch))
+
+    def _reply(self, calls: list[_Call], outcomes: list[_Outcome]) -> None:
+        for call, outcome in zip(calls, outcomes, strict=True):
+            # A closed caller loop raises RuntimeError: nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                call.loop.call_soon_threadsafe(_settle, call.future, outcome)
+
+    def _wrap(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            error = self._errors(exc)
+            error.__cause__ = exc
+            return error
+        return exc
+
+    def _close(self) -> BaseException | None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                return self._wrap(exc)
+        return None
+
+    def _one(self, conn: sqlite3.Connection, call: _Call) -> _Outcome:
+        assert call.fn is not None
+        try:
+            return _Outcome(call.fn(conn), None)
+        except BaseException as exc:  # handed to the caller, never lost in this thread
+            return _Outcome(None, self._wrap(exc))
+
+    def _execute(self, batch: list[_Call]) -> list[_Outcome]:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+        except BaseException as exc:
+            return [_Outcome(None, self._wrap(exc))] * len(batch)
+        conn = self._conn
+        if len(batch) == 1:
+            return [self._one(conn, batch[0])]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # e.g. locked: every write of the batch fails alike
+            return [_Outcome(None, self._wrap(exc))] * len(batch)
+        results: list[Any] = []
+        try:
+            for call in batch:
+                assert call.fn is not None
+                results.append(call.fn(conn))
+            conn.execute("COMMIT")
+        except BaseException:
+            # One call failed (or the commit did): undo the batch and run each call
+            # alone, so every caller gets its own outcome.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return [self._one(conn, call) for call in batch]
+        return [_Outcome(result, None) for result in results]

@@ -1,0 +1,166 @@
+"""The SQLite store's connection thread: FIFO calls and group commit of queued writes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from penguiflow.errors import StateStoreError
+from penguiflow.stores._worker import MAX_BATCH, ConnectionWorker
+
+
+class _Boom(StateStoreError):
+    pass
+
+
+def _connect(path: Path) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+        conn.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+        return conn
+
+    return connect
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[ConnectionWorker]:
+    w = ConnectionWorker(_connect(tmp_path / "w.db"), lambda e: _Boom(str(e)), name="test")
+    try:
+        yield w
+    finally:
+        await w.stop()
+
+
+def _insert(value: int, seen: list[bool] | None = None) -> Callable[[sqlite3.Connection], int]:
+    def fn(conn: sqlite3.Connection) -> int:
+        if seen is not None:
+            seen.append(conn.in_transaction)
+        conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        return value
+
+    return fn
+
+
+def _values(conn: sqlite3.Connection) -> list[int]:
+    return [row[0] for row in conn.execute("SELECT v FROM t ORDER BY rowid")]
+
+
+async def _park(worker: ConnectionWorker) -> tuple[threading.Event, asyncio.Future[Any]]:
+    """Occupy the worker thread until the returned event is set."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(10)
+
+    parked = asyncio.ensure_future(worker.call(hold))
+    await asyncio.to_thread(entered.wait, 10)
+    return release, parked
+
+
+async def test_writes_queued_behind_a_busy_thread_commit_together(
+    worker: ConnectionWorker,
+) -> None:
+    release, parked = await _park(worker)
+    seen: list[bool] = []
+    writes = [asyncio.ensure_future(worker.call(_insert(n, seen), write=True)) for n in range(5)]
+    read = asyncio.ensure_future(worker.call(_values))
+    await asyncio.sleep(0)  # every call is queued behind the parked one
+    release.set()
+    async with asyncio.timeout(5):
+        await parked
+        assert await asyncio.gather(*writes) == [0, 1, 2, 3, 4]
+        assert await read == [0, 1, 2, 3, 4]  # the read after the batch sees it all
+    assert seen == [True] * 5  # all inside one transaction
+
+
+async def test_a_failing_write_fails_alone(worker: ConnectionWorker) -> None:
+    release, parked = await _park(worker)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (v) VALUES (99)")
+        raise ValueError("bad row")
+
+    calls = [
+        asyncio.ensure_future(worker.call(_insert(1), write=True)),
+        asyncio.ensure_future(worker.call(broken, write=True)),
+        asyncio.ensure_future(worker.call(_insert(2), write=True)),
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    async with asyncio.timeout(5):
+        await parked
+        first, failed, last = await asyncio.gather(*calls, return_exceptions=True)
+        assert (first, last) == (1, 2)
+        assert isinstance(failed, ValueError)
+        # Rerun alone in autocommit mode, the broken call's own insert stays: the
+        # batch was rolled back, then each call ran by itself.
+        assert await worker.call(_values) == [1, 99, 2]
+
+
+async def test_a_locked_database_fails_the_whole_batch(
+    worker: ConnectionWorker, tmp_path: Path
+) -> None:
+    await worker.call(_values)  # connected, table created
+    holder = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        release, parked = await _park(worker)
+        calls = [asyncio.ensure_future(worker.call(_insert(n), write=True)) for n in range(3)]
+        await asyncio.sleep(0)
+        release.set()
+        async with asyncio.timeout(5):
+            await parked
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(o, _Boom) for o in outcomes)
+        assert all(isinstance(o.__cause__, sqlite3.OperationalError) for o in outcomes)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_batches_are_capped(worker: ConnectionWorker) -> None:
+    release, parked = await _park(worker)
+    seen: list[bool] = []
+    writes = [
+        asyncio.ensure_future(worker.call(_insert(n, seen), write=True))
+        for n in range(MAX_BATCH + 1)
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    async with asyncio.timeout(10):
+        await parked
+        await asyncio.gather(*writes)
+        assert len(await worker.call(_values)) == MAX_BATCH + 1
+    # One full batch in a transaction, then the one write left over on its own.
+    assert seen == [True] * MAX_BATCH + [False]
+
+
+async def test_failed_connect_reaches_every_caller_and_is_retried(tmp_path: Path) -> None:
+    attempts: list[int] = []
+
+    def connect() -> sqlite3.Connection:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise sqlite3.OperationalError("unable to open database file")
+        return _connect(tmp_path / "late.db")()
+
+    w = ConnectionWorker(connect, lambda e: _Boom(str(e)), name="test")
+    try:
+        with pytest.raises(_Boom, match="unable to open"):
+            await w.call(_values)
+        assert await w.call(_values) == []
+    finally:
+        await w.stop()
+
+
+async def test_stop_without_any_call_is_clean(tmp_path: Path) -> None:
+    w = ConnectionWorker(_connect(tmp_path / "never.db"), lambda e: _Boom(str(e)), name="x")
+    await w.stop()
+    assert not (tmp_path / "never.db").exists()
