@@ -2,22 +2,30 @@
 
 Run from the repository root::
 
-    python -m benchmarks.kernel_mailbox          # full run
+    python -m benchmarks.kernel_mailbox          # full run (~20 s)
     python -m benchmarks.kernel_mailbox --quick  # a few seconds
 
-Three comparisons: a ping-pong between two tasks, a 5-stage pipeline of tasks
-joined by queues (``Mailbox.put``/``get`` against ``asyncio.Queue.put``/``get``),
-and the same pipeline built from five forwarding actors (``ActorRef.tell`` and
-the kernel's receive loop: the hot path of every flow) against the asyncio.Queue
-task pipeline. Rounds alternate between the implementations (so machine noise hits both), each
-measurement is the median over rounds, and the ratios are printed. Read the
-ratios, not the absolute numbers: the machine is shared.
+Measured:
+
+* ping-pong: request/reply round trips between two tasks over two queues;
+* pipeline: five forwarding tasks joined by queues (``Mailbox.put``/``get``
+  against ``asyncio.Queue.put``/``get``), once with capacity 1 (every hop waits
+  for room: hand-off bound) and once with capacity 64 (PenguiFlow's default
+  ``queue_maxsize``: per-operation cost bound);
+* actors: the same pipeline built from five forwarding actors (``ActorRef.tell``
+  and the kernel's receive loop, the hot path of every flow node) against the
+  ``asyncio.Queue`` task pipeline at capacity 64.
+
+Rounds alternate between the implementations (so machine noise hits both), each
+figure is the median over rounds, and the ratios are printed. Read the ratios,
+not the absolute numbers: the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -28,7 +36,8 @@ from penguiflow.actors import Actor, ActorContext, ActorSystem, Mailbox
 __all__ = ["main"]
 
 STAGES = 5
-CAPACITY = 64
+
+Bench = Callable[[Callable[[int], Any], int, int], Awaitable[float]]
 
 
 class _QueueAdapter:
@@ -64,9 +73,9 @@ def _item_of(delivery: Any) -> Any:
     return delivery.item
 
 
-async def ping_pong(make: Callable[[int], Any], n: int) -> float:
+async def ping_pong(make: Callable[[int], Any], n: int, capacity: int) -> float:
     """Seconds for ``n`` request/reply round trips between two tasks."""
-    ping, pong = make(CAPACITY), make(CAPACITY)
+    ping, pong = make(capacity), make(capacity)
     unwrap = _unwrapper(make)
 
     async def echo() -> None:
@@ -83,9 +92,9 @@ async def ping_pong(make: Callable[[int], Any], n: int) -> float:
     return elapsed
 
 
-async def pipeline(make: Callable[[int], Any], n: int) -> float:
-    """Seconds to push ``n`` items through ``STAGES`` forwarding stages."""
-    queues = [make(CAPACITY) for _ in range(STAGES + 1)]
+async def pipeline(make: Callable[[int], Any], n: int, capacity: int) -> float:
+    """Seconds to push ``n`` items through ``STAGES`` forwarding tasks."""
+    queues = [make(capacity) for _ in range(STAGES + 1)]
     unwrap = _unwrapper(make)
 
     async def stage(inbox: Any, outbox: Any) -> None:
@@ -133,21 +142,19 @@ class _Sink(Actor):
             self.done.set()
 
 
-async def actor_pipeline(make: Callable[[int], Any], n: int) -> float:
+async def actor_pipeline(make: Callable[[int], Any], n: int, capacity: int) -> float:
     """Seconds to push ``n`` messages through ``STAGES`` forwarding actors.
 
-    ``make`` is ignored for the actor run (it exists to share ``_measure``); with
-    ``_QueueAdapter`` the task pipeline above runs instead, as the baseline.
+    With ``_QueueAdapter`` the task pipeline runs instead, as the baseline.
     """
     if make is _QueueAdapter:
-        return await pipeline(make, n)
+        return await pipeline(make, n, capacity)
     done = asyncio.Event()
     async with ActorSystem("bench") as system:
-        ref = system.spawn(lambda: _Sink(n, done), name="sink", capacity=CAPACITY)
+        ref = system.spawn(lambda: _Sink(n, done), name="sink", capacity=capacity)
         for stage in range(STAGES):
-            target = ref
             ref = system.spawn(
-                lambda target=target: _Forward(target), name=f"s{stage}", capacity=CAPACITY
+                functools.partial(_Forward, ref), name=f"s{stage}", capacity=capacity
             )
         tell = ref.tell
         start = time.perf_counter()
@@ -157,58 +164,51 @@ async def actor_pipeline(make: Callable[[int], Any], n: int) -> float:
         return time.perf_counter() - start
 
 
-async def _measure(
-    bench: Callable[[Callable[[int], Any], int], Awaitable[float]], n: int, rounds: int
-) -> tuple[float, float]:
+async def _measure(bench: Bench, n: int, rounds: int, capacity: int) -> tuple[float, float]:
+    """Median seconds of (asyncio.Queue, Mailbox) over interleaved rounds."""
     queue_times: list[float] = []
     mailbox_times: list[float] = []
-    await bench(_QueueAdapter, n // 10)  # warm-up
-    await bench(_MailboxAdapter, n // 10)
+    await bench(_QueueAdapter, n // 10, capacity)  # warm-up
+    await bench(_MailboxAdapter, n // 10, capacity)
     for r in range(rounds):
         # Alternate which implementation goes first so drift hits both equally.
         order = [(_QueueAdapter, queue_times), (_MailboxAdapter, mailbox_times)]
         if r % 2:
             order.reverse()
         for make, sink in order:
-            sink.append(await bench(make, n))
+            sink.append(await bench(make, n, capacity))
     return statistics.median(queue_times), statistics.median(mailbox_times)
 
 
 async def _run(quick: bool) -> dict[str, float]:
     n = 5_000 if quick else 50_000
     rounds = 3 if quick else 9
-    q_pp, m_pp = await _measure(ping_pong, n, rounds)
-    q_pl, m_pl = await _measure(pipeline, n, rounds)
-    q_ap, m_ap = await _measure(actor_pipeline, n, rounds)
-    results = {
-        "ping_pong_time_ratio": m_pp / q_pp,
-        "pipeline_throughput_ratio": q_pl / m_pl,
-        "actor_pipeline_throughput_ratio": q_ap / m_ap,
-    }
-    print(f"round trips: {n}, pipeline items: {n}, stages: {STAGES}, rounds: {rounds}")
+    print(f"items: {n}, stages: {STAGES}, rounds: {rounds} (medians)")
+    q, m = await _measure(ping_pong, n, rounds, 64)
+    results = {"ping_pong_time_ratio": m / q}
     print(
-        f"ping-pong   asyncio.Queue {q_pp / n * 1e6:7.2f} us/round trip   "
-        f"Mailbox {m_pp / n * 1e6:7.2f} us/round trip"
+        f"ping-pong             asyncio.Queue {q / n * 1e6:7.2f} us/trip    "
+        f"Mailbox {m / n * 1e6:7.2f} us/trip    time ratio {m / q:.2f}x (target <= 1)"
     )
+    for capacity in (1, 64):
+        q, m = await _measure(pipeline, n, rounds, capacity)
+        results[f"pipeline_c{capacity}_throughput_ratio"] = q / m
+        print(
+            f"pipeline capacity {capacity:<3} asyncio.Queue {n / q:7.0f} items/s   "
+            f"Mailbox {n / m:7.0f} items/s   throughput ratio {q / m:.2f}x (target >= 2)"
+        )
+    q, m = await _measure(actor_pipeline, n, rounds, 64)
+    results["actor_pipeline_throughput_ratio"] = q / m
     print(
-        f"pipeline    asyncio.Queue {n / q_pl:9.0f} items/s        Mailbox {n / m_pl:9.0f} items/s"
-    )
-    print(
-        f"actors      asyncio.Queue {n / q_ap:9.0f} items/s        5 actors {n / m_ap:8.0f} items/s"
-    )
-    print(
-        f"ratios: ping-pong time Mailbox/Queue = {results['ping_pong_time_ratio']:.2f}x "
-        f"(target <= 1.00); pipeline throughput Mailbox/Queue = "
-        f"{results['pipeline_throughput_ratio']:.2f}x (target >= 2.00); "
-        f"actor pipeline throughput / Queue pipeline = "
-        f"{results['actor_pipeline_throughput_ratio']:.2f}x"
+        f"actors capacity 64    asyncio.Queue {n / q:7.0f} items/s   "
+        f"5 actors {n / m:6.0f} items/s   throughput ratio {q / m:.2f}x"
     )
     return results
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Run the benchmark and print medians and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the benchmark, print medians and ratios, return the ratios."""
+    parser = argparse.ArgumentParser(description="Mailbox vs asyncio.Queue")
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     args = parser.parse_args(argv)
     return asyncio.run(_run(args.quick))

@@ -163,7 +163,8 @@ def check_joined(outs: Sequence[Any], msgs: Sequence[Any]) -> None:
     check(len(by_trace) == len(msgs), "c: traces lost or duplicated")
     for msg in msgs:
         got = by_trace.get(msg.trace_id)
-        check(sorted(got or []) == [(k, msg.payload) for k in range(4)], f"c: bad join {got}")
+        if sorted(got or []) != [(k, msg.payload) for k in range(4)]:
+            raise CheckFailed(f"c: bad join {got!r} for payload {msg.payload!r}")
 
 
 def check_streams(outs: Sequence[Any], msgs: Sequence[Any]) -> None:
@@ -172,7 +173,8 @@ def check_streams(outs: Sequence[Any], msgs: Sequence[Any]) -> None:
     for out in outs:
         chunk = out.payload
         seqs.setdefault(chunk.stream_id, []).append(chunk.seq)
-        check(chunk.done == (chunk.seq == CHUNKS_PER_MESSAGE - 1), f"d: done flag at {chunk}")
+        if chunk.done != (chunk.seq == CHUNKS_PER_MESSAGE - 1):
+            raise CheckFailed(f"d: done flag at {chunk!r}")
     expected = list(range(CHUNKS_PER_MESSAGE))
     check(len(seqs) == len(msgs), "d: streams lost")
     check(all(seqs.get(m.trace_id) == expected for m in msgs), "d: seq gaps or reordering")

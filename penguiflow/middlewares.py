@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeAlias
 
 from penguiflow.metrics import FlowEvent
 
-__all__ = ["FlowEvent", "LatencyCallback", "Middleware", "log_flow_events"]
+__all__ = ["Middleware", "FlowEvent", "log_flow_events", "LatencyCallback"]  # noqa: RUF022 - the 2.2.5 order
 
 LatencyCallback: TypeAlias = Callable[[str, float, FlowEvent], None]
 """``callback(event_type, latency_ms, event)``; synchronous."""

@@ -24,7 +24,7 @@ from penguiflow.node import Node, NodePolicy
 from penguiflow.policies import PolicyLike, RoutingDecisionType, RoutingRequest, evaluate_policy
 from penguiflow.types import Message
 
-__all__ = ["join_k", "map_concurrent", "predicate_router", "union_router"]
+__all__ = ["map_concurrent", "join_k", "predicate_router", "union_router"]  # noqa: RUF022 - the 2.2.5 order
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")

@@ -20,7 +20,12 @@ from penguiflow.types import StreamChunk
 if TYPE_CHECKING:
     from penguiflow.types import Message
 
-__all__ = ["chunk_to_ws_json", "emit_stream_events", "format_sse_event", "stream_flow"]
+__all__ = [  # noqa: RUF022 - the 2.2.5 order
+    "format_sse_event",
+    "chunk_to_ws_json",
+    "stream_flow",
+    "emit_stream_events",
+]
 
 EventAdapter: TypeAlias = Callable[[Any], tuple[str, bool, dict[str, Any]]]
 """Maps one provider event to ``(text, done, meta)`` for ``emit_stream_events``."""

@@ -13,7 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["WM", "FinalAnswer", "Headers", "Message", "PlanStep", "StreamChunk", "Thought"]
+__all__ = [  # noqa: RUF022 - the 2.2.5 order
+    "Headers",
+    "Message",
+    "StreamChunk",
+    "PlanStep",
+    "Thought",
+    "WM",
+    "FinalAnswer",
+]
 
 
 def _new_trace_id() -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from penguiflow.node import Node
 
-__all__ = ["flow_to_dot", "flow_to_mermaid"]
+__all__ = ["flow_to_mermaid", "flow_to_dot"]  # noqa: RUF022 - the 2.2.5 order
 
 _NOT_ID = re.compile(r"[^0-9A-Za-z_]")
 

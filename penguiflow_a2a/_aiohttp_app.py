@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import html
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -181,6 +182,17 @@ def build_app(
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
+
+    @contextlib.asynccontextmanager
+    async def lifespan_context(_: web.Application) -> AsyncIterator[None]:
+        # 2.2.5 programs drove FastAPI's lifespan by hand in tests.
+        await on_startup(app)
+        try:
+            yield
+        finally:
+            await on_shutdown(app)
+
+    setattr(app.router, "lifespan_context", lifespan_context)  # noqa: B010 - not declared on UrlDispatcher
 
     async def agent_card(request: web.Request) -> web.Response:
         base_url = f"{request.scheme}://{request.host}/"

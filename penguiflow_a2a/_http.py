@@ -16,7 +16,9 @@ from aiohttp import web
 
 __all__ = ["BodyError", "SSEWriter", "read_json"]
 
-_JSON_TYPES = ("application/json", "application/a2a+json", "application/json-rpc")
+
+def _is_json(content_type: str) -> bool:
+    return content_type.endswith(("/json", "+json")) or content_type == "application/json-rpc"
 
 
 @dataclass(slots=True)
@@ -38,9 +40,9 @@ async def read_json(request: web.Request, *, limit: int) -> Any:
     """
     if request.content_length is not None and request.content_length > limit:
         raise BodyError("too_large", f"request body exceeds {limit} bytes")
-    content_type = request.content_type
-    if request.body_exists and content_type not in _JSON_TYPES:
-        raise BodyError("content_type", f"unsupported content type {content_type!r}")
+    # As FastAPI did in 2.2.5: no Content-Type means JSON; otherwise a JSON type.
+    if "Content-Type" in request.headers and not _is_json(request.content_type):
+        raise BodyError("content_type", f"unsupported content type {request.content_type!r}")
     raw = bytearray()
     # Read in pieces so a chunked body without Content-Length is bounded too.
     async for piece in request.content.iter_chunked(64 * 1024):
@@ -49,7 +51,7 @@ async def read_json(request: web.Request, *, limit: int) -> Any:
             raise BodyError("too_large", f"request body exceeds {limit} bytes")
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BodyError("malformed", f"invalid JSON: {exc}") from exc
 
 

@@ -9,7 +9,6 @@ behind aiohttp routes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
@@ -146,9 +145,9 @@ class A2AServerAdapter:
                     agent_url=self.agent_url,
                 )
             )
-            if trace_id in self._by_trace or self._router is not router:
-                if self._router is not router:
-                    raise A2ARequestError(status_code=503, detail="flow is shutting down")
+            if self._router is not router:  # stopped while the binding was saved
+                raise A2ARequestError(status_code=503, detail="flow is shutting down")
+            if trace_id in self._by_trace:
                 raise A2ARequestError(status_code=409, detail=f"trace {trace_id!r} already active")
         except BaseException:
             self._reserved_tasks.discard(task_id)
@@ -271,23 +270,17 @@ class _LegacyEventStream:
     def __init__(self, session: TraceSession) -> None:
         self.session = session
         self._events = self._produce()
-        self._started = False
 
     def __aiter__(self) -> _LegacyEventStream:
         return self
 
     async def __anext__(self) -> bytes:
-        self._started = True
         return await self._events.__anext__()
 
     async def aclose(self) -> None:
         """Stop producing events and release the reservation."""
-        if self._started:
-            await self._events.aclose()
-        else:
-            # A never-started generator skips its finally block on aclose().
-            with contextlib.suppress(RuntimeError):
-                await self._events.aclose()
+        await self._events.aclose()
+        # A never-started generator skips its finally block, so release here too.
         await self.session.aclose()
 
     async def _produce(self) -> AsyncGenerator[bytes, None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import invalid_params
-from .tasks import ArtifactEvent, StatusEvent, TaskEvent, TaskRecord
+from .tasks import ArtifactEvent, StatusEvent, TaskEvent, TaskPage, TaskRecord
 
 __all__ = ["V0_3", "V1_0", "Codec", "message_payload", "parse_message"]
 
@@ -51,14 +51,16 @@ class Codec:
             rendered["message"] = self.message(status["message"])
         return rendered
 
-    def task(self, record: TaskRecord, *, history_length: int | None = None) -> dict[str, Any]:
+    def task(
+        self, record: TaskRecord, *, history_length: int | None = None, artifacts: bool = True
+    ) -> dict[str, Any]:
         """The ``Task`` object (GetTask, CancelTask and inside send/stream results)."""
         task: dict[str, Any] = {
             "id": record.id,
             "contextId": record.context_id,
             "status": self.status(record.status()),
         }
-        if record.artifacts:
+        if artifacts and record.artifacts:
             task["artifacts"] = [self.artifact(a) for a in record.artifacts]
         history = record.history
         if history_length is not None:
@@ -68,6 +70,18 @@ class Codec:
         if record.metadata:
             task["metadata"] = dict(record.metadata)
         return task
+
+    def task_list(self, page: TaskPage) -> dict[str, Any]:
+        """The ListTasks result (1.0 only)."""
+        return {
+            "tasks": [
+                self.task(r, history_length=page.history_length, artifacts=page.artifacts)
+                for r in page.records
+            ],
+            "nextPageToken": page.next_page_token,
+            "pageSize": page.page_size,
+            "totalSize": page.total_size,
+        }
 
     def send_result(self, record: TaskRecord) -> dict[str, Any]:
         """The result of SendMessage: ``{"task": Task}`` in 1.0."""
@@ -133,8 +147,11 @@ class _Codec03(Codec):
     def message(self, message: dict[str, Any]) -> dict[str, Any]:
         return {**super().message(message), "kind": "message"}
 
-    def task(self, record: TaskRecord, *, history_length: int | None = None) -> dict[str, Any]:
-        return {**super().task(record, history_length=history_length), "kind": "task"}
+    def task(
+        self, record: TaskRecord, *, history_length: int | None = None, artifacts: bool = True
+    ) -> dict[str, Any]:
+        base = super().task(record, history_length=history_length, artifacts=artifacts)
+        return {**base, "kind": "task"}
 
     def send_result(self, record: TaskRecord) -> dict[str, Any]:
         return self.task(record)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from penguiflow.errors import PenguiFlowError
+
 __all__ = [
     "A2AError",
     "internal_error",
@@ -34,7 +36,7 @@ _REST: dict[int, tuple[int, str, str]] = {
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
-class A2AError(Exception):
+class A2AError(PenguiFlowError):
     """A request the standard A2A surface refuses with a protocol error.
 
     Args:

@@ -40,6 +40,7 @@ METHODS: dict[str, tuple[str, Codec]] = {
     "GetTask": ("get", V1_0),
     "CancelTask": ("cancel", V1_0),
     "SubscribeToTask": ("subscribe", V1_0),
+    "ListTasks": ("list", V1_0),
     "message/send": ("send", V0_3),
     "message/stream": ("stream", V0_3),
     "tasks/get": ("get", V0_3),
@@ -153,6 +154,10 @@ class JsonRpcRoutes:
             record, history_length = service.get(params)
             task = codec.task(record, history_length=history_length)
             return web.json_response(_result(request_id, task))
+        if operation == "list":
+            return web.json_response(
+                _result(request_id, codec.task_list(service.list_tasks(params)))
+            )
         if operation == "cancel":
             record = await service.cancel(params)
             return web.json_response(_result(request_id, codec.task(record)))

@@ -24,6 +24,13 @@ __all__ = ["RestRoutes"]
 _TASK = "/tasks/{id:[^/:]+}"
 
 
+def _integer(raw: str, key: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid_params(f"{key!r} must be an integer") from None
+
+
 def _error(exc: A2AError) -> web.Response:
     return web.json_response(exc.rest(), status=exc.http_status)
 
@@ -48,6 +55,7 @@ class RestRoutes:
         """Register the REST routes on ``app``."""
         app.router.add_post("/message:send", self.send)
         app.router.add_post("/message:stream", self.stream)
+        app.router.add_get("/tasks", self.list)
         app.router.add_get(_TASK, self.get)
         app.router.add_post(_TASK + ":cancel", self.cancel)
         app.router.add_get(_TASK + ":subscribe", self.subscribe)
@@ -75,12 +83,25 @@ class RestRoutes:
         raw_length = request.query.get("historyLength")
         try:
             if raw_length is not None:
-                try:
-                    params["historyLength"] = int(raw_length)
-                except ValueError:
-                    raise invalid_params("'historyLength' must be an integer") from None
+                params["historyLength"] = _integer(raw_length, "historyLength")
             record, history_length = self.service.get(params)
             return web.json_response(V1_0.task(record, history_length=history_length))
+        except A2AError as exc:
+            return _error(exc)
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        """``GET /tasks`` (ListTasks) with its parameters in the query string."""
+        query = request.query
+        params: dict[str, Any] = {
+            k: query[k] for k in ("contextId", "status", "pageToken") if k in query
+        }
+        try:
+            for key in ("pageSize", "historyLength"):
+                if key in query:
+                    params[key] = _integer(query[key], key)
+            if "includeArtifacts" in query:
+                params["includeArtifacts"] = query["includeArtifacts"].lower() == "true"
+            return web.json_response(V1_0.task_list(self.service.list_tasks(params)))
         except A2AError as exc:
             return _error(exc)
 

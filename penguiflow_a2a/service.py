@@ -14,7 +14,7 @@ from typing import Any
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
 from .adapter import A2AServerAdapter
-from .codec import message_payload, parse_message
+from .codec import V1_0, message_payload, parse_message
 from .errors import (
     A2AError,
     internal_error,
@@ -24,7 +24,7 @@ from .errors import (
     unsupported_operation,
 )
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
-from .tasks import TaskEvent, TaskManager, TaskRecord, TaskStoreFull
+from .tasks import TaskEvent, TaskManager, TaskPage, TaskRecord, TaskStoreFull
 
 __all__ = ["A2AService", "Subscription"]
 
@@ -180,6 +180,45 @@ class A2AService:
                 await record.done.wait()
         return record
 
+    def list_tasks(self, params: Any) -> TaskPage:
+        """ListTasks: stored tasks, most recent first, filtered and paged.
+
+        Params (all optional): ``contextId``, ``status`` (``TASK_STATE_*``),
+        ``pageSize`` (1-100, default 50), ``pageToken`` (from the previous
+        page), ``historyLength``, ``includeArtifacts``.
+
+        Raises:
+            A2AError: ``-32602`` for params of the wrong type or a bad page token.
+        """
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise invalid_params("params must be an object")
+        context_id = _optional(params, "contextId", str)
+        status = _optional(params, "status", str)
+        page_size = _optional(params, "pageSize", int)
+        page_size = 50 if page_size is None else page_size
+        history_length = _optional(params, "historyLength", int)
+        artifacts = bool(_optional(params, "includeArtifacts", bool))
+        token = _optional(params, "pageToken", str) or "0"
+        if not token.isdigit() or not 1 <= page_size <= 100:
+            raise invalid_params("invalid 'pageToken' or 'pageSize' (1-100)")
+        records = [
+            r
+            for r in self.tasks.records()
+            if (context_id is None or r.context_id == context_id)
+            and (status is None or V1_0.state(r.state) == status)
+        ]
+        start = int(token)
+        end = start + page_size
+        return TaskPage(
+            records=records[start:end],
+            next_page_token=str(end) if end < len(records) else "",
+            page_size=page_size,
+            total_size=len(records),
+            history_length=history_length,
+            artifacts=artifacts,
+        )
+
     def subscribe(self, params: Any) -> Subscription:
         """SubscribeToTask: the task and a queue of its later events.
 
@@ -190,6 +229,15 @@ class A2AService:
         if record.terminal:
             raise unsupported_operation(f"Task {record.id} is in terminal state {record.state}")
         return record, record.subscribe()
+
+
+def _optional(params: dict[str, Any], key: str, kind: type) -> Any:
+    value = params.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise invalid_params(f"{key!r} must be of type {kind.__name__}")
+    return value
 
 
 def _from_request_error(exc: A2ARequestError) -> A2AError:

@@ -36,6 +36,7 @@ __all__ = [
     "StatusEvent",
     "TaskEvent",
     "TaskManager",
+    "TaskPage",
     "TaskRecord",
     "TaskStoreFull",
     "part_for",
@@ -129,6 +130,18 @@ class TaskRecord:
             queue.put_nowait(event)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of ListTasks: the records and how to render them."""
+
+    records: list[TaskRecord]
+    next_page_token: str
+    page_size: int
+    total_size: int
+    history_length: int | None
+    artifacts: bool
+
+
 class TaskStoreFull(Exception):
     """Every slot of the task store holds an unfinished task."""
 
@@ -154,6 +167,10 @@ class TaskManager:
     def get(self, task_id: str) -> TaskRecord | None:
         """The stored task ``task_id``, if known."""
         return self._tasks.get(task_id)
+
+    def records(self) -> list[TaskRecord]:
+        """Every stored task, most recently updated first."""
+        return sorted(self._tasks.values(), key=lambda record: record.updated, reverse=True)
 
     def reserve_slot(self) -> None:
         """Make room for one more task.

@@ -97,13 +97,17 @@ async def main() -> list[str]:
             await fetcher.tell(job)  # all queued before the crash happens
         async with asyncio.timeout(10):
             await done.wait()
-        print("\nchildren:", system.root.which_children())
+        children = system.root.which_children()
+        print("\nchildren:", children)
+    lost = len(jobs) - len(results)
+    restarts = children[0].restarts
+    print(f"\njobs: {len(jobs)}, processed: {len(results)}, lost: {lost}, restarts: {restarts}")
     return results
 
 
 if __name__ == "__main__":
     configure_logging()
     processed = asyncio.run(main())
-    print("\nprocessed, in order, none lost:")
+    print("in order:")
     for line in processed:
         print("  ", line)

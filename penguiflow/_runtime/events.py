@@ -63,10 +63,6 @@ class EventPipeline:
         self.state_store = state_store
         self._maxsize = maxsize
 
-    def listening(self, level: int) -> bool:
-        """True when an event at ``level`` would reach anyone (skip building it otherwise)."""
-        return bool(self._middlewares) or self.state_store is not None or LOGGER.isEnabledFor(level)
-
     async def emit(
         self,
         event_type: str,

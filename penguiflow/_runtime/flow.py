@@ -20,6 +20,8 @@ from penguiflow._runtime.events import EventPipeline
 from penguiflow._runtime.flow_hooks import FlowHooks
 from penguiflow._runtime.flow_io import FlowIO, RookeryDelivery
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Endpoint, Floe, build_graph
+from penguiflow._runtime.node_actor import STOPPING
+from penguiflow._runtime.supervision import start_node_actors, stop_node_actors
 from penguiflow._runtime.tracing import TraceBook
 from penguiflow._runtime.transport import Transport
 from penguiflow._time import SYSTEM_CLOCK, Clock
@@ -106,6 +108,8 @@ class PenguiFlow(FlowIO, FlowHooks):
         self._parent: Supervisor | None = None
         self._refs: dict[Node, ActorRef] = {}
         self._started: set[Node] = set()  # nodes whose actor ran during this run
+        self._crashes: dict[int, int] = {}  # id(item) -> crashes it caused (node_actor)
+        self._stopping = False
         self._external: set[asyncio.Future[Any]] = set()
         self._busy = 0
         self._idle: asyncio.Event | None = None
@@ -256,8 +260,6 @@ class PenguiFlow(FlowIO, FlowHooks):
             self._check_registry(registry)
         self._registry = registry
         self._warn_nodes = _message_output_nodes(self._graph.nodes, registry)
-        from penguiflow._runtime.supervision import start_node_actors
-
         parent = supervisor if supervisor is not None else self._parent
         self._started.clear()
         self._supervisor, self._refs = start_node_actors(self, parent)
@@ -286,10 +288,11 @@ class PenguiFlow(FlowIO, FlowHooks):
         if not self._running:
             return
         supervisor = self._supervisor
+        self._stopping = True
         try:
+            for ref in self._refs.values():
+                ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
             if supervisor is not None:
-                from penguiflow._runtime.supervision import stop_node_actors
-
                 await stop_node_actors(supervisor)
             for node in self._graph.nodes:
                 if node in self._started:
@@ -302,11 +305,13 @@ class PenguiFlow(FlowIO, FlowHooks):
             await self._io.drain()
         finally:
             self._external.clear()
+            self._crashes.clear()
             self._traces.clear()
             self._refs = {}
             self._supervisor = None
             self._busy = 0
             self._busy_changed(0)
+            self._stopping = False
             self._running = False
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.graph import OPEN_SEA
 from penguiflow._runtime.node_actor import TraceInterrupt
+from penguiflow.actors import SELF_LANE
 from penguiflow.metrics import FlowEvent
 
 if TYPE_CHECKING:
@@ -70,8 +71,9 @@ class FlowHooks:
         dropped: list[Any] = []
         for mailbox in (*self._mailboxes.values(), self._rookery):
             dropped.extend(d.item for d in mailbox.purge(matches))
-        # Rookery's buffer is its self lane, which purge() leaves alone.
-        dropped.extend(self._rookery._purge_lane(-2, matches))
+            # purge() covers data lanes only; self lanes hold controller self-edges
+            # and the Rookery buffer, which are edge queues too (kernel helper).
+            dropped.extend(mailbox._purge_lane(SELF_LANE, matches))
         for ref in self._refs.values():
             ref.interrupt(reason, when=matches)
         for item in dropped:

@@ -15,6 +15,7 @@ import warnings
 from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import (
     DEADLINE_EXCEEDED_TEXT,
     backoff_delay,
@@ -34,15 +35,28 @@ if TYPE_CHECKING:
     from penguiflow.actors import ActorContext
     from penguiflow.node import Node
 
-__all__ = ["NodeActor", "TraceCancelled", "TraceInterrupt"]
+__all__ = ["CRASH_LIMIT", "STOPPING", "NodeActor", "TraceCancelled", "TraceInterrupt"]
 
 
 class TraceCancelled(PenguiFlowError):
     """The trace ``trace_id`` was cancelled (``str()`` is ``trace cancelled: <id>``)."""
 
     def __init__(self, trace_id: str | None) -> None:
-        super().__init__(f"trace cancelled: {trace_id}")
+        super().__init__(trace_id)  # args carry the id, so the exception pickles
         self.trace_id = trace_id
+
+    def __str__(self) -> str:
+        return f"trace cancelled: {self.trace_id}"
+
+
+STOPPING = "penguiflow.stop"
+"""The ``interrupt`` reason ``stop()`` gives to node actors handling an item."""
+
+CRASH_LIMIT = 2
+"""Crashes one item may cause before it is failed instead of redelivered.
+
+Below the kernel's own poison limit, so the node actor, not the kernel, settles it.
+"""
 
 
 class TraceInterrupt:
@@ -89,20 +103,36 @@ class NodeActor(Actor):
         self._close()
 
     async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
+        if reason is STOPPING:
+            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
+            self._close()
+            return
         if self._close():  # else the cancel landed after the item was finished
             await self._report_cancel(message)
             await self._io.finish(message)
 
     async def receive(self, message: Any, ctx: ActorContext) -> None:
         flow = self.flow
+        if flow._stopping:
+            # Take nothing new while stop() is under way: park until cancelled, and
+            # the kernel puts this item back at the front of its lane.
+            await asyncio.get_running_loop().create_future()
         self._open = True
         flow._busy += 1
         trace_id = getattr(message, "trace_id", None)
         # The actor's own task context: whatever this item produces is its trace's.
         PRODUCING_TRACE.set(trace_id)
-        # Trace-less items are never deadline-checked nor cancellable: straight in.
-        if trace_id is None or await self._admit(message, trace_id):
-            await self._attempts(message, trace_id)
+        try:
+            # Trace-less items are never deadline-checked nor cancellable: straight in.
+            if trace_id is None or await self._admit(message, trace_id):
+                await self._attempts(message, trace_id)
+        except Exception as exc:
+            # A fault outside the node function: crash (the supervisor restarts us and
+            # the kernel redelivers the item), until the item has crashed us too often.
+            if not await self._poisoned(message, trace_id, exc):
+                raise
+        if flow._crashes:
+            flow._crashes.pop(id(message), None)  # settled: forget its crash count
         if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)
             self._open = False
             flow._busy -= 1
@@ -110,6 +140,33 @@ class NodeActor(Actor):
                 flow._busy_changed(0)
             if trace_id is not None:
                 await self._io.finish(message)
+
+    async def _poisoned(self, item: Any, trace_id: str | None, exc: Exception) -> bool:
+        """Count a crash caused by ``item``; at the limit, end it with a ``FlowError``.
+
+        Keeps "every accepted item ends exactly once" across crash loops: the item
+        becomes a ``node_failed`` value (``metadata["reason"] == "crashed"``)
+        instead of a silent dead letter.
+        """
+        crashes = self.flow._crashes
+        key = id(item)  # the kernel redelivers the very same object
+        count = crashes.get(key, 0) + 1
+        if count < CRASH_LIMIT:
+            crashes[key] = count
+            return False
+        crashes.pop(key, None)
+        error = failure(self.node, trace_id, exc, 0, 0.0)
+        error.metadata["reason"] = "crashed"
+        await self._events.emit(
+            "node_failed",
+            self.ctx,
+            trace_id,
+            extra={"exception": repr(exc), "flow_error": error.to_payload()},
+            exc=exc,
+        )
+        if self.flow._emit_errors_to_rookery and trace_id is not None:
+            await self._io.to_rookery(error, source=self.node)
+        return True
 
     def _close(self) -> bool:
         """End the current item's busy period; False if none was open."""
@@ -147,18 +204,23 @@ class NodeActor(Actor):
         events = self._events
         monotonic = self._monotonic
         traces = self._traces
+        inflight = traces.inflight
+        # Per-hop events nobody listens to are not even built (the same test as
+        # EventPipeline.emit's, inlined here because it runs twice per hop).
+        middlewares = events._middlewares
         timeout_s = node.policy.timeout_s
         attempt = 0
         while True:
-            if trace_id is not None and traces.cancelled(trace_id):
+            # Before a retry (the first attempt was checked on arrival, with no await since).
+            if attempt and trace_id is not None and traces.cancelled(trace_id):
                 await self._report_cancel(item)
                 return
-            if events.listening(DEBUG):
+            if middlewares or events.state_store is not None or LOGGER.isEnabledFor(DEBUG):
                 await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
             start = monotonic()
             try:
                 if trace_id is not None:
-                    traces.start_invocation(trace_id)
+                    inflight[trace_id] = inflight.get(trace_id, 0) + 1
                 try:
                     if timeout_s is None:
                         result = await node.invoke(item, ctx, registry=flow._registry)
@@ -188,7 +250,7 @@ class NodeActor(Actor):
                     attempt += 1
                     continue
                 return
-            if events.listening(INFO):
+            if middlewares or events.state_store is not None or LOGGER.isEnabledFor(INFO):
                 latency_ms = (monotonic() - start) * 1000.0
                 await events.emit(
                     "node_success", ctx, trace_id, attempt=attempt, latency_ms=latency_ms

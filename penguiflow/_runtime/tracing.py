@@ -48,28 +48,25 @@ class TraceBook:
         """
         counts = self.counts
         left = counts.get(trace_id, 0) - 1
-        if left > 0:
-            counts[trace_id] = left
+        if self.waiters:
             waiter = self.waiters.pop(trace_id, None)
             if waiter is not None:
                 waiter.set()
+        if left > 0:
+            counts[trace_id] = left
             return False
         counts.pop(trace_id, None)
-        waiter = self.waiters.pop(trace_id, None)
-        if waiter is not None:
-            waiter.set()
         if self.inflight.get(trace_id):
             return False
         return self._retire(trace_id)
 
     def _retire(self, trace_id: str) -> bool:
-        self.memo.pop(trace_id, None)
+        if self.memo:
+            self.memo.pop(trace_id, None)
+        if not self.events:
+            return False
         flag = self.events.pop(trace_id, None)
         return flag is not None and flag.is_set()
-
-    def start_invocation(self, trace_id: str) -> None:
-        inflight = self.inflight
-        inflight[trace_id] = inflight.get(trace_id, 0) + 1
 
     def end_invocation(self, trace_id: str) -> None:
         inflight = self.inflight
@@ -86,7 +83,10 @@ class TraceBook:
         return self.counts.get(trace_id, 0) > 0 or self.inflight.get(trace_id, 0) > 0
 
     def cancelled(self, trace_id: str) -> bool:
-        flag = self.events.get(trace_id)
+        events = self.events
+        if not events:
+            return False  # the common case: no flag exists at all
+        flag = events.get(trace_id)
         return flag is not None and flag.is_set()
 
     def ensure_event(self, trace_id: str) -> asyncio.Event:

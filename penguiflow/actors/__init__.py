@@ -8,15 +8,15 @@ supervision tree, which is part of the kernel).
 from __future__ import annotations
 
 from penguiflow.actors.actor import Actor, ActorContext
-from penguiflow.actors.envelope import DeadLetter
-from penguiflow.actors.mailbox import (
+from penguiflow.actors.envelope import (
     SELF_LANE,
     SYSTEM_LANE,
+    DeadLetter,
     Delivery,
-    Mailbox,
     MailboxEmpty,
     MailboxStatistics,
 )
+from penguiflow.actors.mailbox import Mailbox
 from penguiflow.actors.ref import ActorRef
 from penguiflow.actors.system import ActorSystem
 

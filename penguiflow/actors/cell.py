@@ -110,6 +110,7 @@ class ActorCell:
         """Start the next incarnation in a new task (created now) and return it."""
         self.incarnation += 1
         self.stop_final = False
+        self._pending_interrupt = None  # one that died with the last incarnation
         task = self.loop.create_task(
             self._run(first, previous, reason), name=f"actor {self.name}#{self.incarnation}"
         )
@@ -129,6 +130,11 @@ class ActorCell:
         """Cancel the handler in progress if ``when(current)`` holds (see ActorRef)."""
         task = self.task
         if not self.busy or task is None or task.done() or self._pending_interrupt is not None:
+            return False
+        # From another task the actor is suspended inside the handler, so the
+        # cancellation lands there. From the actor's own task it could land after
+        # the handler returned, on the next message: refuse instead.
+        if task is _current_task():
             return False
         if when is not None and not when(self.current):
             return False
@@ -317,6 +323,13 @@ class ActorCell:
         else:
             self._redelivery = (item, crashes)
             self.mailbox.requeue_front(item, lane)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop: a plain thread
+        return None
 
 
 def _is_stop(item: Any) -> bool:

@@ -33,11 +33,22 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from penguiflow.actors.envelope import (
+    SELF_LANE,
+    SYSTEM_LANE,
+    Delivery,
+    MailboxEmpty,
+    MailboxStatistics,
+    _delivery,
+    _new_delivery,
+    _set_item,
+    _set_lane,
+)
 from penguiflow.errors import MailboxClosed
 
+# The records and lane numbers are defined in envelope.py; importable from here too.
 __all__ = [
     "SELF_LANE",
     "SYSTEM_LANE",
@@ -46,60 +57,6 @@ __all__ = [
     "MailboxEmpty",
     "MailboxStatistics",
 ]
-
-SYSTEM_LANE = -1
-"""Lane number of the unbounded system lane (served first)."""
-SELF_LANE = -2
-"""Lane number of the unbounded self lane (served after system, before data)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One item taken from a mailbox and the lane it came from.
-
-    ``lane`` is the data lane index, ``SYSTEM_LANE`` (-1) or ``SELF_LANE`` (-2).
-
-    .. versionadded:: 3.0
-    """
-
-    item: Any
-    lane: int
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxStatistics:
-    """A frozen snapshot of a mailbox's counters.
-
-    .. versionadded:: 3.0
-    """
-
-    depths: tuple[int, ...]
-    capacity: int
-    system_depth: int
-    self_depth: int
-    waiting_producers: int
-    waiting_consumers: int
-    closed: bool
-
-
-class MailboxEmpty(asyncio.QueueEmpty):
-    """``get_nowait`` found nothing to take."""
-
-
-# Creating the frozen dataclass through its generated ``__init__`` costs two
-# ``object.__setattr__`` lookups per message; the hot path fills slots directly.
-_new_delivery = Delivery.__new__
-_slots: Any = Delivery.__dict__
-_set_item = _slots["item"].__set__
-_set_lane = _slots["lane"].__set__
-
-
-def _delivery(item: Any, lane: int) -> Delivery:
-    d = _new_delivery(Delivery)
-    _set_item(d, item)
-    _set_lane(d, lane)
-    return d
-
 
 # A waiting producer: its future (resolved once its item is enqueued) and item.
 _Putter = tuple["asyncio.Future[None]", Any]
@@ -142,6 +99,7 @@ class Mailbox:
         "_getters",
         "_lane0",
         "_last_lane",
+        "_priority",
         "_rr",
         "_self",
         "_size",
@@ -160,6 +118,8 @@ class Mailbox:
         self._self = _Lane(SELF_LANE)
         # The single data lane of a one-lane mailbox, for get()'s inlined hot path.
         self._lane0 = self._data[0] if lanes == 1 else None
+        # The system and self deques (never replaced), checked on every get.
+        self._priority = (self._system.items, self._self.items)
         self._last_lane = 0  # lane of the item _next() returned last
         self._getters: deque[_Getter] = deque()
         self._empty_waiters: list[asyncio.Future[None]] = []
@@ -390,8 +350,8 @@ class Mailbox:
         if (
             ln is not None
             and ln.items
-            and not self._system.items
-            and not self._self.items
+            and not self._priority[0]
+            and not self._priority[1]
             and not self._closed
         ):
             item = ln.items.popleft()
@@ -421,7 +381,8 @@ class Mailbox:
             raise MailboxClosed("mailbox is closed")
         if lanes is None:
             ln = self._lane0
-            if ln is not None and ln.items and not self._system.items and not self._self.items:
+            priority = self._priority
+            if ln is not None and ln.items and not priority[0] and not priority[1]:
                 # Hot path, inlined: one data lane and nothing on system/self.
                 item = ln.items.popleft()
                 self._size -= 1
@@ -483,7 +444,9 @@ class Mailbox:
                     keep.append(item)
             if len(keep) != len(ln.items):
                 self._size -= len(ln.items) - len(keep)
-                ln.items = keep
+                # In place: hot paths hold references to the lane deques.
+                ln.items.clear()
+                ln.items.extend(keep)
                 self._admit(ln)
         if removed:
             self._after_take()
@@ -494,7 +457,9 @@ class Mailbox:
         ln = self._lane(lane)
         removed = [item for item in ln.items if predicate(item)]
         if removed:
-            ln.items = deque(item for item in ln.items if not predicate(item))
+            kept = [item for item in ln.items if not predicate(item)]
+            ln.items.clear()
+            ln.items.extend(kept)
             self._size -= len(removed)
             if lane >= 0:
                 self._admit(ln)

@@ -160,7 +160,9 @@ class ActorRef:
         The actor catches the cancellation, awaits ``on_interrupt(message, reason,
         ctx)`` and goes on with its next message; it is not restarted and the
         interrupted message is not redelivered (an ``ask`` gets ActorInterrupted).
-        Returns True if a handler was interrupted.
+        Returns True if a handler was interrupted. Call it from the actor's event
+        loop but not from the actor's own task (that returns False: a handler
+        that wants to stop returns or raises).
         """
         return self._cell.interrupt(reason, when)
 

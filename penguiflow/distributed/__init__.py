@@ -10,11 +10,13 @@ docs/deployment.md.
 from __future__ import annotations
 
 from penguiflow.distributed.bus import BusRecord, RedisMessageBus, WireEnvelope
+from penguiflow.distributed.deployment import RedisDeployment
 from penguiflow.distributed.store import RedisStateStore
 from penguiflow.errors import SerializationError
 
 __all__ = [
     "BusRecord",
+    "RedisDeployment",
     "RedisMessageBus",
     "RedisStateStore",
     "SerializationError",

@@ -34,6 +34,7 @@ __all__ = [
     "inject",
     "mount_remote",
     "mount_worker",
+    "queue_maxsize",
     "take_rookery_buffer",
 ]
 
@@ -47,7 +48,9 @@ def find_node(flow: PenguiFlow, name: str) -> Node:
     found = [node for node in flow.nodes if node.name == name]
     if len(found) != 1:
         what = "no node" if not found else f"{len(found)} nodes"
-        raise ValueError(f"{what} named {name!r} in the flow; a distributed node needs a unique name")
+        raise ValueError(
+            f"{what} named {name!r} in the flow; a distributed node needs a unique name"
+        )
     return found[0]
 
 
@@ -69,6 +72,11 @@ def mount_remote(flow: PenguiFlow, node: Node, mailbox: Any) -> dict[int, int]:
         lanes[lane] = indexes[id(floe)]
     flow._mailboxes[node] = mailbox
     return lanes
+
+
+def queue_maxsize(flow: PenguiFlow) -> int:
+    """The flow's edge capacity (``queue_maxsize``)."""
+    return int(flow._queue_maxsize)
 
 
 async def finish(flow: PenguiFlow, item: Any) -> None:
@@ -156,4 +164,3 @@ def take_rookery_buffer(flow: PenguiFlow) -> list[Any]:
             items.append(rookery.fetch_nowait())
         except asyncio.QueueEmpty:
             return items
-

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["connect"]
+__all__ = ["connect", "ensure_group", "redis_errors"]
 
 
 def connect(url_or_client: str | Redis) -> tuple[Redis, bool]:
@@ -26,3 +26,21 @@ def connect(url_or_client: str | Redis) -> tuple[Redis, bool]:
         ) from exc
     client: Redis = Redis.from_url(url_or_client, decode_responses=True)
     return client, True
+
+
+def redis_errors() -> type[Exception]:
+    """The base class of the client's errors (connection loss, server replies)."""
+    from redis.exceptions import RedisError
+
+    return RedisError
+
+
+async def ensure_group(redis: Redis, stream: str, group: str = "workers") -> None:
+    """Create ``group`` on ``stream`` (and the stream) unless it exists."""
+    from redis.exceptions import ResponseError
+
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise

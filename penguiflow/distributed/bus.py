@@ -139,7 +139,7 @@ class RedisMessageBus:
     async def read(self, *, after: str = "0", count: int = 100) -> list[BusRecord]:
         """Return up to ``count`` envelopes published after entry id ``after``, oldest first."""
         start = "-" if after == "0" else f"({after}"
-        rows = await self._redis.xrange(self.stream, min=start, max="+", count=count)
+        rows: Any = await self._redis.xrange(self.stream, min=start, max="+", count=count)
         return [
             BusRecord(
                 entry_id=entry_id,

@@ -94,7 +94,7 @@ class RedisStateStore:
 
     async def load_history(self, trace_id: str) -> list[StoredEvent]:
         """Return the stored events of ``trace_id`` in save order (a fresh copy)."""
-        rows = await self._redis.lrange(self._key("history", trace_id), 0, -1)  # type: ignore[misc]
+        rows = await self._redis.lrange(self._key("history", trace_id), 0, -1)
         events = []
         for row in rows:
             tid, ts, kind, node_name, node_id, payload = json.loads(row)
@@ -115,16 +115,16 @@ class RedisStateStore:
 
     async def load_remote_bindings(self, trace_id: str) -> list[RemoteBinding]:
         """Return the bindings of ``trace_id`` in save order."""
-        rows = await self._redis.lrange(self._key("bindings", trace_id), 0, -1)  # type: ignore[misc]
+        rows = await self._redis.lrange(self._key("bindings", trace_id), 0, -1)
         return [RemoteBinding(*json.loads(row)) for row in rows]
 
     async def save_planner_state(self, token: str, payload: Mapping[str, Any]) -> None:
         """Store a paused planner's record under ``token`` (the last save wins)."""
-        await self._redis.hset(self._key("planner"), token, dumps_payload(payload))  # type: ignore[misc]
+        await self._redis.hset(self._key("planner"), token, dumps_payload(payload))
 
     async def load_planner_state(self, token: str) -> dict[str, Any] | None:
         """Return the record saved under ``token``, or ``None``."""
-        row = await self._redis.hget(self._key("planner"), token)  # type: ignore[misc]
+        row = await self._redis.hget(self._key("planner"), token)
         if row is None:
             return None
         result: dict[str, Any] = json.loads(row)

@@ -11,6 +11,7 @@ from penguiflow._time import Clock
 if TYPE_CHECKING:
     from penguiflow.actors.cell import ActorCell
     from penguiflow.actors.ref import ActorRef
+    from penguiflow.actors.system import ActorSystem
     from penguiflow.supervision.specs import ChildSpec
     from penguiflow.supervision.supervisor import Supervisor
 
@@ -23,7 +24,18 @@ _State = Literal["running", "restarting", "stopping", "stopped"]
 class _Child:
     """One child of a supervisor: its spec and its current worker cell or supervisor."""
 
-    __slots__ = ("attempt", "cell", "gen", "kind", "restarts", "spec", "started_at", "state", "sup")
+    __slots__ = (
+        "attempt",
+        "cell",
+        "gen",
+        "kind",
+        "registry",
+        "restarts",
+        "spec",
+        "started_at",
+        "state",
+        "sup",
+    )
 
     def __init__(self, spec: ChildSpec, kind: Literal["worker", "supervisor"]) -> None:
         self.spec = spec
@@ -35,6 +47,7 @@ class _Child:
         self.gen = 0  # bumped per incarnation; stale exit events carry an older one
         self.started_at = 0.0
         self.attempt = 0  # consecutive backoff attempts
+        self.registry: ActorSystem | None = None  # where the actor's name is registered
 
     @property
     def handle(self) -> ActorRef | Supervisor:

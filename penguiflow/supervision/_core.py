@@ -6,7 +6,8 @@ API calls and backoff timers all arrive in its inbox (a ``Mailbox``), so a
 ``terminate_child`` can never race a restart. Only ``start_child_nowait`` acts
 directly, because ``ActorSystem.spawn`` must work from synchronous code; it
 changes nothing the loop holds across an ``await``. The public API is in
-``supervisor.py``.
+``supervisor.py``. This module stays whole (~430 lines): the loop and the
+restart and stop steps it awaits share state best audited in one place.
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ class _SupervisorCore:
             system._register(cell)
         child = _Child(spec, "worker")
         child.cell = cell
+        child.registry = system
         self._children[spec.id] = child
         cell.launch(made)
         self._watch(child)

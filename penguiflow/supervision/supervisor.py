@@ -198,11 +198,11 @@ class Supervisor(_SupervisorCore):
 
         async def run() -> ActorRef | Supervisor:
             child = self._check_stopped(child_id)
-            del self._children[child_id]
             made = child.spec.start()
             if inspect.isawaitable(made):
                 made = await made
-            handle = self._start_spec(child.spec, made)
+            # Replacing the entry keeps the child's place in the start order.
+            handle = self._start_spec(child.spec, made, system=child.registry)
             self._children[child_id].restarts = child.restarts
             return handle
 
@@ -244,7 +244,11 @@ class Supervisor(_SupervisorCore):
                     self._children.pop(child.spec.id, None)
 
         if self._stopped:
-            return  # our children were finalized when we stopped
+            # We are stopping (or stopped): every child is being stopped anyway.
+            task = cell.task
+            if task is not None and not task.done():
+                await asyncio.wait({task})
+            return
         await self._call(run)
 
     def which_children(self) -> list[ChildInfo]:

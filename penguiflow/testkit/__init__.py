@@ -7,7 +7,9 @@
 ``FakeClock``, ``EventRecorder``, ``inspect_mailboxes``, ``wait_idle``,
 ``format_mailboxes``, ``clear_recorded_events``, ``Simulation``, the
 in-memory fakes ``InMemoryStateStore``, ``InMemoryMessageBus`` and
-``InMemoryRemoteTransport`` (with ``HOLD``, ``RemoteCancel``), and the contract
+``InMemoryRemoteTransport`` (with ``HOLD``, ``RemoteCancel``), the fault-injection
+harness ``FaultPlan``, ``FaultKind``, ``FaultStatistics``, ``InjectedFault``,
+``SlowConsumer`` and ``kill_actor``, and the contract
 suites ``check_state_store``, ``check_state_store_reopen``,
 ``check_message_bus``, ``STATE_STORE_CHECKS``, ``MESSAGE_BUS_CHECKS``. The pytest fixtures live in
 ``penguiflow.testkit.pytest_plugin`` so importing this package never imports
@@ -23,6 +25,12 @@ from penguiflow.testkit._contracts import check_message_bus as check_message_bus
 from penguiflow.testkit._contracts import check_state_store as check_state_store
 from penguiflow.testkit._contracts import check_state_store_reopen as check_state_store_reopen
 from penguiflow.testkit._events import EventRecorder as EventRecorder
+from penguiflow.testkit._faults import FaultKind as FaultKind
+from penguiflow.testkit._faults import FaultPlan as FaultPlan
+from penguiflow.testkit._faults import FaultStatistics as FaultStatistics
+from penguiflow.testkit._faults import InjectedFault as InjectedFault
+from penguiflow.testkit._faults import SlowConsumer as SlowConsumer
+from penguiflow.testkit._faults import kill_actor as kill_actor
 from penguiflow.testkit._harness import (
     assert_node_sequence,
     assert_preserves_message_envelope,

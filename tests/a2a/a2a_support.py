@@ -1,4 +1,4 @@
-"""Helpers of the A2A tests: a small routing flow, gates, an SSE reader.
+"""Helpers of the A2A tests: a small routing flow, gates, an SSE reader, JSON-RPC calls.
 
 The flow: ``route`` sends each message to ``work`` (the default lane) or to
 ``slow`` (payload ``{"lane": "slow", "gate": name}``), so two requests can
@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+
+from aiohttp.test_utils import TestClient
 
 from penguiflow import FinalAnswer, Message, Node, NodePolicy, create
 from penguiflow_a2a import A2AAgentCard, A2ASkill
@@ -147,3 +149,72 @@ def make_card() -> A2AAgentCard:
         tags=["penguins"],
         skills=[A2ASkill(name="echo", description="Echo the payload")],
     )
+
+
+# -- JSON-RPC helpers ------------------------------------------------------------------------
+
+TENANT_META = {"headers": {"tenant": "acme"}}
+
+
+def message(*parts: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "messageId": "m1",
+        "role": "ROLE_USER",
+        "parts": list(parts) or [{"text": "hi"}],
+        "metadata": TENANT_META,
+        **extra,
+    }
+
+
+def message03(*parts: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "message",
+        "messageId": "m1",
+        "role": "user",
+        "parts": list(parts) or [{"kind": "text", "text": "hi"}],
+        "metadata": TENANT_META,
+        **extra,
+    }
+
+
+async def rpc(
+    client: TestClient[Any, Any],
+    method: str,
+    params: Any,
+    *,
+    request_id: Any = 1,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    async with asyncio.timeout(5):
+        response = await client.post("/", json=body, headers=headers)
+        assert response.status == 200
+        return await response.json()  # type: ignore[no-any-return]
+
+
+async def rpc_stream(
+    client: TestClient[Any, Any], method: str, params: Any, *, request_id: Any = 7
+) -> list[dict[str, Any]]:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    async with asyncio.timeout(5):
+        response = await client.post("/", json=body)
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        text = (await response.read()).decode()
+    events = []
+    for frame in text.split("\n\n"):
+        if frame:
+            assert frame.startswith("data: ")
+            events.append(json.loads(frame.removeprefix("data: ")))
+    return events
+
+
+async def send_running(client: TestClient[Any, Any], gates: Gates, gate: str) -> str:
+    """Start a task that waits on ``gate``; return its id once the node is inside."""
+    params = {
+        "message": message({"data": {"op": "hang", "gate": gate}}),
+        "configuration": {"returnImmediately": True},
+    }
+    reply = await rpc(client, "SendMessage", params)
+    await gates.wait_entered(gate)
+    return str(reply["result"]["task"]["id"])

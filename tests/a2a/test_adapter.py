@@ -325,3 +325,40 @@ async def test_closing_a_started_stream_releases_the_task(
         await anext(events)
     await events.aclose()  # type: ignore[attr-defined]
     assert adapter.session_for_task(task_id) is None
+
+
+async def test_deadline_is_forwarded_to_the_message(adapter: A2AServerAdapter) -> None:
+    reply = await bounded(adapter.handle_send(payload({"value": 1}, deadlineSeconds=1.0)))
+    assert reply["output"]["text"] == "Deadline exceeded"
+
+
+async def test_stop_while_saving_the_binding_is_a_503(gates: Gates) -> None:
+    class SlowStore:
+        def __init__(self) -> None:
+            self.arrived = asyncio.Event()
+            self.release = asyncio.Event()
+
+        async def save_event(self, event: Any) -> None:
+            return None
+
+        async def load_history(self, trace_id: str) -> list[Any]:
+            return []
+
+        async def save_remote_binding(self, binding: Any) -> None:
+            self.arrived.set()
+            await self.release.wait()
+
+    store = SlowStore()
+    adapter = A2AServerAdapter(
+        build_flow(gates, state_store=store), agent_card=make_card(), agent_url=AGENT_URL
+    )
+    await adapter.start()
+    send = asyncio.create_task(adapter.handle_send(payload(1, taskId="t")))
+    async with asyncio.timeout(5):
+        await store.arrived.wait()
+    await adapter.stop()
+    store.release.set()
+    with pytest.raises(A2ARequestError) as error:
+        await bounded(send)
+    assert (error.value.status_code, error.value.detail) == (503, "flow is shutting down")
+    assert adapter.session_for_task("t") is None

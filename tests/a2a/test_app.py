@@ -203,3 +203,12 @@ async def test_app_startup_and_shutdown_run_the_adapter_once() -> None:
         assert (flow.runs, flow.stops, adapter.started) == (1, 0, True)
         await client.close()
     assert (flow.runs, flow.stops, adapter.started) == (1, 1, False)
+
+
+async def test_lifespan_context_shim_runs_start_and_stop() -> None:
+    flow = CountingFlow()
+    adapter = A2AServerAdapter(flow, agent_card={"name": "n", "description": "d"}, agent_url="u")
+    app = create_a2a_app(adapter)
+    async with asyncio.timeout(5), app.router.lifespan_context(app):  # type: ignore[attr-defined]
+        assert adapter.started
+    assert (flow.runs, flow.stops, adapter.started) == (1, 1, False)

@@ -266,3 +266,9 @@ async def test_cancelling_the_caller_trace_cancels_the_remote_task(
         await flow.stop()
     assert binding.agent_url == url_of(client)
     assert "remote_call_cancelled" in store.kinds(message.trace_id)
+
+
+def test_transport_satisfies_the_remote_transport_protocol() -> None:
+    from penguiflow.remote import RemoteTransport
+
+    assert isinstance(A2AHttpTransport(), RemoteTransport)

@@ -158,3 +158,14 @@ async def test_sdk_cancel_finished_task_raises_not_cancelable(
     with pytest.raises(TaskNotCancelableError):
         async with asyncio.timeout(5):
             await sdk_client.cancel_task(CancelTaskRequest(id=sent.id))
+
+
+async def test_sdk_list_tasks_1_0(sdk: SdkFactory) -> None:
+    from a2a.types.a2a_pb2 import ListTasksRequest
+
+    sdk_client = await sdk("1.0")
+    sent = (await responses(sdk_client, {"value": 1}))[0].task
+    async with asyncio.timeout(5):
+        listed = await sdk_client.list_tasks(ListTasksRequest(page_size=10))
+    assert [task.id for task in listed.tasks] == [sent.id]
+    assert listed.total_size == 1

@@ -1,81 +1,13 @@
-"""The JSON-RPC binding on POST /: A2A 1.0 and 0.3 methods, shapes and error codes."""
+"""The JSON-RPC binding on POST /: A2A 1.0 and 0.3 methods and their shapes."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
-from a2a_support import Gates, SSEReader
+from a2a_support import Gates, SSEReader, message, message03, rpc, rpc_stream, send_running
 from aiohttp.test_utils import TestClient
-
-TENANT_META = {"headers": {"tenant": "acme"}}
-
-
-def message(*parts: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "messageId": "m1",
-        "role": "ROLE_USER",
-        "parts": list(parts) or [{"text": "hi"}],
-        "metadata": TENANT_META,
-        **extra,
-    }
-
-
-def message03(*parts: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "kind": "message",
-        "messageId": "m1",
-        "role": "user",
-        "parts": list(parts) or [{"kind": "text", "text": "hi"}],
-        "metadata": TENANT_META,
-        **extra,
-    }
-
-
-async def rpc(
-    client: TestClient[Any, Any],
-    method: str,
-    params: Any,
-    *,
-    request_id: Any = 1,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-    async with asyncio.timeout(5):
-        response = await client.post("/", json=body, headers=headers)
-        assert response.status == 200
-        return await response.json()  # type: ignore[no-any-return]
-
-
-async def rpc_stream(
-    client: TestClient[Any, Any], method: str, params: Any, *, request_id: Any = 7
-) -> list[dict[str, Any]]:
-    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-    async with asyncio.timeout(5):
-        response = await client.post("/", json=body)
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/event-stream")
-        text = (await response.read()).decode()
-    events = []
-    for frame in text.split("\n\n"):
-        if frame:
-            assert frame.startswith("data: ")
-            events.append(json.loads(frame.removeprefix("data: ")))
-    return events
-
-
-async def send_running(client: TestClient[Any, Any], gates: Gates, gate: str) -> str:
-    """Start a task that waits on ``gate``; return its id once the node is inside."""
-    params = {
-        "message": message({"data": {"op": "hang", "gate": gate}}),
-        "configuration": {"returnImmediately": True},
-    }
-    reply = await rpc(client, "SendMessage", params)
-    await gates.wait_entered(gate)
-    return str(reply["result"]["task"]["id"])
-
 
 # -- SendMessage ---------------------------------------------------------------------------
 
@@ -287,198 +219,53 @@ async def test_stream_upfront_error_is_plain_json(client: TestClient[Any, Any]) 
     assert (await response.json())["error"]["code"] == -32602
 
 
-# -- envelope errors -----------------------------------------------------------------------
+# -- ListTasks ------------------------------------------------------------------------------
 
 
-async def post_raw(client: TestClient[Any, Any], data: bytes, content_type: str) -> Any:
-    response = await client.post("/", data=data, headers={"Content-Type": content_type})
-    assert response.status == 200
-    return await response.json()
+async def test_list_tasks_pages_most_recent_first(client: TestClient[Any, Any]) -> None:
+    ids = []
+    for _ in range(3):
+        sent = await rpc(client, "SendMessage", {"message": message()})
+        ids.append(sent["result"]["task"]["id"])
+    first = (await rpc(client, "ListTasks", {"pageSize": 2}))["result"]
+    assert [t["id"] for t in first["tasks"]] == ids[:0:-1]
+    assert (first["pageSize"], first["totalSize"], first["nextPageToken"]) == (2, 3, "2")
+    assert "artifacts" not in first["tasks"][0]
+    rest = (await rpc(client, "ListTasks", {"pageSize": 2, "pageToken": "2"}))["result"]
+    assert [t["id"] for t in rest["tasks"]] == ids[:1]
+    assert rest["nextPageToken"] == ""
 
 
-async def test_malformed_json_is_parse_error_with_null_id(client: TestClient[Any, Any]) -> None:
-    reply = await post_raw(client, b"{nope", "application/json")
-    assert reply["id"] is None
-    assert reply["error"]["code"] == -32700
-
-
-async def test_wrong_content_type_is_invalid_request(client: TestClient[Any, Any]) -> None:
-    reply = await post_raw(client, b"{}", "text/plain")
-    assert reply["error"]["code"] == -32600
-
-
-async def test_oversized_body_is_invalid_request(make_adapter: Any, make_client: Any) -> None:
-    client = await make_client(make_adapter(), max_body_bytes=32)
-    reply = await post_raw(client, json.dumps({"x": "y" * 64}).encode(), "application/json")
-    assert reply["error"]["code"] == -32600
-
-
-@pytest.mark.parametrize(
-    ("body", "code"),
-    [
-        pytest.param([], -32600, id="batch"),
-        pytest.param("text", -32600, id="not-an-object"),
-        pytest.param({"jsonrpc": "2.0", "id": [1], "method": "GetTask"}, -32600, id="bad-id"),
-        pytest.param({"id": 1, "method": "GetTask"}, -32600, id="no-jsonrpc"),
-        pytest.param({"jsonrpc": "2.0", "id": 1}, -32600, id="no-method"),
-        pytest.param({"jsonrpc": "2.0", "id": 1, "method": "Nope"}, -32601, id="unknown-method"),
-        pytest.param({"jsonrpc": "2.0", "id": 1, "method": "GetTask"}, -32602, id="no-params"),
-        pytest.param(
-            {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": 1}},
-            -32602,
-            id="bad-task-id",
-        ),
-        pytest.param(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "tasks/get",
-                "params": {"id": "x", "historyLength": "2"},
-            },
-            -32602,
-            id="bad-history-length",
-        ),
-    ],
-)
-async def test_envelope_errors(client: TestClient[Any, Any], body: Any, code: int) -> None:
-    reply = await post_raw(client, json.dumps(body).encode(), "application/json")
-    assert reply["error"]["code"] == code
+async def test_list_tasks_filters_by_context_and_status(client: TestClient[Any, Any]) -> None:
+    await rpc(client, "SendMessage", {"message": message(contextId="c1")})
+    await rpc(client, "SendMessage", {"message": message({"data": {"op": "fail"}})})
+    by_context = (await rpc(client, "ListTasks", {"contextId": "c1"}))["result"]
+    assert [t["contextId"] for t in by_context["tasks"]] == ["c1"]
+    failed = await rpc(
+        client, "ListTasks", {"status": "TASK_STATE_FAILED", "includeArtifacts": True}
+    )
+    assert [t["status"]["state"] for t in failed["result"]["tasks"]] == ["TASK_STATE_FAILED"]
 
 
 @pytest.mark.parametrize(
     "params",
     [
-        pytest.param("x", id="params-not-object"),
-        pytest.param({}, id="no-message"),
-        pytest.param({"message": {"parts": [{"text": "x"}]}}, id="no-message-id"),
-        pytest.param({"message": {"messageId": "m", "parts": []}}, id="no-parts"),
-        pytest.param({"message": {"messageId": "m", "parts": ["x"]}}, id="part-not-object"),
-        pytest.param({"message": {"messageId": "m", "parts": [{"text": 1}]}}, id="text-not-str"),
-        pytest.param({"message": {"messageId": "m", "parts": [{"weird": 1}]}}, id="unknown-part"),
-        pytest.param(
-            {"message": {"messageId": "m", "parts": [{"text": "x"}], "contextId": 3}},
-            id="context-not-str",
-        ),
-        pytest.param(
-            {"message": {"messageId": "m", "parts": [{"text": "x"}], "metadata": []}},
-            id="metadata-not-object",
-        ),
-        pytest.param(
-            {"message": {"messageId": "m", "parts": [{"text": "x"}], "metadata": {"headers": 1}}},
-            id="headers-not-object",
-        ),
-        pytest.param({"message": {"messageId": "m", "parts": [{"text": "x"}]}}, id="no-tenant"),
+        pytest.param([], id="not-object"),
+        pytest.param({"pageSize": 0}, id="page-size-zero"),
+        pytest.param({"pageSize": True}, id="page-size-bool"),
+        pytest.param({"pageToken": "x"}, id="bad-token"),
     ],
 )
-async def test_invalid_send_params(client: TestClient[Any, Any], params: Any) -> None:
-    reply = await rpc(client, "SendMessage", params)
-    assert reply["error"]["code"] == -32602
+async def test_list_tasks_invalid_params(client: TestClient[Any, Any], params: Any) -> None:
+    assert (await rpc(client, "ListTasks", params))["error"]["code"] == -32602
 
 
-async def test_unsupported_version_header(client: TestClient[Any, Any]) -> None:
-    reply = await rpc(client, "GetTask", {"id": "x"}, headers={"A2A-Version": "2.0"})
-    assert reply["error"]["code"] == -32009
-
-
-@pytest.mark.parametrize("version", ["1.0", "0.3", "0.3.0", ""])
-async def test_supported_version_headers(client: TestClient[Any, Any], version: str) -> None:
-    reply = await rpc(client, "GetTask", {"id": "x"}, headers={"A2A-Version": version})
-    assert reply["error"]["code"] == -32001
-
-
-async def test_garbage_version_header(client: TestClient[Any, Any]) -> None:
-    reply = await rpc(client, "GetTask", {"id": "x"}, headers={"A2A-Version": "one"})
-    assert reply["error"]["code"] == -32009
-
-
-async def test_full_store_refuses_new_tasks(
-    make_adapter: Any, make_client: Any, gates: Gates
-) -> None:
-    client = await make_client(make_adapter(), max_tasks=1)
-    await send_running(client, gates, "g")
-    reply = await rpc(client, "SendMessage", {"message": message()})
-    assert reply["error"]["code"] == -32603
-    assert "too many active tasks" in reply["error"]["message"]
-
-
-async def test_store_evicts_the_oldest_finished_task(make_adapter: Any, make_client: Any) -> None:
-    client = await make_client(make_adapter(), max_tasks=1)
-    first = await rpc(client, "SendMessage", {"message": message()})
+async def test_list_tasks_over_rest(client: TestClient[Any, Any]) -> None:
     await rpc(client, "SendMessage", {"message": message()})
-    reply = await rpc(client, "GetTask", {"id": first["result"]["task"]["id"]})
-    assert reply["error"]["code"] == -32001
-
-
-# -- shutdown and internal failures ---------------------------------------------------------
-
-
-async def test_adapter_shutdown_fails_running_tasks(
-    client: TestClient[Any, Any], gates: Gates
-) -> None:
-    from penguiflow_a2a._aiohttp_app import ADAPTER_KEY
-
-    task_id = await send_running(client, gates, "g")
-    stream = await SSEReader.open(client, "SubscribeToTask", {"id": task_id})
-    await stream.next()
-    await client.app[ADAPTER_KEY].stop()
-    final = (await stream.rest())[-1]["result"]["statusUpdate"]["status"]
-    assert final["state"] == "TASK_STATE_FAILED"
-    assert final["message"]["parts"] == [{"text": "flow is shutting down"}]
-
-
-async def test_unexpected_service_failure_is_internal_error() -> None:
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
-    from penguiflow_a2a.jsonrpc import JsonRpcRoutes
-
-    class ExplodingService:
-        def get(self, params: Any) -> Any:
-            raise RuntimeError("secret")
-
-    app = web.Application()
-    JsonRpcRoutes(ExplodingService(), max_body_bytes=1024, heartbeat_s=None).add_to(app)  # type: ignore[arg-type]
-    async with TestClient(TestServer(app)) as raw:
-        reply = await rpc(raw, "GetTask", {"id": "x"})
-    assert reply["error"] == {
-        "code": -32603,
-        "message": "Internal error",
-        "data": reply["error"]["data"],
-    }
-    assert "secret" not in json.dumps(reply)
-
-
-class GatedBindingStore:
-    """A state store whose ``save_remote_binding`` waits until the test opens it."""
-
-    def __init__(self) -> None:
-        self.arrived: asyncio.Queue[None] = asyncio.Queue()
-        self.release = asyncio.Event()
-
-    async def save_event(self, event: Any) -> None:
-        return None
-
-    async def load_history(self, trace_id: str) -> list[Any]:
-        return []
-
-    async def save_remote_binding(self, binding: Any) -> None:
-        self.arrived.put_nowait(None)
-        await self.release.wait()
-
-
-async def test_store_filling_up_during_admission_releases_the_reservation(
-    make_adapter: Any, make_client: Any
-) -> None:
-    store = GatedBindingStore()
-    adapter = make_adapter(state_store=store)
-    client = await make_client(adapter, max_tasks=1)
-    first = asyncio.create_task(rpc(client, "SendMessage", {"message": message()}))
-    second = asyncio.create_task(rpc(client, "SendMessage", {"message": message()}))
-    async with asyncio.timeout(5):
-        for _ in range(2):
-            await store.arrived.get()  # both passed the capacity check
-    store.release.set()
-    replies = [await first, await second]
-    codes = sorted(reply.get("error", {}).get("code", 0) for reply in replies)
-    assert codes == [-32603, 0]
-    assert adapter._by_task == {}  # the refused request's reservation was given back
+    response = await client.get("/tasks?pageSize=1&historyLength=0&includeArtifacts=true")
+    page = await response.json()
+    assert page["totalSize"] == 1
+    assert "history" not in page["tasks"][0]
+    assert "artifacts" in page["tasks"][0]
+    bad = await client.get("/tasks?pageSize=lots")
+    assert bad.status == 400

@@ -197,3 +197,22 @@ async def test_app_exposes_card_metadata(make_adapter: Any) -> None:
         "Answers penguin questions",
         "2.0.0",
     )
+
+
+async def test_send_without_content_type_is_read_as_json(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/message/send",
+        data=b'{"payload": 1, "headers": {"tenant": "a"}}',
+        skip_auto_headers={"Content-Type"},
+    )
+    assert response.status == 200
+    assert (await response.json())["output"] == {"echo": 1}
+
+
+async def test_send_with_a_json_suffix_type_is_accepted(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/message/send",
+        data=b'{"payload": 2, "headers": {"tenant": "a"}}',
+        headers={"Content-Type": "application/a2a+json"},
+    )
+    assert (await response.json())["output"] == {"echo": 2}

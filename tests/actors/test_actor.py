@@ -452,3 +452,95 @@ async def test_repr_of_ref_names_actor(system: ActorSystem) -> None:
     ref = system.spawn(lambda: Recorder([]), name="named")
     assert "named" in repr(ref)
     assert "named" in repr(system.lookup("named"))
+
+
+async def test_actor_cannot_interrupt_its_own_handler(system: ActorSystem) -> None:
+    results: list[bool] = []
+
+    class SelfInterrupt(Actor):
+        async def receive(self, message: Any, ctx: ActorContext) -> Any:
+            results.append(ctx.self_ref.interrupt("myself"))
+            return message
+
+    ref = system.spawn(SelfInterrupt, name="self")
+    async with asyncio.timeout(5):
+        assert await ref.ask(1) == 1
+        assert await ref.ask(2) == 2
+    assert results == [False, False]
+    assert ref.incarnation == 1
+
+
+async def test_interrupt_from_a_plain_thread_reaches_the_handler(system: ActorSystem) -> None:
+    entered = asyncio.Event()
+    interrupted = asyncio.Event()
+
+    class Slow(Actor):
+        async def receive(self, message: Any, ctx: ActorContext) -> Any:
+            entered.set()
+            await asyncio.Event().wait()
+
+        async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
+            interrupted.set()
+
+    ref = system.spawn(Slow, name="slow")
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(5):
+        await ref.tell("x")
+        await entered.wait()
+        # Cancelling a task is not thread-safe; a thread hops onto the loop first.
+        done = await asyncio.to_thread(
+            lambda: asyncio.run_coroutine_threadsafe(_interrupt(ref), loop).result()
+        )
+        assert done
+        await interrupted.wait()
+
+
+async def _interrupt(ref: Any) -> bool:
+    return bool(ref.interrupt("from a thread"))
+
+
+async def test_handler_turning_an_interrupt_into_a_crash_restarts_cleanly(
+    system: ActorSystem,
+) -> None:
+    entered = asyncio.Event()
+
+    class Converts(Actor):
+        async def receive(self, message: Any, ctx: ActorContext) -> Any:
+            if message == "slow" and ctx.incarnation == 1:
+                entered.set()
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    raise RuntimeError("converted") from None
+            return message
+
+    ref = system.spawn(Converts, name="converts")
+    async with asyncio.timeout(5):
+        await ref.tell("slow")
+        await entered.wait()
+        assert ref.interrupt("x")
+        assert await ref.ask("after") == "after"
+    assert ref.incarnation == 2
+    assert ref.task is not None
+    assert ref.task.cancelling() == 0
+
+
+class BrokenInvariant(BaseException):
+    """Not an ordinary error: the actor's state can no longer be trusted."""
+
+
+async def test_base_exception_escaping_the_handler_is_a_crash(system: ActorSystem) -> None:
+    seen: list[tuple[int, Any]] = []
+
+    class Fragile(Actor):
+        async def receive(self, message: Any, ctx: ActorContext) -> Any:
+            seen.append((ctx.incarnation, message))
+            if message == "corrupt" and ctx.incarnation == 1:
+                raise BrokenInvariant("state corrupted")
+            return message
+
+    ref = system.spawn(Fragile, name="fragile")
+    async with asyncio.timeout(5):
+        await ref.tell("corrupt")
+        assert await ref.ask("after") == "after"
+    assert seen == [(1, "corrupt"), (2, "corrupt"), (2, "after")]

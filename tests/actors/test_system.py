@@ -113,3 +113,13 @@ def _spec(name: str, sup: Supervisor) -> Any:
     from penguiflow.supervision import ChildSpec
 
     return ChildSpec(name, lambda: sup)
+
+
+async def test_restart_child_of_a_spawned_actor_registers_the_new_ref() -> None:
+    async with ActorSystem("again") as system:
+        old = system.spawn(lambda: Recorder([]), name="svc")
+        await system.root.terminate_child("svc")
+        assert system.lookup("svc") is None
+        new = await system.root.restart_child("svc")
+        assert system.lookup("svc") is new
+        assert new is not old

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,8 +27,9 @@ def clock() -> FakeClock:
 async def flows() -> AsyncIterator[list[PenguiFlow]]:
     created: list[PenguiFlow] = []
     yield created
-    for flow in created:
-        await flow.stop()
+    async with asyncio.timeout(5):
+        for flow in created:
+            await flow.stop()
 
 
 @pytest.fixture

@@ -42,3 +42,8 @@ def message(payload: Any = "x", **kwargs: Any) -> Message:
 async def fetch(flow: PenguiFlow, **kwargs: Any) -> Any:
     async with asyncio.timeout(5):
         return await flow.fetch(**kwargs)
+
+
+async def idle(flow: PenguiFlow) -> None:
+    async with asyncio.timeout(5):
+        await flow.wait_idle()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import Recorder, fetch, message
+from core_support import Recorder, fetch, idle, message
 
 from penguiflow.core import PenguiFlow, TraceCancelled, create
 from penguiflow.node import Node
@@ -139,7 +139,7 @@ async def test_cancel_removes_queued_rookery_items(make_flow: MakeFlow) -> None:
     flow.run()
     msg = message()
     await flow.emit(msg)
-    await flow.wait_idle()
+    await idle(flow)
     await flow._emit_to_rookery(msg)  # a second Rookery item of the same trace
     assert flow.mailboxes()["Rookery"].depth == 2
     assert await flow.cancel(msg.trace_id) is True
@@ -202,7 +202,7 @@ async def test_trace_cancelled_escaping_a_node_is_not_an_error(
     flow.run()
     await flow.emit(message())
     await recorder.wait_for("node_trace_cancelled")
-    await flow.wait_idle()
+    await idle(flow)
     assert recorder.kinds("n") == ["node_start", "node_trace_cancelled"]
     assert flow._traces.counts == {}
 
@@ -242,3 +242,39 @@ async def test_cancel_during_backoff_ends_the_item(
     await recorder.wait_for("trace_cancel_finish")
     assert "node_failed" not in recorder.kinds()
     assert recorder.kinds("n")[-1] == "node_trace_cancelled"
+
+
+def test_trace_cancelled_pickles() -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(TraceCancelled("abc")))
+    assert (copy.trace_id, str(copy)) == ("abc", "trace cancelled: abc")
+
+
+async def test_cancel_purges_queued_controller_hops(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    from penguiflow.node import NodePolicy
+    from penguiflow.types import WM
+
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def ctl(msg: Any, ctx: Any) -> Any:
+        started.set()
+        await release.wait()
+        return msg
+
+    node = Node(ctl, name="ctl", allow_cycle=True, policy=NodePolicy(validate="none"))
+    flow = make_flow(node.to(node))
+    flow.run()
+    running = message(WM(query="q"))
+    await flow.emit(running)
+    async with asyncio.timeout(5):
+        await started.wait()
+    queued_hop = running.model_copy()
+    flow._contexts[node].emit_nowait(queued_hop, to=node)  # a hop waiting on the self lane
+    assert await flow.cancel(running.trace_id) is True
+    await recorder.wait_for("trace_cancel_finish")
+    assert recorder.of("trace_cancel_drop") == []  # purged, not dropped on arrival
+    assert flow.mailboxes()["ctl"].depth == 0

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import Recorder, fetch, message
+from core_support import Recorder, fetch, idle, message
 
 from penguiflow.core import (
     BUDGET_EXCEEDED_TEXT,
@@ -131,7 +131,7 @@ async def test_loop_self_sends_only_to_itself(make_flow: MakeFlow) -> None:
     result = await fetch(flow)
     assert result.payload.text == "Hop budget exhausted"
     assert passes == [0, 1, 2]
-    await flow.wait_idle()
+    await idle(flow)
     assert seen == []
 
 
@@ -166,7 +166,7 @@ async def test_unbounded_loop_streams_each_hop_and_dedups_reemits(make_flow: Mak
         await flow.emit(current)  # swallowed: the loop already runs this hop
     assert hops == [1, 2, 3, 4]
     assert passes == [0, 1, 2, 3, 4]
-    await flow.wait_idle()
+    await idle(flow)
     assert flow._traces.memo == {}
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from core_support import fetch, message
+from core_support import fetch, idle, message
 
 from penguiflow.core import PenguiFlow
 from penguiflow.node import Node
@@ -117,7 +117,7 @@ async def test_unbounded_flow_never_waits_for_trace_capacity(make_flow: MakeFlow
     flow = make_flow(streamer([str(i) for i in range(50)]).to(), queue_maxsize=0)
     flow.run()
     await flow.emit(message())
-    await flow.wait_idle()
+    await idle(flow)
     assert flow.mailboxes()["Rookery"].depth == 50
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import fetch, message
+from core_support import fetch, idle, message
 
 from penguiflow.core import OPEN_SEA, ROOKERY, Context, Endpoint, PenguiFlow
 from penguiflow.node import Node
@@ -135,7 +135,7 @@ async def test_final_answer_message_bypasses_successors(make_flow: MakeFlow) -> 
     await flow.emit(message())
     result = await fetch(flow)
     assert result.payload == FinalAnswer(text="done")
-    await flow.wait_idle()
+    await idle(flow)
     assert seen == []
 
 
@@ -227,7 +227,7 @@ async def test_rookery_fetch_nowait_returns_waiting_item(make_flow: MakeFlow) ->
     flow.run()
     msg = message()
     await flow.emit(msg)
-    await flow.wait_idle()
+    await idle(flow)
     assert flow._contexts[ROOKERY].fetch_nowait() is msg
     assert flow._traces.counts == {}
 
@@ -289,3 +289,40 @@ async def test_rookery_buffer_used_without_egress_edges(make_flow: MakeFlow) -> 
     flow = make_flow(a.to(b), b.to(a), allow_cycles=True)
     await flow._emit_to_rookery("buffered")
     assert await fetch(flow) == "buffered"
+
+
+async def test_emit_nowait_swallows_a_streamed_wm_hop(make_flow: MakeFlow) -> None:
+    from penguiflow.types import WM
+
+    flow = make_flow(Node(echo).to())
+    msg = message(WM(query="q", hops=2))
+    flow._traces.memo[msg.trace_id] = 3  # as if the loop had streamed hop 3 already
+    flow.emit_nowait(msg)
+    assert flow.mailboxes()["echo"].depth == 0
+
+
+async def test_cancelled_emit_uncounts_its_item(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo).to(), queue_maxsize=1)
+    flow.emit_nowait("fills the edge")
+    msg = message()
+    blocked = asyncio.create_task(flow.emit(msg))
+    await asyncio.sleep(0)
+    assert flow._traces.pending(msg.trace_id) == 1  # counted before the put
+    blocked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocked
+    assert flow._traces.counts == {}
+
+
+async def test_fetch_traced_names_the_producing_trace(make_flow: MakeFlow) -> None:
+    async def bare(msg: Any, ctx: Any) -> Any:
+        return {"answer": msg.payload}
+
+    flow = make_flow(Node(bare).to())
+    flow.run()
+    msg = message("x")
+    await flow.emit(msg)
+    async with asyncio.timeout(5):
+        delivery = await flow.fetch_traced()
+    assert delivery.item == {"answer": "x"}
+    assert delivery.trace_id == msg.trace_id

@@ -8,7 +8,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from core_support import Recorder, fetch, message
+from core_support import Recorder, fetch, idle, message
 
 from penguiflow.core import PenguiFlow, create
 from penguiflow.node import Node, NodePolicy
@@ -133,7 +133,7 @@ async def test_rookery_items_stay_fetchable_after_stop(make_flow: MakeFlow) -> N
     flow = make_flow(Node(echo).to())
     flow.run()
     await flow.emit("x")
-    await flow.wait_idle()
+    await idle(flow)
     await flow.stop()
     assert flow._contexts[flow._graph.floes[-1].target].fetch_nowait() == "x"
 
@@ -156,6 +156,30 @@ async def test_per_trace_counts_return_to_zero(make_flow: MakeFlow) -> None:
     await flow.emit(msg)
     await fetch(flow)
     await fetch(flow)
-    await flow.wait_idle()
+    await idle(flow)
     assert flow._traces.counts == {}
     assert flow._traces.inflight == {}
+
+
+async def test_stop_drops_the_in_flight_item_and_keeps_queued_ones(make_flow: MakeFlow) -> None:
+    started = asyncio.Event()
+    seen: list[Any] = []
+
+    async def block_on_first(msg: Any, ctx: Any) -> Any:
+        seen.append(msg)
+        if msg == "stuck":
+            started.set()
+            await asyncio.Event().wait()
+        return msg
+
+    flow = make_flow(Node(block_on_first).to())
+    flow.run()
+    await flow.emit("stuck")
+    await flow.emit("queued")
+    async with asyncio.timeout(5):
+        await started.wait()
+    await flow.stop()
+    assert flow.mailboxes()["block_on_first"].items == ("queued",)
+    flow.run()
+    assert await fetch(flow) == "queued"
+    assert seen == ["stuck", "queued"]  # the cancelled invocation is not redelivered

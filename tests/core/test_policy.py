@@ -8,7 +8,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from core_support import Recorder, fetch, message
+from core_support import Recorder, fetch, idle, message
 
 from penguiflow.core import PenguiFlow
 from penguiflow.errors import FlowError
@@ -138,7 +138,7 @@ async def test_failure_without_rookery_flag_delivers_nothing(
     msg = message()
     await flow.emit(msg)
     await recorder.wait_for("node_failed")
-    await flow.wait_idle()
+    await idle(flow)
     assert flow.mailboxes()["Rookery"].depth == 0
     assert flow._traces.counts == {}
 
@@ -151,7 +151,7 @@ async def test_traceless_failure_is_not_sent_to_rookery(
     await flow.emit("no trace")
     (failed,) = await recorder.wait_for("node_failed")
     assert failed.trace_id is None
-    await flow.wait_idle()
+    await idle(flow)
     assert flow.mailboxes()["Rookery"].depth == 0
 
 

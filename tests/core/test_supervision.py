@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from core_support import fetch
+from core_support import Recorder, fetch, idle
 
+from penguiflow._runtime.node_actor import CRASH_LIMIT
 from penguiflow.core import MailboxSnapshot, PenguiFlow, create
+from penguiflow.errors import FlowError
 from penguiflow.node import Node
 from penguiflow.supervision import Supervisor
 from penguiflow.testkit import FakeClock
@@ -62,12 +64,12 @@ async def test_wait_idle_returns_when_work_is_done(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(slow).to())
     flow.run()
     await flow.emit("x")
-    idle = asyncio.create_task(flow.wait_idle())
+    waiter = asyncio.create_task(flow.wait_idle())
     await asyncio.sleep(0)
-    assert not idle.done()
+    assert not waiter.done()
     gate.set()
     async with asyncio.timeout(5):
-        await idle
+        await waiter
     assert flow.mailboxes()["Rookery"].items == ("x",)
 
 
@@ -122,5 +124,35 @@ async def test_crash_outside_the_node_restarts_and_redelivers(
     assert flow.supervisor is not None
     (child,) = flow.supervisor.which_children()
     assert child.restarts == 1
-    await flow.wait_idle()
+    await idle(flow)
     assert flow._traces.counts == {}
+
+
+class AlwaysBadCopy(Message):
+    """A message whose copies always fail."""
+
+    def model_copy(self, *args: Any, **kwargs: Any) -> Any:
+        raise OSError("copy failed")
+
+
+async def test_item_that_keeps_crashing_the_actor_becomes_a_flow_error(
+    make_flow: MakeFlow, clock: FakeClock, recorder: Recorder
+) -> None:
+    flow = make_flow(Node(echo, name="n").to(), clock=clock, emit_errors_to_rookery=True)
+    flow.run()
+    poison = AlwaysBadCopy(payload="x", headers=Headers(tenant="t"), deadline_s=clock.time() - 1)
+    await flow.emit(poison)
+    await flow.emit("next")
+    error, following = await fetch(flow), await fetch(flow)
+    assert isinstance(error, FlowError)
+    assert error.trace_id == poison.trace_id
+    assert error.metadata["reason"] == "crashed"
+    assert isinstance(error.unwrap(), OSError)
+    assert following == "next"
+    assert recorder.of("node_failed")[0].extra["flow_error"] == error.to_payload()
+    assert flow.supervisor is not None
+    (child,) = flow.supervisor.which_children()
+    assert child.restarts == CRASH_LIMIT - 1
+    await idle(flow)
+    assert flow._traces.counts == {}
+    assert flow._crashes == {}

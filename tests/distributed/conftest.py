@@ -42,3 +42,76 @@ async def redis_client(redis_url: str, namespace: str) -> AsyncIterator[object]:
         async for key in client.scan_iter(match=f"{namespace}*", count=500):
             await client.delete(key)
         await client.aclose()
+
+
+class Cluster:
+    """Origin flows and in-process worker hosts sharing one Redis key prefix."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.flows: list = []
+        self.deployments: list = []
+        self.hosts: list = []  # (host, stop event, task, client)
+
+    def deploy(self, build, nodes, *, run: bool = True, **options):
+        from penguiflow.distributed import RedisDeployment
+
+        flow = build()
+        deployment = RedisDeployment(
+            self.url, nodes=nodes, flow_name="t", prefix=self.prefix, block_ms=50, **options
+        )
+        deployment.apply(flow)
+        if run:
+            flow.run()
+        self.flows.append(flow)
+        self.deployments.append(deployment)
+        return flow, deployment
+
+    async def host(self, build, nodes, **options):
+        import asyncio
+
+        from redis.asyncio import Redis
+
+        from penguiflow.distributed._host import NodeHost
+        from penguiflow.distributed._wire import Keys
+
+        client = Redis.from_url(self.url, decode_responses=True)
+        options.setdefault("block_ms", 50)
+        host = NodeHost(
+            client,
+            keys=Keys(self.prefix, "t"),
+            build=build,
+            nodes=nodes,
+            worker_id=f"w{len(self.hosts)}",
+            **options,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(host.run(stop))
+        self.hosts.append((host, stop, task, client))
+        async with asyncio.timeout(5):
+            await host.ready.wait()
+        return host
+
+    async def close(self) -> None:
+        import asyncio
+
+        for flow in self.flows:
+            await flow.stop()
+        for _host, stop, _task, _client in self.hosts:
+            stop.set()
+        for _host, _stop, task, client in self.hosts:
+            async with asyncio.timeout(5):
+                await asyncio.gather(task, return_exceptions=True)
+            await client.aclose()
+        for deployment in self.deployments:
+            await deployment.close()
+
+
+@pytest.fixture
+async def cluster(redis_url: str, namespace: str, redis_client) -> AsyncIterator[Cluster]:
+    made = Cluster(redis_url, namespace)
+    try:
+        yield made
+    finally:
+        await made.close()

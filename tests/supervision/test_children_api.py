@@ -303,3 +303,90 @@ async def test_stop_of_a_never_started_supervisor_is_a_no_op() -> None:
     await sup.stop()
     await sup.wait()
     assert not sup.running
+
+
+async def test_restart_child_keeps_its_place_in_the_start_order(
+    make_supervisor: Make, events: Events
+) -> None:
+    sup = make_supervisor()
+    for name in ("a", "b", "c"):
+        sup.start_child_nowait(ChildSpec(name, worker(name, events)))
+    await sup.terminate_child("a")
+    await sup.restart_child("a")
+    assert [i.id for i in sup.which_children()] == ["a", "b", "c"]
+
+
+async def test_terminate_child_by_supervisor_object(make_supervisor: Make) -> None:
+    sup = make_supervisor()
+    inner = sup.start_child_nowait(ChildSpec("inner", lambda: Supervisor(name="inner")))
+    async with asyncio.timeout(5):
+        await sup.terminate_child(inner)
+    assert sup.which_children()[0].state == "stopped"
+    assert isinstance(inner, Supervisor)
+    assert not inner.running
+
+
+async def test_restart_child_awaits_an_async_start(make_supervisor: Make, events: Events) -> None:
+    async def start() -> object:
+        return worker("a", events)()
+
+    sup = make_supervisor()
+    sup.start_child_nowait(ChildSpec("a", start))
+    async with asyncio.timeout(5):
+        await sup.terminate_child("a")
+        ref = await sup.restart_child("a")
+        assert isinstance(ref, ActorRef)
+        assert await ref.ask("x") == "x"
+
+
+async def test_supervisor_cannot_stop_itself_from_its_own_task(make_supervisor: Make) -> None:
+    sup = make_supervisor()
+
+    async def start_that_stops_the_supervisor() -> object:
+        await sup.stop()
+        raise AssertionError("not reached")
+
+    with pytest.raises(SupervisionError, match="own stop"):
+        await sup.start_child(ChildSpec("x", start_that_stops_the_supervisor))
+
+
+async def test_wait_starts_a_new_supervisor_and_returns_when_it_stops(
+    make_supervisor: Make,
+) -> None:
+    sup = make_supervisor()
+    waiting = asyncio.create_task(sup.wait())
+    async with asyncio.timeout(5):
+        await until(lambda: sup.running)
+        await sup.stop()
+        await waiting
+
+
+async def test_child_task_cancelled_from_outside_counts_as_a_crash(
+    make_supervisor: Make, events: Events
+) -> None:
+    sup = make_supervisor()
+    ref = sup.start_child_nowait(ChildSpec("a", worker("a", events)))
+    assert isinstance(ref, ActorRef)
+    async with asyncio.timeout(5):
+        await ref.ask("ready")
+        assert ref.task is not None
+        ref.task.cancel()
+        await until(lambda: ref.incarnation == 2)
+        assert await ref.ask("again") == "again"
+    assert sup.which_children()[0].restarts == 1
+
+
+async def test_supervisor_child_restarted_with_an_async_factory(make_supervisor: Make) -> None:
+    made: list[Supervisor] = []
+
+    async def make_inner() -> Supervisor:
+        made.append(Supervisor(intensity=0, name=f"inner{len(made)}"))
+        return made[-1]
+
+    parent = make_supervisor(intensity=5)
+    first = await parent.start_child(ChildSpec("inner", make_inner))
+    assert isinstance(first, Supervisor)
+    async with asyncio.timeout(5):
+        await first.stop()  # a normal exit of a permanent child: restarted
+        await until(lambda: len(made) == 2 and made[1].running)
+    assert parent.which_children()[0].ref is made[1]

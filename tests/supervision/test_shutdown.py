@@ -206,3 +206,29 @@ async def test_no_child_can_be_added_while_stopping(make_supervisor: Make, event
             sup.start_child_nowait(ChildSpec("late", worker("late", events)))
         gate.set()
         await stopping
+
+
+async def test_ref_stop_while_the_supervisor_stops_waits_for_the_actor(
+    make_supervisor: Make, events: Events
+) -> None:
+    gate, entered = asyncio.Event(), asyncio.Event()
+    sup = make_supervisor()
+    early = sup.start_child_nowait(ChildSpec("early", worker("early", events)))
+    sup.start_child_nowait(
+        ChildSpec("slow", lambda: Worker("slow", events, gate=gate, entered=entered), shutdown=None)
+    )
+    assert isinstance(early, ActorRef)
+    slow = sup.which_children()[1].ref
+    assert isinstance(slow, ActorRef)
+    async with asyncio.timeout(5):
+        await slow.tell("block")
+        await entered.wait()
+        stopping = asyncio.create_task(sup.stop())
+        await until(lambda: slow.mailbox.statistics().system_depth == 1)
+        early_stop = asyncio.create_task(early.stop())
+        await asyncio.sleep(0)
+        assert not early_stop.done()  # "early" stops after "slow" (reverse order)
+        gate.set()
+        await early_stop
+        await stopping
+    assert not early.alive

@@ -55,7 +55,7 @@ def controller_flow() -> GraphOnly:
 
 
 def test_viz_exports_exactly_the_two_renderers() -> None:
-    assert viz.__all__ == ["flow_to_dot", "flow_to_mermaid"]
+    assert viz.__all__ == ["flow_to_mermaid", "flow_to_dot"]
 
 
 def test_mermaid_matches_the_spec_example(controller_flow: GraphOnly) -> None:

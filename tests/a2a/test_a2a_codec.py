@@ -143,3 +143,18 @@ def test_parts_values() -> None:
         False,
     )
     assert result_of_parts(["junk"]) == ([], False)
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        pytest.param({"seq": 0, "text": "a", "done": False, "meta": {}}, id="no-meta"),
+        pytest.param({"seq": 3, "text": "b\nc", "done": True, "meta": {"k": "ü"}}, id="done-meta"),
+    ],
+)
+def test_chunk_frames_match_format_sse_event(chunk: dict[str, object]) -> None:
+    from penguiflow import StreamChunk, format_sse_event
+    from penguiflow_a2a._sse import chunk_event
+
+    model = StreamChunk(stream_id="s", **chunk)  # type: ignore[arg-type]
+    assert chunk_event(model) == format_sse_event(model).encode()
