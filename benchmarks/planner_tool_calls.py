@@ -10,8 +10,8 @@ A scripted model client asks for the same trivial tool 100 times, then finishes
 * *run*: wall time of the whole ``planner.run`` (model calls, message building,
   validation and the tool calls), the figure users feel;
 * *calls*: 100 tool invocations in a row through the run's tool path alone
-  (``PlannerRun.invoke`` with a ``tools`` scope when the run has one), the part
-  supervised tool actors add to.
+  (``PlannerRun.invoke`` inside ``async with run``), the part supervised tool
+  actors add to.
 
 To compare two trees, run this module under each (``PYTHONPATH=<tree>``).
 """
@@ -95,8 +95,9 @@ async def time_calls() -> float:
         ConstraintTracker(deadline_s=None, hop_budget=None, time_source=time.monotonic),
     )
     args = Echo(text="x")
-    scope = getattr(run, "tools", None)
-    async with scope() if scope is not None else contextlib.nullcontext():
+    # A run owns its tool actors inside ``async with run`` (older trees: no scope).
+    scope: Any = run if hasattr(run, "__aenter__") else contextlib.nullcontext()
+    async with scope:
         start = time.perf_counter()
         for _ in range(CALLS):
             outcome = await run.invoke(spec, args, run.new_context())

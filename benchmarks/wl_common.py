@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "fresh_import_ms",
     "latency_summary",
     "max_rss_kib",
+    "paired_medians",
     "percentile",
     "pipeline",
     "rss_kib",
@@ -178,3 +179,21 @@ def check_streams(outs: Sequence[Any], msgs: Sequence[Any]) -> None:
     expected = list(range(CHUNKS_PER_MESSAGE))
     check(len(seqs) == len(msgs), "d: streams lost")
     check(all(seqs.get(m.trace_id) == expected for m in msgs), "d: seq gaps or reordering")
+
+
+async def paired_medians(
+    control: Callable[[], Awaitable[float]],
+    treatment: Callable[[], Awaitable[float]],
+    reps: int = 3,
+) -> tuple[float, float]:
+    """Run control and treatment alternately ``reps`` times; return each one's median.
+
+    Used where the reported number is a difference of two timings (retry and
+    validation overhead), which drift in machine load would otherwise swamp.
+    """
+    controls: list[float] = []
+    treatments: list[float] = []
+    for _ in range(reps):
+        controls.append(await control())
+        treatments.append(await treatment())
+    return statistics.median(controls), statistics.median(treatments)

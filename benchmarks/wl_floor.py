@@ -28,6 +28,7 @@ from wl_common import (
     check_streams,
     fresh_import_ms,
     latency_summary,
+    paired_medians,
     pipeline,
     rss_kib,
 )
@@ -320,8 +321,9 @@ async def retry_overhead(n: int) -> dict[str, float]:
     """(e) One retry per message against a no-fail control."""
     await _retry_phase(max(20, n // 10), fail=True)
     await _retry_phase(max(20, n // 10), fail=False)
-    control = await _retry_phase(n, fail=False)
-    retried = await _retry_phase(n, fail=True)
+    control, retried = await paired_medians(
+        lambda: _retry_phase(n, fail=False), lambda: _retry_phase(n, fail=True)
+    )
     return {
         "control_us": control / n * 1e6,
         "retry_us": retried / n * 1e6,
@@ -388,8 +390,9 @@ async def validation_overhead(n: int) -> dict[str, float]:
     """(f) Explicit TypeAdapter validation around each stage against none."""
     await _validation_phase(max(20, n // 10), "both")
     await _validation_phase(max(20, n // 10), "none")
-    plain = await _validation_phase(n, "none")
-    validated = await _validation_phase(n, "both")
+    plain, validated = await paired_medians(
+        lambda: _validation_phase(n, "none"), lambda: _validation_phase(n, "both")
+    )
     return {
         "none_us": plain / n * 1e6,
         "both_us": validated / n * 1e6,

@@ -5,16 +5,14 @@ and ``join_k`` return ordinary ``Node`` objects (``validate="none"``, default
 timeouts and retries), so they inherit everything a hand-written node gets:
 retries, timeouts, events, supervision. They use only the public flow API
 (``Context.emit``, the context's successor map, and the flow's
-``ensure_trace_event`` / ``register_external_task`` hooks).
+``ensure_trace_event`` hook).
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
@@ -213,26 +211,23 @@ class _JoinState:
     every event of every node, and a task per trace costs more than the join
     itself; both showed up in the fan-out/join benchmark. Instead:
 
-    * **Stop.** The first bucket a flow run fills registers one future with the
-      flow (``register_external_task``). ``stop()`` cancels it; its callback
-      drops every bucket of that flow before ``stop()`` returns.
+    * **Stop.** Nothing is dropped: the buckets are the node's own state and
+      persist across ``stop()``/``run()`` of the same node object, as in 2.2.5
+      (spec/patterns-routing.md, join_k).
     * **Trace cancel.** Each bucket remembers the trace's cancel flag
       (``ensure_trace_event``). A set flag marks the bucket stale: it is never
       completed or emitted. It is discarded when the trace id shows up again
       (which then starts an empty bucket), when the table is swept (each time
       it doubles past 64 buckets, so stale buckets never exceed the live ones
-      by more than that), or when the flow stops.
+      by more than that).
     """
 
-    __slots__ = ("buckets", "k", "node", "stop_signals", "sweep_at")
+    __slots__ = ("buckets", "k", "node", "sweep_at")
 
     def __init__(self, k: int) -> None:
         self.k = k
         self.buckets: dict[str, _Bucket] = {}
         self.node: Node | None = None
-        self.stop_signals: weakref.WeakKeyDictionary[Any, asyncio.Future[None]] = (
-            weakref.WeakKeyDictionary()
-        )
         self.sweep_at = _SWEEP_MIN
 
     def add(self, trace_id: str, item: Any, runtime: Any) -> list[Any] | None:
@@ -249,7 +244,6 @@ class _JoinState:
             if len(self.buckets) >= self.sweep_at:
                 self._sweep()
             self.buckets[trace_id] = _Bucket([item], runtime, flag)
-            self._watch_stop(runtime, trace_id)
             return None
         bucket.items.append(item)
         if len(bucket.items) >= self.k:
@@ -265,23 +259,6 @@ class _JoinState:
         for trace_id in stale:
             self._drop(trace_id, "trace_cancelled")
         self.sweep_at = max(_SWEEP_MIN, 2 * len(self.buckets))
-
-    def _watch_stop(self, runtime: Any, trace_id: str) -> None:
-        register = getattr(runtime, "register_external_task", None)
-        if register is None:
-            return  # detached context, or a stand-in runtime without the hook
-        signal = self.stop_signals.get(runtime)
-        if signal is not None and not signal.done():
-            return
-        signal = asyncio.get_running_loop().create_future()
-        self.stop_signals[runtime] = signal
-        register(trace_id, signal)
-        signal.add_done_callback(partial(self._flow_stopped, weakref.ref(runtime)))
-
-    def _flow_stopped(self, runtime_ref: weakref.ref[Any], _signal: asyncio.Future[None]) -> None:
-        runtime = runtime_ref()
-        for trace_id in [t for t, b in self.buckets.items() if b.runtime is runtime]:
-            self._drop(trace_id, "flow_stopped")
 
     def _drop(self, trace_id: str, reason: str) -> None:
         bucket = self.buckets.pop(trace_id)
@@ -312,8 +289,9 @@ def join_k(name: str, k: int) -> Node:
 
     A partial bucket is dropped, never emitted, when its trace is cancelled
     (``flow.cancel``; a later message with the same trace id starts an empty
-    bucket) or when the flow stops. A trace that merely goes quiet keeps its
-    partial bucket, so a later item of the same trace still completes it.
+    bucket). A trace that merely goes quiet keeps its partial bucket, so a
+    later item of the same trace still completes it, also after the flow was
+    stopped and run again (the buckets belong to the node object).
     """
     if k <= 0:
         raise ValueError("k must be positive")

@@ -274,10 +274,16 @@ class Mailbox:
     def _admit(self, ln: _Lane) -> None:
         """Move parked items of waiting producers into free slots, oldest first."""
         putters = ln.putters
-        while putters and not self._full(ln):
+        items = ln.items
+        cap = self.capacity
+        while putters and (cap <= 0 or len(items) + ln.transit < cap):
             fut, item = putters.popleft()
             if not fut.done():
-                self._deliver(ln, item, ln.index)
+                if self._getters:
+                    self._deliver(ln, item, ln.index)
+                else:
+                    self._size += 1
+                    items.append(item)
                 fut.set_result(None)
 
     def _retract(self, ln: _Lane, item: Any) -> bool:

@@ -1,9 +1,10 @@
 """Parallel plans: fan branches out concurrently, then join (spec/planner.md section 6).
 
-Every branch is validated before any runs; then all branches run at once in a task
-group owned by the run (a cancelled run cancels its branches). Each branch's outcome
-becomes a payload in one observation; the join tool runs only if every branch
-succeeded.
+Every branch is validated before any runs; then all branches run at once, each in
+its own tool actor under the run's supervisor (and under the planner's concurrency
+bound when it has one), sharing one tool context. The run waits for them in a task
+group, so a cancelled run cancels its branches. Each branch's outcome becomes a
+payload in one observation; the join tool runs only if every branch succeeded.
 """
 
 from __future__ import annotations

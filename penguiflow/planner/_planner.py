@@ -256,7 +256,8 @@ class ReactPlanner:
         token = _current_run.set(run)
         self._active_runs.append(run)
         try:
-            return await self._drive(run)
+            async with run:  # owns the run's tool actors; stops them on the way out
+                return await self._drive(run)
         finally:
             self._active_runs.remove(run)
             _current_run.reset(token)

@@ -2,7 +2,9 @@
 
 ``ReactPlanner`` asks the model for actions; a ``PlannerRun`` carries them out:
 constraint checks, argument validation, the supervised tool call, and the step
-recorded in the trajectory (spec/planner.md section 5, steps 5 to 8).
+recorded in the trajectory (spec/planner.md section 5, steps 5 to 8). A run is used
+as ``async with run:``; its tool calls are actors of one supervisor that leaving the
+block stops (``_tool_actors.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from penguiflow.planner._models import (
     TrajectoryStep,
 )
 from penguiflow.planner._pause import PauseBook, PauseRecord, ToolContext
-from penguiflow.planner._tools import ToolOutcome, errors_json, invoke_tool
+from penguiflow.planner._tool_actors import ToolSupervisor
+from penguiflow.planner._tools import ToolOutcome, errors_json
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from penguiflow._time import Clock
     from penguiflow.catalog import NodeSpec
 
@@ -49,9 +54,13 @@ class RunSettings:
 
 
 class PlannerRun:
-    """The mutable state of one run: trajectory, budgets and the last observation."""
+    """The mutable state of one run: trajectory, budgets and the last observation.
 
-    __slots__ = ("last_observation", "settings", "tracker", "trajectory")
+    Use it as ``async with run:``; leaving the block stops the run's tool actors
+    (the ones still running are cancelled when the block exits with an error).
+    """
+
+    __slots__ = ("_tools", "last_observation", "settings", "tracker", "trajectory")
 
     def __init__(
         self, settings: RunSettings, trajectory: Trajectory, tracker: ConstraintTracker
@@ -61,6 +70,20 @@ class PlannerRun:
         self.tracker = tracker
         # Not restored on resume (2.2.5): a resumed run starts with no observation.
         self.last_observation: Any = None
+        self._tools: ToolSupervisor | None = None  # created by the first tool call
+
+    async def __aenter__(self) -> PlannerRun:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tools, self._tools = self._tools, None
+        if tools is not None:
+            await tools.aclose()
 
     # -- pauses -----------------------------------------------------------------------
 
@@ -108,14 +131,17 @@ class PlannerRun:
         return prompts.render_invalid_node(name, list(self.settings.specs))
 
     async def invoke(self, spec: NodeSpec, args: BaseModel, ctx: ToolContext) -> ToolOutcome:
-        """Run one tool call, under the planner's concurrency bound when it has one."""
+        """Run one tool call in an actor, under the planner's concurrency bound if any."""
         settings = self.settings
+        tools = self._tools
+        if tools is None:
+            tools = self._tools = ToolSupervisor(clock=settings.clock)
         if settings.limiter is None:
-            return await invoke_tool(
+            return await tools.call(
                 spec, args, ctx, timeout_s=settings.tool_timeout_s, clock=settings.clock
             )
         async with settings.limiter:
-            return await invoke_tool(
+            return await tools.call(
                 spec, args, ctx, timeout_s=settings.tool_timeout_s, clock=settings.clock
             )
 

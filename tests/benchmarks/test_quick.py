@@ -95,3 +95,23 @@ def test_report_judges_ratios_against_the_goal() -> None:
         if line.startswith(("| b |", "| c |", "| e |"))
     }
     assert verdicts == {"b": "pass", "c": "MISS", "e": "FAIL (wrong answer or crash)"}
+
+
+def test_layer_breakdown_runs() -> None:
+    """``python -m benchmarks.layers --quick`` times the floor, the kernel and the flow."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.layers", "--quick"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()[1:]] == [
+        "asyncio",
+        "actor",
+        "PenguiFlow",
+    ]

@@ -17,7 +17,6 @@ from conformance_support import EventLog, emit, fetch, msg
 from penguiflow import (
     BusEnvelope,
     FlowError,
-    Message,
     Node,
     NodePolicy,
     RemoteBinding,
@@ -42,7 +41,7 @@ def fields(cls: type) -> list[tuple[str, Any]]:
     ]
 
 
-# --- records -----------------------------------------------------------------------------------------
+# --- records -----
 
 
 def test_stored_event_fields() -> None:
@@ -120,7 +119,7 @@ def test_protocols_are_subclassable() -> None:
     assert isinstance(Store(), StateStore)
 
 
-# --- RemoteNode ----------------------------------------------------------------------------------------
+# --- RemoteNode -----
 
 
 class Transport(RemoteTransport):
@@ -206,7 +205,11 @@ async def test_remote_unary_call(make_flow: Any) -> None:
     assert await fetch(flow) == {"answer": 42}
     (request,) = transport.requests
     assert request.message is m
-    assert (request.skill, request.agent_url, request.timeout_s) == ("search", "https://agent", None)
+    assert (request.skill, request.agent_url, request.timeout_s) == (
+        "search",
+        "https://agent",
+        None,
+    )
     assert request.metadata is m.meta
     assert store.bindings == [
         RemoteBinding(
@@ -370,7 +373,7 @@ async def test_remote_record_binding_false(make_flow: Any) -> None:
     assert store.bindings == []
 
 
-# --- admin CLI --------------------------------------------------------------------------------------
+# --- admin CLI -----
 
 
 FACTORY_MODULE = "pf_conformance_admin_store"

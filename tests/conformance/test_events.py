@@ -63,7 +63,7 @@ def event(**overrides: Any) -> FlowEvent:
     return FlowEvent(**base)
 
 
-# --- FlowEvent ---------------------------------------------------------------------------
+# --- FlowEvent -----
 
 
 def test_flow_event_field_order() -> None:
@@ -176,7 +176,7 @@ def test_tag_values() -> None:
     }
 
 
-# --- middleware pipeline ----------------------------------------------------------------
+# --- middleware pipeline -----
 
 
 async def echo(item: Any, ctx: Any) -> Any:
@@ -242,7 +242,7 @@ async def test_object_with_async_call_is_a_middleware(make_flow: Any) -> None:
     await log.wait_for("node_success")
 
 
-# --- log_flow_events ----------------------------------------------------------------------
+# --- log_flow_events -----
 
 
 async def test_log_flow_events_logs_three_kinds(caplog: pytest.LogCaptureFixture) -> None:
@@ -262,7 +262,10 @@ async def test_log_flow_events_custom_logger_and_levels(
 ) -> None:
     logger = logging.getLogger("conformance.custom")
     mw = log_flow_events(
-        logger, start_level=logging.DEBUG, success_level=logging.WARNING, error_level=logging.CRITICAL
+        logger,
+        start_level=logging.DEBUG,
+        success_level=logging.WARNING,
+        error_level=logging.CRITICAL,
     )
     caplog.set_level(logging.DEBUG, logger="conformance.custom")
     for kind in ("node_start", "node_success", "node_error"):
@@ -311,7 +314,7 @@ async def test_log_flow_events_latency_callback_error(caplog: pytest.LogCaptureF
     assert record.exc_info is not None
 
 
-# --- format_flow_event ------------------------------------------------------------------------
+# --- format_flow_event -----
 
 
 def test_format_flow_event_without_error() -> None:
@@ -332,7 +335,7 @@ def test_format_flow_event_flattens_flow_error() -> None:
     assert out["flow_error_node_name"] == "n"
 
 
-# --- FlowErrorCode / FlowError --------------------------------------------------------------
+# --- FlowErrorCode / FlowError -----
 
 
 def test_flow_error_code_members() -> None:
@@ -430,6 +433,12 @@ def test_flow_error_from_exception() -> None:
     )
     assert bare.message == "ValueError"
     custom = FlowError.from_exception(
-        trace_id=None, node_name="n", node_id=None, exc=exc, code="C", message="x", metadata={"a": 1}
+        trace_id=None,
+        node_name="n",
+        node_id=None,
+        exc=exc,
+        code="C",
+        message="x",
+        metadata={"a": 1},
     )
     assert (custom.message, custom.metadata) == ("x", {"a": 1})

@@ -27,7 +27,7 @@ async def echo(item: Any, ctx: Any) -> Any:
     return item
 
 
-# --- NodePolicy -------------------------------------------------------------------
+# --- NodePolicy -----
 
 
 def test_node_policy_defaults_and_field_order() -> None:
@@ -73,7 +73,7 @@ def test_node_policy_does_not_reject_negative_numbers() -> None:
     assert p.max_retries == -1
 
 
-# --- Node -------------------------------------------------------------------------
+# --- Node -----
 
 
 def test_node_defaults_name_from_function() -> None:
@@ -191,7 +191,7 @@ def test_to_returns_adjacency_tuple() -> None:
     assert a.to() == (a, ())
 
 
-# --- Node.invoke ------------------------------------------------------------------
+# --- Node.invoke -----
 
 
 async def test_invoke_without_registry_does_not_validate() -> None:
@@ -296,7 +296,7 @@ async def test_invoke_with_detached_context() -> None:
     assert await Node(echo).invoke(7, ctx, registry=None) == 7
 
 
-# --- ModelRegistry ----------------------------------------------------------------
+# --- ModelRegistry -----
 
 
 def test_registry_register_and_lookup() -> None:
@@ -344,7 +344,7 @@ def test_registry_accepts_message_model() -> None:
     assert registry.models("n") == (Message, Message)
 
 
-# --- Runtime use of the registry --------------------------------------------------
+# --- Runtime use of the registry -----
 
 
 async def test_run_checks_registry_coverage(make_flow: Any) -> None:
@@ -421,11 +421,9 @@ async def test_message_to_message_warning(make_flow: Any) -> None:
 
     registry = ModelRegistry()
     registry.register("lossy", Message, Message)
-    flow = make_flow(
-        Node(lossy, name="lossy", policy=NodePolicy(validate="none")).to()
-    )
+    flow = make_flow(Node(lossy, name="lossy", policy=NodePolicy(validate="none")).to())
     flow.run(registry=registry)
-    with pytest.warns(RuntimeWarning, match="Message -> Message") as record:
+    with pytest.warns(RuntimeWarning, match="Message -> Message") as record:  # noqa: PT031
         await emit(flow, msg())
         result = await fetch(flow)
     assert result == "bare"
@@ -471,3 +469,17 @@ async def test_message_envelope_is_not_unwrapped(make_flow: Any) -> None:
     assert failed.node_name == "n"
     assert failed.error_payload is not None
     assert failed.error_payload["code"] == "NODE_EXCEPTION"
+
+
+def test_node_field_order_and_positional_construction() -> None:
+    assert [f.name for f in dataclasses.fields(Node)] == [
+        "func",
+        "name",
+        "policy",
+        "allow_cycle",
+        "node_id",
+    ]
+    assert next(f for f in dataclasses.fields(Node) if f.name == "node_id").init is False
+    policy = NodePolicy(validate="none")
+    node = Node(echo, "named", policy, True)
+    assert (node.name, node.policy, node.allow_cycle) == ("named", policy, True)

@@ -36,7 +36,7 @@ def tagger(name: str) -> Node:
     return Node(fn, name=name, policy=NONE)
 
 
-# --- map_concurrent ----------------------------------------------------------------------------
+# --- map_concurrent -----
 
 
 async def test_map_concurrent_preserves_input_order() -> None:
@@ -103,7 +103,7 @@ async def test_map_concurrent_empty_and_error() -> None:
             await map_concurrent([0, 1, 2], worker)
 
 
-# --- predicate_router ---------------------------------------------------------------------------
+# --- predicate_router -----
 
 
 def test_predicate_router_node_shape() -> None:
@@ -230,7 +230,7 @@ async def test_dict_policy_by_tenant(make_flow: Any) -> None:
     assert (await fetch(flow))[0] == "right"
 
 
-# --- union_router --------------------------------------------------------------------------------
+# --- union_router -----
 
 
 class Alpha(BaseModel):
@@ -299,9 +299,7 @@ async def test_union_router_policy(make_flow: Any) -> None:
         requests.append(request)
         return ["beta"]
 
-    flow = make_flow(
-        union_router("u", Union, policy=policy).to(alpha, beta), alpha.to(), beta.to()
-    )
+    flow = make_flow(union_router("u", Union, policy=policy).to(alpha, beta), alpha.to(), beta.to())
     flow.run()
     await emit(flow, {"kind": "alpha", "v": 1})
     assert await fetch(flow) == ("beta", Alpha(kind="alpha", v=1))
@@ -309,7 +307,7 @@ async def test_union_router_policy(make_flow: Any) -> None:
     assert requests[0].trace_id is None
 
 
-# --- join_k ----------------------------------------------------------------------------------------
+# --- join_k -----
 
 
 def test_join_k_rejects_non_positive() -> None:
@@ -372,7 +370,7 @@ async def test_join_k_requires_trace_id(make_flow: Any) -> None:
     assert error.extra["exception"] == repr(ValueError("join_k requires messages with trace_id"))
 
 
-# --- policies ----------------------------------------------------------------------------------------
+# --- policies -----
 
 
 def request(trace_id: str | None = "t") -> RoutingRequest:
@@ -452,3 +450,22 @@ async def test_evaluate_policy_variants() -> None:
     assert await evaluate_policy(Async(), request()) == "async"
     assert await evaluate_policy(coro, request()) == "fn"
     assert await evaluate_policy(lambda r: None, request()) is None
+
+
+def test_routing_request_is_slotted() -> None:
+    assert not hasattr(request(), "__dict__")
+
+
+async def test_join_k_buckets_persist_across_runs(make_flow: Any) -> None:
+    join = join_k("join", 2)
+    flow = make_flow(join.to())
+    log = EventLog()
+    flow.add_middleware(log)
+    flow.run()
+    first = msg("a")
+    await emit(flow, first)
+    await log.wait_for("node_success")
+    await flow.stop()
+    flow.run()
+    await emit(flow, msg("b", trace_id=first.trace_id))
+    assert (await fetch(flow)).payload == ["a", "b"]

@@ -63,7 +63,7 @@ async def test_cancel_unknown_trace_returns_false(make_flow: Any) -> None:
 
 
 async def test_cancel_running_trace_sequence(make_flow: Any) -> None:
-    flow, body, log, node = blocking_flow(make_flow)
+    flow, body, log, _ = blocking_flow(make_flow)
     m = msg("block")
     await emit(flow, m)
     async with asyncio.timeout(5):

@@ -172,7 +172,7 @@ async def test_streamed_hops_are_deep_copies(make_flow: Any) -> None:
     assert hop.trace_id == m.trace_id
 
 
-# --- deadlines -------------------------------------------------------------------------
+# --- deadlines -----
 
 
 async def test_expired_deadline_skips_node(make_flow: Any) -> None:

@@ -22,7 +22,7 @@ def node(name: str, fn: Any = echo, **kwargs: Any) -> Node:
     return Node(fn, name=name, policy=NONE, **kwargs)
 
 
-# --- emit / fetch -----------------------------------------------------------------
+# --- emit / fetch -----
 
 
 async def test_fetch_returns_the_same_object(make_flow: Any) -> None:
@@ -320,7 +320,7 @@ async def test_emit_to_rookery_without_egress_uses_buffer(make_flow: Any) -> Non
     assert await fetch(flow) == "x"
 
 
-# --- node contexts: fetch / fetch_any / fetch_nowait --------------------------------
+# --- node contexts: fetch / fetch_any / fetch_nowait -----
 
 
 async def test_node_context_fetch_nowait_scans_incoming(make_flow: Any) -> None:
@@ -365,7 +365,7 @@ async def test_node_context_without_incoming_cannot_fetch(make_flow: Any) -> Non
     assert str(info.value) == "context has no incoming floes to fetch from"
 
 
-# --- §9a scheduling contract ---------------------------------------------------------
+# --- §9a scheduling contract -----
 
 
 async def test_queue_maxsize_one_backpressure_schedule(make_flow: Any) -> None:
@@ -424,3 +424,37 @@ async def test_blocked_node_emit_stops_it_taking_items(make_flow: Any) -> None:
     await log.wait_for("node_start", 2)
     got = [(await fetch(flow)).payload for _ in range(3)]
     assert got == [0, 1, 2]
+
+
+async def test_emit_nowait_after_worker_took_item(make_flow: Any) -> None:
+    gate = asyncio.Event()
+
+    async def slow(item: Message, ctx: Any) -> Any:
+        await gate.wait()
+        return item
+
+    flow = make_flow(node("a", slow).to(), queue_maxsize=1)
+    flow.run()
+    flow.emit_nowait(msg(1))
+    await asyncio.sleep(0)  # the worker takes the item within the next loop iteration
+    flow.emit_nowait(msg(2))
+    with pytest.raises(asyncio.QueueFull):
+        flow.emit_nowait(msg(3))
+    gate.set()
+    assert [(await fetch(flow)).payload for _ in range(2)] == [1, 2]
+
+
+async def test_several_egress_items_are_all_fetched(make_flow: Any) -> None:
+    a, b, c = node("a"), node("b"), node("c")
+    flow = make_flow(a.to(b, c), b.to(), c.to(), queue_maxsize=0)
+    sent = [msg(i) for i in range(5)]
+    for m in sent:
+        await emit(flow, m)
+    log = EventLog()
+    flow.add_middleware(log)
+    flow.run()
+    await log.wait_for("node_success", 15)
+    got = [await fetch(flow) for _ in range(10)]
+    assert sorted(m.payload for m in got) == sorted([0, 1, 2, 3, 4] * 2)
+    with pytest.raises(asyncio.QueueEmpty):
+        flow._contexts[ROOKERY].fetch_nowait()

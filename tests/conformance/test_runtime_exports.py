@@ -171,8 +171,8 @@ def test_core_extra_names() -> None:
         TraceCancelled,
     )
 
-    assert OPEN_SEA == Endpoint("OpenSea")
-    assert ROOKERY == Endpoint("Rookery")
+    assert Endpoint("OpenSea") == OPEN_SEA
+    assert Endpoint("Rookery") == ROOKERY
     assert OPEN_SEA.name == "OpenSea"
     assert PlaybookFactory is not None
     with pytest.raises(AttributeError):
@@ -190,7 +190,10 @@ def test_cycle_error_is_runtime_error() -> None:
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        ("penguiflow.middlewares", ["Middleware", "FlowEvent", "log_flow_events", "LatencyCallback"]),
+        (
+            "penguiflow.middlewares",
+            ["Middleware", "FlowEvent", "log_flow_events", "LatencyCallback"],
+        ),
         (
             "penguiflow.patterns",
             ["map_concurrent", "join_k", "predicate_router", "union_router"],
@@ -266,3 +269,42 @@ def test_import_does_not_load_server_or_llm_stacks() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_a2a_exports() -> None:
+    import penguiflow_a2a
+    import penguiflow_a2a.server as server
+
+    assert list(penguiflow_a2a.__all__) == [
+        "A2AAgentCard",
+        "A2ASkill",
+        "A2AMessagePayload",
+        "A2ATaskCancelRequest",
+        "A2AServerAdapter",
+        "create_a2a_app",
+    ]
+    for name in penguiflow_a2a.__all__:
+        assert getattr(penguiflow_a2a, name) is getattr(server, name)
+    assert issubclass(server.A2ARequestError, Exception)
+
+
+def test_planner_exports() -> None:
+    import penguiflow.planner as planner
+    import penguiflow.planner.prompts  # noqa: F401
+    import penguiflow.planner.react as react
+
+    names = [
+        "ParallelCall",
+        "ParallelJoin",
+        "PlannerAction",
+        "PlannerFinish",
+        "PlannerPause",
+        "ReactPlanner",
+        "Trajectory",
+        "TrajectoryStep",
+        "TrajectorySummary",
+    ]
+    for name in names:
+        assert getattr(planner, name) is getattr(react, name)
+    assert react.JSONLLMClient is not None
+    assert react.PlannerPauseReason is not None

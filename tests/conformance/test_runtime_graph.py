@@ -24,7 +24,7 @@ def edges(flow: PenguiFlow) -> set[tuple[str, str]]:
     return {(e.source.name, e.target.name) for e in flow._floes}
 
 
-# --- construction ------------------------------------------------------------------
+# --- construction -----
 
 
 def test_create_forwards_to_constructor() -> None:
@@ -111,7 +111,7 @@ def test_floe_constructible_standalone() -> None:
     assert floe.queue.qsize() == 0
 
 
-# --- cycles ------------------------------------------------------------------------
+# --- cycles -----
 
 
 def test_two_node_cycle_raises() -> None:
@@ -153,7 +153,7 @@ async def test_pure_cycle_emit_is_a_noop(make_flow: Any) -> None:
     assert edges(flow) == {("a", "b"), ("b", "a")}
 
 
-# --- lifecycle ---------------------------------------------------------------------
+# --- lifecycle -----
 
 
 async def test_run_twice_raises(make_flow: Any) -> None:
@@ -264,7 +264,7 @@ async def test_add_middleware_while_running(make_flow: Any) -> None:
     assert "node_success" in log.kinds()
 
 
-# --- contexts (compat surface) --------------------------------------------------------
+# --- contexts (compat surface) -----
 
 
 def test_contexts_cover_nodes_and_endpoints() -> None:

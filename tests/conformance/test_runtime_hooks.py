@@ -238,8 +238,62 @@ async def test_record_remote_event(make_flow: Any) -> None:
         extra=extra,
     )
     (event,) = log.events
-    assert (event.event_type, event.node_name, event.trace_id) == ("remote_call_success", "echo", "t")
+    assert (event.event_type, event.node_name, event.trace_id) == (
+        "remote_call_success",
+        "echo",
+        "t",
+    )
     assert (event.attempt, event.latency_ms) == (0, 1.5)
     assert dict(event.extra) == extra
     assert event.extra is not extra
     assert store.events[0].payload["remote_status"] == "success"
+
+
+async def test_awaited_emit_publishes_before_enqueuing(make_flow: Any) -> None:
+    published = asyncio.Event()
+    release = asyncio.Event()
+
+    class SlowBus(MessageBus):
+        async def publish(self, envelope: BusEnvelope) -> None:
+            published.set()
+            await release.wait()
+
+    n = Node(echo, name="echo", policy=NONE)
+    flow = make_flow(n.to(), message_bus=SlowBus())
+    task = asyncio.create_task(flow.emit(msg()))
+    try:
+        async with asyncio.timeout(5):
+            await published.wait()
+        assert flow._contexts[n].queue_depth_in() == 0
+        release.set()
+        async with asyncio.timeout(5):
+            await task
+        assert flow._contexts[n].queue_depth_in() == 1
+    finally:
+        task.cancel()
+
+
+async def test_bus_envelope_for_rookery_buffer(make_flow: Any) -> None:
+    bus = Bus()
+    a, b = Node(echo, name="a", policy=NONE), Node(echo, name="b", policy=NONE)
+    flow = make_flow(a.to(b), b.to(a), allow_cycles=True, message_bus=bus)
+    async with asyncio.timeout(5):
+        await flow._emit_to_rookery("status")
+    (env,) = bus.envelopes
+    assert (env.edge, env.source, env.target) == ("*->Rookery", None, "Rookery")
+    assert await fetch(flow) == "status"
+
+
+async def test_chunk_messages_are_published(make_flow: Any) -> None:
+    bus = Bus()
+
+    async def producer(item: Any, ctx: Any) -> None:
+        await ctx.emit_chunk(parent=item, text="t")
+
+    flow = make_flow(Node(producer, name="p", policy=NONE).to(), message_bus=bus)
+    flow.run()
+    m = msg()
+    await emit(flow, m)
+    chunk_msg = await fetch(flow)
+    assert [e.edge for e in bus.envelopes] == ["OpenSea->p", "p->Rookery"]
+    assert bus.envelopes[1].payload is chunk_msg

@@ -115,7 +115,10 @@ async def test_exhausted_sequence_and_flow_error(make_flow: Any) -> None:
     assert list(err.metadata) == ["attempt", "latency_ms", "exception_repr"]
     assert err.metadata["attempt"] == 1
     assert err.metadata["exception_repr"] == "ValueError('boom')"
-    assert str(err) == f"[NODE_EXCEPTION] Node 'bad' raised ValueError: boom trace={m.trace_id} node=bad"
+    assert (
+        str(err)
+        == f"[NODE_EXCEPTION] Node 'bad' raised ValueError: boom trace={m.trace_id} node=bad"
+    )
     failed = log.of("node_failed")[0]
     assert failed.extra["exception"] == "ValueError('boom')"
     assert failed.extra["flow_error"] == err.to_payload()
@@ -166,9 +169,7 @@ async def test_failure_from_non_egress_node_still_reaches_rookery(make_flow: Any
     async def tail(item: Any, ctx: Any) -> Any:
         return item
 
-    flow = make_flow(
-        n.to(Node(tail, name="tail", policy=policy())), emit_errors_to_rookery=True
-    )
+    flow = make_flow(n.to(Node(tail, name="tail", policy=policy())), emit_errors_to_rookery=True)
     flow.run()
     await emit(flow, msg())
     err = await fetch(flow)
@@ -231,9 +232,7 @@ async def test_timeout_then_retry_sequence(make_flow: Any) -> None:
             await asyncio.Event().wait()
         return item
 
-    n = Node(
-        slow_once, name="s", policy=policy(timeout_s=0.01, max_retries=1, backoff_base=0.001)
-    )
+    n = Node(slow_once, name="s", policy=policy(timeout_s=0.01, max_retries=1, backoff_base=0.001))
     flow = make_flow(n.to(), middlewares=[log])
     flow.run()
     m = msg()
@@ -336,9 +335,7 @@ async def test_timeout_log_record_is_warning_with_exc_info(
     async def hang(item: Any, ctx: Any) -> None:
         await asyncio.Event().wait()
 
-    flow = make_flow(
-        Node(hang, name="h", policy=policy(timeout_s=0.01)).to(), middlewares=[log]
-    )
+    flow = make_flow(Node(hang, name="h", policy=policy(timeout_s=0.01)).to(), middlewares=[log])
     caplog.set_level("DEBUG", logger="penguiflow.core")
     flow.run()
     await emit(flow, msg())
@@ -371,3 +368,29 @@ async def test_event_queue_fields(make_flow: Any) -> None:
     assert start_a.trace_cancelled is False
     assert isinstance(start_a.trace_pending, int)
     assert start_a.trace_pending >= 1
+
+
+async def test_node_failed_latency_is_last_attempt(make_flow: Any) -> None:
+    log = EventLog()
+    n, _ = flaky_node(5, max_retries=1, backoff_base=0.001)
+    flow = make_flow(n.to(), middlewares=[log], emit_errors_to_rookery=True)
+    flow.run()
+    await emit(flow, msg())
+    err = await fetch(flow)
+    (failed,) = await log.wait_for("node_failed")
+    last_error = log.of("node_error")[-1]
+    assert failed.latency_ms == last_error.latency_ms
+    assert err.metadata["latency_ms"] == failed.latency_ms
+
+
+async def test_timeout_metadata_attempt_after_retries(make_flow: Any) -> None:
+    async def hang(item: Any, ctx: Any) -> None:
+        await asyncio.Event().wait()
+
+    n = Node(hang, name="h", policy=policy(timeout_s=0.01, max_retries=1, backoff_base=0.001))
+    flow = make_flow(n.to(), emit_errors_to_rookery=True)
+    flow.run()
+    await emit(flow, msg())
+    err = await fetch(flow)
+    assert err.code == "NODE_TIMEOUT"
+    assert err.metadata["attempt"] == 1

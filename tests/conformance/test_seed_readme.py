@@ -142,7 +142,11 @@ async def test_streaming_snippet() -> None:
         chunks = [(await fetch(flow)).payload for _ in tokens]
     finally:
         await flow.stop()
-    assert [(c.seq, c.text, c.done) for c in chunks] == [(0, "a", False), (1, "b", False), (2, "c", True)]
+    assert [(c.seq, c.text, c.done) for c in chunks] == [
+        (0, "a", False),
+        (1, "b", False),
+        (2, "c", True),
+    ]
 
 
 async def test_playbook_snippet() -> None:
@@ -178,7 +182,7 @@ def test_visualization_snippet() -> None:
 
 
 async def test_a2a_snippet_builds_app() -> None:
-    from penguiflow import Message, Node, create
+    from penguiflow import Node, create
     from penguiflow_a2a import A2AAgentCard, A2AServerAdapter, A2ASkill, create_a2a_app
 
     async def orchestrate(message: Message, ctx: Any) -> dict[str, str]:

@@ -29,7 +29,7 @@ async def echo(item: Any, ctx: Any) -> Any:
     return item
 
 
-# --- format_sse_event / chunk_to_ws_json ------------------------------------------------------
+# --- format_sse_event / chunk_to_ws_json -----
 
 
 def test_sse_spec_example() -> None:
@@ -66,7 +66,7 @@ def test_ws_json_key_order_and_extra() -> None:
     assert out["seq"] == 9
 
 
-# --- emit_chunk ------------------------------------------------------------------------------
+# --- emit_chunk -----
 
 
 class Sink:
@@ -211,9 +211,7 @@ async def test_chunks_to_successor_node(make_flow: Any) -> None:
     async def body(item: Message, ctx: Any) -> Any:
         return await sink(item, ctx)
 
-    flow = make_flow(
-        Node(producer, name="p", policy=NONE).to(Node(body, name="sink", policy=NONE))
-    )
+    flow = make_flow(Node(producer, name="p", policy=NONE).to(Node(body, name="sink", policy=NONE)))
     flow.run()
     await emit(flow, msg())
     out = await fetch(flow)
@@ -221,7 +219,7 @@ async def test_chunks_to_successor_node(make_flow: Any) -> None:
     assert sink.items[0] is out
 
 
-# --- stream_flow -------------------------------------------------------------------------------
+# --- stream_flow -----
 
 
 def streaming_flow(make_flow: Any, final: Any = "final") -> Any:
@@ -281,13 +279,13 @@ async def test_stream_flow_timeout(make_flow: Any) -> None:
 
     flow = make_flow(Node(silent, name="s", policy=NONE).to())
     flow.run()
-    with pytest.raises(asyncio.TimeoutError):
-        async with asyncio.timeout(5):
-            async for _ in stream_flow(flow, msg(), timeout=0.01):
-                pass
+    stream = stream_flow(flow, msg(), timeout=0.01)
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.TimeoutError):
+            await anext(stream)
 
 
-# --- emit_stream_events ----------------------------------------------------------------------
+# --- emit_stream_events -----
 
 
 async def agen(items: list[Any]) -> AsyncIterator[Any]:

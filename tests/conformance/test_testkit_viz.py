@@ -33,7 +33,7 @@ def node(name: str, fn: Any = echo, **kwargs: Any) -> Node:
     return Node(fn, name=name, policy=kwargs.pop("policy", NONE), **kwargs)
 
 
-# --- run_one ----------------------------------------------------------------------------------------
+# --- run_one -----
 
 
 async def test_run_one_returns_first_rookery_item_and_stops() -> None:
@@ -80,7 +80,7 @@ async def test_run_one_returns_flow_error() -> None:
     assert isinstance(result, FlowError)
     events = testkit.get_recorded_events(m.trace_id)
     assert isinstance(events, tuple)
-    failed = [e for e in events if e.event_type == "node_failed"][0]
+    failed = next(e for e in events if e.event_type == "node_failed")
     assert failed.error_payload is not None
     assert failed.error_payload["code"] == "NODE_EXCEPTION"
     assert failed.error_payload["node_name"] == "bad"
@@ -132,7 +132,7 @@ async def test_history_is_bounded_to_64_traces() -> None:
     assert testkit.get_recorded_events(first.trace_id) == ()
 
 
-# --- assert_node_sequence ---------------------------------------------------------------------------
+# --- assert_node_sequence -----
 
 
 def test_assert_node_sequence_unknown_trace() -> None:
@@ -156,7 +156,9 @@ async def test_assert_node_sequence_mismatch_text() -> None:
 
 async def test_assert_node_sequence_collapses_retries() -> None:
     fn = testkit.simulate_error("flaky", FlowErrorCode.NODE_EXCEPTION, fail_times=2)
-    flaky = Node(fn, name="flaky", policy=NodePolicy(validate="none", max_retries=2, backoff_base=0.001))
+    flaky = Node(
+        fn, name="flaky", policy=NodePolicy(validate="none", max_retries=2, backoff_base=0.001)
+    )
     flow = create(flaky.to(node("after")))
     m = msg()
     assert await testkit.run_one(flow, m) is m
@@ -167,7 +169,7 @@ async def test_assert_node_sequence_collapses_retries() -> None:
     assert kinds.count("node_retry") == 2
 
 
-# --- simulate_error -------------------------------------------------------------------------------------
+# --- simulate_error -----
 
 
 def test_simulate_error_argument_checks() -> None:
@@ -180,7 +182,9 @@ def test_simulate_error_argument_checks() -> None:
 
 
 async def test_simulate_error_messages_and_results() -> None:
-    fn = testkit.simulate_error("svc", FlowErrorCode.NODE_TIMEOUT, fail_times=2, exception_type=KeyError)
+    fn = testkit.simulate_error(
+        "svc", FlowErrorCode.NODE_TIMEOUT, fail_times=2, exception_type=KeyError
+    )
     assert asyncio.iscoroutinefunction(fn)
     for n in (1, 2):
         with pytest.raises(KeyError) as info:
@@ -212,7 +216,7 @@ async def test_simulate_error_result_and_factory() -> None:
     assert await sync_factory(2, None) == 4
 
 
-# --- assert_preserves_message_envelope ---------------------------------------------------------------
+# --- assert_preserves_message_envelope -----
 
 
 async def test_envelope_check_passes_and_returns_result() -> None:
@@ -291,7 +295,7 @@ async def test_envelope_check_custom_ctx() -> None:
     assert got == [marker]
 
 
-# --- visualisation -------------------------------------------------------------------------------------
+# --- visualisation -----
 
 
 def controller_flow() -> Any:
@@ -386,3 +390,36 @@ def test_self_edge_without_allow_cycle_is_controller_class() -> None:
     c = node("c")
     out = flow_to_dot(create(c.to(c), allow_cycles=True))
     assert '    c [label="c", style="rounded,filled", fillcolor="#fef3c7"]' in out.split("\n")
+
+
+async def test_run_one_on_running_flow_propagates_without_stop() -> None:
+    flow = create(node("a").to())
+    flow.run()
+    try:
+        with pytest.raises(RuntimeError, match="PenguiFlow already running"):
+            await testkit.run_one(flow, msg())
+        assert flow._running is True
+    finally:
+        await flow.stop()
+
+
+async def test_other_trace_history_restarts_per_session() -> None:
+    child_trace = "conformance-child-trace"
+
+    async def spawn(item: Message, ctx: Any) -> None:
+        await ctx.emit(Message(payload="child", headers=item.headers, trace_id=child_trace))
+
+    flow = create(node("a", spawn).to(node("b")))
+    for _ in range(2):
+        out = await testkit.run_one(flow, msg())
+        assert out.trace_id == child_trace
+    starts = [e for e in testkit.get_recorded_events(child_trace) if e.event_type == "node_start"]
+    assert len(starts) == 1
+
+
+def test_pure_cycle_has_no_endpoints_in_diagram() -> None:
+    a, b = node("a"), node("b")
+    out = flow_to_mermaid(create(a.to(b), b.to(a), allow_cycles=True))
+    assert "OpenSea" not in out
+    assert "Rookery" not in out
+    assert "    a --> b" in out.split("\n")

@@ -21,6 +21,7 @@ TIMEOUT_S = 60
 # A line (or part of one) each example must print. Examples not listed here must
 # at least print something; add them when they land.
 EXPECTED: dict[str, str] = {
+    "a2a_service": "[gentoo] result:",
     "controller_multihop": "Budget guard: Hop budget exhausted",
     "demo": "supervisor restarts: 1 (archive), messages lost: 0",
     "fanout_join": "docs: penguin diet",
@@ -42,6 +43,7 @@ EXPECTED: dict[str, str] = {
     "status_roadmap_flow": '"answer":"Restart the colony"',
     "streaming_llm": "event: chunk",
     "supervision": "lost: 0, in order: True",
+    "supervisor_agent": "jobs: 7, processed: 7, lost: 0, restarts: 1",
     "testkit_demo": "All testkit checks passed",
     "trace_cancel": "other trace finished: 'notes on krill' (same trace: True)",
     "traceable_errors": "code: NODE_EXCEPTION",

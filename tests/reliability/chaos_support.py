@@ -145,7 +145,15 @@ def build_chaos_flow(plan: FaultPlan, clock: FakeClock, *, queue_maxsize: int = 
     n_b = plan.node(branch_b, name="b", policy=RETRY, transient=True, faults=NO_HANG)
     join = join_k("join", 2)
     router = predicate_router("router", choose)
-    n_loop = plan.node(loop, name="loop", policy=RETRY, allow_cycle=True, key=hop_key, transient=True, faults=NO_HANG)
+    n_loop = plan.node(
+        loop,
+        name="loop",
+        policy=RETRY,
+        allow_cycle=True,
+        key=hop_key,
+        transient=True,
+        faults=NO_HANG,
+    )
     n_stream = plan.node(stream, name="stream", policy=RETRY, transient=True, faults=NO_HANG)
     n_finish = plan.node(finish, name="finish", policy=RETRY, faults=NO_HANG)
     return create(

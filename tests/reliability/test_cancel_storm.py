@@ -53,8 +53,13 @@ class Where:
     calls: Counter[str] = field(default_factory=Counter)
 
 
-def build_storm_flow(clock: FakeClock, where: Where, inner: SlowConsumer,
-                     chunk_gate: SlowConsumer, plain: SlowConsumer) -> Any:
+def build_storm_flow(
+    clock: FakeClock,
+    where: Where,
+    inner: SlowConsumer,
+    chunk_gate: SlowConsumer,
+    plain: SlowConsumer,
+) -> Any:
     async def retry(msg: Message, ctx: Any) -> Message:
         where.calls[msg.trace_id] += 1
         if where.calls[msg.trace_id] <= FAILS_BEFORE_SUCCESS:
