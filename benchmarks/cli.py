@@ -39,6 +39,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--n", type=int, default=None, help="override N of every workload")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per workload run")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time with the wall clock, or with process CPU time (steadier on a shared machine)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write raw records here")
     args = parser.parse_args(argv)
     args.only = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -70,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         for batch in batches:
             for target in chosen:
                 runs = targets.run_target(
-                    target, batch, quick=args.quick, n=args.n, timeout=args.timeout
+                    target,
+                    batch,
+                    quick=args.quick,
+                    n=args.n,
+                    timeout=args.timeout,
+                    clock=args.clock,
                 )
                 for run in runs:
                     records[run["workload"], target.name].append(run)
@@ -81,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
     header = (
         f"Machine: {machine}\n"
-        f"Run: {'quick' if args.quick else 'full'}, {args.rounds} round(s), targets "
-        f"interleaved, {time.perf_counter() - started:.0f}s total; "
+        f"Run: {'quick' if args.quick else 'full'}, {args.rounds} round(s), "
+        f"{args.clock} clock, targets interleaved, {time.perf_counter() - started:.0f}s total; "
         f"command: python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}"
     )
     for name, reason in missing.items():
@@ -90,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.render(records, args.only, args.rounds, header))
     if args.json:
         payload = {"machine": machine, "rounds": args.rounds, "quick": args.quick}
+        payload["clock"] = args.clock
         payload["unavailable"] = missing
         payload["records"] = [run for runs in records.values() for run in runs]
         args.json.write_text(json.dumps(payload, indent=1))

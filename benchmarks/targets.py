@@ -108,6 +108,7 @@ def run_target(
     quick: bool,
     n: int | None = None,
     timeout: float = 600.0,
+    clock: str = "wall",
 ) -> list[dict[str, Any]]:
     """Run ``workloads`` in one fresh runner process; return one record per workload.
 
@@ -115,7 +116,7 @@ def run_target(
     broken target never stops the rest of the run.
     """
     cmd = [target.python, str(RUNNER), "--target", target.name]
-    cmd += ["--workloads", ",".join(workloads), "--timeout", str(timeout)]
+    cmd += ["--workloads", ",".join(workloads), "--timeout", str(timeout), "--clock", clock]
     if quick:
         cmd.append("--quick")
     if n is not None:

@@ -28,6 +28,8 @@ from wl_common import (
     check_streams,
     fresh_import_ms,
     latency_summary,
+    now,
+    now_ns,
     paired_medians,
     pipeline,
     rss_kib,
@@ -141,7 +143,7 @@ async def latency_chain(n: int) -> dict[str, float]:
     msgs = [_message(i) for i in range(warm + n)]
 
     async def body(shape: Shape) -> list[int]:
-        clock = time.perf_counter_ns
+        clock = now_ns
         samples = []
         for msg in msgs:
             t0 = clock()
@@ -411,7 +413,7 @@ async def concurrent_traces(n: int) -> dict[str, float]:
         gc.collect()
         base = rss_kib()
         peak = base
-        start = time.perf_counter()
+        start = now()
         emitters = [asyncio.create_task(shape.emit(m)) for m in msgs]
         outs = []
         try:
@@ -423,7 +425,7 @@ async def concurrent_traces(n: int) -> dict[str, float]:
         finally:
             for task in emitters:
                 task.cancel()
-        wall = time.perf_counter() - start
+        wall = now() - start
         peak = max(peak, rss_kib())
         check({id(o) for o in outs} == {id(m) for m in msgs}, "g: lost or duplicated traces")
         return wall, peak - base

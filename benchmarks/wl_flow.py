@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,8 @@ from wl_common import (
     check_streams,
     fresh_import_ms,
     latency_summary,
+    now,
+    now_ns,
     paired_medians,
     pipeline,
     rss_kib,
@@ -81,7 +82,7 @@ async def latency_chain(n: int) -> dict[str, float]:
     msgs = [_message(i) for i in range(warm + n)]
 
     async def body(flow: Any) -> list[int]:
-        clock = time.perf_counter_ns
+        clock = now_ns
         samples = []
         for msg in msgs:
             t0 = clock()
@@ -299,7 +300,7 @@ async def concurrent_traces(n: int) -> dict[str, float]:
         gc.collect()
         base = rss_kib()
         peak = base
-        start = time.perf_counter()
+        start = now()
         emitters = [asyncio.create_task(flow.emit(m)) for m in msgs]
         outs = []
         try:
@@ -311,7 +312,7 @@ async def concurrent_traces(n: int) -> dict[str, float]:
         finally:
             for task in emitters:
                 task.cancel()
-        wall = time.perf_counter() - start
+        wall = now() - start
         peak = max(peak, rss_kib())
         check({id(o) for o in outs} == {id(m) for m in msgs}, "g: lost or duplicated traces")
         return wall, peak - base

@@ -32,9 +32,7 @@ def render_to_stdlib(_logger: WrappedLogger, _method: str, event_dict: EventDict
     """Turn an event dict into ``logger.<method>(event, extra={...}, exc_info=...)`` kwargs."""
     event = event_dict.pop("event", "")
     exc_info = event_dict.pop("exc_info", None)
-    extra = {
-        (f"{key}_" if key in _RESERVED else key): value for key, value in event_dict.items()
-    }
+    extra = {(f"{key}_" if key in _RESERVED else key): value for key, value in event_dict.items()}
     kwargs: dict[str, Any] = {"extra": extra}
     if exc_info:
         kwargs["exc_info"] = exc_info

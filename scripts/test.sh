@@ -11,9 +11,10 @@ if url=$(scripts/redis.sh start "$redis_dir"); then
 else
   echo "warning: no redis-server; redis tests will be skipped (they fail under CI=true)" >&2
 fi
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+.venv/bin/ruff check penguiflow penguiflow_a2a tests examples benchmarks
+.venv/bin/ruff format --check penguiflow penguiflow_a2a tests examples benchmarks
 .venv/bin/mypy
+.venv/bin/mypy --strict tests/typing/api_usage.py
 rm -f .coverage .coverage.*
 .venv/bin/coverage run -m pytest "$@"
 .venv/bin/coverage combine -q

@@ -104,7 +104,8 @@ class Context:
         if io is None or not self._outgoing:
             return
         for floe in self._targets(to):
-            await io.send(floe, msg)
+            if not io.offer(floe, msg):  # no coroutine unless the edge is full
+                await io.send(floe, msg)
 
     def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
         """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full.
@@ -194,10 +195,14 @@ class Context:
         """
         mailbox = self._mailbox()
         delivery = await mailbox.get(self._lanes(from_))
-        if self._is_rookery and self._io is not None:
+        item = delivery.item
+        io = self._io
+        if self._is_rookery and io is not None:
             # Fetching from Rookery ends the item's life for trace accounting.
-            await self._io.finish(delivery.item, self)
-        return delivery.item
+            finished = io.settle(item, self)
+            if finished is not None:
+                await io.cancel_finished(finished)
+        return item
 
     async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
         """Return the first item available on any selected incoming edge."""

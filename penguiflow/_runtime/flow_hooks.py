@@ -76,6 +76,10 @@ class FlowHooks:
             dropped.extend(mailbox._purge_lane(SELF_LANE, matches))
         for ref in self._refs.values():
             ref.interrupt(reason, when=matches)
+        # A stream cut before its ``done`` chunk would keep its sequence counter
+        # for the life of the flow; the trace starts afresh once it is retired.
+        for ctx in self._contexts.values():
+            ctx._stream_seq.pop(trace_id, None)
         for item in dropped:
             await self._io.finish(item)
         return True

@@ -11,6 +11,7 @@ kernel then calls ``on_interrupt`` and the actor goes on with its next item.
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
@@ -27,13 +28,13 @@ from penguiflow._runtime.tracing import PRODUCING_TRACE
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
 from penguiflow.errors import PenguiFlowError
+from penguiflow.node import Node
 from penguiflow.types import WM, FinalAnswer, Message
 
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context
     from penguiflow._runtime.flow import PenguiFlow
     from penguiflow.actors import ActorContext
-    from penguiflow.node import Node
 
 __all__ = ["CRASH_LIMIT", "STOPPING", "NodeActor", "TraceCancelled", "TraceInterrupt"]
 
@@ -90,6 +91,18 @@ class NodeActor(Actor):
             asyncio.get_running_loop().time if clock is SYSTEM_CLOCK else clock.monotonic
         )
         self._warn = node in flow._warn_nodes  # fixed for the run that started us
+        # Fast path (receive): the first attempt runs inline when no timer is needed
+        # and the node function can be called without validation.
+        policy = node.policy
+        self._inline = policy.timeout_s is None
+        # Calling node.func directly is what Node.invoke does in that case; a Node
+        # subclass overriding invoke is always called through it.
+        direct = type(node).invoke is Node.invoke and (
+            flow._registry is None or policy.validate == "none"
+        )
+        self._func: Any = node.func if direct else None
+        # Latency only (no timer is armed from it): the builtin skips a Python frame.
+        self._latency_clock = time.monotonic if clock is SYSTEM_CLOCK else clock.monotonic
 
     async def on_start(self, ctx: ActorContext) -> None:
         # stop() reports node_cancelled for every node whose worker got to run.
@@ -122,10 +135,22 @@ class NodeActor(Actor):
         trace_id = getattr(message, "trace_id", None)
         # The actor's own task context: whatever this item produces is its trace's.
         PRODUCING_TRACE.set(trace_id)
+        traces = self._traces
         try:
             # Trace-less items are never deadline-checked nor cancellable: straight in.
-            if trace_id is None or await self._admit(message, trace_id):
-                await self._attempts(message, trace_id)
+            # The arrival checks only run when a deadline or a cancel flag exists.
+            if (
+                trace_id is None
+                or not (
+                    traces.events
+                    or (isinstance(message, Message) and message.deadline_s is not None)
+                )
+                or await self._admit(message, trace_id)
+            ):
+                if self._inline:
+                    await self._first_attempt(message, trace_id)
+                else:
+                    await self._attempts(message, trace_id, 0)
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
@@ -138,8 +163,9 @@ class NodeActor(Actor):
             flow._busy -= 1
             if not flow._busy:
                 flow._busy_changed(0)
-            if trace_id is not None:
-                await self._io.finish(message)
+            # Transport.finish inlined: one dict update, no coroutine.
+            if trace_id is not None and traces.done(trace_id):
+                await self._io.cancel_finished(trace_id)
 
     async def _poisoned(self, item: Any, trace_id: str | None, exc: Exception) -> bool:
         """Count a crash caused by ``item``; at the limit, end it with a ``FlowError``.
@@ -196,8 +222,80 @@ class NodeActor(Actor):
             return False
         return True
 
-    async def _attempts(self, item: Any, trace_id: str | None) -> None:
-        """The attempt loop: invoke under the policy, route, report (runtime.md §7)."""
+    async def _first_attempt(self, item: Any, trace_id: str | None) -> None:
+        """Attempt 0 without a timeout, inlined; failures continue in ``_attempts``.
+
+        Same steps and events as one turn of ``_attempts``: per-hop events nobody
+        listens to are not even built (one level check), no timer is armed, and
+        results go out through ``Transport.offer`` (no coroutine unless an edge
+        is full).
+        """
+        events = self._events
+        observed = bool(events._middlewares) or events.state_store is not None
+        # INFO off implies DEBUG off: one level check per item in the common case.
+        info = observed or LOGGER.isEnabledFor(INFO)
+        if observed or (info and LOGGER.isEnabledFor(DEBUG)):
+            await events.emit("node_start", self.ctx, trace_id, attempt=0, latency_ms=0.0)
+        start = self._latency_clock()
+        traces = self._traces
+        inflight = traces.inflight
+        try:
+            if trace_id is not None:
+                inflight[trace_id] = inflight.get(trace_id, 0) + 1
+            try:
+                func = self._func
+                if func is not None:
+                    result = await func(item, self.ctx)
+                else:
+                    result = await self.node.invoke(item, self.ctx, registry=self.flow._registry)
+            finally:
+                # True when the trace's items all finished while this ran (§10).
+                if trace_id is not None and traces.end_invocation(trace_id):
+                    await self._io.cancel_finished(trace_id)
+            if result is not None:
+                if self._warn and not isinstance(result, Message):
+                    _warn_message_output(self.node, result)
+                if isinstance(result, Message) and isinstance(result.payload, WM | FinalAnswer):
+                    await self._route(item, result)
+                else:
+                    io = self._io
+                    offer = io.offer
+                    for floe in self.ctx._out_list:
+                        if not offer(floe, result):
+                            await io.send(floe, result)
+        except BaseException as exc:
+            latency_ms = (self._latency_clock() - start) * 1000.0
+            if await self._attempt_failed(item, trace_id, exc, 0, latency_ms):
+                await self._attempts(item, trace_id, 1)
+            return
+        if info:
+            latency_ms = (self._latency_clock() - start) * 1000.0
+            await events.emit("node_success", self.ctx, trace_id, attempt=0, latency_ms=latency_ms)
+
+    async def _attempt_failed(
+        self, item: Any, trace_id: str | None, exc: BaseException, attempt: int, latency_ms: float
+    ) -> bool:
+        """Settle an attempt that raised; True if another attempt follows.
+
+        Re-raises a real cancellation (trace interrupt or ``stop()``: the kernel
+        decides) and anything that is not an ``Exception``.
+        """
+        if isinstance(exc, asyncio.CancelledError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise exc
+            # The node raised CancelledError itself: reported like a trace cancel.
+            await self._report_cancel(item)
+            return False
+        if isinstance(exc, TraceCancelled):
+            await self._report_cancel(item)
+            return False
+        if not isinstance(exc, Exception):
+            raise exc
+        return await self._failed(item, trace_id, exc, attempt, latency_ms)
+
+    async def _attempts(self, item: Any, trace_id: str | None, attempt: int) -> None:
+        """The attempt loop from ``attempt`` on: invoke, route, report (runtime.md §7)."""
         flow = self.flow
         node = self.node
         ctx = self.ctx
@@ -205,11 +303,8 @@ class NodeActor(Actor):
         monotonic = self._monotonic
         traces = self._traces
         inflight = traces.inflight
-        # Per-hop events nobody listens to are not even built (the same test as
-        # EventPipeline.emit's, inlined here because it runs twice per hop).
         middlewares = events._middlewares
         timeout_s = node.policy.timeout_s
-        attempt = 0
         while True:
             # Before a retry (the first attempt was checked on arrival, with no await since).
             if attempt and trace_id is not None and traces.cancelled(trace_id):
@@ -228,25 +323,16 @@ class NodeActor(Actor):
                         async with self._clock.timeout_at(start + timeout_s):
                             result = await node.invoke(item, ctx, registry=flow._registry)
                 finally:
-                    if trace_id is not None:
-                        traces.end_invocation(trace_id)
+                    # True when the trace's items all finished while this ran (§10).
+                    if trace_id is not None and traces.end_invocation(trace_id):
+                        await self._io.cancel_finished(trace_id)
                 if result is not None:
                     if self._warn and not isinstance(result, Message):
                         _warn_message_output(node, result)
                     await self._route(item, result)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # a real cancel: trace interrupt or stop(); the kernel decides
-                # The node raised CancelledError itself: reported like a trace cancel.
-                await self._report_cancel(item)
-                return
-            except TraceCancelled:
-                await self._report_cancel(item)
-                return
-            except Exception as exc:
+            except BaseException as exc:
                 latency_ms = (monotonic() - start) * 1000.0
-                if await self._failed(item, trace_id, exc, attempt, latency_ms):
+                if await self._attempt_failed(item, trace_id, exc, attempt, latency_ms):
                     attempt += 1
                     continue
                 return

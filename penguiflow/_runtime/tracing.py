@@ -68,13 +68,21 @@ class TraceBook:
         flag = self.events.pop(trace_id, None)
         return flag is not None and flag.is_set()
 
-    def end_invocation(self, trace_id: str) -> None:
+    def end_invocation(self, trace_id: str) -> bool:
+        """One in-flight invocation of ``trace_id`` ended.
+
+        If it was the trace's last activity (its items were all finished while it
+        ran), the trace is retired here. Returns True when that ended a cancelled
+        trace (the caller then emits ``trace_cancel_finish``).
+        """
         inflight = self.inflight
-        left = inflight.get(trace_id, 0) - 1
+        left = inflight.pop(trace_id, 1) - 1
         if left > 0:
             inflight[trace_id] = left
-        else:
-            inflight.pop(trace_id, None)
+            return False
+        if trace_id in self.counts:
+            return False  # the usual case: the invoked item itself is still counted
+        return self._retire(trace_id)
 
     def pending(self, trace_id: str) -> int:
         return self.counts.get(trace_id, 0)

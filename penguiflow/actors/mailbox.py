@@ -194,8 +194,17 @@ class Mailbox:
         if lane < 0:
             raise IndexError(f"no data lane {lane}")
         ln = self._data[lane]
-        if ln.putters or self._full(ln):
+        if ln.putters:
             return False
+        cap = self.capacity
+        if cap > 0 and len(ln.items) + ln.transit >= cap:
+            return False
+        getters = self._getters
+        if not getters:
+            # Hot path, inlined: nobody is waiting, just queue it.
+            self._size += 1
+            ln.items.append(item)
+            return True
         self._deliver(ln, item, lane)
         return True
 

@@ -44,6 +44,11 @@ class ToolContext:
     Attributes:
         meta: a dict copy of the run's ``context_meta``; joins get extra
             ``parallel_*`` keys.
+
+    Tools are called by the planner, never construct one; import it from
+    ``penguiflow.planner`` to annotate a tool's ``ctx`` parameter.
+
+    .. versionadded:: 3.0 public as ``penguiflow.planner.ToolContext``.
     """
 
     __slots__ = ("_enabled", "_record_pause", "meta")

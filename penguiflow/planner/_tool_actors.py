@@ -9,11 +9,17 @@ in parallel. Leaving the run stops the supervisor and with it every actor; a cal
 cancelled while waiting interrupts the actor running its call, so a cancelled run
 cancels its tools.
 
+Context variables behave as if the tool were awaited by the caller: the tool sees
+the caller's values at call time, and values the tool sets are set in the caller
+afterwards (so, as in 2.2.5, they reach the run and its later tools when the call
+was sequential, and die with the branch task of a parallel call). A variable the
+tool deletes stays set in the caller.
+
 Idle actors are kept for the run's next calls: starting an actor costs several
 times more than asking one. Reuse must not be observable, so an actor is only
-reused while the caller's context variables equal those the actor's task started
-with (a fresh actor would copy them), and it retires as soon as a tool changed a
-context variable in its task (a fresh task would not see that change).
+reused while the caller's context equals the one its task started with (a fresh
+actor would copy it), and it retires once a tool changed a context variable in its
+task.
 
 How a call ends is data (``ToolOutcome``, built by ``invoke_tool``): a tool that
 raises, times out, pauses or returns bad data does not crash its actor. Only what
@@ -69,16 +75,19 @@ class _ToolCall:
 
 
 class _Reply:
-    """How a call ended, and whether the actor can take another call."""
+    """How a call ended, the context variables the tool set, and if the actor is reusable."""
 
-    __slots__ = ("outcome", "raised", "reusable")
+    __slots__ = ("changes", "outcome", "raised")
 
     def __init__(
-        self, outcome: ToolOutcome | None, raised: BaseException | None, reusable: bool
+        self,
+        outcome: ToolOutcome | None,
+        raised: BaseException | None,
+        changes: list[tuple[contextvars.ContextVar[Any], Any]] | None,
     ) -> None:
         self.outcome = outcome
         self.raised = raised  # to re-raise in the caller
-        self.reusable = reusable
+        self.changes = changes  # None: nothing changed, the actor takes more calls
 
 
 _RETIRE = object()  # told to an idle actor the pool drops: stop now
@@ -88,7 +97,7 @@ class _ToolActor(Actor):
     """Runs tool calls one at a time; stops when told to retire or when it changed."""
 
     def __init__(self) -> None:
-        self._context: contextvars.Context | None = None
+        self._context = contextvars.Context()  # replaced in on_start
 
     async def on_start(self, ctx: ActorContext) -> None:
         # The task's context: a copy of the starting caller's (see the module docstring).
@@ -112,10 +121,22 @@ class _ToolActor(Actor):
             raised = exc  # the tool raised CancelledError itself
         except BaseException as exc:
             raised = exc
-        reusable = contextvars.copy_context() == self._context
-        if not reusable:
-            ctx.stop("context_changed")  # the tool set a context variable in this task
-        return _Reply(outcome, raised, reusable)
+        changes = None
+        after = contextvars.copy_context()
+        if after != self._context:
+            ctx.stop("context_changed")  # the next caller must not see these values
+            changes = _changes(self._context, after)
+        return _Reply(outcome, raised, changes)
+
+
+_MISSING = object()
+
+
+def _changes(
+    before: contextvars.Context, after: contextvars.Context
+) -> list[tuple[contextvars.ContextVar[Any], Any]]:
+    """The variables set (to a new value) between two snapshots of one task's context."""
+    return [(var, value) for var, value in after.items() if before.get(var, _MISSING) is not value]
 
 
 class ToolSupervisor:
@@ -169,8 +190,11 @@ class ToolSupervisor:
             # then the actor skips the abandoned call). It is not reused.
             ref.interrupt("cancelled")
             raise
-        if reply.reusable:
+        if reply.changes is None:
             self._idle.append((ref, context))
+        else:
+            for var, value in reply.changes:
+                var.set(value)  # as if the tool had run in the caller's task
         if reply.raised is not None:
             raise reply.raised
         assert reply.outcome is not None

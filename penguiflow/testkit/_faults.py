@@ -177,7 +177,7 @@ class FaultPlan:
         self._last_kill: float | None = None
         # (node, key) -> invocations so far; an entry leaves on success or when
         # the node's last attempt was made, so finished traces leave nothing behind.
-        self._calls: dict[tuple[str, str], int] = {}
+        self._calls: dict[tuple[str, str], list[int]] = {}
         self._counts = dict.fromkeys(("calls", "raised", "timeouts", "hangs", "crashes"), 0)
         self._kills = 0
 
@@ -257,8 +257,11 @@ class FaultPlan:
 
         async def faulty(message: Any, ctx: Any) -> Any:
             unit = (node, key_of(message))
-            call = calls.get(unit, 0) + 1
-            calls[unit] = call
+            state = calls.get(unit)
+            if state is None:
+                state = calls[unit] = [0, 0]  # invocations, crashes among them
+            state[0] += 1
+            call = state[0]
             counts["calls"] += 1
             kind = self.decide(node, unit[1], call)
             if (max_faults is not None and call > max_faults) or (
@@ -269,7 +272,10 @@ class FaultPlan:
                 result = await func(message, ctx)
                 calls.pop(unit, None)
                 return result
-            if kind is not FaultKind.CRASH and attempts is not None and call >= attempts:
+            if kind is FaultKind.CRASH:
+                # A redelivery after a kill starts the runtime's attempts afresh.
+                state[1] += 1
+            elif attempts is not None and call - state[1] >= attempts:
                 calls.pop(unit, None)  # the runtime makes no further attempt
             await self._inject(kind, node, unit[1], call, ctx)
             raise AssertionError("unreachable: an injected fault always raises")  # pragma: no cover

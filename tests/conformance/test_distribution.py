@@ -483,3 +483,24 @@ def test_python_dash_m_admin() -> None:
     )
     assert out.returncode == 1
     assert out.stderr.strip().startswith("error: state store spec")
+
+
+async def test_remote_streaming_ids_on_separate_events_do_not_bind(make_flow: Any) -> None:
+    log = EventLog()
+    store = Store()
+    transport = Transport(
+        events=[
+            RemoteStreamEvent(text="a", context_id="c1"),
+            RemoteStreamEvent(text="b", task_id="t1", done=True),
+        ]
+    )
+    flow = make_flow(remote(transport, streaming=True).to(), middlewares=[log], state_store=store)
+    flow.run()
+    await emit(flow, msg())
+    chunks = [(await fetch(flow)).payload for _ in range(2)]
+    assert [c.text for c in chunks] == ["a", "b"]
+    await log.wait_for("remote_call_success")
+    assert store.bindings == []
+    success = log.of("remote_call_success")[0]
+    assert success.extra["remote_context_id"] == "c1"
+    assert success.extra["remote_task_id"] == "t1"

@@ -167,11 +167,13 @@ async def test_cancel_drains_queued_rookery_message(make_flow: Any) -> None:
 
 async def test_trace_becomes_inactive_after_fetch(make_flow: Any) -> None:
     flow, _, log, _ = blocking_flow(make_flow)
-    m = msg("fast")
+    m, later = msg("fast"), msg("fast")
     await emit(flow, m)
+    await emit(flow, later)
     await fetch(flow)
-    await log.wait_for("node_success")
+    await fetch(flow)  # the node finished ``m`` before it took ``later``
     assert await flow.cancel(m.trace_id) is False
+    assert log.of("trace_cancel_start") == []
 
 
 async def test_trace_active_while_result_unfetched(make_flow: Any) -> None:
@@ -278,3 +280,43 @@ async def test_emit_chunk_capacity_released_on_stop(make_flow: Any) -> None:
         await producing.wait()
         await flow.stop()
     assert flow._running is False
+
+
+async def test_cancel_flag_discarded_when_trace_finishes(make_flow: Any) -> None:
+    flags: list[asyncio.Event] = []
+
+    async def grab(item: Message, ctx: Any) -> Any:
+        flags.append(ctx.runtime.ensure_trace_event(item.trace_id))
+        return item
+
+    flow = make_flow(Node(grab, name="g", policy=NONE).to())
+    flow.run()
+    m = msg()
+    await emit(flow, m)
+    await emit(flow, msg())
+    await fetch(flow)
+    await fetch(flow)  # the node finished ``m`` before it took the second message
+    assert isinstance(flags[0], asyncio.Event)
+    assert m.trace_id not in flow._trace_events
+    assert flow.ensure_trace_event(m.trace_id) is not flags[0]
+
+
+async def test_trace_cancel_start_outgoing_counts_ingress_edges(make_flow: Any) -> None:
+    body = Blocker()
+    log = EventLog()
+
+    async def work(item: Message, ctx: Any) -> Any:
+        return await body(item, ctx)
+
+    a = Node(work, name="a", policy=NONE)
+    b = Node(work, name="b", policy=NONE)
+    flow = make_flow(a.to(), b.to(), middlewares=[log])
+    flow.run()
+    m = msg("block")
+    await emit(flow, m, to=a)
+    async with asyncio.timeout(5):
+        await body.started.wait()
+    assert await flow.cancel(m.trace_id) is True
+    (start,) = await log.wait_for("trace_cancel_start")
+    assert start.outgoing_edges == 2
+    await log.wait_for("trace_cancel_finish")

@@ -422,6 +422,10 @@ async def test_blocked_node_emit_stops_it_taking_items(make_flow: Any) -> None:
         await emit(flow, msg(i))
     # Rookery edge holds one, the node is blocked emitting the second.
     await log.wait_for("node_start", 2)
+    for _ in range(20):  # the scheduling contract: let every runnable task take turns
+        await asyncio.sleep(0)
+    assert started == [0, 1]
+    assert flow._contexts[a].queue_depth_in() == 1
     got = [(await fetch(flow)).payload for _ in range(3)]
     assert got == [0, 1, 2]
 
@@ -458,3 +462,27 @@ async def test_several_egress_items_are_all_fetched(make_flow: Any) -> None:
     assert sorted(m.payload for m in got) == sorted([0, 1, 2, 3, 4] * 2)
     with pytest.raises(asyncio.QueueEmpty):
         flow._contexts[ROOKERY].fetch_nowait()
+
+
+async def test_concurrent_fetchers_get_distinct_items(make_flow: Any) -> None:
+    flow = make_flow(node("a").to())
+    flow.run()
+    first = asyncio.create_task(flow.fetch())
+    second = asyncio.create_task(flow.fetch())
+    try:
+        m1, m2 = msg(1), msg(2)
+        await emit(flow, m1)
+        await emit(flow, m2)
+        async with asyncio.timeout(5):
+            got = await asyncio.gather(first, second)
+        assert sorted(x.payload for x in got) == [1, 2]
+    finally:
+        first.cancel()
+        second.cancel()
+
+
+async def test_emit_to_sequence_of_ingress_nodes(make_flow: Any) -> None:
+    a, b, c = node("a"), node("b"), node("c")
+    flow = make_flow(a.to(), b.to(), c.to())
+    await flow.emit(msg(), to=[a, c])
+    assert [flow._contexts[n].queue_depth_in() for n in (a, b, c)] == [1, 0, 1]

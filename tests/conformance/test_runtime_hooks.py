@@ -297,3 +297,20 @@ async def test_chunk_messages_are_published(make_flow: Any) -> None:
     chunk_msg = await fetch(flow)
     assert [e.edge for e in bus.envelopes] == ["OpenSea->p", "p->Rookery"]
     assert bus.envelopes[1].payload is chunk_msg
+
+
+async def test_record_remote_event_level(make_flow: Any, caplog: pytest.LogCaptureFixture) -> None:
+    n = Node(echo, name="echo", policy=NONE)
+    flow = make_flow(n.to())
+    caplog.set_level(logging.DEBUG, logger="penguiflow.core")
+    await flow.record_remote_event(
+        event="remote_call_error",
+        node=n,
+        context=flow._contexts[n],
+        trace_id="t",
+        latency_ms=2.0,
+        level=logging.WARNING,
+    )
+    (record,) = [r for r in caplog.records if r.getMessage() == "remote_call_error"]
+    assert record.levelno == logging.WARNING
+    assert record.trace_id == "t"  # type: ignore[attr-defined]

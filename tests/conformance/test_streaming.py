@@ -339,3 +339,31 @@ async def test_emit_stream_events_with_real_flow(make_flow: Any) -> None:
         (1, "t2", False),
         (2, "", True),
     ]
+
+
+async def test_emit_chunk_to_selected_successor(make_flow: Any) -> None:
+    left_sink, right_sink = Sink(), Sink()
+
+    async def left(item: Message, ctx: Any) -> Any:
+        return await left_sink(item, ctx)
+
+    async def right(item: Message, ctx: Any) -> Any:
+        return await right_sink(item, ctx)
+
+    left_node = Node(left, name="left", policy=NONE)
+    right_node = Node(right, name="right", policy=NONE)
+
+    async def producer(item: Message, ctx: Any) -> None:
+        await ctx.emit_chunk(parent=item, text="only-right", to=right_node)
+
+    flow = make_flow(
+        Node(producer, name="p", policy=NONE).to(left_node, right_node),
+        left_node.to(),
+        right_node.to(),
+    )
+    flow.run()
+    await emit(flow, msg())
+    out = await fetch(flow)
+    assert out.payload.text == "only-right"
+    assert left_sink.items == []
+    assert right_sink.items == [out]

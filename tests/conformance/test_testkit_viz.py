@@ -423,3 +423,15 @@ def test_pure_cycle_has_no_endpoints_in_diagram() -> None:
     assert "OpenSea" not in out
     assert "Rookery" not in out
     assert "    a --> b" in out.split("\n")
+
+
+async def test_registered_trace_without_events_has_no_recorded_events() -> None:
+    a, b = node("a"), node("b")
+    flow = create(a.to(b), b.to(a), allow_cycles=True)  # no egress: fetch cannot work
+    m = msg()
+    with pytest.raises(RuntimeError, match="no incoming floes"):
+        await testkit.run_one(flow, m)
+    assert flow._running is False
+    assert testkit.get_recorded_events(m.trace_id) == ()
+    with pytest.raises(AssertionError, match="No recorded events"):
+        testkit.assert_node_sequence(m.trace_id, [])

@@ -21,7 +21,8 @@ PLANNER_NAMES = [
 
 
 def test_planner_package_exports() -> None:
-    assert sorted(penguiflow.planner.__all__) == PLANNER_NAMES
+    # ToolContext (the tools' ctx) is public in the package only, for annotations.
+    assert sorted(penguiflow.planner.__all__) == sorted([*PLANNER_NAMES, "ToolContext"])
 
 
 def test_react_module_exports_protocol_and_reason_alias_too() -> None:
