@@ -38,7 +38,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="subset of project,penguiflow225,floor",
     )
     parser.add_argument("--n", type=int, default=None, help="override N of every workload")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per workload run")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per workload run")
     parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),

@@ -63,6 +63,14 @@ class EventPipeline:
         self.state_store = state_store
         self._maxsize = maxsize
 
+    def listening(self, event_type: str) -> bool:
+        """True if an ``event_type`` event would reach anyone (a log level, store or middleware)."""
+        return (
+            bool(self._middlewares)
+            or self.state_store is not None
+            or LOGGER.isEnabledFor(LEVELS[event_type])
+        )
+
     async def emit(
         self,
         event_type: str,

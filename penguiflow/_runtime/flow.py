@@ -21,7 +21,11 @@ from penguiflow._runtime.flow_hooks import FlowHooks
 from penguiflow._runtime.flow_io import FlowIO, RookeryDelivery
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Endpoint, Floe, build_graph
 from penguiflow._runtime.node_actor import STOPPING
-from penguiflow._runtime.supervision import start_node_actors, stop_node_actors
+from penguiflow._runtime.supervision import (
+    start_node_actors,
+    stop_node_actors,
+    watch_supervisor,
+)
 from penguiflow._runtime.tracing import TraceBook
 from penguiflow._runtime.transport import Transport
 from penguiflow._time import SYSTEM_CLOCK, Clock
@@ -105,6 +109,10 @@ class PenguiFlow(FlowIO, FlowHooks):
         self._warn_nodes: frozenset[Node] = frozenset()
         self._running = False
         self._supervisor: Supervisor | None = None
+        self._watcher: asyncio.Task[None] | None = None  # hears the supervisor exit
+        self._failure: BaseException | None = None
+        # Set once the failed run's items have all been ended (context.Context._take).
+        self._fetch_failure: BaseException | None = None
         self._parent: Supervisor | None = None
         self._refs: dict[Node, ActorRef] = {}
         self._started: set[Node] = set()  # nodes whose actor ran during this run
@@ -180,6 +188,20 @@ class PenguiFlow(FlowIO, FlowHooks):
     def supervisor(self) -> Supervisor | None:
         """The supervisor of this run's node actors (``None`` when not running)."""
         return self._supervisor
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why this run failed, else ``None``: the ``Escalated`` of its supervisor.
+
+        Set when node actors crashed more often than the restart intensity allows.
+        The node actors are then gone; every queued traced item was ended with a
+        ``FlowError`` (``metadata["reason"] == "escalated"``); ``emit`` raises this
+        error, and so does ``fetch`` once Rookery holds nothing more. Cleared by
+        the next ``run()``.
+
+        .. versionadded:: 3.0
+        """
+        return self._failure
 
     @property
     def _tasks(self) -> list[asyncio.Task[Any]]:
@@ -262,7 +284,11 @@ class PenguiFlow(FlowIO, FlowHooks):
         self._warn_nodes = _message_output_nodes(self._graph.nodes, registry)
         parent = supervisor if supervisor is not None else self._parent
         self._started.clear()
+        self._failure = self._fetch_failure = None
         self._supervisor, self._refs = start_node_actors(self, parent)
+        self._watcher = asyncio.get_running_loop().create_task(
+            watch_supervisor(self, self._supervisor), name="penguiflow.flow watcher"
+        )
         self._running = True
 
     def _check_registry(self, registry: Any) -> None:
@@ -294,6 +320,11 @@ class PenguiFlow(FlowIO, FlowHooks):
                 ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
             if supervisor is not None:
                 await stop_node_actors(supervisor)
+            watcher = self._watcher
+            if watcher is not None:
+                # Done once the supervisor is; cancelled if still ending items.
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             for node in self._graph.nodes:
                 if node in self._started:
                     await self._events.emit("node_cancelled", self._contexts[node], None)
@@ -309,6 +340,7 @@ class PenguiFlow(FlowIO, FlowHooks):
             self._traces.clear()
             self._refs = {}
             self._supervisor = None
+            self._watcher = None
             self._busy = 0
             self._busy_changed(0)
             self._stopping = False

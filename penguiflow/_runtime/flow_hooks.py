@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.graph import OPEN_SEA
-from penguiflow._runtime.node_actor import TraceInterrupt
+from penguiflow._runtime.node_actor import HANDLER, TraceInterrupt
 from penguiflow.actors import SELF_LANE
 from penguiflow.metrics import FlowEvent
 
@@ -70,10 +70,10 @@ class FlowHooks:
         matches = reason.matches
         dropped: list[Any] = []
         for mailbox in (*self._mailboxes.values(), self._rookery):
-            dropped.extend(d.item for d in mailbox.purge(matches))
-            # purge() covers data lanes only; self lanes hold controller self-edges
-            # and the Rookery buffer, which are edge queues too (kernel helper).
-            dropped.extend(mailbox._purge_lane(SELF_LANE, matches))
+            # Self lanes hold controller self-edges and the Rookery buffer, which
+            # are edge queues too; the system lane is the kernel's own.
+            lanes = (SELF_LANE, *range(mailbox.lanes))
+            dropped.extend(d.item for d in mailbox.purge(matches, lanes=lanes))
         for ref in self._refs.values():
             ref.interrupt(reason, when=matches)
         # A stream cut before its ``done`` chunk would keep its sequence counter
@@ -82,6 +82,12 @@ class FlowHooks:
             ctx._stream_seq.pop(trace_id, None)
         for item in dropped:
             await self._io.finish(item)
+        # A node cancelling its own trace: interrupt() will not cancel the calling
+        # task, so its actor aborts the node function itself. Last, after every
+        # await here, so the CancelledError lands in the node's code.
+        handler = HANDLER.get()
+        if handler is not None:
+            handler.cancel_self(self, trace_id)
         return True
 
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event:

@@ -35,6 +35,7 @@ class FlowIO:
     _contexts: dict[Any, Context]
     _traces: TraceBook
     _io: Transport
+    _failure: BaseException | None
 
     def _wm_duplicate(self, msg: Any) -> bool:
         if isinstance(msg, Message) and isinstance(msg.payload, WM):
@@ -48,13 +49,18 @@ class FlowIO:
 
         Raises:
             KeyError: a target is not an ingress node.
+            Escalated: the run failed (see ``failure``); nothing would take it.
         """
+        if self._failure is not None:
+            raise self._failure
         if self._wm_duplicate(msg):
             return
         await self._contexts[OPEN_SEA].emit(msg, to)
 
     def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
         """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
+        if self._failure is not None:
+            raise self._failure
         if self._wm_duplicate(msg):
             return
         self._contexts[OPEN_SEA].emit_nowait(msg, to)
@@ -81,6 +87,7 @@ class FlowIO:
         Raises:
             KeyError: ``from_`` is not an egress node.
             RuntimeError: Rookery has no incoming edges and nothing buffered.
+            Escalated: the run failed (see ``failure``) and nothing is left to fetch.
         """
         return await self._contexts[ROOKERY].fetch(from_)
 
@@ -99,7 +106,7 @@ class FlowIO:
         .. versionadded:: 3.0
         """
         ctx = self._contexts[ROOKERY]
-        delivery = await ctx._mailbox().get(ctx._lanes(from_))
+        delivery = await ctx._take(ctx._lanes(from_))
         item = delivery.item
         trace_id = self._io.take_origin(item)
         await self._io.finish(item)

@@ -11,8 +11,10 @@ kernel then calls ``on_interrupt`` and the actor goes on with its next item.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import warnings
+from contextvars import ContextVar
 from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from penguiflow._runtime.flow import PenguiFlow
     from penguiflow.actors import ActorContext
 
-__all__ = ["CRASH_LIMIT", "STOPPING", "NodeActor", "TraceCancelled", "TraceInterrupt"]
+__all__ = ["CRASH_LIMIT", "HANDLER", "STOPPING", "NodeActor", "TraceCancelled", "TraceInterrupt"]
 
 
 class TraceCancelled(PenguiFlowError):
@@ -52,6 +54,10 @@ class TraceCancelled(PenguiFlowError):
 
 STOPPING = "penguiflow.stop"
 """The ``interrupt`` reason ``stop()`` gives to node actors handling an item."""
+
+#: The node actor whose task this is (set in ``on_start``). Child tasks inherit
+#: it, so ``NodeActor.cancel_self`` also checks that the caller is that task.
+HANDLER: ContextVar[NodeActor | None] = ContextVar("penguiflow_node_handler", default=None)
 
 CRASH_LIMIT = 2
 """Crashes one item may cause before it is failed instead of redelivered.
@@ -80,6 +86,12 @@ class NodeActor(Actor):
         self.node = node
         self.ctx: Context = flow._contexts[node]
         self._open = False  # an item was taken and is not yet finished
+        # Self-cancel (cancel_self): the trace in hand, the actor's task, whether the
+        # node function is running now, and whether it cancelled its own trace.
+        self._trace_id: str | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._invoking = False
+        self._self_cancel = False
         # Bound once per incarnation: the per-item path reads these many times.
         self._events = flow._events
         self._traces = flow._traces
@@ -107,6 +119,8 @@ class NodeActor(Actor):
     async def on_start(self, ctx: ActorContext) -> None:
         # stop() reports node_cancelled for every node whose worker got to run.
         self.flow._started.add(self.node)
+        self._task = asyncio.current_task()
+        HANDLER.set(self)
 
     async def on_stop(self, reason: object) -> None:
         self._close()
@@ -135,22 +149,78 @@ class NodeActor(Actor):
         trace_id = getattr(message, "trace_id", None)
         # The actor's own task context: whatever this item produces is its trace's.
         PRODUCING_TRACE.set(trace_id)
+        self._trace_id = trace_id
         traces = self._traces
         try:
-            # Trace-less items are never deadline-checked nor cancellable: straight in.
-            # The arrival checks only run when a deadline or a cancel flag exists.
+            # Arrival checks run only when a deadline or a cancel flag exists at all;
+            # trace-less items are never deadline-checked nor cancellable.
             if (
-                trace_id is None
-                or not (
+                trace_id is not None
+                and (
                     traces.events
                     or (isinstance(message, Message) and message.deadline_s is not None)
                 )
-                or await self._admit(message, trace_id)
+                and not await self._admit(message, trace_id)
             ):
-                if self._inline:
-                    await self._first_attempt(message, trace_id)
+                pass
+            elif not self._inline:
+                await self._attempts(message, trace_id, 0)
+            else:
+                # Attempt 0 inlined (no timer needed): the steps and events of one turn
+                # of _attempts. Per-hop events nobody listens to are not even built,
+                # and results go out through Transport.offer: no coroutine, no task,
+                # unless an edge is full.
+                events = self._events
+                observed = bool(events._middlewares) or events.state_store is not None
+                info = observed or LOGGER.isEnabledFor(INFO)  # INFO off: DEBUG off too
+                if observed or (info and LOGGER.isEnabledFor(DEBUG)):
+                    await events.emit("node_start", self.ctx, trace_id, attempt=0, latency_ms=0.0)
+                clock = self._latency_clock
+                start = clock()
+                try:
+                    if trace_id is not None:
+                        inflight = traces.inflight
+                        inflight[trace_id] = inflight.get(trace_id, 0) + 1
+                    self._invoking = True
+                    try:
+                        func = self._func
+                        if func is not None:
+                            result = await func(message, self.ctx)
+                        else:
+                            result = await self.node.invoke(
+                                message, self.ctx, registry=flow._registry
+                            )
+                    finally:
+                        self._invoking = False
+                        # True when the trace's items all finished while this ran (§10).
+                        if trace_id is not None and traces.end_invocation(trace_id):
+                            await self._io.cancel_finished(trace_id)
+                    if self._self_cancel:
+                        # The node cancelled its own trace and returned before meeting
+                        # the CancelledError (cancel_self): settled by _attempt_failed.
+                        raise TraceCancelled(trace_id)
+                    if result is not None:
+                        if self._warn and not isinstance(result, Message):
+                            _warn_message_output(self.node, result)
+                        if isinstance(result, Message) and isinstance(
+                            result.payload, WM | FinalAnswer
+                        ):
+                            await self._route(message, result)
+                        else:
+                            io = self._io
+                            for floe in self.ctx._out_list:
+                                if not io.offer(floe, result):
+                                    await io.send(floe, result)
+                except BaseException as exc:
+                    latency_ms = (clock() - start) * 1000.0
+                    if await self._attempt_failed(message, trace_id, exc, 0, latency_ms):
+                        await self._attempts(message, trace_id, 1)
                 else:
-                    await self._attempts(message, trace_id, 0)
+                    if info:
+                        latency_ms = (clock() - start) * 1000.0
+                        await events.emit(
+                            "node_success", self.ctx, trace_id, attempt=0, latency_ms=latency_ms
+                        )
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
@@ -202,6 +272,39 @@ class NodeActor(Actor):
         self.flow._busy_changed(-1)
         return True
 
+    def cancel_self(self, flow: Any, trace_id: str) -> None:
+        """Abort the running node function if it is cancelling its own trace.
+
+        ``ActorRef.interrupt`` will not cancel the calling task, so when a node
+        calls ``flow.cancel()`` on the trace it is handling, ``cancel()`` ends here:
+        as in 2.2.5 the node sees ``CancelledError`` at its next await and the
+        runtime reports ``node_trace_cancelled`` (runtime.md §11 step 3). Does
+        nothing unless the caller is this actor's task, inside the node function,
+        handling ``trace_id`` for ``flow``.
+        """
+        task = self._task
+        if (
+            not self._invoking
+            or self._self_cancel
+            or flow is not self.flow
+            or self._trace_id != trace_id
+            or task is None
+            or task is not asyncio.current_task()
+        ):
+            return
+        self._self_cancel = True
+        task.cancel()
+
+    async def _absorb_self_cancel(self, item: Any) -> None:
+        """Settle a ``cancel_self``, delivered or still pending, and report it."""
+        self._self_cancel = False
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)  # a still-pending self-cancel is delivered here
+        task = asyncio.current_task()
+        if task is not None and task.uncancel() > 0:
+            raise asyncio.CancelledError  # stop() or an interrupt came too: it wins
+        await self._report_cancel(item)
+
     async def _admit(self, item: Any, trace_id: str) -> bool:
         """Deadline and cancellation checks on arrival; False if the item ends here."""
         flow = self.flow
@@ -222,56 +325,6 @@ class NodeActor(Actor):
             return False
         return True
 
-    async def _first_attempt(self, item: Any, trace_id: str | None) -> None:
-        """Attempt 0 without a timeout, inlined; failures continue in ``_attempts``.
-
-        Same steps and events as one turn of ``_attempts``: per-hop events nobody
-        listens to are not even built (one level check), no timer is armed, and
-        results go out through ``Transport.offer`` (no coroutine unless an edge
-        is full).
-        """
-        events = self._events
-        observed = bool(events._middlewares) or events.state_store is not None
-        # INFO off implies DEBUG off: one level check per item in the common case.
-        info = observed or LOGGER.isEnabledFor(INFO)
-        if observed or (info and LOGGER.isEnabledFor(DEBUG)):
-            await events.emit("node_start", self.ctx, trace_id, attempt=0, latency_ms=0.0)
-        start = self._latency_clock()
-        traces = self._traces
-        inflight = traces.inflight
-        try:
-            if trace_id is not None:
-                inflight[trace_id] = inflight.get(trace_id, 0) + 1
-            try:
-                func = self._func
-                if func is not None:
-                    result = await func(item, self.ctx)
-                else:
-                    result = await self.node.invoke(item, self.ctx, registry=self.flow._registry)
-            finally:
-                # True when the trace's items all finished while this ran (§10).
-                if trace_id is not None and traces.end_invocation(trace_id):
-                    await self._io.cancel_finished(trace_id)
-            if result is not None:
-                if self._warn and not isinstance(result, Message):
-                    _warn_message_output(self.node, result)
-                if isinstance(result, Message) and isinstance(result.payload, WM | FinalAnswer):
-                    await self._route(item, result)
-                else:
-                    io = self._io
-                    offer = io.offer
-                    for floe in self.ctx._out_list:
-                        if not offer(floe, result):
-                            await io.send(floe, result)
-        except BaseException as exc:
-            latency_ms = (self._latency_clock() - start) * 1000.0
-            if await self._attempt_failed(item, trace_id, exc, 0, latency_ms):
-                await self._attempts(item, trace_id, 1)
-            return
-        if info:
-            latency_ms = (self._latency_clock() - start) * 1000.0
-            await events.emit("node_success", self.ctx, trace_id, attempt=0, latency_ms=latency_ms)
-
     async def _attempt_failed(
         self, item: Any, trace_id: str | None, exc: BaseException, attempt: int, latency_ms: float
     ) -> bool:
@@ -280,6 +333,11 @@ class NodeActor(Actor):
         Re-raises a real cancellation (trace interrupt or ``stop()``: the kernel
         decides) and anything that is not an ``Exception``.
         """
+        if self._self_cancel:
+            # The node cancelled its own trace (cancel_self): whatever it raised
+            # since, the attempt ends as a trace cancellation.
+            await self._absorb_self_cancel(item)
+            return False
         if isinstance(exc, asyncio.CancelledError):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -316,6 +374,7 @@ class NodeActor(Actor):
             try:
                 if trace_id is not None:
                     inflight[trace_id] = inflight.get(trace_id, 0) + 1
+                self._invoking = True
                 try:
                     if timeout_s is None:
                         result = await node.invoke(item, ctx, registry=flow._registry)
@@ -323,9 +382,14 @@ class NodeActor(Actor):
                         async with self._clock.timeout_at(start + timeout_s):
                             result = await node.invoke(item, ctx, registry=flow._registry)
                 finally:
+                    self._invoking = False
                     # True when the trace's items all finished while this ran (§10).
                     if trace_id is not None and traces.end_invocation(trace_id):
                         await self._io.cancel_finished(trace_id)
+                if self._self_cancel:
+                    # The node cancelled its own trace and returned before meeting
+                    # the CancelledError (cancel_self): settled by _attempt_failed.
+                    raise TraceCancelled(trace_id)
                 if result is not None:
                     if self._warn and not isinstance(result, Message):
                         _warn_message_output(node, result)
@@ -357,14 +421,16 @@ class NodeActor(Actor):
         )
         if attempt < policy.max_retries:
             delay = backoff_delay(policy, attempt + 1)
-            await events.emit(
-                "node_retry",
-                self.ctx,
-                trace_id,
-                attempt=attempt + 1,
-                extra={"sleep_s": delay, "exception": repr(exc)},
-            )
-            await self._clock.sleep(delay)
+            if events.listening("node_retry"):  # else not even its extra is built
+                await events.emit(
+                    "node_retry",
+                    self.ctx,
+                    trace_id,
+                    attempt=attempt + 1,
+                    extra={"sleep_s": delay, "exception": repr(exc)},
+                )
+            if delay > 0:  # backoff_base=0: retry at once, no turn of the loop
+                await self._clock.sleep(delay)
             return True
         error = failure(node, trace_id, exc, attempt, latency_ms)
         await events.emit(

@@ -33,7 +33,10 @@ class TraceBook:
         self.inflight: dict[str, int] = {}
         self.events: dict[str, asyncio.Event] = {}
         self.memo: dict[str, int] = {}  # last WM hops streamed to Rookery per trace
-        self.waiters: dict[str, asyncio.Event] = {}  # per-trace capacity waiters
+        # Per-trace capacity waiters: key -> (one future per waiting producer, the
+        # limit). Woken only once the count is below the limit again, not on every
+        # finished item.
+        self.waiters: dict[str, tuple[list[asyncio.Future[None]], int]] = {}
 
     def add(self, trace_id: str) -> None:
         """One more outstanding item of ``trace_id``."""
@@ -49,9 +52,10 @@ class TraceBook:
         counts = self.counts
         left = counts.get(trace_id, 0) - 1
         if self.waiters:
-            waiter = self.waiters.pop(trace_id, None)
-            if waiter is not None:
-                waiter.set()
+            waiter = self.waiters.get(trace_id)
+            if waiter is not None and left - 1 < waiter[1]:
+                del self.waiters[trace_id]
+                _wake(waiter[0])
         if left > 0:
             counts[trace_id] = left
             return False
@@ -113,15 +117,23 @@ class TraceBook:
         while self.counts.get(key, 0) - 1 >= maxsize:
             waiter = self.waiters.get(key)
             if waiter is None:
-                waiter = self.waiters[key] = asyncio.Event()
-            await waiter.wait()
+                waiter = self.waiters[key] = ([], maxsize)
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiter[0].append(future)
+            await future
 
     def clear(self) -> None:
         """Forget everything (``stop()``); capacity waiters are released."""
-        for waiter in self.waiters.values():
-            waiter.set()
+        for futures, _ in self.waiters.values():
+            _wake(futures)
         self.waiters.clear()
         self.counts.clear()
         self.inflight.clear()
         self.events.clear()
         self.memo.clear()
+
+
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # a cancelled waiter leaves its future behind
+            future.set_result(None)

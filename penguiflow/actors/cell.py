@@ -124,7 +124,7 @@ class ActorCell:
 
     def clear_stop_requests(self) -> None:
         """Drop stop requests the last incarnation did not get to (before a restart)."""
-        self.mailbox._purge_lane(SYSTEM_LANE, _is_stop)
+        self.mailbox.purge(_is_stop, lanes=(SYSTEM_LANE,))
 
     def interrupt(self, reason: object, when: Callable[[Any], bool] | None) -> bool:
         """Cancel the handler in progress if ``when(current)`` holds (see ActorRef)."""

@@ -62,13 +62,22 @@ __all__ = [
 _Putter = tuple["asyncio.Future[None]", Any]
 
 
+# An empty deque costs ~760 bytes and most lanes never need some of theirs (no
+# producer ever waits; the system and self lanes stay empty), so those start as
+# this shared, always-empty placeholder and get their own deque on first append.
+# Only ``_deliver`` (items) and ``put`` (putters) append to a lane that may still
+# hold it; everything else reads it, or appends only to a lane it knows is real.
+_UNUSED: deque[Any] = deque()
+
+
 class _Lane:
     __slots__ = ("index", "items", "putters", "transit")
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.items: deque[Any] = deque()
-        self.putters: deque[_Putter] = deque()  # FIFO
+        # Data lanes take items on the hot paths, which append without the check.
+        self.items: deque[Any] = deque() if index >= 0 else _UNUSED
+        self.putters: deque[_Putter] = _UNUSED  # FIFO
         self.transit = 0  # items handed to consumers that have not resumed yet
 
 
@@ -118,10 +127,13 @@ class Mailbox:
         self._self = _Lane(SELF_LANE)
         # The single data lane of a one-lane mailbox, for get()'s inlined hot path.
         self._lane0 = self._data[0] if lanes == 1 else None
-        # The system and self deques (never replaced), checked on every get.
+        # The system and self deques, checked on every get (refreshed by _deliver
+        # when one replaces its _UNUSED placeholder).
         self._priority = (self._system.items, self._self.items)
         self._last_lane = 0  # lane of the item _next() returned last
-        self._getters: deque[_Getter] = deque()
+        # A list, not a deque: there is rarely more than one waiting consumer (an
+        # idle actor), and an empty list is 56 bytes against a deque's ~760.
+        self._getters: list[_Getter] = []
         self._empty_waiters: list[asyncio.Future[None]] = []
         self._rr = 0  # next data lane to look at first
         self._size = 0  # items in every lane, in-transit ones included
@@ -160,7 +172,7 @@ class Mailbox:
             fut, accepts = getters[0]
             if accepts is None and not fut.done():
                 # The usual case: the single consumer of this mailbox is waiting.
-                getters.popleft()
+                getters.pop(0)
                 ln.transit += 1
                 delivery = _new_delivery(Delivery)
                 _set_item(delivery, item)
@@ -175,10 +187,14 @@ class Mailbox:
                     ln.transit += 1
                     fut.set_result(_delivery(item, lane))
                     return
+        items = ln.items
+        if items is _UNUSED:
+            items = ln.items = deque()
+            self._priority = (self._system.items, self._self.items)
         if front:
-            ln.items.appendleft(item)
+            items.appendleft(item)
         else:
-            ln.items.append(item)
+            items.append(item)
 
     def put_nowait(self, item: Any, lane: int = 0) -> bool:
         """Enqueue ``item`` if the lane has room and no producer is waiting on it.
@@ -230,7 +246,7 @@ class Mailbox:
                 getter, accepts = getters[0]
                 if accepts is None and not getter.done():
                     # The usual case: the consumer waits for anything; hand it over.
-                    getters.popleft()
+                    getters.pop(0)
                     self._size += 1
                     ln.transit += 1
                     delivery = _new_delivery(Delivery)
@@ -244,7 +260,10 @@ class Mailbox:
                 ln.items.append(item)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        ln.putters.append((fut, item))
+        putters = ln.putters
+        if putters is _UNUSED:
+            putters = ln.putters = deque()
+        putters.append((fut, item))
         try:
             await fut
         except asyncio.CancelledError:
@@ -377,8 +396,29 @@ class Mailbox:
                 self._wake_empty()
             self._last_lane = 0
             return item
-        delivery = await self.get()
-        self._last_lane = delivery.lane
+        # get() inlined for lanes=None: one coroutine frame less per idle wait.
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        if self._size:
+            taken = self._take(None)
+            if taken is not None:
+                self._last_lane = taken.lane
+                return taken.item
+        fut: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._getters.append((fut, None))
+        try:
+            delivery = await fut
+        except asyncio.CancelledError:
+            self._abandon_get(fut)
+            raise
+        lane = self._last_lane = delivery.lane
+        ln = self._data[lane] if lane >= 0 else self._lane(lane)
+        ln.transit -= 1
+        self._size -= 1
+        if ln.putters:
+            self._admit(ln)
+        if self._empty_waiters and not self._size:
+            self._wake_empty()
         return delivery.item
 
     async def get(self, lanes: Sequence[int] | None = None) -> Delivery:
@@ -421,15 +461,7 @@ class Mailbox:
         try:
             delivery = await fut
         except asyncio.CancelledError:
-            if fut.cancelled():
-                _discard_getter(self._getters, fut)
-            elif fut.exception() is None:
-                # An item was handed over but we were cancelled before taking it.
-                handed = fut.result()
-                ln = self._lane(handed.lane)
-                ln.transit -= 1
-                self._size -= 1
-                self._deliver(ln, handed.item, handed.lane, front=True)
+            self._abandon_get(fut)
             raise
         lane = delivery.lane
         ln = self._data[lane] if lane >= 0 else self._lane(lane)
@@ -441,45 +473,76 @@ class Mailbox:
             self._wake_empty()
         return delivery
 
-    # -- maintenance --------------------------------------------------------------
-    def purge(self, predicate: Callable[[Any], bool]) -> list[Delivery]:
-        """Remove every queued data-lane item matching ``predicate``; return them.
+    def _abandon_get(self, fut: asyncio.Future[Delivery]) -> None:
+        """A waiting consumer was cancelled: take nothing, lose nothing."""
+        if fut.cancelled():
+            _discard_getter(self._getters, fut)
+        elif fut.exception() is None:
+            # An item was handed over but the consumer was cancelled before taking it.
+            handed = fut.result()
+            ln = self._lane(handed.lane)
+            ln.transit -= 1
+            self._size -= 1
+            self._deliver(ln, handed.item, handed.lane, front=True)
 
-        Freed capacity is granted to waiting producers.
+    # -- maintenance --------------------------------------------------------------
+    def purge(
+        self, predicate: Callable[[Any], bool], *, lanes: Sequence[int] | None = None
+    ) -> list[Delivery]:
+        """Remove every queued item matching ``predicate``; return them in lane order.
+
+        Args:
+            predicate: called once per queued item; True removes it.
+            lanes: the lanes to purge, data lanes and/or ``SELF_LANE`` /
+                ``SYSTEM_LANE``; ``None`` (the default) means every data lane.
+                *versionchanged 3.0: ``lanes`` added.*
+
+        Items handed to a consumer that has not resumed yet are not removed.
+        Freed capacity is granted to waiting producers, oldest first.
+
+        Raises:
+            IndexError: a lane does not exist.
         """
+        selected = self._data if lanes is None else [self._lane(lane) for lane in lanes]
         removed: list[Delivery] = []
-        for lane, ln in enumerate(self._data):
-            if not ln.items:
+        for ln in selected:
+            items = ln.items
+            if not items:
                 continue
-            keep: deque[Any] = deque()
-            for item in ln.items:
+            keep: list[Any] = []
+            for item in items:
                 if predicate(item):
-                    removed.append(_delivery(item, lane))
+                    removed.append(_delivery(item, ln.index))
                 else:
                     keep.append(item)
-            if len(keep) != len(ln.items):
-                self._size -= len(ln.items) - len(keep)
+            dropped = len(items) - len(keep)
+            if dropped:
+                self._size -= dropped
                 # In place: hot paths hold references to the lane deques.
-                ln.items.clear()
-                ln.items.extend(keep)
-                self._admit(ln)
+                items.clear()
+                items.extend(keep)
+                if ln.index >= 0 and ln.putters:
+                    self._admit(ln)
         if removed:
             self._after_take()
         return removed
 
-    def _purge_lane(self, lane: int, predicate: Callable[[Any], bool]) -> list[Any]:
-        """Remove matching items from one lane (system/self included); kernel use."""
-        ln = self._lane(lane)
-        removed = [item for item in ln.items if predicate(item)]
-        if removed:
-            kept = [item for item in ln.items if not predicate(item)]
-            ln.items.clear()
-            ln.items.extend(kept)
-            self._size -= len(removed)
-            if lane >= 0:
-                self._admit(ln)
-            self._after_take()
-        return removed
+    def fail_getters(self, error: BaseException) -> int:
+        """Make every waiting ``get`` raise ``error``; queued items are not touched.
+
+        For an owner that learns nothing more can arrive (its producers are gone
+        for good) while the mailbox stays open for what is already queued.
+        Returns how many waiting consumers were woken.
+
+        .. versionadded:: 3.0
+        """
+        getters, self._getters = self._getters, []
+        woken = 0
+        for fut, _ in getters:
+            if not fut.done():
+                fut.set_exception(error)
+                woken += 1
+        return woken
 
     def close(self) -> list[Delivery]:
         """Close the mailbox and return what was queued (system, self, data lanes).
@@ -500,7 +563,7 @@ class Mailbox:
                 if not fut.done():
                     fut.set_exception(MailboxClosed("mailbox is closed"))
         while self._getters:
-            getter, _ = self._getters.popleft()
+            getter, _ = self._getters.pop(0)
             if not getter.done():
                 getter.set_exception(MailboxClosed("mailbox is closed"))
         self._after_take()
@@ -563,7 +626,7 @@ def _discard_putter(putters: deque[_Putter], fut: asyncio.Future[None]) -> None:
             return
 
 
-def _discard_getter(getters: deque[_Getter], fut: asyncio.Future[Delivery]) -> None:
+def _discard_getter(getters: list[_Getter], fut: asyncio.Future[Delivery]) -> None:
     for index, (candidate, _) in enumerate(getters):
         if candidate is fut:
             del getters[index]

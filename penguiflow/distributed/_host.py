@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._logging import get_logger
 from penguiflow.distributed import _bridge
 from penguiflow.distributed._codec import decode, encode
-from penguiflow.distributed._redis import ensure_group, redis_errors
+from penguiflow.distributed._redis import checkpoint, ensure_group, redis_errors
 from penguiflow.distributed._wire import (
     GROUP,
     ROOKERY_CODE,
@@ -66,6 +66,8 @@ class NodeHost:
         claim_idle_ms: entries idle longer than this are taken from their consumer.
         block_ms: how long one stream read blocks.
         max_deliveries: an entry delivered more often is answered with an error.
+        prefetch: entries one copy reads at once (more saves round trips; entries
+            read but waiting are not available to other workers).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class NodeHost:
         claim_idle_ms: int = 30_000,
         block_ms: int = 1000,
         max_deliveries: int = 5,
+        prefetch: int = 1,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -90,6 +93,7 @@ class NodeHost:
         self._claim_idle_ms = claim_idle_ms
         self._block_ms = block_ms
         self._max_deliveries = max_deliveries
+        self._prefetch = max(1, prefetch)
         self._flows: list[PenguiFlow] = []
         self._cancelled: dict[str, float] = {}
         self.processed = 0
@@ -126,6 +130,7 @@ class NodeHost:
     async def _listen(self, pubsub: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            checkpoint()
             if message is None:
                 continue
             trace_id = CancelNotice.model_validate_json(message["data"]).trace_id
@@ -143,41 +148,55 @@ class NodeHost:
         self, flow: PenguiFlow, node: Any, collector: Any, consumer: str, stop: asyncio.Event
     ) -> None:
         stream = self._keys.node_stream(node.name)
+        held: dict[str, None] = {}  # entries read and not yet answered (heartbeat keeps them)
         next_claim = 0.0
         try:
-            while not stop.is_set():
-                got = None
-                if time.monotonic() >= next_claim:
-                    next_claim = time.monotonic() + self._claim_idle_ms / 2000
-                    got = await self._claim(stream, consumer)
-                if got is None:
-                    got = await self._read(stream, consumer)
-                if got is not None:
-                    await self._handle(flow, collector, stream, consumer, *got)
+            async with asyncio.TaskGroup() as group:
+                beat = group.create_task(self._heartbeat(stream, consumer, held))
+                try:
+                    while not stop.is_set():
+                        batch = []
+                        if time.monotonic() >= next_claim:
+                            next_claim = time.monotonic() + self._claim_idle_ms / 2000
+                            batch = await self._claim(stream, consumer)
+                        if not batch:
+                            batch = await self._read(stream, consumer)
+                        checkpoint()
+                        held.update(dict.fromkeys(entry_id for entry_id, _, _ in batch))
+                        # Entries in hand are answered even when stopping: none is left
+                        # to wait for the idle timeout of a worker that said goodbye.
+                        for entry_id, data, deliveries in batch:
+                            await self._handle(
+                                flow, collector, stream, consumer, entry_id, data, deliveries
+                            )
+                            del held[entry_id]
+                finally:
+                    beat.cancel()
         finally:
             await flow.stop()
 
-    async def _claim(self, stream: str, consumer: str) -> tuple[str, str, int] | None:
+    async def _claim(self, stream: str, consumer: str) -> list[tuple[str, str, int]]:
         reply: Any = await self._redis.xautoclaim(
             stream, GROUP, consumer, min_idle_time=self._claim_idle_ms, count=1
         )
-        claimed = reply[1]
+        claimed = [(entry_id, fields) for entry_id, fields in reply[1] if fields is not None]
         if not claimed:
-            return None
+            return []
         entry_id, fields = claimed[0]
         info: Any = await self._redis.xpending_range(stream, GROUP, entry_id, entry_id, 1)
         deliveries = int(info[0]["times_delivered"]) if info else 1
         _log.info("distributed_entry_claimed", stream=stream, entry=entry_id, deliveries=deliveries)
-        return entry_id, fields["d"], deliveries
+        return [(entry_id, fields["d"], deliveries)]
 
-    async def _read(self, stream: str, consumer: str) -> tuple[str, str, int] | None:
+    async def _read(self, stream: str, consumer: str) -> list[tuple[str, str, int]]:
         rows: Any = await self._redis.xreadgroup(
-            GROUP, consumer, {stream: ">"}, count=1, block=self._block_ms
+            GROUP, consumer, {stream: ">"}, count=self._prefetch, block=self._block_ms
         )
-        for _stream, entries in rows or ():
-            for entry_id, fields in entries:
-                return entry_id, fields["d"], 1
-        return None
+        return [
+            (entry_id, fields["d"], 1)
+            for _stream, entries in rows or ()
+            for entry_id, fields in entries
+        ]
 
     async def _handle(
         self,
@@ -203,13 +222,8 @@ class NodeHost:
             except SerializationError as exc:
                 error = f"cannot rebuild the item: {exc}"
             else:
-                async with asyncio.TaskGroup() as group:
-                    beat = group.create_task(self._heartbeat(stream, consumer, entry_id))
-                    try:
-                        await _bridge.inject(flow, work.edge, item)
-                        await flow.wait_idle()
-                    finally:
-                        beat.cancel()
+                await _bridge.inject(flow, work.edge, item)
+                await flow.wait_idle()
                 outputs = collector.take()
                 outputs += [(ROOKERY_CODE, x) for x in _bridge.take_rookery_buffer(flow)]
         if self._is_cancelled(work.trace_id):
@@ -246,13 +260,16 @@ class NodeHost:
         async with self._progress:
             await self._progress.wait_for(lambda: self.processed >= count)
 
-    async def _heartbeat(self, stream: str, consumer: str, entry_id: str) -> None:
-        # Re-claiming our own entry resets its idle time, so a long handler is
-        # not mistaken for a dead worker.
+    async def _heartbeat(self, stream: str, consumer: str, held: dict[str, None]) -> None:
+        # Re-claiming the entries in hand resets their idle time, so a slow handler
+        # (or a prefetched entry waiting its turn) is not mistaken for a dead worker.
         period = self._claim_idle_ms / 3000
         while True:
             await asyncio.sleep(period)
+            if not held:
+                continue
             try:
-                await self._redis.xclaim(stream, GROUP, consumer, 0, [entry_id], justid=True)
+                await self._redis.xclaim(stream, GROUP, consumer, 0, list(held), justid=True)
+                checkpoint()
             except redis_errors() as exc:
-                _log.warning("distributed_heartbeat_failed", entry=entry_id, error=repr(exc))
+                _log.warning("distributed_heartbeat_failed", stream=stream, error=repr(exc))

@@ -42,7 +42,7 @@ from penguiflow.actors import (
 )
 from penguiflow.distributed import _bridge
 from penguiflow.distributed._codec import decode, encode
-from penguiflow.distributed._redis import ensure_group, redis_errors
+from penguiflow.distributed._redis import checkpoint, ensure_group, redis_errors
 from penguiflow.distributed._wire import ROOKERY_CODE, CancelNotice, ResultEntry, WorkEntry
 from penguiflow.errors import FlowError, FlowErrorCode, SerializationError
 
@@ -214,6 +214,7 @@ class RemoteMailbox(Mailbox):
                 rows: Any = await self._redis.xread(
                     {self._reply_to: self._last_id}, count=_BATCH, block=self._block_ms
                 )
+                checkpoint()
             except (OSError, redis_errors()) as exc:
                 _log.warning("distributed_return_retry", node=self._name, error=repr(exc))
                 await asyncio.sleep(_RETRY_S)
@@ -223,11 +224,21 @@ class RemoteMailbox(Mailbox):
                     await self._on_result(fields["d"])
                     self._last_id = entry_id
                 await self._redis.xdel(self._reply_to, *(e[0] for e in entries))
+                checkpoint()
         return self._system_items.popleft()
 
-    def purge(self, predicate: Callable[[Any], bool]) -> list[Delivery]:
-        """Drop the matching items (a trace cancel); workers are told to abort them."""
-        dropped = [p for p in self._live.values() if predicate(p.item)]
+    def purge(
+        self, predicate: Callable[[Any], bool], *, lanes: Sequence[int] | None = None
+    ) -> list[Delivery]:
+        """Drop the matching items (a trace cancel); workers are told to abort them.
+
+        ``lanes`` restricts the purge to those lanes (``None``: every lane).
+        """
+        dropped = [
+            p
+            for p in self._live.values()
+            if (lanes is None or p.lane in lanes) and predicate(p.item)
+        ]
         if not dropped:
             return []
         for pending in dropped:
@@ -326,6 +337,7 @@ class RemoteMailbox(Mailbox):
                         self._control.popleft()
                     else:
                         await self._send_batch()
+                    checkpoint()
                 except (OSError, redis_errors()) as exc:
                     _log.warning("distributed_send_retry", node=self._name, error=repr(exc))
                     await asyncio.sleep(_RETRY_S)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["connect", "ensure_group", "redis_errors"]
+__all__ = ["checkpoint", "connect", "ensure_group", "redis_errors"]
 
 
 def connect(url_or_client: str | Redis) -> tuple[Redis, bool]:
@@ -44,3 +45,16 @@ async def ensure_group(redis: Redis, stream: str, group: str = "workers") -> Non
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def checkpoint() -> None:
+    """Raise ``CancelledError`` if the current task was asked to cancel.
+
+    Python 3.11's ``asyncio.wait_for``, which the redis client uses, can swallow a
+    cancel request that races with a reply; the request stays visible in
+    ``Task.cancelling()``. Loops around client calls check here after each call,
+    so ``flow.stop()`` and worker shutdown cannot be lost.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

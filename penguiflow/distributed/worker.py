@@ -58,6 +58,7 @@ async def run_worker(
     claim_idle_ms: int = 30_000,
     block_ms: int = 1000,
     max_deliveries: int = 5,
+    prefetch: int = 1,
     worker_id: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -81,6 +82,7 @@ async def run_worker(
         claim_idle_ms=claim_idle_ms,
         block_ms=block_ms,
         max_deliveries=max_deliveries,
+        prefetch=prefetch,
     )
     try:
         await host.run(stop)
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--claim-idle-ms", type=int, default=30_000)
     parser.add_argument("--block-ms", type=int, default=1000)
     parser.add_argument("--max-deliveries", type=int, default=5)
+    parser.add_argument("--prefetch", type=int, default=1, help="entries read at once per slot")
     parser.add_argument("--worker-id", default=None)
     return parser
 
@@ -122,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 claim_idle_ms=args.claim_idle_ms,
                 block_ms=args.block_ms,
                 max_deliveries=args.max_deliveries,
+                prefetch=args.prefetch,
                 worker_id=args.worker_id,
             )
         )

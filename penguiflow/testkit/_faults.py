@@ -175,6 +175,8 @@ class FaultPlan:
         self.timeout_sleep_s = timeout_sleep_s
         self.crash_interval_s = crash_interval_s
         self._last_kill: float | None = None
+        # After a kill: (supervisor, restart count that shows it was handled).
+        self._awaiting: tuple[Any, int] | None = None
         # (node, key) -> invocations so far; an entry leaves on success or when
         # the node's last attempt was made, so finished traces leave nothing behind.
         self._calls: dict[tuple[str, str], list[int]] = {}
@@ -212,17 +214,36 @@ class FaultPlan:
     # -- kills -------------------------------------------------------------------------
     def kill(self, flow: Any, node: Node | str, *, only_idle: bool = False) -> bool:
         """``kill_actor`` paced by ``crash_interval_s``; counted in ``statistics().kills``."""
-        if not self._kill_allowed():
+        if not self._kill_allowed(flow):
             return False
         if not kill_actor(flow, node, only_idle=only_idle):
             return False
-        self._last_kill = self.clock.monotonic()
+        self._killed(flow)
         self._kills += 1
         return True
 
-    def _kill_allowed(self) -> bool:
+    def _kill_allowed(self, flow: Any) -> bool:
+        """True if a kill now keeps restarts ``crash_interval_s`` apart.
+
+        The supervisor stamps a restart when it handles the exit, which can be
+        later than the kill (a fake clock may jump meanwhile), so the interval
+        is counted from the moment the last victim's restart was seen.
+        """
+        awaiting = self._awaiting
+        if awaiting is not None:
+            supervisor, expected = awaiting
+            if supervisor is getattr(flow, "supervisor", None) and _restarts(supervisor) < expected:
+                return False
+            self._awaiting = None
+            self._last_kill = self.clock.monotonic()  # the restart was stamped by now
         last = self._last_kill
         return last is None or self.clock.monotonic() - last >= self.crash_interval_s
+
+    def _killed(self, flow: Any) -> None:
+        supervisor = getattr(flow, "supervisor", None)
+        self._last_kill = self.clock.monotonic()
+        if supervisor is not None:
+            self._awaiting = (supervisor, _restarts(supervisor) + 1)
 
     # -- faulty nodes ------------------------------------------------------------------
     def wrap(
@@ -268,7 +289,10 @@ class FaultPlan:
                 faults is not None and kind not in faults
             ):
                 kind = FaultKind.NONE
-            if kind is FaultKind.NONE or (kind is FaultKind.CRASH and not self._kill_allowed()):
+            runtime = getattr(ctx, "runtime", None)
+            if kind is FaultKind.CRASH and not self._kill_allowed(runtime):
+                kind = FaultKind.NONE
+            if kind is FaultKind.NONE:
                 result = await func(message, ctx)
                 calls.pop(unit, None)
                 return result
@@ -327,13 +351,17 @@ class FaultPlan:
         if kind is FaultKind.CRASH:
             runtime = getattr(ctx, "runtime", None)
             counts["crashes"] += 1
-            self._last_kill = self.clock.monotonic()
+            self._killed(runtime)
             # Killed from a loop callback, outside this function: it is parked on
             # ``never`` at that point, having emitted nothing.
             asyncio.get_running_loop().call_soon(kill_actor, runtime, node)
         else:
             counts["hangs"] += 1
         await never  # ends only by cancellation: policy timeout, trace cancel, kill, stop
+
+
+def _restarts(supervisor: Any) -> int:
+    return sum(info.restarts for info in supervisor.which_children())
 
 
 class SlowConsumer:

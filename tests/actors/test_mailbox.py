@@ -559,3 +559,74 @@ async def test_put_to_a_negative_lane_is_rejected() -> None:
         await box.put("x", -2)
     with pytest.raises(IndexError):
         box.put_nowait("x", 2)
+
+
+def test_purge_of_chosen_lanes_includes_self_and_system() -> None:
+    box = Mailbox(4, lanes=2)
+    box.put_self("s1")
+    box.put_system("y1")
+    box.put_nowait("a1", 0)
+    box.put_nowait("b1", 1)
+    removed = box.purge(lambda item: True, lanes=(SELF_LANE, SYSTEM_LANE, 1))
+    assert removed == [Delivery("s1", SELF_LANE), Delivery("y1", SYSTEM_LANE), Delivery("b1", 1)]
+    assert len(box) == 1
+    assert box.get_nowait() == Delivery("a1", 0)
+
+
+def test_purge_of_an_unknown_lane_is_rejected() -> None:
+    with pytest.raises(IndexError):
+        Mailbox(4).purge(lambda item: True, lanes=(-7,))
+
+
+async def test_purge_of_a_chosen_data_lane_admits_its_waiting_producer() -> None:
+    box = Mailbox(1)
+    box.put_nowait("a")
+    producer = asyncio.create_task(box.put("b"))
+    await _settle()
+    assert box.purge(lambda item: item == "a", lanes=(0,)) == [Delivery("a", 0)]
+    async with asyncio.timeout(5):
+        await producer
+    assert box.snapshot() == ("b",)
+
+
+async def test_fail_getters_wakes_waiting_consumers_with_the_error() -> None:
+    box = Mailbox(4)
+    first = asyncio.create_task(box.get())
+    second = asyncio.create_task(box.get(lanes=[0]))
+    await _settle()
+    assert box.fail_getters(LookupError("gone")) == 2
+    async with asyncio.timeout(5):
+        for getter in (first, second):
+            with pytest.raises(LookupError, match="gone"):
+                await getter
+    box.put_nowait("later")  # the mailbox stays open for later items
+    assert box.get_nowait() == Delivery("later", 0)
+
+
+def test_fail_getters_without_waiting_consumers_is_a_no_op() -> None:
+    box = Mailbox(4)
+    box.put_nowait("kept")
+    assert box.fail_getters(LookupError("gone")) == 0
+    assert box.snapshot() == ("kept",)
+
+
+def test_self_lanes_of_two_mailboxes_are_separate() -> None:
+    first, second = Mailbox(4), Mailbox(4)
+    first.put_self("mine")
+    second.requeue_front("theirs", SELF_LANE)
+    assert first.snapshot(SELF_LANE) == ("mine",)
+    assert second.snapshot(SELF_LANE) == ("theirs",)
+    assert first.get_nowait() == Delivery("mine", SELF_LANE)
+
+
+async def test_waiting_producer_queue_is_per_lane() -> None:
+    first, second = Mailbox(1), Mailbox(1)
+    first.put_nowait("a")
+    blocked = asyncio.create_task(first.put("b"))
+    await _settle()
+    assert first.statistics().waiting_producers == 1
+    assert second.statistics().waiting_producers == 0
+    assert second.put_nowait("c")
+    assert first.get_nowait() == Delivery("a", 0)
+    async with asyncio.timeout(5):
+        await blocked

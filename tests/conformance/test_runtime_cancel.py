@@ -320,3 +320,17 @@ async def test_trace_cancel_start_outgoing_counts_ingress_edges(make_flow: Any) 
     (start,) = await log.wait_for("trace_cancel_start")
     assert start.outgoing_edges == 2
     await log.wait_for("trace_cancel_finish")
+
+
+async def test_stop_clears_cancel_flags(make_flow: Any) -> None:
+    flow, body, log, _ = blocking_flow(make_flow)
+    m = msg("block")
+    await emit(flow, m)
+    async with asyncio.timeout(5):
+        await body.started.wait()
+    flow.ensure_trace_event(m.trace_id)
+    assert m.trace_id in flow._trace_events
+    async with asyncio.timeout(5):
+        await flow.stop()
+    assert dict(flow._trace_events) == {}
+    assert log.of("trace_cancel_start") == []

@@ -446,3 +446,137 @@ async def test_every_invocation_goes_through_node_invoke(make_flow: Any) -> None
     await emit(flow, m)
     assert await fetch(flow) is m
     assert calls == [(m, None)]
+
+
+class SelfCanceller:
+    """Node bodies that cancel their own trace, then do something else."""
+
+    def __init__(self, then: str) -> None:
+        self.then = then
+        self.returned: list[bool] = []
+
+    async def __call__(self, item: Message, ctx: Any) -> Any:
+        if item.payload != "cancel-me":
+            return item
+        self.returned.append(await ctx.runtime.cancel(item.trace_id))
+        if self.then == "return":
+            return item
+        if self.then == "raise":
+            raise ValueError("after cancel")
+        if self.then == "swallow":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                return item
+        await asyncio.Event().wait()  # "wait": cancelled here
+        return item
+
+
+@pytest.mark.parametrize("then", ["return", "raise", "swallow", "wait"])
+@pytest.mark.parametrize("timeout_s", [None, 5.0], ids=["no-timeout", "timeout"])
+async def test_self_cancel_variants_end_as_trace_cancellation(
+    make_flow: Any, then: str, timeout_s: float | None
+) -> None:
+    log = EventLog()
+    body = SelfCanceller(then)
+
+    async def fn(item: Message, ctx: Any) -> Any:
+        return await body(item, ctx)
+
+    policy = NodePolicy(validate="none", timeout_s=timeout_s, max_retries=2, backoff_base=0.001)
+    flow = make_flow(Node(fn, name="n", policy=policy).to(), middlewares=[log])
+    flow.run()
+    m = msg("cancel-me")
+    await emit(flow, m)
+    await log.wait_for("trace_cancel_finish")
+    assert body.returned == [True]
+    kinds = log.kinds(m.trace_id)
+    assert kinds == [
+        "node_start",
+        "trace_cancel_start",
+        "node_trace_cancelled",
+        "trace_cancel_finish",
+    ]
+    with pytest.raises(asyncio.QueueEmpty):
+        flow._contexts[ROOKERY].fetch_nowait()
+    # The worker goes on with later items.
+    later = msg()
+    await emit(flow, later)
+    assert await fetch(flow) is later
+
+
+async def test_middleware_cancelling_a_trace_does_not_break_the_node(make_flow: Any) -> None:
+    flow_ref: list[Any] = []
+
+    doomed: list[str] = []
+
+    async def cancel_on_error(event: Any) -> None:
+        if event.event_type == "node_error" and event.trace_id in doomed:
+            await flow_ref[0].cancel(event.trace_id)
+
+    log = EventLog()
+    calls: list[int] = []
+
+    async def flaky(item: Message, ctx: Any) -> Any:
+        calls.append(1)
+        raise ValueError("boom")
+
+    policy = NodePolicy(validate="none", max_retries=3, backoff_base=0.001)
+    flow = make_flow(Node(flaky, name="f", policy=policy).to(), middlewares=[cancel_on_error, log])
+    flow_ref.append(flow)
+    flow.run()
+    m = msg()
+    doomed.append(m.trace_id)
+    await emit(flow, m)
+    await log.wait_for("trace_cancel_finish")
+    assert "node_failed" not in log.kinds(m.trace_id)
+    assert len(calls) <= 2
+    later = msg()
+    await emit(flow, later)
+    await log.wait_for("node_failed")
+    assert calls
+
+
+async def test_duplicate_node_names_are_allowed(make_flow: Any) -> None:
+    first, second = node("dup", lambda_tag("first")), node("dup")
+    flow = make_flow(first.to(second))
+    flow.run()
+    await emit(flow, msg())
+    assert await fetch(flow) == "first"
+
+
+async def test_emit_to_rookery_from_non_egress_node_is_unknown_target(make_flow: Any) -> None:
+    log = EventLog()
+
+    async def wrong(item: Any, ctx: Any) -> None:
+        await ctx.emit(item, to=ROOKERY)
+
+    flow = make_flow(node("a", wrong).to(node("b")), middlewares=[log])
+    flow.run()
+    await emit(flow, msg())
+    (error,) = await log.wait_for("node_error")
+    assert error.extra["exception"] == repr(KeyError("Unknown target Rookery for a"))
+
+
+async def test_log_flow_events_end_to_end(make_flow: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from penguiflow import log_flow_events
+
+    latencies: list[tuple[str, float]] = []
+    log = EventLog()
+    flow = make_flow(
+        node("a").to(),
+        middlewares=[
+            log_flow_events(latency_callback=lambda k, ms, e: latencies.append((k, ms))),
+            log,
+        ],
+    )
+    caplog.set_level(logging.INFO, logger="penguiflow.flow")
+    flow.run()
+    m = msg()
+    await emit(flow, m)
+    await fetch(flow)
+    await log.wait_for("node_success")
+    records = [r for r in caplog.records if r.name == "penguiflow.flow"]
+    assert [r.getMessage() for r in records] == ["node_start", "node_success"]
+    assert records[1].trace_id == m.trace_id  # type: ignore[attr-defined]
+    assert [k for k, _ in latencies] == ["node_success"]

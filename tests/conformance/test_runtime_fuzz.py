@@ -132,3 +132,71 @@ def test_random_cancellations_keep_other_traces_and_leave_nothing(
     turns = [t for t, _ in plan]
     cancel = [c for _, c in plan]
     asyncio.run(run_cancel_mix(length, turns, cancel, wait))
+
+
+async def run_retry_mix(failures: list[int], retries: int) -> None:
+    from conformance_support import EventLog
+
+    from penguiflow import FlowError
+
+    seen: dict[str, int] = {}
+
+    async def flaky(item: Any, ctx: Any) -> Any:
+        count = seen.get(item.trace_id, 0)
+        seen[item.trace_id] = count + 1
+        if count < item.payload:
+            raise ValueError(f"fail {count}")
+        return item
+
+    log = EventLog()
+    policy = NodePolicy(validate="none", max_retries=retries, backoff_base=0.0)
+    flow = create(
+        Node(flaky, name="flaky", policy=policy).to(),
+        middlewares=[log],
+        emit_errors_to_rookery=True,
+    )
+    flow.run()
+    sent = [msg(f) for f in failures]
+    try:
+        async with asyncio.timeout(5):
+            for m in sent:
+                await flow.emit(m)
+            got = [await flow.fetch() for _ in sent]
+            successes = sum(1 for f in failures if f <= retries)
+            if successes:
+                await log.wait_for("node_success", successes)
+            if len(failures) - successes:
+                await log.wait_for("node_failed", len(failures) - successes)
+        by_trace = {getattr(g, "trace_id", None): g for g in got}
+        for m in sent:
+            f = m.payload
+            attempts = min(f, retries) + 1
+            expected: list[tuple[str, int]] = []
+            for attempt in range(attempts):
+                expected.append(("node_start", attempt))
+                if attempt < f:
+                    expected.append(("node_error", attempt))
+                    if attempt < retries:
+                        expected.append(("node_retry", attempt + 1))
+            if f <= retries:
+                expected.append(("node_success", f))
+                assert by_trace[m.trace_id] is m
+            else:
+                expected.append(("node_failed", retries))
+                err = by_trace[m.trace_id]
+                assert isinstance(err, FlowError)
+                assert err.metadata["attempt"] == retries
+                assert str(err.unwrap()) == f"fail {retries}"
+            actual = [(e.event_type, e.attempt) for e in log.events if e.trace_id == m.trace_id]
+            assert actual == expected
+    finally:
+        await flow.stop()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    failures=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=5),
+    retries=st.integers(min_value=0, max_value=2),
+)
+def test_random_failures_follow_the_event_grammar(failures: list[int], retries: int) -> None:
+    asyncio.run(run_retry_mix(failures, retries))

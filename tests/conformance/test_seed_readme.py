@@ -205,8 +205,29 @@ async def test_a2a_snippet_builds_app() -> None:
         agent_url="https://agent.example",
     )
     app = create_a2a_app(adapter)
-    assert app is not None
-    await flow.stop()
+    assert app.title == "Main Agent"
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client, asyncio.timeout(10):
+        agent = await client.get("/agent")
+        assert agent.status == 200
+        assert (await agent.json())["name"] == "Main Agent"
+        sent = await client.post(
+            "/message/send", json={"payload": "hi", "headers": {"tenant": "acme"}}
+        )
+        assert sent.status == 200
+        body = await sent.json()
+        assert body["status"] == "succeeded"
+        assert body["output"] == {"result": "done"}
+        assert body["taskId"] == body["contextId"] == body["traceId"]
+        streamed = await client.post(
+            "/message/stream", json={"payload": "hi", "headers": {"tenant": "acme"}}
+        )
+        assert streamed.headers["Content-Type"].startswith("text/event-stream")
+        text = await streamed.text()
+    events = [block.split("\n")[0] for block in text.split("\n\n") if block]
+    assert events == ["event: status", "event: chunk", "event: artifact", "event: done"]
 
 
 def test_react_planner_snippet_constructs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -367,3 +367,24 @@ async def test_emit_chunk_to_selected_successor(make_flow: Any) -> None:
     assert out.payload.text == "only-right"
     assert left_sink.items == []
     assert right_sink.items == [out]
+
+
+@pytest.mark.parametrize("relay", [False, True], ids=["direct", "via-relay"])
+async def test_stream_flow_with_queue_maxsize_one_does_not_deadlock(
+    make_flow: Any, relay: bool
+) -> None:
+    async def producer(item: Message, ctx: Any) -> Any:
+        for i in range(5):
+            await ctx.emit_chunk(parent=item, text=str(i), done=i == 4)
+        return None
+
+    source = Node(producer, name="p", policy=NONE)
+    if relay:
+        hop = Node(echo, name="relay", policy=NONE)
+        flow = make_flow(source.to(hop), hop.to(), queue_maxsize=1)
+    else:
+        flow = make_flow(source.to(), queue_maxsize=1)
+    flow.run()
+    async with asyncio.timeout(5):
+        texts = [c.text async for c in stream_flow(flow, msg())]
+    assert texts == ["0", "1", "2", "3", "4"]

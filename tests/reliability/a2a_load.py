@@ -152,7 +152,7 @@ async def run_load(requests: int, concurrency: int) -> LoadReport:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
