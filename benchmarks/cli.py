@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -57,6 +58,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _tree() -> str:
+    """The commit the working tree is at, and whether the runtime has local changes."""
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(
+            ["git", *args], cwd=targets.REPO, capture_output=True, text=True, check=False
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--", "penguiflow")
+    return f"{commit}{' + uncommitted changes in penguiflow/' if dirty else ''}"
+
+
 def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -92,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
     header = (
         f"Machine: {machine}\n"
+        f"This project: {_tree()}\n"
         f"Run: {'quick' if args.quick else 'full'}, {args.rounds} round(s), "
         f"{args.clock} clock, targets interleaved, {time.perf_counter() - started:.0f}s total; "
         f"command: python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}"

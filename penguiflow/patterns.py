@@ -201,6 +201,15 @@ class _Bucket:
     flag: asyncio.Event | None  # the trace's cancel flag when the bucket was last fed
 
 
+@dataclass(slots=True, eq=False)
+class _Handed:
+    item: Any  # the k-th item, which completed the batch
+    aggregate: Any
+    task: asyncio.Task[Any] | None  # the actor incarnation that returned it
+    flag: asyncio.Event | None
+    checked: bool = False  # a later incarnation looked for the item in the mailbox
+
+
 _SWEEP_MIN = 64
 
 
@@ -220,15 +229,55 @@ class _JoinState:
       (which then starts an empty bucket), when the table is swept (each time
       it doubles past 64 buckets, so stale buckets never exceed the live ones
       by more than that).
+    * **Redelivery.** An aggregate is handed back before it is delivered; if the
+      node's actor is killed while routing it (or the flow stops), the kernel
+      redelivers the k-th item to a new incarnation. ``handed`` remembers each
+      completion until the same task takes its next item (the aggregate was
+      routed); a different task getting that very item gets the aggregate
+      again instead of starting a bucket that would never complete. The first
+      time a new incarnation sees a record whose item is neither in hand nor
+      queued in the node's mailbox (the old one was killed while idle), the
+      record is dropped, so records never pile up.
     """
 
-    __slots__ = ("buckets", "k", "node", "sweep_at")
+    __slots__ = ("buckets", "handed", "k", "node", "sweep_at")
 
     def __init__(self, k: int) -> None:
         self.k = k
         self.buckets: dict[str, _Bucket] = {}
+        self.handed: list[_Handed] = []
         self.node: Node | None = None
         self.sweep_at = _SWEEP_MIN
+
+    def redelivered(self, item: Any, runtime: Any) -> _Handed | None:
+        """The completion ``item`` made in a killed incarnation, if this is its redelivery."""
+        task = asyncio.current_task()
+        found: _Handed | None = None
+        queued: tuple[Any, ...] | None = None
+        kept: list[_Handed] = []
+        for handed in self.handed:
+            if handed.task is task or (handed.flag is not None and handed.flag.is_set()):
+                continue  # routed (this task went on to a new item), or the trace is over
+            if found is None and handed.item is item:
+                found = handed
+                continue
+            if not handed.checked:
+                handed.checked = True
+                if queued is None:
+                    queued = self._queued(runtime)
+                if not any(q is handed.item for q in queued):
+                    continue  # nothing of it was in flight: the actor died idle
+            kept.append(handed)
+        self.handed = kept
+        return found
+
+    def _queued(self, runtime: Any) -> tuple[Any, ...]:
+        """The items waiting in this node's mailbox (empty when unknown)."""
+        mailboxes = getattr(runtime, "mailboxes", None)
+        if mailboxes is None or self.node is None:
+            return ()
+        snapshot = mailboxes().get(self.node.name)
+        return tuple(snapshot.items) if snapshot is not None else ()
 
     def add(self, trace_id: str, item: Any, runtime: Any) -> list[Any] | None:
         """Append ``item``; return the full batch when it reaches ``k`` items."""
@@ -248,6 +297,7 @@ class _JoinState:
         bucket.items.append(item)
         if len(bucket.items) >= self.k:
             del self.buckets[trace_id]
+            self.handed.append(_Handed(item, None, asyncio.current_task(), flag))
             return bucket.items
         if runtime is bucket.runtime:
             # A trace that went quiet and resumed has a new flag: cancel() sets that one.
@@ -301,13 +351,20 @@ def join_k(name: str, k: int) -> Node:
         trace_id = getattr(message, "trace_id", None)
         if trace_id is None:
             raise ValueError("join_k requires messages with trace_id")
+        if state.handed:
+            again = state.redelivered(message, getattr(ctx, "runtime", None))
+            if again is not None:
+                return again.aggregate
         batch = state.add(trace_id, message, getattr(ctx, "runtime", None))
         if batch is None:
             return None
         first = batch[0]
+        aggregate: Any = batch
         if isinstance(first, Message):
-            return first.model_copy(update={"payload": [item.payload for item in batch]})
-        return batch
+            aggregate = first.model_copy(update={"payload": [item.payload for item in batch]})
+        if state.k > 1:  # add() recorded this completion last
+            state.handed[-1].aggregate = aggregate
+        return aggregate
 
     # Tests and debuggers reach the buckets through the function (Node has slots).
     join._join_state = state  # type: ignore[attr-defined]

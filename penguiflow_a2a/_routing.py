@@ -8,9 +8,11 @@ Trace attribution: an item with a ``trace_id`` attribute (a ``Message``, a
 ``FlowError``) names its trace. A bare payload (a dict a node returned) has
 none; when the runtime offers ``fetch_traced()`` (an awaitable returning a
 record with ``item`` and ``trace_id``: the trace of the message the producing
-node was handling) the dispatcher uses it and needs no guessing. On a flow
-without it (a duck-typed flow), a trace-less item goes to the only waiting
-request, or to the longest-waiting one.
+node was handling) the dispatcher uses it. An item still without a trace (a
+duck-typed flow without ``fetch_traced``, or a bare payload made by a node that
+was itself handling a bare payload, two hops after the request's ``Message``)
+goes to the only waiting request, or to the longest-waiting one: that is what
+2.2.5 did, and dropping it would leave the request waiting forever.
 """
 
 from __future__ import annotations
@@ -96,12 +98,11 @@ class RookeryRouter:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._failure: DispatchFailed | None = None
-        self._traced = False
 
     def start(self) -> None:
         """Start the dispatcher task (owned by this router until ``stop``)."""
         self._failure = None
-        fetch, self._traced = _resolve_fetch(self._flow)
+        fetch, _ = _resolve_fetch(self._flow)
         self._task = asyncio.get_running_loop().create_task(
             self._run(fetch), name="penguiflow-a2a-dispatcher"
         )
@@ -159,9 +160,9 @@ class RookeryRouter:
 
     def route(self, trace_id: str | None, item: Any) -> None:
         """Deliver one fetched item to its trace's inbox (or hold/drop it)."""
-        if trace_id is None and not self._traced and self._inboxes:
-            # Guessing is needed only on runtimes without fetch_traced(): the
-            # longest-waiting request (dict order = registration order).
+        if trace_id is None and self._inboxes:
+            # No trace to go by: the longest-waiting request (dict order =
+            # registration order), as 2.2.5's concurrent fetch() calls did.
             trace_id = next(iter(self._inboxes))
         if trace_id is None:
             _log.warning("a2a_untraced_item_dropped", item_type=type(item).__name__)

@@ -36,6 +36,9 @@ class FlowIO:
     _traces: TraceBook
     _io: Transport
     _failure: BaseException | None
+    _fetch_failure: BaseException | None
+    _open_sea_ctx: Context
+    _rookery_ctx: Context
 
     def _wm_duplicate(self, msg: Any) -> bool:
         if isinstance(msg, Message) and isinstance(msg.payload, WM):
@@ -55,7 +58,15 @@ class FlowIO:
             raise self._failure
         if self._wm_duplicate(msg):
             return
-        await self._contexts[OPEN_SEA].emit(msg, to)
+        # Context.emit inlined: an emitter waiting on a full edge holds one
+        # coroutine frame less (10k concurrent emitters: megabytes).
+        ctx = self._open_sea_ctx
+        if not ctx._outgoing:
+            return
+        io = self._io
+        for floe in ctx._targets(to):
+            if not io.offer(floe, msg):
+                await io.send(floe, msg)
 
     def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
         """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
@@ -89,7 +100,20 @@ class FlowIO:
             RuntimeError: Rookery has no incoming edges and nothing buffered.
             Escalated: the run failed (see ``failure``) and nothing is left to fetch.
         """
-        return await self._contexts[ROOKERY].fetch(from_)
+        # Context.fetch inlined for Rookery: one coroutine frame less per fetch.
+        ctx = self._rookery_ctx
+        lanes = ctx._lanes(from_)
+        if self._fetch_failure is None:
+            delivery = await ctx._mailbox().get(lanes)
+        else:
+            delivery = await ctx._take(lanes)
+        item = delivery.item
+        # Fetching from Rookery ends the item's life for trace accounting.
+        io = self._io
+        finished = io.settle(item, ctx)
+        if finished is not None:
+            await io.cancel_finished(finished)
+        return item
 
     async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
         """Like ``fetch``: the first item on any selected Rookery edge."""
@@ -105,7 +129,7 @@ class FlowIO:
 
         .. versionadded:: 3.0
         """
-        ctx = self._contexts[ROOKERY]
+        ctx = self._rookery_ctx
         delivery = await ctx._take(ctx._lanes(from_))
         item = delivery.item
         trace_id = self._io.take_origin(item)

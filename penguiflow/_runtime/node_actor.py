@@ -59,6 +59,12 @@ STOPPING = "penguiflow.stop"
 #: it, so ``NodeActor.cancel_self`` also checks that the caller is that task.
 HANDLER: ContextVar[NodeActor | None] = ContextVar("penguiflow_node_handler", default=None)
 
+
+# Payloads _route handles specially (controller loop, finals); a tuple, built once.
+# (Message tests below try ``type(x) is Message`` first: isinstance on a pydantic
+# model class goes through ABCMeta.)
+_ROUTED_PAYLOADS = (WM, FinalAnswer)
+
 CRASH_LIMIT = 2
 """Crashes one item may cause before it is failed instead of redelivered.
 
@@ -156,10 +162,7 @@ class NodeActor(Actor):
             # trace-less items are never deadline-checked nor cancellable.
             if (
                 trace_id is not None
-                and (
-                    traces.events
-                    or (isinstance(message, Message) and message.deadline_s is not None)
-                )
+                and (traces.events or (_is_message(message) and message.deadline_s is not None))
                 and not await self._admit(message, trace_id)
             ):
                 pass
@@ -171,7 +174,7 @@ class NodeActor(Actor):
                 # and results go out through Transport.offer: no coroutine, no task,
                 # unless an edge is full.
                 events = self._events
-                observed = bool(events._middlewares) or events.state_store is not None
+                observed = events.state_store is not None or len(events._middlewares) > 0
                 info = observed or LOGGER.isEnabledFor(INFO)  # INFO off: DEBUG off too
                 if observed or (info and LOGGER.isEnabledFor(DEBUG)):
                     await events.emit("node_start", self.ctx, trace_id, attempt=0, latency_ms=0.0)
@@ -202,9 +205,9 @@ class NodeActor(Actor):
                     if result is not None:
                         if self._warn and not isinstance(result, Message):
                             _warn_message_output(self.node, result)
-                        if isinstance(result, Message) and isinstance(
-                            result.payload, WM | FinalAnswer
-                        ):
+                        if (
+                            type(result) is Message or isinstance(result, Message)
+                        ) and isinstance(result.payload, _ROUTED_PAYLOADS):
                             await self._route(message, result)
                         else:
                             io = self._io
@@ -212,6 +215,8 @@ class NodeActor(Actor):
                                 if not io.offer(floe, result):
                                     await io.send(floe, result)
                 except BaseException as exc:
+                    if self._must_propagate(exc):
+                        raise
                     latency_ms = (clock() - start) * 1000.0
                     if await self._attempt_failed(message, trace_id, exc, 0, latency_ms):
                         await self._attempts(message, trace_id, 1)
@@ -330,27 +335,33 @@ class NodeActor(Actor):
     ) -> bool:
         """Settle an attempt that raised; True if another attempt follows.
 
-        Re-raises a real cancellation (trace interrupt or ``stop()``: the kernel
-        decides) and anything that is not an ``Exception``.
+        The caller has re-raised what ``_must_propagate`` selects, with a bare
+        ``raise`` in its own ``except`` block: raising it here would put this
+        frame, which holds ``exc``, on the traceback (a cycle keeping messages
+        alive).
         """
         if self._self_cancel:
             # The node cancelled its own trace (cancel_self): whatever it raised
             # since, the attempt ends as a trace cancellation.
             await self._absorb_self_cancel(item)
             return False
+        if isinstance(exc, asyncio.CancelledError | TraceCancelled):
+            # TraceCancelled, or a CancelledError the node raised itself (not a
+            # cancellation of this task): reported like a trace cancel.
+            await self._report_cancel(item)
+            return False
+        assert isinstance(exc, Exception)  # see _must_propagate
+        return await self._failed(item, trace_id, exc, attempt, latency_ms)
+
+    def _must_propagate(self, exc: BaseException) -> bool:
+        """True for a real cancellation (trace interrupt, ``stop()``: the kernel
+        decides) and for anything that is not an ``Exception``."""
+        if self._self_cancel:
+            return False
         if isinstance(exc, asyncio.CancelledError):
             task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise exc
-            # The node raised CancelledError itself: reported like a trace cancel.
-            await self._report_cancel(item)
-            return False
-        if isinstance(exc, TraceCancelled):
-            await self._report_cancel(item)
-            return False
-        if not isinstance(exc, Exception):
-            raise exc
-        return await self._failed(item, trace_id, exc, attempt, latency_ms)
+            return task is not None and task.cancelling() > 0
+        return not isinstance(exc, Exception)
 
     async def _attempts(self, item: Any, trace_id: str | None, attempt: int) -> None:
         """The attempt loop from ``attempt`` on: invoke, route, report (runtime.md §7)."""
@@ -395,6 +406,8 @@ class NodeActor(Actor):
                         _warn_message_output(node, result)
                     await self._route(item, result)
             except BaseException as exc:
+                if self._must_propagate(exc):
+                    raise
                 latency_ms = (monotonic() - start) * 1000.0
                 if await self._attempt_failed(item, trace_id, exc, attempt, latency_ms):
                     attempt += 1

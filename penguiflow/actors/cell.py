@@ -18,7 +18,7 @@ from penguiflow._logging import get_logger, is_debug_enabled
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors.actor import Actor, ActorContext
 from penguiflow.actors.envelope import DeadLetter, _Ask, _Interrupt, _Stop
-from penguiflow.actors.mailbox import SYSTEM_LANE, Mailbox
+from penguiflow.actors.mailbox import _NOTHING, SYSTEM_LANE, Mailbox
 from penguiflow.actors.ref import ActorRef
 from penguiflow.errors import ActorCrashed, ActorInterrupted, ActorStopped
 
@@ -189,6 +189,10 @@ class ActorCell:
         if previous is not None:
             await previous.on_restart(reason)
             self.actor = None  # on_restart ran; a failing factory must not rerun it
+        # This frame lives as long as the incarnation: holding the old instance or
+        # the crash (its traceback holds the old incarnation's frames, and so on
+        # back) would keep every earlier incarnation and its messages alive.
+        previous = reason = None
         made: Any = self.start() if first is None else first
         if inspect.isawaitable(made):
             made = await made
@@ -201,13 +205,16 @@ class ActorCell:
         # Cached once per incarnation: a per-message DEBUG event costs one bool test.
         debug = is_debug_enabled(LOGGER_NAME)
         mailbox = self.mailbox
+        next_now = mailbox._next_nowait
         next_item = mailbox._next
         receive = instance.receive
         while True:
             # The whole iteration sits in the try, so an interrupt that lands after
             # the handler finished (e.g. while waiting in get) is still absorbed.
             try:
-                item = await next_item()
+                item = next_now()  # no coroutine while messages are queued
+                if item is _NOTHING:
+                    item = await next_item()
                 kind = type(item)
                 if kind is _Stop:
                     self.stop_final = item.final
@@ -253,6 +260,8 @@ class ActorCell:
                     task.uncancel()
                 if reply is not None and not reply.done():
                     reply.set_result(result)
+                # An idle actor must not pin its last message (and all it references).
+                item = msg = result = None
             except asyncio.CancelledError:
                 interrupt = self._absorb_interrupt(task, log)
                 if interrupt is None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Collector",
+    "edge_name",
     "emits_errors",
     "find_node",
     "finish",
@@ -147,6 +148,12 @@ def mount_worker(flow: PenguiFlow, node: Node) -> Collector:
         floe.attach(collector, index)  # type: ignore[arg-type]
     flow._io._bus = None
     return collector
+
+
+def edge_name(flow: PenguiFlow, edge: int) -> str | None:
+    """The name (``"a->b"``) of edge number ``edge``, or ``None`` if there is none."""
+    edges = flow.edges
+    return edges[edge].name if 0 <= edge < len(edges) else None
 
 
 def inject(flow: PenguiFlow, edge: int, item: Any) -> Any:

@@ -212,20 +212,11 @@ class NodeHost:
         if self._is_cancelled(work.trace_id):
             await self._ack(stream, entry_id)
             return
-        error = None
-        outputs: list[tuple[int, Any]] = []
         if deliveries > self._max_deliveries:
-            error = f"entry {entry_id} was delivered {deliveries} times; giving up"
+            outputs: list[tuple[int, Any]] = []
+            error: str | None = f"entry {entry_id} was delivered {deliveries} times; giving up"
         else:
-            try:
-                item = decode(work.item)
-            except SerializationError as exc:
-                error = f"cannot rebuild the item: {exc}"
-            else:
-                await _bridge.inject(flow, work.edge, item)
-                await flow.wait_idle()
-                outputs = collector.take()
-                outputs += [(ROOKERY_CODE, x) for x in _bridge.take_rookery_buffer(flow)]
+            outputs, error = await self._run(flow, collector, work)
         if self._is_cancelled(work.trace_id):
             await self._ack(stream, entry_id)
             return
@@ -242,6 +233,31 @@ class NodeHost:
             pipe.xdel(stream, entry_id)
             await pipe.execute()
         await self._count()
+
+    async def _run(
+        self, flow: PenguiFlow, collector: Any, work: WorkEntry
+    ) -> tuple[list[tuple[int, Any]], str | None]:
+        """Run one entry through this copy; return its outputs, or an error text."""
+        here = _bridge.edge_name(flow, work.edge)
+        if here != work.edge_name:
+            return [], (
+                f"the worker's flow differs from the origin's: edge {work.edge} is "
+                f"{here!r} here and {work.edge_name!r} there"
+            )
+        try:
+            item = decode(work.item)
+        except SerializationError as exc:
+            return [], f"cannot rebuild the item: {exc}"
+        try:
+            await _bridge.inject(flow, work.edge, item)
+            await flow.wait_idle()
+        except Exception as exc:  # a runtime failure, not the node's (policy handles those)
+            _log.exception("distributed_entry_failed", edge=work.edge_name, error=repr(exc))
+            collector.take()
+            return [], f"handling failed in the worker: {exc!r}"
+        outputs: list[tuple[int, Any]] = collector.take()
+        outputs += [(ROOKERY_CODE, x) for x in _bridge.take_rookery_buffer(flow)]
+        return outputs, None
 
     async def _ack(self, stream: str, entry_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

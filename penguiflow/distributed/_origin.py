@@ -128,6 +128,7 @@ class RemoteMailbox(Mailbox):
         self.capacity = capacity
         self._block_ms = block_ms
         self._edges: dict[int, int] = {}  # lane -> edge index; set by attach()
+        self._edge_names: dict[int, str] = {}
         self.lanes = 1
         self._seq = itertools.count()
         self._live: dict[int, _Pending] = {}  # every pending item, in send order
@@ -151,6 +152,7 @@ class RemoteMailbox(Mailbox):
     def attach(self, lanes: dict[int, int]) -> None:
         """Record which flow edge each lane carries (``lane -> edge index``)."""
         self._edges = lanes
+        self._edge_names = {lane: str(self._flow.edges[i].name) for lane, i in lanes.items()}
         self.lanes = max(1, len(lanes))
 
     # -- mailbox surface used by the runtime ---------------------------------------
@@ -302,6 +304,7 @@ class RemoteMailbox(Mailbox):
             origin=self._origin,
             reply_to=self._reply_to,
             edge=self._edges.get(lane, -1),
+            edge_name=self._edge_names.get(lane, ""),
             trace_id=getattr(item, "trace_id", None),
             item=tree,
         ).model_dump_json()
@@ -326,12 +329,15 @@ class RemoteMailbox(Mailbox):
             _log.error("distributed_sender_failed", node=self._name, error=repr(self._failure))
 
     async def _send_loop(self) -> None:
-        await ensure_group(self._redis, self._stream)
+        group_ready = False
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._control or self._unsent:
                 try:
+                    if not group_ready:
+                        await ensure_group(self._redis, self._stream)
+                        group_ready = True
                     if self._control:
                         await self._send_control(*self._control[0])
                         self._control.popleft()
@@ -375,7 +381,12 @@ class RemoteMailbox(Mailbox):
 
     # -- results ------------------------------------------------------------------------
     async def _on_result(self, data: str) -> None:
-        result = ResultEntry.model_validate_json(data)
+        try:
+            result = ResultEntry.model_validate_json(data)
+        except ValueError as exc:
+            # Not ours to crash on: a stray entry must not stop every later result.
+            _log.error("distributed_bad_result", node=self._name, error=repr(exc))
+            return
         pending = self._outstanding.get(result.ref)
         if pending is None or pending.result is not None:
             if self._debug:
@@ -404,10 +415,14 @@ class RemoteMailbox(Mailbox):
         flow = self._flow
         for index in range(pending.sent, len(outputs)):
             code, item = outputs[index]
-            if code == ROOKERY_CODE:
-                await flow._emit_to_rookery(item, source=self._node)
-            else:
-                await _bridge.inject(flow, code, item)
+            try:
+                if code == ROOKERY_CODE:
+                    await flow._emit_to_rookery(item, source=self._node)
+                else:
+                    await _bridge.inject(flow, code, item)
+            except (KeyError, IndexError) as exc:
+                # An edge this flow does not have: the worker built another graph.
+                _log.error("distributed_bad_result", node=self._name, error=repr(exc))
             if pending.dropped:
                 return  # cancelled meanwhile: purge() already finished the input
             pending.sent = index + 1

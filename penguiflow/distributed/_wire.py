@@ -50,6 +50,7 @@ class WorkEntry(BaseModel):
     origin: str
     reply_to: str
     edge: int
+    edge_name: str  # checked by the worker: both sides must build the same graph
     trace_id: str | None
     item: Any
 

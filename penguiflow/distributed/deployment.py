@@ -21,9 +21,10 @@ import uuid
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from penguiflow._logging import get_logger
 from penguiflow.distributed import _bridge
 from penguiflow.distributed._origin import RemoteMailbox
-from penguiflow.distributed._redis import connect
+from penguiflow.distributed._redis import connect, redis_errors
 from penguiflow.distributed._wire import Keys
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from penguiflow.core import PenguiFlow
 
 __all__ = ["RedisDeployment"]
+
+_log = get_logger("penguiflow.distributed")
 
 
 class RedisDeployment:
@@ -129,8 +132,12 @@ class RedisDeployment:
         for mailbox in self._mailboxes.values():
             await mailbox.aclose()
         streams = [self.keys.return_stream(self.origin, name) for name in self._mailboxes]
-        if streams:
-            await self._redis.delete(*streams)
+        try:
+            if streams:
+                await self._redis.delete(*streams)
+        except (OSError, redis_errors()) as exc:
+            # Closing must not fail because Redis is gone; the streams expire with it.
+            _log.warning("distributed_close_failed", error=repr(exc))
         if self._owned:
             await self._redis.aclose()
 

@@ -2,8 +2,9 @@
 
 LiteLLM is an optional dependency (extra ``planner``). It is imported inside
 ``LiteLLMJSONClient.complete``, never at module import, so ``import penguiflow`` and
-constructing a planner stay cheap. Errors from the SDK are translated here, at the
-boundary, into ``penguiflow.errors.LLMCallError`` (a ``RuntimeError``).
+constructing a planner stay cheap. A missing SDK or an empty reply raises
+``penguiflow.errors.LLMCallError`` (a ``RuntimeError``); errors the SDK raises
+propagate unchanged, as in 2.2.5, so programs can catch LiteLLM's own types.
 """
 
 from __future__ import annotations
@@ -86,8 +87,9 @@ class LiteLLMJSONClient:
 
         Raises:
             LLMCallError: LiteLLM is missing (message starts ``LiteLLM is not
-                installed``), the call failed (``__cause__`` is LiteLLM's error), or
-                the reply had no content (``LiteLLM returned empty content``).
+                installed``) or the reply had no content (``LiteLLM returned empty
+                content``).
+            Exception: whatever ``litellm.acompletion`` raised, unchanged.
         """
         try:
             import litellm
@@ -101,15 +103,11 @@ class LiteLLMJSONClient:
         params["messages"] = [dict(message) for message in messages]
         if self._json_schema_mode and response_format is not None:
             params["response_format"] = dict(response_format)
-        try:
-            response = await litellm.acompletion(**params)
-            content = response["choices"][0]["message"]["content"]
-        except Exception as exc:
-            # Translate at the boundary: callers see one error type whatever the
-            # provider, with the SDK's exception kept as the cause.
-            raise LLMCallError(
-                f"LLM call failed: {type(exc).__name__}: {exc}", model=self.model
-            ) from exc
+        # SDK errors are NOT translated: 2.2.5 lets them propagate out of
+        # ``ReactPlanner.run`` unchanged (spec/planner.md section 3), and programs
+        # catch LiteLLM's own types (``litellm.RateLimitError``) to retry.
+        response = await litellm.acompletion(**params)
+        content = response["choices"][0]["message"]["content"]
         if content is None:
             raise LLMCallError("LiteLLM returned empty content", model=self.model)
         return str(content)

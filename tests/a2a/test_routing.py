@@ -120,13 +120,24 @@ async def test_without_fetch_traced_a_traceless_item_goes_to_the_oldest_request(
         await router.stop()
 
 
-async def test_traceless_items_nobody_can_claim_are_dropped(traced: Any) -> None:
-    flow, router = traced
-    flow.queue.put_nowait(Record("orphan", None))
-    flow.queue.put_nowait(Record("mine", "t"))
+def test_traceless_items_nobody_can_claim_are_dropped() -> None:
+    router = RookeryRouter(TracedFlow())
+    router.route(None, "orphan")  # nobody waits: dropped, not held
     inbox = router.register("t")
-    assert await get(inbox) == "mine"
+    router.route("t", "mine")
+    assert inbox.get_nowait() == "mine"
     assert inbox.empty()
+
+
+async def test_with_fetch_traced_an_unattributed_item_goes_to_the_oldest_request(
+    traced: Any,
+) -> None:
+    """A bare payload two hops after the request has no trace: 2.2.5 fallback."""
+    flow, router = traced
+    first, second = router.register("a"), router.register("b")
+    flow.queue.put_nowait(Record({"bare": True}, None))
+    assert await get(first) == {"bare": True}
+    assert second.empty()
 
 
 async def test_signals_reach_every_inbox() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
 import time
 from typing import Any
 
@@ -355,24 +357,57 @@ async def test_an_entry_delivered_too_often_is_answered_with_an_error(cluster) -
     assert redis_flows.CALLS == []
 
 
-async def test_an_undecodable_entry_is_answered_with_an_error(cluster, redis_client) -> None:
+async def _answer_to_manual_entry(cluster, redis_client, **fields: Any) -> ResultEntry:
     host = await cluster.host(redis_flows.build_echo, ["echo"])
-    keys = Keys(cluster.prefix, "t")
     reply_to = f"{cluster.prefix}:manual-replies"
-    work = WorkEntry(
-        origin="manual",
-        reply_to=reply_to,
-        edge=0,
-        trace_id=None,
-        item={"$model": "nowhere_at_all:Nope", "$fields": {}},
-    )
-    await redis_client.xadd(keys.node_stream("echo"), {"d": work.model_dump_json()})
+    entry = {"origin": "manual", "reply_to": reply_to, "edge": 0, "edge_name": "OpenSea->echo"}
+    work = WorkEntry(**{**entry, "trace_id": None, "item": "x", **fields})
+    stream = Keys(cluster.prefix, "t").node_stream("echo")
+    await redis_client.xadd(stream, {"d": work.model_dump_json()})
     async with asyncio.timeout(5):
         await host.wait_processed(1)
-    ((_, fields),) = await redis_client.xrange(reply_to)
-    result = ResultEntry.model_validate_json(fields["d"])
+    ((_, answer),) = await redis_client.xrange(reply_to)
+    return ResultEntry.model_validate_json(answer["d"])
+
+
+async def test_an_undecodable_entry_is_answered_with_an_error(cluster, redis_client) -> None:
+    bad = {"$model": "nowhere_at_all:Nope", "$fields": {}}
+    result = await _answer_to_manual_entry(cluster, redis_client, item=bad)
     assert result.error is not None
     assert "cannot rebuild the item" in result.error
+
+
+@pytest.mark.parametrize(
+    ("edge", "name"),
+    [pytest.param(0, "parse->echo", id="other-edge"), pytest.param(9, "x->echo", id="no-edge")],
+)
+async def test_an_entry_from_another_graph_is_answered_with_an_error(
+    cluster, redis_client, edge: int, name: str
+) -> None:
+    result = await _answer_to_manual_entry(cluster, redis_client, edge=edge, edge_name=name)
+    assert result.error is not None
+    assert "the worker's flow differs from the origin's" in result.error
+
+
+async def test_a_well_formed_entry_is_answered_with_outputs(cluster, redis_client) -> None:
+    result = await _answer_to_manual_entry(cluster, redis_client)
+    assert (result.error, result.outputs, result.deliveries) == (None, [(ROOKERY_CODE, "x")], 1)
+
+
+async def test_a_malformed_result_is_skipped(cluster, redis_client, records) -> None:
+    flow, deployment = cluster.deploy(redis_flows.build_echo, ["echo"])
+    fake = FakeWorker(redis_client, cluster.prefix, "echo")
+    msg = _msg("after the bad one")
+    await flow.emit(msg)
+    await deployment.flush()
+    ((entry_id, work),) = await fake.read(1)
+    await redis_client.xadd(work.reply_to, {"d": "{not json"})
+    bad_edge = ResultEntry(ref=entry_id, deliveries=1, worker="fake", outputs=[(99, "x")])
+    await redis_client.xadd(work.reply_to, {"d": bad_edge.model_dump_json()})
+    async with asyncio.timeout(5):
+        await flow.wait_idle()  # the pump got past both: the item is finished
+    assert records.count["distributed_bad_result"] == 2
+    assert await flow.cancel(msg.trace_id) is False
 
 
 # --- the deployment object ------------------------------------------------------------
@@ -439,13 +474,6 @@ async def test_a_distributed_node_mailbox_reports_its_backlog(cluster) -> None:
     assert mailbox.close() == []
 
 
-async def test_nothing_can_be_taken_from_a_distributed_node_locally(cluster) -> None:
-    flow, deployment = cluster.deploy(redis_flows.build_echo, ["echo"])
-    node = flow.nodes[0]
-    with pytest.raises(asyncio.QueueEmpty):
-        flow._contexts[node].fetch_nowait()
-
-
 async def test_a_kernel_message_ends_the_return_pump(cluster) -> None:
     _, deployment = cluster.deploy(redis_flows.build_echo, ["echo"], run=False)
     mailbox = deployment._mailboxes["echo"]
@@ -453,3 +481,79 @@ async def test_a_kernel_message_ends_the_return_pump(cluster) -> None:
     async with asyncio.timeout(5):
         delivery = await mailbox.get()
     assert (delivery.item, delivery.lane) == ("stop", -1)
+
+
+async def test_remote_mailbox_has_nothing_to_take_and_reports_depth(cluster) -> None:
+    flow, deployment = cluster.deploy(redis_flows.build_echo, ["echo"])
+    mailbox = deployment._mailboxes["echo"]
+    with pytest.raises(asyncio.QueueEmpty):
+        mailbox.get_nowait()
+    await flow.emit(_msg("a"))
+    assert mailbox.depth() == len(mailbox) == 1
+
+
+async def test_trace_less_items_cross_and_come_back(cluster) -> None:
+    flow, _ = cluster.deploy(redis_flows.build_echo, ["echo"])
+    await cluster.host(redis_flows.build_echo, ["echo"])
+    await flow.emit({"bare": True})
+    assert await _fetch(flow) == {"bare": True}
+
+
+class _Records(logging.Handler):
+    """Sets an event per record message, so a test can await a log record."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: dict[str, asyncio.Event] = collections.defaultdict(asyncio.Event)
+        self.count: collections.Counter[str] = collections.Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen[record.getMessage()].set()
+        self.count[record.getMessage()] += 1
+
+
+@pytest.fixture
+def records() -> Any:
+    logger = logging.getLogger("penguiflow.distributed")
+    handler = _Records()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def test_a_dropped_duplicate_is_logged_at_debug(cluster, redis_client, records) -> None:
+    flow, deployment = cluster.deploy(redis_flows.build_echo, ["echo"])
+    fake = FakeWorker(redis_client, cluster.prefix, "echo")
+    msg = _msg(1)
+    await flow.emit(msg)
+    await deployment.flush()
+    ((entry_id, work),) = await fake.read(1)
+    await fake.answer(entry_id, work, msg)
+    await fake.answer(entry_id, work, msg)
+    assert (await _fetch(flow)).payload == 1
+    async with asyncio.timeout(5):
+        await records.seen["distributed_duplicate_dropped"].wait()
+
+
+async def test_an_unreachable_redis_is_retried_and_logged(records) -> None:
+    flow = redis_flows.build_echo()
+    deployment = RedisDeployment(
+        "redis://127.0.0.1:1/0", nodes=["echo"], flow_name="t", block_ms=10
+    )
+    deployment.apply(flow)
+    flow.run()
+    try:
+        await flow.emit(_msg("nowhere"))
+        async with asyncio.timeout(5):
+            await records.seen["distributed_send_retry"].wait()
+            await records.seen["distributed_return_retry"].wait()
+        assert deployment.backlog() == {"echo": 1}
+    finally:
+        await flow.stop()
+        await deployment.close()
+    assert records.seen["distributed_close_failed"].is_set()

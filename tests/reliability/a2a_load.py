@@ -7,9 +7,11 @@ before and after. The mix, decided by request number:
 
 * 1% malformed (broken JSON, no ``payload``, headers without ``tenant``): 4xx;
 * 10% ``/message/stream``: the node emits one chunk, waits for the client to
-  read it, then emits more; every fourth streaming client disconnects right
-  after the first chunk, while the node is still streaming (the gate makes
-  the disconnect land mid-stream, deterministically);
+  read it, then emits more; a quarter of the streaming clients disconnect
+  right after the first chunk, while the node is still streaming (the gate
+  makes the disconnect land mid-stream, deterministically), and another
+  quarter cancel their task (``/tasks/cancel``) at that point and read the
+  ``TRACE_CANCELLED`` error to the end;
 * the rest ``/message/send`` echo requests.
 
 Run the full size by hand::
@@ -32,7 +34,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from penguiflow import Headers, Message, Node, NodePolicy, create
+from penguiflow import Message, Node, NodePolicy, create, predicate_router
 from penguiflow_a2a import A2AAgentCard, A2AServerAdapter, create_a2a_app
 
 MALFORMED_EVERY = 100
@@ -49,11 +51,15 @@ class LoadReport:
     malformed: int
     streams: int
     disconnects: int
+    cancelled: int
+    broken_streams: int
     mismatched: int
     leftover_gates: int
     elapsed_s: float
     p50_ms: float
     p99_ms: float
+    send_p50_ms: float
+    send_p99_ms: float
     tasks_before: int
     tasks_after: int
     objects_before: int
@@ -70,9 +76,11 @@ class LoadReport:
     def summary(self) -> str:
         return (
             f"{self.requests} requests at concurrency {self.concurrency}: "
-            f"{self.requests_per_s:.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms; "
+            f"{self.requests_per_s:.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms "
+            f"(message/send alone: p50 {self.send_p50_ms:.1f} ms, p99 {self.send_p99_ms:.1f} ms); "
             f"statuses {dict(sorted(self.statuses.items()))}; {self.malformed} malformed, "
-            f"{self.streams} streams ({self.disconnects} disconnected mid-stream); "
+            f"{self.streams} streams ({self.disconnects} disconnected mid-stream, "
+            f"{self.cancelled} cancelled mid-stream, {self.broken_streams} broken); "
             f"5xx {self.server_errors}; mismatched {self.mismatched}; "
             f"tasks {self.tasks_before} -> {self.tasks_after}; "
             f"gc objects {self.objects_before} -> {self.objects_after}"
@@ -80,24 +88,36 @@ class LoadReport:
 
 
 def build_adapter(gates: dict[str, asyncio.Event]) -> tuple[A2AServerAdapter, Any]:
-    """An adapter over a one-node flow that echoes, or streams behind a per-trace gate."""
+    """An adapter over a flow that echoes, or streams behind a per-trace gate.
 
-    async def work(msg: Message, ctx: Any) -> Any:
+    ``route`` sends streaming requests to ``stream`` and the rest to ``echo``,
+    so echo requests never queue behind a stream waiting at its gate.
+    """
+
+    async def stream(msg: Message, ctx: Any) -> Any:
+        await ctx.emit_chunk(parent=msg, text="first")
+        gate = gates.setdefault(msg.trace_id, asyncio.Event())
+        try:
+            await gate.wait()
+        finally:
+            gates.pop(msg.trace_id, None)
+        for index in range(CHUNKS_AFTER_GATE):
+            await ctx.emit_chunk(parent=msg, text=f"more {index}")
+        await ctx.emit_chunk(parent=msg, text="", done=True)
+        return {"streamed": msg.payload["n"]}
+
+    async def echo(msg: Message, ctx: Any) -> Any:
+        return {"echo": msg.payload}
+
+    def choose(msg: Message) -> str:
         payload = msg.payload
-        if isinstance(payload, dict) and payload.get("op") == "stream":
-            await ctx.emit_chunk(parent=msg, text="first")
-            gate = gates.setdefault(msg.trace_id, asyncio.Event())
-            try:
-                await gate.wait()
-            finally:
-                gates.pop(msg.trace_id, None)
-            for index in range(CHUNKS_AFTER_GATE):
-                await ctx.emit_chunk(parent=msg, text=f"more {index}")
-            await ctx.emit_chunk(parent=msg, text="", done=True)
-            return {"streamed": payload["n"]}
-        return {"echo": payload}
+        return "stream" if isinstance(payload, dict) and payload.get("op") == "stream" else "echo"
 
-    flow = create(Node(work, name="work", policy=NodePolicy(validate="none")).to(), queue_maxsize=0)
+    policy = NodePolicy(validate="none")
+    streaming = Node(stream, name="stream", policy=policy)
+    echoing = Node(echo, name="echo", policy=policy)
+    route = predicate_router("route", choose)
+    flow = create(route.to(streaming, echoing), streaming.to(), echoing.to(), queue_maxsize=0)
     card = A2AAgentCard(name="load", description="load test agent")
     return A2AServerAdapter(flow, agent_card=card, agent_url="http://127.0.0.1/"), flow
 
@@ -116,27 +136,44 @@ async def _stream(
     base: str,
     number: int,
     gates: dict[str, asyncio.Event],
-) -> tuple[int, bool]:
-    """One streaming request; returns (status, disconnected)."""
+) -> tuple[int, str]:
+    """One streaming request; returns (status, how it ended).
+
+    Endings: ``"done"`` (read to the end), ``"disconnected"`` (left after the
+    first chunk), ``"cancelled"`` (``/tasks/cancel`` after the first chunk,
+    then the stream reported ``TRACE_CANCELLED``), ``"broken"`` otherwise.
+    """
     trace_id = f"load-{number}"
     body = {"payload": {"op": "stream", "n": number}, "headers": {"tenant": "load"}}
     body["traceId"] = trace_id
-    disconnect = (number // STREAM_EVERY) % DISCONNECT_EVERY == 0
+    mode = (number // STREAM_EVERY) % DISCONNECT_EVERY
     response = await session.post(f"{base}/message/stream", json=body)
     try:
         if response.status != 200:
             await response.read()
-            return response.status, False
-        seen_first = False
+            return response.status, "broken"
+        seen_first = cancelled = False
         async for line in response.content:
             if not seen_first and line.startswith(b"data: first"):
                 seen_first = True
-                if disconnect:
+                if mode == 0:
                     response.close()  # leave mid-stream; the node goes on streaming
+                    gates.setdefault(trace_id, asyncio.Event()).set()
+                    return 200, "disconnected"
+                if mode == 1:
+                    # Cancel while the node waits at its gate: it is interrupted.
+                    async with session.post(
+                        f"{base}/tasks/cancel", json={"taskId": trace_id}
+                    ) as reply:
+                        if reply.status != 200 or not (await reply.json())["cancelled"]:
+                            return reply.status, "broken"
+                    continue
                 gates.setdefault(trace_id, asyncio.Event()).set()
-                if disconnect:
-                    return 200, True
-        return 200, False
+            elif b"TRACE_CANCELLED" in line:
+                cancelled = True
+        if mode == 1:
+            return 200, "cancelled" if cancelled else "broken"
+        return 200, "done" if seen_first else "broken"
     finally:
         response.release()
 
@@ -150,12 +187,15 @@ async def run_load(requests: int, concurrency: int) -> LoadReport:
     app = create_a2a_app(adapter, include_docs=False, sse_heartbeat_s=None)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    # A backlog above the client count: with the default (128) a burst of 400
+    # connects overflows the accept queue and SYN retries add a whole second.
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
     port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
+    send_latencies: list[float] = []  # /message/send answers only
     counts = Counter[str]()
     next_number = iter(range(requests))
 
@@ -173,8 +213,8 @@ async def run_load(requests: int, concurrency: int) -> LoadReport:
                     status = response.status
             elif number % STREAM_EVERY == 0:
                 counts["streams"] += 1
-                status, disconnected = await _stream(session, base, number, gates)
-                counts["disconnects"] += disconnected
+                status, ending = await _stream(session, base, number, gates)
+                counts[ending] += 1
             else:
                 body = {"payload": number, "headers": {"tenant": "load"}}
                 async with session.post(f"{base}/message/send", json=body) as response:
@@ -182,6 +222,7 @@ async def run_load(requests: int, concurrency: int) -> LoadReport:
                     status = response.status
                 if status == 200 and reply.get("output") != {"echo": number}:
                     counts["mismatched"] += 1
+                send_latencies.append(time.perf_counter() - start)
             latencies.append(time.perf_counter() - start)
             statuses[status] += 1
 
@@ -197,7 +238,8 @@ async def run_load(requests: int, concurrency: int) -> LoadReport:
         gc.collect()
         objects_before = len(gc.get_objects())
         started = time.perf_counter()
-        connector = aiohttp.TCPConnector(limit=concurrency)
+        # Two connections per worker: a cancelling client holds its stream open.
+        connector = aiohttp.TCPConnector(limit=2 * concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
             await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -215,23 +257,33 @@ async def run_load(requests: int, concurrency: int) -> LoadReport:
         await runner.cleanup()
     await asyncio.sleep(0)
     latencies.sort()
+    send_latencies.sort()
     return LoadReport(
         requests=requests,
         concurrency=concurrency,
         statuses=statuses,
         malformed=counts["malformed"],
         streams=counts["streams"],
-        disconnects=counts["disconnects"],
+        disconnects=counts["disconnected"],
+        cancelled=counts["cancelled"],
+        broken_streams=counts["broken"],
         mismatched=counts["mismatched"],
         leftover_gates=leftover_gates,
         elapsed_s=elapsed,
         p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        p99_ms=_percentile(latencies, 0.99),
+        send_p50_ms=statistics.median(send_latencies) * 1000,
+        send_p99_ms=_percentile(send_latencies, 0.99),
         tasks_before=tasks_before,
         tasks_after=len(asyncio.all_tasks()),
         objects_before=objects_before,
         objects_after=objects_after,
     )
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """The ``fraction`` percentile of sorted seconds, in milliseconds (nearest rank)."""
+    return ordered[max(0, int(len(ordered) * fraction) - 1)] * 1000
 
 
 def main(argv: list[str] | None = None) -> None:

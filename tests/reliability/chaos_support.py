@@ -198,13 +198,15 @@ async def run_traces(
     *,
     run: str = "chaos",
     kill_every: int = 0,
+    only_idle: bool = True,
     outcome: ChaosOutcome | None = None,
 ) -> ChaosOutcome:
     """Feed ``numbers`` as traces, drain Rookery until each has a terminal item.
 
     Then wait for the flow to go idle and drain what is left, so a duplicate
-    terminal would be seen. ``kill_every`` > 0 kills one idle actor (round
-    robin, paced by the plan) every that many terminal results.
+    terminal would be seen. ``kill_every`` > 0 kills one actor (round robin,
+    paced by the plan; only an idle one unless ``only_idle`` is false) every
+    that many terminal results.
     """
     outcome = outcome if outcome is not None else ChaosOutcome()
     expected = {f"{run}-{n}" for n in numbers}
@@ -228,7 +230,7 @@ async def run_traces(
             seen += 1
             if kill_every and seen % kill_every == 0:
                 clock.advance(plan.crash_interval_s)
-                plan.kill(flow, NODES[victims % len(NODES)], only_idle=True)
+                plan.kill(flow, NODES[victims % len(NODES)], only_idle=only_idle)
                 victims += 1
         await feeder
         await flow.wait_idle()

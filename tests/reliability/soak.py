@@ -23,13 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from penguiflow.testkit import FakeClock, FaultPlan
 from tests.reliability.chaos_support import (
     build_chaos_flow,
     counted_runtime_logs,
     run_traces,
 )
-
-from penguiflow.testkit import FakeClock, FaultPlan
 
 
 def rss_mb() -> float:

@@ -50,6 +50,11 @@ async def test_clients_leaving_mid_stream_leave_nothing_behind(report: LoadRepor
     assert report.leftover_gates == 0
 
 
+async def test_streams_cancelled_mid_stream_end_with_trace_cancelled(report: LoadReport) -> None:
+    assert report.cancelled > 0
+    assert report.broken_streams == 0
+
+
 async def test_no_task_is_leaked(report: LoadReport) -> None:
     assert report.tasks_after == report.tasks_before
 
@@ -67,5 +72,6 @@ async def test_full_size_run_serves_20000_requests_cleanly() -> None:
     assert sum(full.statuses.values()) == FULL_REQUESTS
     assert full.server_errors == 0
     assert full.mismatched == 0
+    assert full.broken_streams == 0
     assert full.tasks_after == full.tasks_before
     assert full.objects_after - full.objects_before <= OBJECT_TOLERANCE

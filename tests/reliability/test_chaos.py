@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from chaos_support import (
     CHUNKS,
+    NODES,
     build_chaos_flow,
     counted_runtime_logs,
     live_messages,
@@ -178,7 +179,9 @@ async def test_no_task_outlives_stop(report: ChaosReport) -> None:
 
 
 async def test_memory_returns_to_baseline(report: ChaosReport) -> None:
-    assert report.messages_after <= report.messages_baseline
+    # Each idle actor may still hold the last item it handled in a local: at
+    # most a few per node, never one per trace.
+    assert report.messages_after <= report.messages_baseline + 2 * len(NODES)
     assert report.objects_after - report.objects_baseline <= OBJECT_TOLERANCE
 
 
@@ -197,3 +200,31 @@ async def test_same_seed_gives_the_same_faults() -> None:
             await flow.stop()
         results.append((plan.statistics(), dict(outcome.errors), dict(outcome.budget)))
     assert results[0] == results[1]
+
+
+async def test_no_trace_is_lost_when_busy_actors_are_killed() -> None:
+    """Kills at any point, mid-invocation included: every trace still ends (at least once).
+
+    A kill while a node is half-way through a fan-out re-emits that part on
+    redelivery (delivery is at least once), so this run checks "never lost",
+    not "exactly once".
+    """
+    clock = FakeClock()
+    plan = chaos_plan(clock, seed=31)
+    flow = build_chaos_flow(plan, clock)
+    tasks_before = len(asyncio.all_tasks())
+    with counted_runtime_logs():
+        flow.run()
+        try:
+            async with asyncio.timeout(60):
+                outcome = await run_traces(
+                    flow, plan, clock, range(3_000), kill_every=5, only_idle=False
+                )
+                still_active = sum([await flow.cancel(f"chaos-{n}") for n in range(3_000)])
+        finally:
+            await flow.stop()
+    await asyncio.sleep(0)
+    assert plan.statistics().kills >= 50
+    assert all(outcome.terminals(f"chaos-{n}") >= 1 for n in range(3_000))
+    assert still_active == 0
+    assert len(asyncio.all_tasks()) == tasks_before
