@@ -107,14 +107,29 @@ class NodeSpec:
         }
 
 
-def build_catalog(nodes: Sequence[Node], registry: _ModelRegistry) -> list[NodeSpec]:
+def _as_node(entry: Node | Callable[..., Any]) -> Node:
+    # Anything with ``func`` is taken as a node (duck typing, as before).
+    if hasattr(entry, "func"):
+        return entry  # type: ignore[return-value]
+    from penguiflow.node import Node  # runtime import: catalog stays import-light
+
+    return Node(entry, name=getattr(entry, "__name__", None))
+
+
+def build_catalog(
+    nodes: Sequence[Node | Callable[..., Any]], registry: _ModelRegistry
+) -> list[NodeSpec]:
     """Describe ``nodes`` (in order) with the models ``registry`` holds for them.
+
+    A plain ``async def`` function (as the 2.2.5 README passes decorated tools) is
+    wrapped in ``Node(func, name=func.__name__)``.
 
     Raises:
         KeyError: a node is not registered in ``registry``.
     """
     specs: list[NodeSpec] = []
-    for node in nodes:
+    for entry in nodes:
+        node = _as_node(entry)
         func = node.func
         name: str = node.name or str(getattr(func, "__name__", ""))
         args_model, out_model = registry.models(name)

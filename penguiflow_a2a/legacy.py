@@ -1,8 +1,8 @@
 """The PenguiFlow 2.2.5 HTTP routes: /agent, /message/send, /message/stream, /tasks/cancel.
 
-Byte-compatible with the FastAPI app of 2.2.5: JSON errors are
-``{"detail": ...}``, invalid bodies answer 422 with a list of validation
-errors located under ``"body"``.
+Byte-compatible with the FastAPI app of 2.2.5: bodies are encoded as FastAPI
+encoded them (``_fastapi_json``), JSON errors are ``{"detail": ...}``, invalid
+bodies answer 422 with a list of validation errors located under ``"body"``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from ._fastapi_json import fastapi_dumps
 from ._http import BodyError, SSEWriter, read_json
 from .adapter import A2AServerAdapter, _LegacyEventStream
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
@@ -24,7 +25,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def _detail(status: int, detail: Any) -> web.Response:
-    return web.json_response({"detail": detail}, status=status)
+    return web.json_response({"detail": detail}, status=status, dumps=fastapi_dumps)
 
 
 def _body_error(exc: BodyError) -> web.Response:
@@ -88,7 +89,7 @@ class LegacyRoutes:
 
     async def agent(self, request: web.Request) -> web.Response:
         """``GET /agent``: the 2.2.5 card."""
-        return web.json_response(self.adapter.agent_card.to_payload())
+        return web.json_response(self.adapter.agent_card.to_payload(), dumps=fastapi_dumps)
 
     async def _parse(self, request: web.Request, model: type[_M]) -> _M | web.Response:
         try:
@@ -106,7 +107,8 @@ class LegacyRoutes:
         if isinstance(payload, web.Response):
             return payload
         try:
-            return web.json_response(await self.adapter.handle_send(payload))
+            # Encoded as FastAPI did in 2.2.5 (datetimes, UUIDs, ... become JSON text).
+            return web.json_response(await self.adapter.handle_send(payload), dumps=fastapi_dumps)
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)
 
@@ -151,6 +153,6 @@ class LegacyRoutes:
         if isinstance(body, web.Response):
             return body
         try:
-            return web.json_response(await self.adapter.cancel(body))
+            return web.json_response(await self.adapter.cancel(body), dumps=fastapi_dumps)
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)

@@ -1,8 +1,9 @@
 """Run one node of a flow in two worker processes over Redis Streams.
 
 Run from the repository root: ``python -m examples.distributed.flow``. Uses
-``$PENGUIFLOW_REDIS_URL`` if set, else starts a throwaway redis-server with
-``scripts/redis.sh`` (needs ``redis-server`` installed).
+``$PENGUIFLOW_REDIS_URL`` (or the tests' ``$PENGUIFLOW_TEST_REDIS_URL``) if set,
+else starts a throwaway redis-server with ``scripts/redis.sh``; without one it
+says so and exits.
 """
 
 from __future__ import annotations
@@ -72,15 +73,17 @@ async def main(url: str) -> None:
 
 
 def run() -> None:
-    url = os.environ.get("PENGUIFLOW_REDIS_URL")
+    url = os.environ.get("PENGUIFLOW_REDIS_URL") or os.environ.get("PENGUIFLOW_TEST_REDIS_URL")
     if url:
         asyncio.run(main(url))
         return
     with tempfile.TemporaryDirectory() as directory:
         redis_sh = str(ROOT / "scripts" / "redis.sh")
-        url = subprocess.run(
-            [redis_sh, "start", directory], check=True, capture_output=True, text=True
-        ).stdout.strip()
+        started = subprocess.run([redis_sh, "start", directory], capture_output=True, text=True)
+        if started.returncode != 0:
+            print("skipped: no redis-server here (set PENGUIFLOW_REDIS_URL or install one)")
+            return
+        url = started.stdout.strip()
         try:
             asyncio.run(main(url))
         finally:

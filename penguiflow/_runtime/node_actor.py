@@ -158,11 +158,18 @@ class NodeActor(Actor):
         self._trace_id = trace_id
         traces = self._traces
         try:
-            # Arrival checks run only when a deadline or a cancel flag exists at all;
-            # trace-less items are never deadline-checked nor cancellable.
+            # Arrival checks run only when the item has a deadline or its trace a
+            # set cancel flag (join_k keeps a flag per live trace: test the item's
+            # own); trace-less items are never deadline-checked nor cancellable.
             if (
                 trace_id is not None
-                and (traces.events or (_is_message(message) and message.deadline_s is not None))
+                and (
+                    (traces.events and traces.cancelled(trace_id))
+                    or (
+                        (type(message) is Message or isinstance(message, Message))
+                        and message.deadline_s is not None
+                    )
+                )
                 and not await self._admit(message, trace_id)
             ):
                 pass
@@ -205,9 +212,9 @@ class NodeActor(Actor):
                     if result is not None:
                         if self._warn and not isinstance(result, Message):
                             _warn_message_output(self.node, result)
-                        if (
-                            type(result) is Message or isinstance(result, Message)
-                        ) and isinstance(result.payload, _ROUTED_PAYLOADS):
+                        if (type(result) is Message or isinstance(result, Message)) and isinstance(
+                            result.payload, _ROUTED_PAYLOADS
+                        ):
                             await self._route(message, result)
                         else:
                             io = self._io

@@ -2,12 +2,13 @@
 
 Importing this package does not import LiteLLM; the default model client loads it
 on the first call to a model given by name. ``ToolContext`` (the ``ctx`` planner
-tools receive) is exported here for annotations only, not from ``penguiflow``.
+tools receive) is importable from here for annotations; it stays out of ``__all__``,
+which lists exactly the 2.2.5 names.
 """
 
 from __future__ import annotations
 
-from penguiflow.planner._pause import ToolContext
+from penguiflow.planner._pause import ToolContext as ToolContext
 from penguiflow.planner.react import (
     ParallelCall,
     ParallelJoin,
@@ -27,7 +28,6 @@ __all__ = [
     "PlannerFinish",
     "PlannerPause",
     "ReactPlanner",
-    "ToolContext",
     "Trajectory",
     "TrajectoryStep",
     "TrajectorySummary",

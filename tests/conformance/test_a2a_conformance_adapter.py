@@ -17,6 +17,7 @@ import penguiflow_a2a
 import penguiflow_a2a.server as a2a_server
 from penguiflow import (
     FinalAnswer,
+    FlowError,
     Headers,
     Message,
     ModelRegistry,
@@ -289,6 +290,7 @@ class DuckFlow:
         self.fetch_error = fetch_error
         self.emit_error: BaseException | None = None
         self.bindings: list[Any] = []
+        self.fetch_failed = asyncio.Event()
         self._never = asyncio.Event()
 
     def run(self, *, registry: Any = None) -> None:
@@ -303,6 +305,7 @@ class DuckFlow:
 
     async def fetch(self, from_: Any = None) -> Any:
         if self.fetch_error is not None:
+            self.fetch_failed.set()
             raise self.fetch_error
         await self._never.wait()
 
@@ -350,8 +353,7 @@ async def test_dispatcher_errors_do_not_propagate_out_of_stop() -> None:
     adapter = A2AServerAdapter(flow, agent_card=card(), agent_url="u")
     async with asyncio.timeout(5):
         await adapter.start()
-        await asyncio.sleep(0)  # let the dispatcher hit the error (scheduling is the subject)
-        await asyncio.sleep(0)
+        await flow.fetch_failed.wait()
         await adapter.stop()
     assert flow.stop_calls == 1
 
@@ -702,9 +704,18 @@ async def test_stream_event_bytes(adapter: A2AServerAdapter) -> None:
 async def test_stream_emits_only_when_iteration_starts(
     adapter: A2AServerAdapter, behaviour: Behaviour
 ) -> None:
+    emitted: list[Any] = []
+    original = adapter.flow.emit
+
+    async def spy(message: Any, to: Any = None) -> None:
+        emitted.append(message)
+        await original(message, to=to)
+
+    adapter.flow.emit = spy
     events, _, _ = await adapter.stream(req({"op": "hang", "gate": "lazy"}))
-    await asyncio.sleep(0)  # give a wrongly eager emit the chance to run
+    # The scheduling contract is the subject: give a wrongly eager emit a turn.
     await asyncio.sleep(0)
+    assert emitted == []
     assert not behaviour.arrived("lazy").is_set()
     iterator = aiter(events)
     async with asyncio.timeout(5):
@@ -842,3 +853,30 @@ async def test_message_result_with_empty_meta_has_no_meta_key(behaviour: Behavio
         await adapter.stop()
     assert reply["output"] == {"ok": 1}
     assert "meta" not in reply
+
+
+async def test_flow_error_without_trace_gets_the_request_trace_id() -> None:
+    """A FlowError a node hands over without a trace id is reported with the request's."""
+
+    async def reports(message: Message, ctx: Any) -> FlowError:
+        return FlowError(trace_id=None, node_name="reports", code="CUSTOM", message="bad input")
+
+    flow = create(Node(reports, name="reports", policy=NodePolicy(validate="none")).to())
+    adapter = A2AServerAdapter(flow, agent_card=card(), agent_url=AGENT_URL)
+    await adapter.start()
+    try:
+        reply = await send(adapter, req({"x": 1}, traceId="TT"))
+    finally:
+        await adapter.stop()
+    assert reply == {
+        "status": "failed",
+        "taskId": "TT",
+        "contextId": "TT",
+        "traceId": "TT",
+        "error": {
+            "code": "CUSTOM",
+            "message": "bad input",
+            "node_name": "reports",
+            "trace_id": "TT",
+        },
+    }

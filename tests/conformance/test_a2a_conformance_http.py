@@ -7,17 +7,25 @@ The app runs in-process on 127.0.0.1 (aiohttp's test server); requests are made 
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
 import inspect
+import ipaddress
 import json
+import pathlib
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from penguiflow import Headers, Message, Node, NodePolicy, create
 from penguiflow_a2a import A2AAgentCard, A2AServerAdapter, A2ASkill, create_a2a_app
@@ -400,3 +408,141 @@ def test_package_imports_without_the_server_stack() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+async def test_readme_a2a_snippet_serves_send_and_stream(make_client: Callable[..., Any]) -> None:
+    """The seed README example, verbatim (default NodePolicy, no registry)."""
+
+    async def orchestrate(message: Message, ctx: Any) -> Any:
+        await ctx.emit_chunk(parent=message, text="thinking...")
+        return {"result": "done"}
+
+    node = Node(orchestrate, name="main")
+    flow = create(node.to())
+    card = A2AAgentCard(
+        name="Main Agent",
+        description="Primary entrypoint for orchestration",
+        version="2.1.0",
+        skills=[A2ASkill(name="orchestrate", description="Handles orchestration")],
+    )
+    adapter = A2AServerAdapter(flow, agent_card=card, agent_url="https://agent.example")
+    client = await make_client(adapter)
+    status, body = await post(client, "/message/send", {**BODY, "taskId": "R"})
+    assert status == 200
+    assert body["output"] == {"result": "done"}
+    async with asyncio.timeout(5):
+        response = await client.post("/message/stream", json={**BODY, "taskId": "R2"})
+        raw = (await response.read()).decode()
+    assert [line for line in raw.split("\n") if line.startswith("event: ")] == [
+        "event: status",
+        "event: chunk",
+        "event: artifact",
+        "event: done",
+    ]
+
+
+class Stamped(BaseModel):
+    when: datetime.datetime
+    ident: uuid.UUID
+    day: datetime.date
+    tags: set[str]
+
+
+async def test_send_output_is_encoded_like_fastapi_did(make_client: Callable[..., Any]) -> None:
+    """2.2.5 served handle_send's dict through FastAPI's jsonable_encoder."""
+    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+    async def stamped(message: Message, ctx: Any) -> Stamped:
+        return Stamped(
+            when=datetime.datetime(2024, 5, 17, 12, 30, 5),
+            ident=ident,
+            day=datetime.date(2024, 5, 17),
+            tags={"one"},
+        )
+
+    flow = create(Node(stamped, name="stamped", policy=NodePolicy(validate="none")).to())
+    client = await make_client(A2AServerAdapter(flow, agent_card=CARD, agent_url="u"))
+    status, body = await post(client, "/message/send", BODY)
+    assert status == 200
+    assert body["output"] == {
+        "when": "2024-05-17T12:30:05",
+        "ident": "12345678-1234-5678-1234-567812345678",
+        "day": "2024-05-17",
+        "tags": ["one"],
+    }
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Plain:
+    def __init__(self) -> None:
+        self.a = 1
+
+
+class Pairs:
+    """Iterable of key/value pairs: FastAPI tried ``dict(obj)`` before ``vars``."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Any:
+        return iter([("k", "v")])
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        pytest.param(Colour.RED, "red", id="enum"),
+        pytest.param(pathlib.PurePosixPath("/a/b"), "/a/b", id="path"),
+        pytest.param(Point(1, 2), {"x": 1, "y": 2}, id="dataclass"),
+        pytest.param(b"bytes", "bytes", id="bytes"),
+        pytest.param(datetime.timedelta(minutes=1, seconds=30), 90.0, id="timedelta"),
+        pytest.param(decimal.Decimal("3"), 3, id="decimal-int"),
+        pytest.param(decimal.Decimal("2.5"), 2.5, id="decimal-float"),
+        pytest.param(datetime.time(1, 2, 3), "01:02:03", id="time"),
+        pytest.param(ipaddress.ip_address("10.0.0.1"), "10.0.0.1", id="ip"),
+        pytest.param(re.compile("a+b"), "a+b", id="pattern"),
+        pytest.param(frozenset(), [], id="frozenset"),
+        pytest.param(collections.deque([1]), [1], id="deque"),
+        pytest.param((1, "é"), [1, "é"], id="tuple"),
+        pytest.param({Colour.RED: 1}, {"red": 1}, id="enum-key"),
+        pytest.param(Plain(), {"a": 1}, id="vars"),
+        pytest.param(Pairs(), {"k": "v"}, id="pairs"),
+    ],
+)
+async def test_send_output_encoding_per_type(
+    make_client: Callable[..., Any], value: Any, encoded: Any
+) -> None:
+    async def returns(message: Message, ctx: Any) -> Any:
+        return {"value": value}
+
+    flow = create(Node(returns, name="returns", policy=NodePolicy(validate="none")).to())
+    client = await make_client(A2AServerAdapter(flow, agent_card=CARD, agent_url="u"))
+    status, body = await post(client, "/message/send", BODY)
+    assert status == 200
+    assert body["output"] == {"value": encoded}
+
+
+async def test_unencodable_output_is_a_server_error(make_client: Callable[..., Any]) -> None:
+    async def returns(message: Message, ctx: Any) -> Any:
+        return {"value": object()}
+
+    flow = create(Node(returns, name="returns", policy=NodePolicy(validate="none")).to())
+    client = await make_client(A2AServerAdapter(flow, agent_card=CARD, agent_url="u"))
+    async with asyncio.timeout(5):
+        response = await client.post("/message/send", json=BODY)
+    assert response.status == 500
+
+
+async def test_json_text_is_compact_and_keeps_non_ascii(client: TestClient[Any, Any]) -> None:
+    async with asyncio.timeout(5):
+        response = await client.post("/tasks/cancel", json={"taskId": "pingüino"})
+        raw = await response.read()
+    assert raw == '{"taskId":"pingüino","cancelled":false}'.encode()

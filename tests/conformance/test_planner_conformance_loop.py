@@ -936,3 +936,35 @@ async def test_concurrent_runs_of_one_planner_are_independent() -> None:
         )
     assert one.payload == {"answer": "one:one"}
     assert two.payload == {"answer": "two:two"}
+
+
+async def test_a_tool_may_run_a_nested_planner() -> None:
+    async def inner_tool(args: Query, ctx: Any) -> Answer:
+        return Answer(answer="inner:" + args.text)
+
+    inner = single_tool_planner(inner_tool, ScriptedClient(call("t", text="deep"), finish()))
+
+    async def outer_tool(args: Query, ctx: Any) -> Answer:
+        result = await inner.run("inner query")
+        return Answer(answer=result.payload["answer"])
+
+    outer = single_tool_planner(outer_tool, ScriptedClient(call("t", text="x"), finish()))
+    result = await run(outer)
+    assert result.payload == {"answer": "inner:deep"}
+
+
+async def test_wait_for_timeout_around_run_cancels_cleanly() -> None:
+    started = asyncio.Event()
+
+    async def slow(args: Query, ctx: Any) -> Answer:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    planner = single_tool_planner(slow, ScriptedClient(call("t", text="x")))
+    task = asyncio.ensure_future(asyncio.wait_for(planner.run("q"), timeout=30))
+    async with asyncio.timeout(5):
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

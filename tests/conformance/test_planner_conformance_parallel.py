@@ -796,3 +796,33 @@ async def test_join_pause_is_returned(tools: Tools) -> None:
         "pause": {"reason": "external_event", "payload": {"join": True}},
     }
     assert saved["constraints"]["hops_used"] == 2
+
+
+async def test_ordering_state_is_kept_in_hint_state_and_survives_resume(tools: Tools) -> None:
+    store = Store(is_async=False)
+    hints = {"ordering_hints": ["a", "b"]}
+    client = ScriptedClient(call("b", text="0"), call("a", text="1"), call("halt", text="x"))
+    pause = await run(make_planner(tools, client, planning_hints=hints, state_store=store))
+    hint_state = store.saved[pause.resume_token]["trajectory"]["hint_state"]
+    assert hint_state == {"ordering_state": {"completed": ["a"], "warned": False}}
+    fresh_client = ScriptedClient(call("b", text="2"), finish())
+    fresh = make_planner(tools, fresh_client, planning_hints=hints, state_store=store)
+    result = await resume(fresh, pause.resume_token)
+    assert result.metadata["steps"][3]["error"] is None  # b is the expected tool now
+    assert result.metadata["steps"][3]["observation"] == {"answer": "b:2"}
+
+
+async def test_each_run_starts_a_fresh_tracker(tools: Tools) -> None:
+    client = ScriptedClient(call("a", text="1"), finish(), call("a", text="2"), finish())
+    planner = make_planner(tools, client, hop_budget=1)
+    first = await run(planner)
+    second = await run(planner)
+    assert first.metadata["constraints"]["hops_used"] == 1
+    assert second.metadata["steps"][0]["error"] is None
+    assert second.payload == {"answer": "a:2"}
+
+
+async def test_llm_client_takes_precedence_over_llm(tools: Tools) -> None:
+    client = ScriptedClient(finish({"via": "client"}))
+    result = await run(make_planner(tools, client, llm="not-a-real-model"))
+    assert result.payload == {"via": "client"}

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import inspect
 import json
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -1005,3 +1006,100 @@ async def test_no_hints_append_nothing_to_planner_prompt() -> None:
     async with asyncio.timeout(5):
         await ReactPlanner(llm_client=Capture(), catalog=[], planning_hints={}).run("q")
     assert seen == [_RULES + "(none)"]
+
+
+async def test_readme_planner_snippet_with_plain_functions() -> None:
+    """The seed README passes the decorated functions themselves to build_catalog."""
+
+    class Documents(BaseModel):
+        results: list[str]
+
+    class Summary(BaseModel):
+        text: str
+
+    @tool(desc="Search documentation")
+    async def search_docs(args: Query, ctx: Any) -> Documents:
+        return Documents(results=[args.text])
+
+    @tool(desc="Summarize results")
+    async def summarize(args: Documents, ctx: Any) -> Summary:
+        return Summary(text=" ".join(args.results))
+
+    registry = ModelRegistry()
+    registry.register("search_docs", Query, Documents)
+    registry.register("summarize", Documents, Summary)
+    catalog = build_catalog([search_docs, summarize], registry)  # type: ignore[list-item]
+    assert [spec.name for spec in catalog] == ["search_docs", "summarize"]
+    assert [spec.desc for spec in catalog] == ["Search documentation", "Summarize results"]
+    assert all(isinstance(spec.node, Node) for spec in catalog)
+    assert catalog[0].node.func is search_docs
+
+    replies = [
+        '{"thought": "s", "next_node": "search_docs", "args": {"text": "routing"}}',
+        '{"thought": "m", "next_node": "summarize", "args": {"results": ["routing"]}}',
+        '{"thought": "done", "next_node": null}',
+    ]
+
+    class Scripted(NullClient):
+        async def complete(self, **kwargs: Any) -> str:
+            return replies.pop(0)
+
+    planner = ReactPlanner(llm_client=Scripted(), catalog=catalog, max_iters=10)
+    async with asyncio.timeout(5):
+        result = await planner.run("Explain PenguiFlow routing")
+    assert result.payload == {"text": "routing"}
+
+
+def test_planner_names_resolve_to_the_same_objects() -> None:
+    import penguiflow
+    import penguiflow.planner as planner_pkg
+    import penguiflow.planner.react as react
+
+    for name in (
+        "ParallelCall",
+        "ParallelJoin",
+        "PlannerAction",
+        "PlannerFinish",
+        "PlannerPause",
+        "ReactPlanner",
+        "Trajectory",
+        "TrajectoryStep",
+        "TrajectorySummary",
+    ):
+        assert getattr(planner_pkg, name) is getattr(react, name), name
+    for name in ("ReactPlanner", "PlannerAction", "PlannerFinish", "Trajectory", "TrajectoryStep"):
+        assert getattr(penguiflow, name) is getattr(react, name), name
+        assert name in penguiflow.__all__
+    assert react.JSONLLMClient is not None
+    assert set(typing.get_args(react.PlannerPauseReason)) == {
+        "approval_required",
+        "await_input",
+        "external_event",
+        "constraints_conflict",
+    }
+    for name in ("NodeSpec", "SideEffect", "build_catalog", "tool"):
+        assert getattr(penguiflow, name) is getattr(penguiflow.catalog, name)
+    assert set(typing.get_args(penguiflow.SideEffect)) == {
+        "pure",
+        "read",
+        "write",
+        "external",
+        "stateful",
+    }
+
+
+def test_json_llm_client_is_a_protocol_users_implement_structurally() -> None:
+    from penguiflow.planner.react import JSONLLMClient
+
+    assert getattr(JSONLLMClient, "_is_protocol", False)
+
+    class Mine(JSONLLMClient):  # programs may also subclass it explicitly
+        async def complete(
+            self,
+            *,
+            messages: Sequence[Mapping[str, str]],
+            response_format: Mapping[str, Any] | None = None,
+        ) -> str:
+            return "{}"
+
+    ReactPlanner(llm_client=Mine(), catalog=[])

@@ -21,8 +21,10 @@ PLANNER_NAMES = [
 
 
 def test_planner_package_exports() -> None:
-    # ToolContext (the tools' ctx) is public in the package only, for annotations.
-    assert sorted(penguiflow.planner.__all__) == sorted([*PLANNER_NAMES, "ToolContext"])
+    # ToolContext (the tools' ctx) is importable for annotations but, like every 3.0
+    # addition, stays out of __all__, which lists exactly the 2.2.5 names.
+    assert sorted(penguiflow.planner.__all__) == sorted(PLANNER_NAMES)
+    assert penguiflow.planner.ToolContext.__name__ == "ToolContext"
 
 
 def test_react_module_exports_protocol_and_reason_alias_too() -> None:

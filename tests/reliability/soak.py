@@ -51,6 +51,7 @@ async def soak(minutes: float, batch: int, seed: int, rss_slack_mb: float) -> in
     deadline = started + minutes * 60
     total = failures = 0
     first_rss: float | None = None
+    failure: BaseException | None = None
     print("elapsed_s  traces  faults  rss_mib  gc_objects  tasks")
     with counted_runtime_logs():
         flow.run()
@@ -58,7 +59,14 @@ async def soak(minutes: float, batch: int, seed: int, rss_slack_mb: float) -> in
             index = 0
             while time.monotonic() < deadline:
                 numbers = range(index * batch, (index + 1) * batch)
-                outcome = await run_traces(flow, plan, clock, numbers, run="soak", kill_every=250)
+                try:
+                    outcome = await run_traces(
+                        flow, plan, clock, numbers, run="soak", kill_every=250
+                    )
+                except Exception as exc:  # e.g. Escalated: the flow failed; report it
+                    failure = exc
+                    print(f"the flow failed in batch {index}: {exc!r}", flush=True)
+                    break
                 bad = sum(1 for n in numbers if outcome.terminals(f"soak-{n}") != 1)
                 failures += bad
                 total += batch
@@ -85,7 +93,8 @@ async def soak(minutes: float, batch: int, seed: int, rss_slack_mb: float) -> in
         f"not ended exactly once {failures}, leaked tasks {leaked}, "
         f"RSS growth after the first batch {growth:+.1f} MiB"
     )
-    return 0 if failures == 0 and leaked == 0 and growth <= rss_slack_mb else 1
+    ok = failure is None and failures == 0 and leaked == 0 and growth <= rss_slack_mb
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

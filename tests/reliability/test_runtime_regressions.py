@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from penguiflow import Headers, Message, Node, NodePolicy, StreamChunk, create, join_k
@@ -90,3 +91,60 @@ async def test_a_join_killed_while_routing_its_aggregate_does_not_lose_it() -> N
     finally:
         await flow.stop()
     assert sorted(got) == ["busy", "queued", "victim"]
+
+
+async def test_a_traced_message_is_handled_when_no_cancel_flag_exists() -> None:
+    """The arrival check must not crash the node actor when no trace has a flag.
+
+    Found by the chaos test after the WIP snapshot f09380e: the arrival check
+    called an undefined ``_is_message`` whenever ``flow._trace_events`` was
+    empty, so every traced message crashed its actor until the flow escalated.
+    """
+
+    async def echo(msg: Message, ctx: Any) -> Message:
+        return msg
+
+    flow = create(Node(echo, name="echo", policy=NodePolicy(validate="none")).to())
+    flow.run()
+    try:
+        async with asyncio.timeout(5):
+            msg = Message(payload=1, headers=Headers(tenant="t"), trace_id="plain")
+            await flow.emit(msg)
+            assert await flow.fetch() is msg
+        (child,) = flow.supervisor.which_children()
+    finally:
+        await flow.stop()
+    assert child.restarts == 0
+
+
+async def _in_new_task(coro: Any) -> Any:
+    """Run ``coro`` in a task of its own, as a restarted actor would."""
+    return await asyncio.create_task(coro)
+
+
+async def test_join_k_hands_the_same_aggregate_to_a_redelivered_item() -> None:
+    join = join_k("join", 2)
+    ctx = SimpleNamespace(runtime=None)
+    first = Message(payload=1, headers=Headers(tenant="t"), trace_id="x")
+    second = Message(payload=2, headers=Headers(tenant="t"), trace_id="x")
+    assert await _in_new_task(join.func(first, ctx)) is None
+    aggregate = await _in_new_task(join.func(second, ctx))
+    # A new task (incarnation) gets the k-th item again: the same aggregate.
+    assert await _in_new_task(join.func(second, ctx)) is aggregate
+    assert aggregate.payload == [1, 2]
+
+
+async def test_join_k_forgets_a_completion_once_its_item_is_not_in_flight() -> None:
+    """A record whose item is neither in hand nor queued is dropped, not kept forever."""
+    join = join_k("join", 2)
+    ctx = SimpleNamespace(runtime=None)
+    items = [
+        Message(payload=n, headers=Headers(tenant="t"), trace_id=t)
+        for n, t in [(1, "x"), (2, "x"), (3, "y")]
+    ]
+    await _in_new_task(join.func(items[0], ctx))
+    await _in_new_task(join.func(items[1], ctx))  # completes x
+    await _in_new_task(join.func(items[2], ctx))  # a new task, another item: x is stale
+    assert join.func._join_state.handed == []
+    # The same k-th item again is now a fresh arrival that starts a bucket.
+    assert await _in_new_task(join.func(items[1], ctx)) is None
