@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
                         f"{target.label}: {status} {run.get('seconds', 0.0):.2f}s"
                     )
     header = (
-        f"Machine: {machine}\n"
-        f"This project: {_tree()}\n"
-        f"Run: {'quick' if args.quick else 'full'}, {args.rounds} round(s), "
+        f"- Machine: {machine}\n"
+        f"- This project: {_tree()}\n"
+        f"- Run: {'quick' if args.quick else 'full'}, {args.rounds} round(s), "
         f"{args.clock} clock, targets interleaved, {time.perf_counter() - started:.0f}s total; "
         f"command: python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}"
     )
     for name, reason in missing.items():
-        header += f"\nUnavailable: {targets.LABELS[name]} ({reason})"
+        header += f"\n- Unavailable: {targets.LABELS[name]} ({reason})"
     print(report.render(records, args.only, args.rounds, header))
     if args.json:
         payload = {"machine": machine, "rounds": args.rounds, "quick": args.quick}

@@ -50,9 +50,15 @@ async def read_json(request: web.Request, *, limit: int) -> Any:
         if len(raw) > limit:
             raise BodyError("too_large", f"request body exceeds {limit} bytes")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError too
         raise BodyError("malformed", f"invalid JSON: {exc}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); accepted, they would later make a
+    # reply (a validation error quoting them, an echoed output) unencodable: a 500.
+    raise ValueError(f"{name} is not a valid JSON number")
 
 
 class SSEWriter:

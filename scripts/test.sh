@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export LITELLM_LOCAL_MODEL_COST_MAP=True
+# The full-size A2A load run (20,000 requests) is part of the suite, as issue 10 asks.
+export PENGUIFLOW_RELIABILITY_FULL=1
 redis_dir=$(mktemp -d)
 if url=$(scripts/redis.sh start "$redis_dir"); then
   export PENGUIFLOW_TEST_REDIS_URL="$url"

@@ -55,9 +55,7 @@ class _LaneView:
         self.maxsize = maxsize
 
     def qsize(self) -> int:
-        if self._lane == SELF_LANE:
-            return self._mailbox.statistics().self_depth
-        return self._mailbox.depth(self._lane)
+        return self._mailbox.depth(self._lane)  # the self lane included
 
     def empty(self) -> bool:
         return self.qsize() == 0

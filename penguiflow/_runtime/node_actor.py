@@ -164,7 +164,11 @@ class NodeActor(Actor):
             if (
                 trace_id is not None
                 and (
-                    (traces.events and traces.cancelled(trace_id))
+                    (
+                        traces.events
+                        and (flag := traces.events.get(trace_id)) is not None
+                        and flag.is_set()
+                    )
                     or (
                         (type(message) is Message or isinstance(message, Message))
                         and message.deadline_s is not None
@@ -245,9 +249,15 @@ class NodeActor(Actor):
             flow._busy -= 1
             if not flow._busy:
                 flow._busy_changed(0)
-            # Transport.finish inlined: one dict update, no coroutine.
-            if trace_id is not None and traces.done(trace_id):
-                await self._io.cancel_finished(trace_id)
+            # Transport.finish inlined: no coroutine, and TraceBook.done's common
+            # case (the trace has other items, nobody waits for capacity) in place.
+            if trace_id is not None:
+                counts = traces.counts
+                left = counts.get(trace_id, 0) - 1
+                if left > 0 and not traces.waiters:
+                    counts[trace_id] = left
+                elif traces.done(trace_id):
+                    await self._io.cancel_finished(trace_id)
 
     async def _poisoned(self, item: Any, trace_id: str | None, exc: Exception) -> bool:
         """Count a crash caused by ``item``; at the limit, end it with a ``FlowError``.
@@ -395,7 +405,11 @@ class NodeActor(Actor):
                 self._invoking = True
                 try:
                     if timeout_s is None:
-                        result = await node.invoke(item, ctx, registry=flow._registry)
+                        func = self._func  # see __init__: node.invoke minus a frame
+                        if func is not None:
+                            result = await func(item, ctx)
+                        else:
+                            result = await node.invoke(item, ctx, registry=flow._registry)
                     else:
                         async with self._clock.timeout_at(start + timeout_s):
                             result = await node.invoke(item, ctx, registry=flow._registry)
@@ -481,9 +495,10 @@ class NodeActor(Actor):
                 await self._io.to_rookery(result, source=self.node)
                 return
         # Inline Context.emit(result) for the common case: every outgoing edge.
-        send = self._io.send
+        io = self._io
         for floe in self.ctx._out_list:
-            await send(floe, result)
+            if not io.offer(floe, result):  # no coroutine unless the edge is full
+                await io.send(floe, result)
 
     async def _controller(self, item: Any, result: Message, wm: WM) -> None:
         flow = self.flow

@@ -382,7 +382,8 @@ class Mailbox:
 
         Only when nothing waits on the system or self lanes (they come first).
         Synchronous, so a busy actor takes its next message without creating a
-        coroutine; the lane is in ``_last_lane``.
+        coroutine or a ``Delivery``; the lane is in ``_last_lane``. Several data
+        lanes are served round-robin, as ``_take`` does.
         """
         ln = self._lane0
         if (
@@ -400,6 +401,26 @@ class Mailbox:
                 self._wake_empty()
             self._last_lane = 0
             return item
+        if ln is not None or not self._size or self._priority[0] or self._priority[1]:
+            return _NOTHING
+        if self._closed:
+            return _NOTHING
+        data = self._data
+        n = len(data)
+        lane = self._rr
+        for _ in range(n):
+            ln = data[lane]
+            if ln.items:
+                item = ln.items.popleft()
+                self._size -= 1
+                self._rr = lane + 1 if lane + 1 < n else 0
+                if ln.putters:
+                    self._admit(ln)
+                if self._empty_waiters and not self._size:
+                    self._wake_empty()
+                self._last_lane = lane
+                return item
+            lane = lane + 1 if lane + 1 < n else 0
         return _NOTHING
 
     async def _next(self) -> Any:

@@ -86,3 +86,29 @@ async def test_junk_bodies_get_a_client_error_answer(
         async with response:
             await response.read()
     assert response.status < 500
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        pytest.param("/message/send", b'{"": Infinity}', id="send-no-payload-infinity"),
+        pytest.param(
+            "/message/send", b'{"payload": NaN, "headers": {"tenant": "t"}}', id="send-nan"
+        ),
+        pytest.param("/tasks/cancel", b'{"taskId": -Infinity}', id="cancel-infinity"),
+    ],
+)
+async def test_non_finite_json_numbers_are_malformed_json(
+    client: TestClient[Any, Any], route: str, body: bytes
+) -> None:
+    """NaN and Infinity are not JSON (RFC 8259): 422, not a 500 from the reply encoder.
+
+    Found by the fuzz test above: Python's decoder accepts them, and the
+    validation error (or the echoed output) holding the float could not be
+    encoded back to JSON.
+    """
+    async with asyncio.timeout(5):
+        response = await client.post(route, data=body, headers={"Content-Type": "application/json"})
+        async with response:
+            await response.read()
+    assert response.status == 422
