@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,12 +170,11 @@ async def run_demo(out_dir: Path) -> str:
 
 def show_history(out_dir: Path, trace_id: str) -> None:
     """Replay the persisted run through the admin CLI, as an operator would."""
-    env = {**os.environ, "PENGUIFLOW_DEMO_DB": str(out_dir / "demo.sqlite3")}
-    args = ["history", trace_id, "--state-store", "examples.demo.store:open_store", "--tail", "4"]
-    print(f"\n$ PENGUIFLOW_DEMO_DB={env['PENGUIFLOW_DEMO_DB']} penguiflow-admin {' '.join(args)}")
+    db = out_dir / "demo.sqlite3"
+    args = ["history", trace_id, "--state-store", str(db), "--tail", "6", "--table"]
+    print(f"\n$ penguiflow-admin {' '.join(args)}")
     done = subprocess.run(
         [sys.executable, "-m", "penguiflow.admin", *args],
-        env=env,
         capture_output=True,
         text=True,
         timeout=60,
