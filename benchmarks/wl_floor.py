@@ -6,6 +6,9 @@ called as ``fn(item, ctx)``, and pydantic models of the same shape as PenguiFlow
 ``Message``, ``Headers`` and ``StreamChunk`` so that building and copying envelopes
 costs the same. No per-trace bookkeeping, events, cancellation or supervision: the
 floor is the lower bound the runtime's overhead is measured against.
+
+Longer than ~400 lines on purpose: it mirrors ``wl_flow.py`` workload by workload, so
+the two are read side by side.
 """
 
 from __future__ import annotations

@@ -44,15 +44,19 @@ class SystemClock:
     __slots__ = ()
 
     def time(self) -> float:
+        """Return the wall-clock time, ``time.time()``."""
         return time.time()
 
     def monotonic(self) -> float:
+        """Return the running event loop's monotonic clock."""
         return asyncio.get_running_loop().time()
 
     async def sleep(self, delay: float) -> None:
+        """Sleep ``delay`` seconds with ``asyncio.sleep``."""
         await asyncio.sleep(delay)
 
     def timeout_at(self, when: float | None) -> asyncio.Timeout:
+        """Return ``asyncio.timeout_at(when)``; ``when`` is on the ``monotonic()`` scale."""
         return asyncio.timeout_at(when)
 
 

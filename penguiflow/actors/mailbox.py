@@ -401,9 +401,13 @@ class Mailbox:
                 self._wake_empty()
             self._last_lane = 0
             return item
-        if ln is not None or not self._size or self._priority[0] or self._priority[1]:
-            return _NOTHING
-        if self._closed:
+        if (
+            ln is not None
+            or not self._size
+            or self._priority[0]
+            or self._priority[1]
+            or self._closed
+        ):
             return _NOTHING
         data = self._data
         n = len(data)
@@ -426,12 +430,10 @@ class Mailbox:
     async def _next(self) -> Any:
         """Kernel version of ``get()``: the bare item; its lane is in ``_last_lane``.
 
-        The actor loop calls this once per message (after ``_next_nowait``);
+        The actor loop calls this when ``_next_nowait`` found nothing (so the
+        item may come from the system or self lane, or has to be waited for);
         skipping the ``Delivery`` record saves a third of the cost of a hop.
         """
-        item = self._next_nowait()
-        if item is not _NOTHING:
-            return item
         # get() inlined for lanes=None: one coroutine frame less per idle wait.
         if self._closed:
             raise MailboxClosed("mailbox is closed")

@@ -50,12 +50,15 @@ class FakeClock:
 
     # -- Clock protocol -------------------------------------------------------------
     def time(self) -> float:
+        """Return the fake wall-clock time (``wall`` plus the time advanced)."""
         return self._wall0 + self._elapsed
 
     def monotonic(self) -> float:
+        """Return the fake monotonic time (``monotonic`` plus the time advanced)."""
         return self._mono0 + self._elapsed
 
     async def sleep(self, delay: float) -> None:
+        """Wait until the test advances the clock by ``delay`` (``<= 0``: yield once)."""
         if delay <= 0:
             await asyncio.sleep(0)
             return
@@ -64,6 +67,10 @@ class FakeClock:
         await future
 
     def timeout_at(self, when: float | None) -> asyncio.Timeout:
+        """Return a timeout that expires when the fake monotonic time reaches ``when``.
+
+        ``None`` never expires; a ``when`` already past expires on entry.
+        """
         if when is None:
             return asyncio.timeout(None)
         if when <= self.monotonic():

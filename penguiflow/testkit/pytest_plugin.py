@@ -50,11 +50,17 @@ class FlowTracker:
         self.flows: list[Any] = []
 
     def track(self, flow: Any) -> Any:
+        """Remember ``flow`` (once) and return it."""
         if not any(tracked is flow for tracked in self.flows):
             self.flows.append(flow)
         return flow
 
     async def stop_all(self) -> None:
+        """Stop every remembered flow, most recent first; re-raise the first failure.
+
+        Each stop is bounded by ``STOP_TIMEOUT_S``; a failing stop does not keep the
+        others from being stopped.
+        """
         errors: list[BaseException] = []
         # Reverse order: a flow started later may feed on one started earlier.
         for flow in reversed(self.flows):

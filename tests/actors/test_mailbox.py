@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from penguiflow.actors import Delivery, Mailbox, MailboxEmpty, MailboxStatistics
-from penguiflow.actors.mailbox import SELF_LANE, SYSTEM_LANE
+from penguiflow.actors.mailbox import _NOTHING, SELF_LANE, SYSTEM_LANE
 from penguiflow.errors import MailboxClosed
 
 
@@ -630,3 +630,64 @@ async def test_waiting_producer_queue_is_per_lane() -> None:
     assert first.get_nowait() == Delivery("a", 0)
     async with asyncio.timeout(5):
         await blocked
+
+
+def test_kernel_next_nowait_serves_data_lanes_round_robin() -> None:
+    box = Mailbox(4, lanes=2)
+    box.put_nowait("a1", 1)
+    box.put_nowait("b0", 0)
+    box.put_nowait("c1", 1)
+    taken = []
+    for _ in range(3):
+        taken.append((box._next_nowait(), box._last_lane))
+    assert taken == [("b0", 0), ("a1", 1), ("c1", 1)]
+    assert box._next_nowait() is _NOTHING
+    assert len(box) == 0
+
+
+def test_kernel_next_nowait_leaves_system_and_self_lanes_to_next() -> None:
+    box = Mailbox(4, lanes=2)
+    box.put_nowait("data", 0)
+    box.put_self("self")
+    assert box._next_nowait() is _NOTHING  # the self lane comes first: _next serves it
+    assert box.close() == [Delivery("self", SELF_LANE), Delivery("data", 0)]
+    assert box._next_nowait() is _NOTHING
+
+
+async def test_kernel_next_nowait_admits_producers_and_wakes_empty_waiters() -> None:
+    box = Mailbox(1, lanes=2)
+    box.put_nowait("a", 1)
+    producer = asyncio.create_task(box.put("b", 1))
+    await _settle()
+    assert box._next_nowait() == "a"
+    async with asyncio.timeout(5):
+        await producer
+    emptied = asyncio.create_task(box.wait_empty())
+    await _settle()
+    assert box._next_nowait() == "b"
+    async with asyncio.timeout(5):
+        await emptied
+
+
+async def test_kernel_next_nowait_skips_items_already_handed_over() -> None:
+    box = Mailbox(4, lanes=2)
+    getter = asyncio.create_task(box.get())
+    await _settle()
+    box.put_nowait("x", 1)  # handed to the waiting getter: in transit, still counted
+    assert len(box) == 1
+    assert box._next_nowait() is _NOTHING
+    async with asyncio.timeout(5):
+        assert await getter == Delivery("x", 1)
+
+
+async def test_kernel_next_takes_the_self_lane_and_waits_for_data() -> None:
+    box = Mailbox(4, lanes=2)
+    box.put_self("loop")
+    assert await box._next() == "loop"
+    assert box._last_lane == SELF_LANE
+    waiting = asyncio.create_task(box._next())
+    await _settle()
+    box.put_nowait("later", 1)
+    async with asyncio.timeout(5):
+        assert await waiting == "later"
+    assert box._last_lane == 1
