@@ -16,10 +16,10 @@
     │   │   └── Escalated               restart intensity exceeded; carries ``cause``
     │   ├── PlannerError (RuntimeError) the ReactPlanner cannot go on
     │   │   └── LLMCallError            the model call failed; carries ``model``
-    │   └── StateStoreError             a state store cannot be used; carries ``path``
-    │       ├── StateStoreLocked        the file stayed locked by another writer
-    │       └── StateStoreCorrupt       the file is not a readable SQLite database
-    │   └── SerializationError          a payload cannot cross a process boundary (distributed)
+    │   ├── StateStoreError             a state store cannot be used; carries ``path``
+    │   │   ├── StateStoreLocked        the file stayed locked by another writer
+    │   │   └── StateStoreCorrupt       the file is not a readable SQLite database
+    │   └── SerializationError (TypeError) a payload cannot cross a process boundary
     └── (2.2.5 names keep their 2.2.5 bases; see below the kernel section)
 
 Context rides as attributes (``actor``, ``child_id``, ``cause``), not only in the

@@ -90,30 +90,22 @@ class EventPipeline:
         log_enabled = LOGGER.isEnabledFor(level)
         middlewares = self._middlewares
         store = self.state_store
-        if not (log_enabled or middlewares or store is not None):
+        if not (middlewares or store is not None):
+            if log_enabled:
+                # Only the log record wants it: its attributes straight away, with
+                # no FlowEvent in between (a frozen dataclass of 15 fields).
+                self._log(
+                    level,
+                    event_type,
+                    self._payload(event_type, ctx, trace_id, attempt, latency_ms, extra),
+                    exc,
+                )
             return
         event = self.build(
             event_type, ctx, trace_id, attempt=attempt, latency_ms=latency_ms, extra=extra
         )
         if log_enabled:
-            exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-            # What LOGGER.log(level, event_type, extra=..., exc_info=...) does, minus
-            # its findCaller() stack walk (a few µs per record, e.g. on every retry):
-            # the caller it would find is this very frame, so the record is the same.
-            here = sys._getframe()
-            code = here.f_code
-            record = LOGGER.makeRecord(
-                LOGGER.name,
-                level,
-                code.co_filename,
-                here.f_lineno,
-                event_type,
-                (),
-                exc_info,
-                code.co_name,
-                event.to_payload(),
-            )
-            LOGGER.handle(record)
+            self._log(level, event_type, event.to_payload(), exc)
         if store is not None:
             await _save(store, event)
         for middleware in tuple(middlewares):
@@ -129,6 +121,68 @@ class EventPipeline:
                         "exception": error,
                     },
                 )
+
+    def _log(
+        self, level: int, event_type: str, payload: dict[str, Any], exc: BaseException | None
+    ) -> None:
+        """Hand one ``penguiflow.core`` record (message = event name) to the logger."""
+        exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+        # What LOGGER.log(level, event_type, extra=..., exc_info=...) does, minus
+        # its findCaller() stack walk (a few µs per record, e.g. on every retry):
+        # the caller it would find is emit(), one frame up, so the record is the same.
+        here = sys._getframe(1)
+        code = here.f_code
+        record = LOGGER.makeRecord(
+            LOGGER.name,
+            level,
+            code.co_filename,
+            here.f_lineno,
+            event_type,
+            (),
+            exc_info,
+            code.co_name,
+            payload,
+        )
+        LOGGER.handle(record)
+
+    def _payload(
+        self,
+        event_type: str,
+        ctx: Context,
+        trace_id: str | None,
+        attempt: int,
+        latency_ms: float | None,
+        extra: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What ``self.build(...).to_payload()`` returns, without the ``FlowEvent``."""
+        owner = ctx.owner
+        depth_in = ctx.queue_depth_in()
+        depth_out = ctx.queue_depth_out()
+        payload: dict[str, Any] = {
+            "ts": self._clock.time(),
+            "event": event_type,
+            "node_name": owner.name,
+            "node_id": getattr(owner, "node_id", owner.name),
+            "trace_id": trace_id,
+            "latency_ms": latency_ms,
+            "q_depth_in": depth_in,
+            "q_depth_out": depth_out,
+            "q_depth_total": depth_in + depth_out,
+            "outgoing": ctx.outgoing_count(),
+            "queue_maxsize": self._maxsize,
+            "attempt": attempt,
+        }
+        traces = self._traces
+        if trace_id is None:
+            payload["trace_inflight"] = 0
+            payload["trace_cancelled"] = False
+        else:
+            payload["trace_inflight"] = traces.inflight.get(trace_id, 0)
+            payload["trace_cancelled"] = traces.cancelled(trace_id)
+            payload["trace_pending"] = traces.pending(trace_id)
+        if extra:
+            payload.update(extra)
+        return payload
 
     def build(
         self,

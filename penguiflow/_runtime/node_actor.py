@@ -3,7 +3,8 @@
 The actor's mailbox belongs to the flow (one lane per incoming edge), so a
 restart or a ``stop()``/``run()`` cycle keeps queued items. Each item runs the
 §7 pipeline inline in the actor's task: deadline check, cancellation check,
-then the attempt loop (retries, timeout, backoff), routing and events.
+then the attempt loop (retries, timeout, backoff: ``attempts.Attempts``),
+routing and events.
 Trace cancellation interrupts the handler through ``ActorRef.interrupt``; the
 kernel then calls ``on_interrupt`` and the actor goes on with its next item.
 """
@@ -11,25 +12,22 @@ kernel then calls ``on_interrupt`` and the actor goes on with its next item.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import warnings
 from contextvars import ContextVar
 from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
-from penguiflow._runtime.events import LOGGER
-from penguiflow._runtime.policy import (
-    DEADLINE_EXCEEDED_TEXT,
-    backoff_delay,
-    controller_step,
-    failure,
-    with_final,
+from penguiflow._runtime.attempts import (
+    CRASH_LIMIT,
+    Attempts,
+    TraceCancelled,
+    warn_message_output,
 )
+from penguiflow._runtime.events import LOGGER
+from penguiflow._runtime.policy import DEADLINE_EXCEEDED_TEXT, controller_step, with_final
 from penguiflow._runtime.tracing import PRODUCING_TRACE
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
-from penguiflow.errors import PenguiFlowError
 from penguiflow.node import Node
 from penguiflow.types import WM, FinalAnswer, Message
 
@@ -39,17 +37,6 @@ if TYPE_CHECKING:
     from penguiflow.actors import ActorContext
 
 __all__ = ["CRASH_LIMIT", "HANDLER", "STOPPING", "NodeActor", "TraceCancelled", "TraceInterrupt"]
-
-
-class TraceCancelled(PenguiFlowError):
-    """The trace ``trace_id`` was cancelled (``str()`` is ``trace cancelled: <id>``)."""
-
-    def __init__(self, trace_id: str | None) -> None:
-        super().__init__(trace_id)  # args carry the id, so the exception pickles
-        self.trace_id = trace_id
-
-    def __str__(self) -> str:
-        return f"trace cancelled: {self.trace_id}"
 
 
 STOPPING = "penguiflow.stop"
@@ -64,12 +51,11 @@ HANDLER: ContextVar[NodeActor | None] = ContextVar("penguiflow_node_handler", de
 # (Message tests below try ``type(x) is Message`` first: isinstance on a pydantic
 # model class goes through ABCMeta.)
 _ROUTED_PAYLOADS = (WM, FinalAnswer)
-
-CRASH_LIMIT = 2
-"""Crashes one item may cause before it is failed instead of redelivered.
-
-Below the kernel's own poison limit, so the node actor, not the kernel, settles it.
-"""
+# type(payload) -> isinstance(payload, _ROUTED_PAYLOADS): one dict lookup instead of
+# two ABCMeta instance checks per result. A class cannot change its bases, so the
+# answer per type never changes; bounded (see _routed).
+_ROUTED_TYPES: dict[type, bool] = {}
+_UNSET = object()
 
 
 class TraceInterrupt:
@@ -84,7 +70,7 @@ class TraceInterrupt:
         return getattr(message, "trace_id", None) == self.trace_id
 
 
-class NodeActor(Actor):
+class NodeActor(Attempts, Actor):
     """Runs one ``Node`` of a flow; a new instance per incarnation."""
 
     def __init__(self, flow: PenguiFlow, node: Node) -> None:
@@ -95,6 +81,10 @@ class NodeActor(Actor):
         # Self-cancel (cancel_self): the trace in hand, the actor's task, whether the
         # node function is running now, and whether it cancelled its own trace.
         self._trace_id: str | None = None
+        # What this task last set PRODUCING_TRACE to. Unset at first: the task's
+        # context is copied from whoever started the flow (a parent flow's node
+        # running a playbook, say), so the first item always sets it.
+        self._producing: object = _UNSET
         self._task: asyncio.Task[Any] | None = None
         self._invoking = False
         self._self_cancel = False
@@ -154,7 +144,9 @@ class NodeActor(Actor):
         flow._busy += 1
         trace_id = getattr(message, "trace_id", None)
         # The actor's own task context: whatever this item produces is its trace's.
-        PRODUCING_TRACE.set(trace_id)
+        if trace_id is not self._producing:  # a set per item costs more than this test
+            PRODUCING_TRACE.set(trace_id)
+            self._producing = trace_id
         self._trace_id = trace_id
         traces = self._traces
         try:
@@ -215,10 +207,14 @@ class NodeActor(Actor):
                         raise TraceCancelled(trace_id)
                     if result is not None:
                         if self._warn and not isinstance(result, Message):
-                            _warn_message_output(self.node, result)
-                        if (type(result) is Message or isinstance(result, Message)) and isinstance(
-                            result.payload, _ROUTED_PAYLOADS
-                        ):
+                            warn_message_output(self.node, result)
+                        if type(result) is Message or isinstance(result, Message):
+                            routed = _ROUTED_TYPES.get(type(result.payload))
+                            if routed is None:
+                                routed = _routed(result.payload)
+                        else:
+                            routed = False
+                        if routed:
                             await self._route(message, result)
                         else:
                             io = self._io
@@ -259,33 +255,6 @@ class NodeActor(Actor):
                 elif traces.done(trace_id):
                     await self._io.cancel_finished(trace_id)
 
-    async def _poisoned(self, item: Any, trace_id: str | None, exc: Exception) -> bool:
-        """Count a crash caused by ``item``; at the limit, end it with a ``FlowError``.
-
-        Keeps "every accepted item ends exactly once" across crash loops: the item
-        becomes a ``node_failed`` value (``metadata["reason"] == "crashed"``)
-        instead of a silent dead letter.
-        """
-        crashes = self.flow._crashes
-        key = id(item)  # the kernel redelivers the very same object
-        count = crashes.get(key, 0) + 1
-        if count < CRASH_LIMIT:
-            crashes[key] = count
-            return False
-        crashes.pop(key, None)
-        error = failure(self.node, trace_id, exc, 0, 0.0)
-        error.metadata["reason"] = "crashed"
-        await self._events.emit(
-            "node_failed",
-            self.ctx,
-            trace_id,
-            extra={"exception": repr(exc), "flow_error": error.to_payload()},
-            exc=exc,
-        )
-        if self.flow._emit_errors_to_rookery and trace_id is not None:
-            await self._io.to_rookery(error, source=self.node)
-        return True
-
     def _close(self) -> bool:
         """End the current item's busy period; False if none was open."""
         if not self._open:
@@ -317,16 +286,6 @@ class NodeActor(Actor):
         self._self_cancel = True
         task.cancel()
 
-    async def _absorb_self_cancel(self, item: Any) -> None:
-        """Settle a ``cancel_self``, delivered or still pending, and report it."""
-        self._self_cancel = False
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(0)  # a still-pending self-cancel is delivered here
-        task = asyncio.current_task()
-        if task is not None and task.uncancel() > 0:
-            raise asyncio.CancelledError  # stop() or an interrupt came too: it wins
-        await self._report_cancel(item)
-
     async def _admit(self, item: Any, trace_id: str) -> bool:
         """Deadline and cancellation checks on arrival; False if the item ends here."""
         flow = self.flow
@@ -346,143 +305,6 @@ class NodeActor(Actor):
             await self._events.emit("trace_cancel_drop", self.ctx, trace_id)
             return False
         return True
-
-    async def _attempt_failed(
-        self, item: Any, trace_id: str | None, exc: BaseException, attempt: int, latency_ms: float
-    ) -> bool:
-        """Settle an attempt that raised; True if another attempt follows.
-
-        The caller has re-raised what ``_must_propagate`` selects, with a bare
-        ``raise`` in its own ``except`` block: raising it here would put this
-        frame, which holds ``exc``, on the traceback (a cycle keeping messages
-        alive).
-        """
-        if self._self_cancel:
-            # The node cancelled its own trace (cancel_self): whatever it raised
-            # since, the attempt ends as a trace cancellation.
-            await self._absorb_self_cancel(item)
-            return False
-        if isinstance(exc, asyncio.CancelledError | TraceCancelled):
-            # TraceCancelled, or a CancelledError the node raised itself (not a
-            # cancellation of this task): reported like a trace cancel.
-            await self._report_cancel(item)
-            return False
-        assert isinstance(exc, Exception)  # see _must_propagate
-        return await self._failed(item, trace_id, exc, attempt, latency_ms)
-
-    def _must_propagate(self, exc: BaseException) -> bool:
-        """True for a real cancellation (trace interrupt, ``stop()``: the kernel
-        decides) and for anything that is not an ``Exception``."""
-        if self._self_cancel:
-            return False
-        if isinstance(exc, asyncio.CancelledError):
-            task = asyncio.current_task()
-            return task is not None and task.cancelling() > 0
-        return not isinstance(exc, Exception)
-
-    async def _attempts(self, item: Any, trace_id: str | None, attempt: int) -> None:
-        """The attempt loop from ``attempt`` on: invoke, route, report (runtime.md §7)."""
-        flow = self.flow
-        node = self.node
-        ctx = self.ctx
-        events = self._events
-        monotonic = self._monotonic
-        traces = self._traces
-        inflight = traces.inflight
-        middlewares = events._middlewares
-        timeout_s = node.policy.timeout_s
-        while True:
-            # Before a retry (the first attempt was checked on arrival, with no await since).
-            if attempt and trace_id is not None and traces.cancelled(trace_id):
-                await self._report_cancel(item)
-                return
-            if middlewares or events.state_store is not None or LOGGER.isEnabledFor(DEBUG):
-                await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
-            start = monotonic()
-            try:
-                if trace_id is not None:
-                    inflight[trace_id] = inflight.get(trace_id, 0) + 1
-                self._invoking = True
-                try:
-                    if timeout_s is None:
-                        func = self._func  # see __init__: node.invoke minus a frame
-                        if func is not None:
-                            result = await func(item, ctx)
-                        else:
-                            result = await node.invoke(item, ctx, registry=flow._registry)
-                    else:
-                        async with self._clock.timeout_at(start + timeout_s):
-                            result = await node.invoke(item, ctx, registry=flow._registry)
-                finally:
-                    self._invoking = False
-                    # True when the trace's items all finished while this ran (§10).
-                    if trace_id is not None and traces.end_invocation(trace_id):
-                        await self._io.cancel_finished(trace_id)
-                if self._self_cancel:
-                    # The node cancelled its own trace and returned before meeting
-                    # the CancelledError (cancel_self): settled by _attempt_failed.
-                    raise TraceCancelled(trace_id)
-                if result is not None:
-                    if self._warn and not isinstance(result, Message):
-                        _warn_message_output(node, result)
-                    await self._route(item, result)
-            except BaseException as exc:
-                if self._must_propagate(exc):
-                    raise
-                latency_ms = (monotonic() - start) * 1000.0
-                if await self._attempt_failed(item, trace_id, exc, attempt, latency_ms):
-                    attempt += 1
-                    continue
-                return
-            if middlewares or events.state_store is not None or LOGGER.isEnabledFor(INFO):
-                latency_ms = (monotonic() - start) * 1000.0
-                await events.emit(
-                    "node_success", ctx, trace_id, attempt=attempt, latency_ms=latency_ms
-                )
-            return
-
-    async def _failed(
-        self, item: Any, trace_id: str | None, exc: Exception, attempt: int, latency_ms: float
-    ) -> bool:
-        """Report a failed attempt; back off and return True if another one follows."""
-        node = self.node
-        policy = node.policy
-        events = self._events
-        kind = "node_timeout" if isinstance(exc, TimeoutError) else "node_error"
-        extra = {"exception": repr(exc)}
-        await events.emit(
-            kind, self.ctx, trace_id, attempt=attempt, latency_ms=latency_ms, extra=extra, exc=exc
-        )
-        if attempt < policy.max_retries:
-            delay = backoff_delay(policy, attempt + 1)
-            if events.listening("node_retry"):  # else not even its extra is built
-                await events.emit(
-                    "node_retry",
-                    self.ctx,
-                    trace_id,
-                    attempt=attempt + 1,
-                    extra={"sleep_s": delay, "exception": repr(exc)},
-                )
-            if delay > 0:  # backoff_base=0: retry at once, no turn of the loop
-                await self._clock.sleep(delay)
-            return True
-        error = failure(node, trace_id, exc, attempt, latency_ms)
-        await events.emit(
-            "node_failed",
-            self.ctx,
-            trace_id,
-            attempt=attempt,
-            latency_ms=latency_ms,
-            extra={"exception": repr(exc), "flow_error": error.to_payload()},
-            exc=exc,
-        )
-        if self.flow._emit_errors_to_rookery and trace_id is not None:
-            await self._io.to_rookery(error, source=node)
-        return False
-
-    async def _report_cancel(self, item: Any) -> None:
-        # The item stays open until receive() finishes it; only report here.
-        await self._events.emit("node_trace_cancelled", self.ctx, getattr(item, "trace_id", None))
 
     async def _route(self, item: Any, result: Any) -> None:
         """Deliver a node's non-None result (runtime.md §8, §9)."""
@@ -518,11 +340,12 @@ class NodeActor(Actor):
             await flow._io.to_rookery(forward.model_copy(deep=True), source=self.node)
 
 
-def _warn_message_output(node: Node, result: Any) -> None:
-    warnings.warn(
-        f"Node '{node.name}' is registered for Message -> Message outputs but returned "
-        f"{type(result).__name__}. Return a penguiflow.types.Message to preserve headers, "
-        "trace_id, and meta.",
-        RuntimeWarning,
-        stacklevel=2,
-    )
+def _routed(payload: Any) -> bool:
+    """Whether ``_route`` must look at ``payload`` (a WM or FinalAnswer); cached per type."""
+    routed = isinstance(payload, _ROUTED_PAYLOADS)
+    if len(_ROUTED_TYPES) < _ROUTED_TYPES_MAX:  # classes made on the fly are not pinned forever
+        _ROUTED_TYPES[type(payload)] = routed
+    return routed
+
+
+_ROUTED_TYPES_MAX = 256

@@ -108,22 +108,26 @@ class Collector:
         self.items: list[tuple[int, Any]] = []
 
     async def put(self, item: Any, lane: int = 0) -> None:
+        """Collect ``item`` for the edge of ``lane`` and finish its accounting in the copy."""
         self.items.append((self._codes[lane], item))
         await self._flow._io.finish(item)  # Transport.send counted it before the put
 
     def put_nowait(self, item: Any, lane: int = 0) -> bool:
+        """Collect ``item`` without waiting; always True (the collector is unbounded)."""
         self.items.append((self._codes[lane], item))
         # Transport.send_nowait counts the item after this returns: uncount after that.
         asyncio.get_running_loop().call_soon(self._flow._io.finish_nowait, item)
         return True
 
     def depth(self, lane: int | None = None) -> int:
+        """Return 0: collected items are not queued work of this copy."""
         return 0
 
     def __len__(self) -> int:
         return 0
 
     def take(self) -> list[tuple[int, Any]]:
+        """Return the collected ``(edge code, item)`` pairs in order and forget them."""
         items, self.items = self.items, []
         return items
 

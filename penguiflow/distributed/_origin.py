@@ -192,6 +192,7 @@ class RemoteMailbox(Mailbox):
         return True
 
     def get_nowait(self, lanes: Sequence[int] | None = None) -> Delivery:
+        """Raise ``MailboxEmpty``: data items are handled by the workers."""
         raise MailboxEmpty  # items are handled remotely, never taken here
 
     def put_system(self, item: Any) -> None:
@@ -254,19 +255,23 @@ class RemoteMailbox(Mailbox):
         return [Delivery(p.item, p.lane) for p in dropped]
 
     def close(self) -> list[Delivery]:
+        """Return no leftovers: queued entries stay in Redis for the workers."""
         return []
 
     def snapshot(self, lane: int | None = None) -> tuple[Any, ...]:
+        """Return the items sent to the workers and not yet answered (``lane``: one edge)."""
         if lane == SELF_LANE:
             return ()
         return tuple(p.item for p in self._live.values() if lane is None or p.lane == lane)
 
     def depth(self, lane: int | None = None) -> int:
+        """Count the items sent to the workers and not yet answered (``lane``: one edge)."""
         if lane is None:
             return len(self._live)
         return sum(1 for p in self._live.values() if p.lane == lane)
 
     def statistics(self) -> MailboxStatistics:
+        """Return a frozen ``MailboxStatistics`` of the unanswered backlog."""
         return MailboxStatistics(
             depths=tuple(self.depth(lane) for lane in range(self.lanes)),
             capacity=self.capacity,

@@ -34,13 +34,16 @@ class Keys:
     flow_name: str
 
     def node_stream(self, node: str) -> str:
+        """Return the stream the workers of ``node`` read."""
         return f"{self.prefix}:{self.flow_name}:node:{node}"
 
     def return_stream(self, origin: str, node: str) -> str:
+        """Return the stream that carries ``node``'s results back to ``origin``."""
         return f"{self.prefix}:{self.flow_name}:return:{origin}:{node}"
 
     @property
     def cancel_channel(self) -> str:
+        """The pub/sub channel that announces cancelled traces to the workers."""
         return f"{self.prefix}:{self.flow_name}:cancel"
 
 

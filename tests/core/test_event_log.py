@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from core_support import Recorder, fetch, message
 
-from penguiflow.core import PenguiFlow
+from penguiflow.core import PenguiFlow, create
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
+from penguiflow.testkit import FakeClock
 
 MakeFlow = Callable[..., PenguiFlow]
 
@@ -110,3 +111,25 @@ async def test_event_queue_fields(make_flow: MakeFlow, recorder: Recorder) -> No
     assert start.trace_pending == 1
     assert start.trace_inflight == 0  # the invocation about to start is not counted
     assert start.trace_cancelled is False
+
+
+@pytest.mark.parametrize(
+    ("trace_id", "extra"),
+    [
+        pytest.param(None, None, id="trace-less"),
+        pytest.param("t1", {"exception": "ValueError()"}, id="traced-with-extra"),
+    ],
+)
+async def test_log_only_records_match_the_flow_event_payload(
+    clock: FakeClock, trace_id: str | None, extra: dict[str, Any] | None
+) -> None:
+    """With no middleware or store, the record's attributes are FlowEvent.to_payload()."""
+    node = Node(echo, name="n")
+    flow = create(node.to(), clock=clock)
+    events = flow._events
+    ctx = flow._contexts[node]
+    if trace_id is not None:
+        flow._traces.add(trace_id)
+    built = events.build("node_error", ctx, trace_id, attempt=1, latency_ms=2.5, extra=extra)
+    direct = events._payload("node_error", ctx, trace_id, 1, 2.5, extra)
+    assert list(direct.items()) == list(built.to_payload().items())
