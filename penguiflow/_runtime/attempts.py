@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import backoff_delay, failure
+from penguiflow._runtime.tracing import trace_id_of
 from penguiflow.errors import PenguiFlowError
 from penguiflow.types import Message
 
@@ -149,7 +150,6 @@ class Attempts:
         events = self._events
         monotonic = self._monotonic
         traces = self._traces
-        inflight = traces.inflight
         middlewares = events._middlewares
         timeout_s = node.policy.timeout_s
         while True:
@@ -161,8 +161,6 @@ class Attempts:
                 await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
             start = monotonic()
             try:
-                if trace_id is not None:
-                    inflight[trace_id] = inflight.get(trace_id, 0) + 1
                 self._invoking = True
                 try:
                     if timeout_s is None:
@@ -177,7 +175,11 @@ class Attempts:
                 finally:
                     self._invoking = False
                     # True when the trace's items all finished while this ran (§10).
-                    if trace_id is not None and traces.end_invocation(trace_id):
+                    if (
+                        trace_id is not None
+                        and trace_id not in traces.counts
+                        and traces.end_invocation(trace_id)
+                    ):
                         await self._io.cancel_finished(trace_id)
                 if self._self_cancel:
                     # The node cancelled its own trace and returned before meeting
@@ -243,7 +245,7 @@ class Attempts:
 
     async def _report_cancel(self, item: Any) -> None:
         # The item stays open until receive() finishes it; only report here.
-        await self._events.emit("node_trace_cancelled", self.ctx, getattr(item, "trace_id", None))
+        await self._events.emit("node_trace_cancelled", self.ctx, trace_id_of(item))
 
 
 def warn_message_output(node: Node, result: Any) -> None:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["Context"]
 
 Target = Node | Endpoint
+# The models' own validators (both are complete at import: no deferred build).
+_validate_chunk = StreamChunk.__pydantic_validator__.validate_python
+_validate_message = Message.__pydantic_validator__.validate_python
 _DETACHED = "Context is not attached to a running flow"
 _NO_INCOMING = "context has no incoming floes to fetch from"
 
@@ -149,13 +152,26 @@ class Context:
         if seq is None:
             seq = 0 if last is None else last + 1
         seqs[sid] = seq
-        chunk = StreamChunk(stream_id=sid, seq=seq, text=text, done=done, meta=dict(meta or {}))
-        message = Message(
-            payload=chunk,
-            headers=parent.headers,
-            trace_id=parent.trace_id,
-            deadline_s=parent.deadline_s,
-            meta=dict(parent.meta),
+        # What StreamChunk(...) and Message(...) do, minus BaseModel.__init__'s
+        # frame and keyword packing (same validator, same checks and errors).
+        # Validating a dict field builds a new dict, so a plain dict is not
+        # copied first: the chunk and envelope never share the caller's dicts.
+        if type(meta) is not dict:
+            meta = dict(meta or {})
+        parent_meta = parent.meta
+        if type(parent_meta) is not dict:
+            parent_meta = dict(parent_meta)
+        chunk: StreamChunk = _validate_chunk(
+            {"stream_id": sid, "seq": seq, "text": text, "done": done, "meta": meta}
+        )
+        message = _validate_message(
+            {
+                "payload": chunk,
+                "headers": parent.headers,
+                "trace_id": parent.trace_id,
+                "deadline_s": parent.deadline_s,
+                "meta": parent_meta,
+            }
         )
         if last is not None:
             traces = runtime._traces
@@ -167,7 +183,7 @@ class Context:
         # shallower stack to resume when the edge is full.
         io = self._io
         if io is not None and self._outgoing:
-            for floe in self._targets(to):
+            for floe in self._out_list if to is None else self._targets(to):
                 if not io.offer(floe, message):
                     await io.send(floe, message)
         if done:

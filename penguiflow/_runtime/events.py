@@ -177,7 +177,7 @@ class EventPipeline:
             payload["trace_inflight"] = 0
             payload["trace_cancelled"] = False
         else:
-            payload["trace_inflight"] = traces.inflight.get(trace_id, 0)
+            payload["trace_inflight"] = traces.invoking(trace_id)
             payload["trace_cancelled"] = traces.cancelled(trace_id)
             payload["trace_pending"] = traces.pending(trace_id)
         if extra:
@@ -201,7 +201,7 @@ class EventPipeline:
             pending, inflight, cancelled = None, 0, False
         else:
             pending = traces.pending(trace_id)
-            inflight = traces.inflight.get(trace_id, 0)
+            inflight = traces.invoking(trace_id)
             cancelled = traces.cancelled(trace_id)
         return FlowEvent(
             event_type,

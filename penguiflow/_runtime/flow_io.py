@@ -56,7 +56,8 @@ class FlowIO:
         """
         if self._failure is not None:
             raise self._failure
-        if self._wm_duplicate(msg):
+        # No memo, no duplicate: the memo is only filled by WM streaming.
+        if self._traces.memo and self._wm_duplicate(msg):
             return
         # Context.emit inlined: an emitter waiting on a full edge holds one
         # coroutine frame less (10k concurrent emitters: megabytes).
@@ -64,7 +65,7 @@ class FlowIO:
         if not ctx._outgoing:
             return
         io = self._io
-        for floe in ctx._targets(to):
+        for floe in ctx._out_list if to is None else ctx._targets(to):
             if not io.offer(floe, msg):
                 await io.send(floe, msg)
 
@@ -102,13 +103,32 @@ class FlowIO:
         """
         # Context.fetch inlined for Rookery: one coroutine frame less per fetch.
         ctx = self._rookery_ctx
-        lanes = ctx._lanes(from_)
-        if self._fetch_failure is None:
-            delivery = await ctx._mailbox().get(lanes)
+        mailbox = ctx._in_mailbox
+        if (
+            from_ is None
+            and self._fetch_failure is None
+            and mailbox is not None
+            and (ctx._incoming or len(mailbox))
+        ):
+            # The usual call: every lane, a healthy run (what _lanes/_mailbox check).
+            delivery = await mailbox.get(None)
         else:
-            delivery = await ctx._take(lanes)
+            lanes = ctx._lanes(from_)
+            if self._fetch_failure is None:
+                delivery = await ctx._mailbox().get(lanes)
+            else:
+                delivery = await ctx._take(lanes)
         item = delivery.item
-        # Fetching from Rookery ends the item's life for trace accounting.
+        # Fetching from Rookery ends the item's life for trace accounting; the
+        # common case of TraceBook.done (other items of the trace are still out,
+        # nobody waits for capacity) in place.
+        if type(item) is Message:
+            traces = self._traces
+            counts = traces.counts
+            left = counts.get(item.trace_id, 0) - 1
+            if left > 0 and not traces.waiters:
+                counts[item.trace_id] = left
+                return item
         io = self._io
         finished = io.settle(item, ctx)
         if finished is not None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.node_actor import NodeActor
 from penguiflow._runtime.policy import failure
+from penguiflow._runtime.tracing import trace_id_of
 from penguiflow.actors import SELF_LANE
 from penguiflow.errors import Escalated
 
@@ -106,7 +107,7 @@ async def watch_supervisor(flow: PenguiFlow, supervisor: Supervisor) -> None:
 
 
 def _traced(item: Any) -> bool:
-    return getattr(item, "trace_id", None) is not None
+    return trace_id_of(item) is not None
 
 
 async def _escalated(flow: PenguiFlow, exc: Escalated) -> None:

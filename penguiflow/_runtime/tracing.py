@@ -4,19 +4,77 @@ A trace is *active* while it has outstanding items (queued anywhere, or being
 handled by a node) or in-flight invocations. When it becomes inactive its cancel
 flag and WM memo are discarded, so a later message reusing the id starts fresh.
 Trace-less items (no ``trace_id`` attribute) are never counted.
+
+In-flight invocations are not counted per hop: they are read off the node
+actors themselves (``Invoker``), which know whether their node function runs
+and for which trace. Only the rare readers pay (an event being built, a count
+reaching zero, ``cancel()``), and the hot path pays nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
+from typing import Any, Protocol
 
-__all__ = ["PRODUCING_TRACE", "TraceBook"]
+from pydantic import BaseModel
+
+from penguiflow.types import Message
+
+__all__ = ["PRODUCING_TRACE", "Invoker", "TraceBook", "trace_id_of"]
 
 #: Trace of the item the current node actor is handling. Set per item by the node
 #: actor, read by the transport so a trace-less result delivered to Rookery (a bare
 #: dict a node returned) can still be attributed to its trace (``fetch_traced``).
 PRODUCING_TRACE: ContextVar[str | None] = ContextVar("penguiflow_producing_trace", default=None)
+
+
+def trace_id_of(item: Any) -> str | None:
+    """``getattr(item, "trace_id", None)``, minus the cost of a failing pydantic lookup.
+
+    Reading a missing attribute of a pydantic model goes through its
+    ``__getattr__``, which raises (about 2 µs) before ``getattr`` falls back to the
+    default; the transport reads an item's trace several times per hop. A model
+    class that cannot have the attribute is recognised once and remembered.
+    """
+    kind = type(item)
+    if kind is Message:
+        return item.trace_id  # type: ignore[no-any-return]
+    traceless = _TRACELESS.get(kind)
+    if traceless is None:
+        traceless = _traceless(kind)
+    if traceless:
+        return None
+    return getattr(item, "trace_id", None)
+
+
+# Class -> "instances never have a trace_id": bounded, so classes made on the fly
+# are not pinned forever (past the bound they are classified on every call).
+_TRACELESS: dict[type, bool] = {}
+_TRACELESS_MAX = 256
+
+
+def _traceless(kind: type) -> bool:
+    """True for a pydantic model class without a ``trace_id`` field, attribute or extra."""
+    traceless = (
+        issubclass(kind, BaseModel)
+        and "trace_id" not in kind.model_fields
+        and not hasattr(kind, "trace_id")  # a property or class attribute
+        and kind.model_config.get("extra") != "allow"
+        # A custom __getattr__/__getattribute__ might answer: ask it every time.
+        and getattr(kind, "__getattr__", None) is getattr(BaseModel, "__getattr__", None)
+        and kind.__getattribute__ is BaseModel.__getattribute__
+    )
+    if len(_TRACELESS) < _TRACELESS_MAX:
+        _TRACELESS[kind] = traceless
+    return traceless
+
+
+class Invoker(Protocol):
+    """What ``TraceBook`` reads of a node actor (the current incarnation)."""
+
+    _invoking: bool  # the node function is running now
+    _trace_id: str | None  # the trace of the item in hand (or the last one)
 
 
 class TraceBook:
@@ -26,11 +84,12 @@ class TraceBook:
     pre-seed a set event there to simulate an already-cancelled trace.
     """
 
-    __slots__ = ("counts", "events", "inflight", "memo", "waiters")
+    __slots__ = ("counts", "events", "handlers", "memo", "waiters")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
-        self.inflight: dict[str, int] = {}
+        # Node -> its actor's current incarnation (a new one replaces the old).
+        self.handlers: dict[Any, Invoker] = {}
         self.events: dict[str, asyncio.Event] = {}
         self.memo: dict[str, int] = {}  # last WM hops streamed to Rookery per trace
         # Per-trace capacity waiters: key -> (one future per waiting producer, the
@@ -60,8 +119,8 @@ class TraceBook:
             counts[trace_id] = left
             return False
         counts.pop(trace_id, None)
-        if self.inflight.get(trace_id):
-            return False
+        if not (self.memo or self.events) or self.invoking(trace_id):
+            return False  # nothing to discard (the usual case), or not over yet
         return self._retire(trace_id)
 
     def _retire(self, trace_id: str) -> bool:
@@ -73,26 +132,34 @@ class TraceBook:
         return flag is not None and flag.is_set()
 
     def end_invocation(self, trace_id: str) -> bool:
-        """One in-flight invocation of ``trace_id`` ended.
+        """An invocation of ``trace_id`` whose items all finished while it ran ended.
 
-        If it was the trace's last activity (its items were all finished while it
-        ran), the trace is retired here. Returns True when that ended a cancelled
-        trace (the caller then emits ``trace_cancel_finish``).
+        Called (with the caller's ``_invoking`` already cleared) only when
+        ``trace_id`` has no outstanding items left, e.g. after ``stop()`` forgot
+        the item in hand. If no other invocation of it runs, the trace is retired
+        here. Returns True when that ended a cancelled trace (the caller then
+        emits ``trace_cancel_finish``).
         """
-        inflight = self.inflight
-        left = inflight.pop(trace_id, 1) - 1
-        if left > 0:
-            inflight[trace_id] = left
+        if not (self.memo or self.events) or trace_id in self.counts or self.invoking(trace_id):
             return False
-        if trace_id in self.counts:
-            return False  # the usual case: the invoked item itself is still counted
         return self._retire(trace_id)
+
+    def invoking(self, trace_id: str) -> int:
+        """Node invocations of ``trace_id`` running now (``FlowEvent.trace_inflight``).
+
+        One pass over the flow's node actors.
+        """
+        count = 0
+        for handler in self.handlers.values():
+            if handler._invoking and handler._trace_id == trace_id:
+                count += 1
+        return count
 
     def pending(self, trace_id: str) -> int:
         return self.counts.get(trace_id, 0)
 
     def active(self, trace_id: str) -> bool:
-        return self.counts.get(trace_id, 0) > 0 or self.inflight.get(trace_id, 0) > 0
+        return self.counts.get(trace_id, 0) > 0 or self.invoking(trace_id) > 0
 
     def cancelled(self, trace_id: str) -> bool:
         events = self.events
@@ -128,7 +195,6 @@ class TraceBook:
             _wake(futures)
         self.waiters.clear()
         self.counts.clear()
-        self.inflight.clear()
         self.events.clear()
         self.memo.clear()
 

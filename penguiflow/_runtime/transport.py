@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
-from penguiflow._runtime.tracing import PRODUCING_TRACE
+from penguiflow._runtime.tracing import PRODUCING_TRACE, trace_id_of
 from penguiflow.actors import SELF_LANE
 from penguiflow.types import Message
 
@@ -67,7 +67,7 @@ class Transport:
         """Put ``item`` on ``floe``, waiting while the edge is full."""
         if self._bus is not None:
             await self._publish(floe.source, floe.target, item)
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = trace_id_of(item)
         if trace_id is not None:
             self._traces.add(trace_id)
         elif floe.target is ROOKERY:
@@ -105,7 +105,7 @@ class Transport:
         assert mailbox is not None  # runtime edges are always attached
         if not mailbox.put_nowait(item, lane):
             return False
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = item.trace_id if type(item) is Message else trace_id_of(item)
         if trace_id is not None:
             counts = self._traces.counts
             counts[trace_id] = counts.get(trace_id, 0) + 1
@@ -113,9 +113,24 @@ class Transport:
             self._note_origin(item)
         return True
 
+    def forward(self, floe: Floe, item: Any) -> bool:
+        """``offer`` without counting: ``item`` takes over the count of the item in hand.
+
+        For a node forwarding a result of the trace it is handling over its one
+        edge: the caller then skips that item's finish, so the trace's count does
+        not move at all (instead of +1 here and -1 a moment later). Only valid
+        when nothing awaits between this call and that finish.
+        """
+        lane = floe.lane
+        if self._bus is not None or lane < 0:
+            return False
+        mailbox = floe.mailbox
+        assert mailbox is not None  # runtime edges are always attached
+        return mailbox.put_nowait(item, lane)
+
     def send_nowait(self, floe: Floe, item: Any) -> None:
         """Put ``item`` on ``floe`` now; ``asyncio.QueueFull`` if the edge is full."""
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = trace_id_of(item)
         mailbox = floe.mailbox
         assert mailbox is not None
         lane = floe.lane
@@ -145,7 +160,7 @@ class Transport:
             return
         if self._bus is not None:
             await self._publish(source, ROOKERY, item)
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = trace_id_of(item)
         if trace_id is not None:
             self._traces.add(trace_id)
         else:
@@ -171,9 +186,9 @@ class Transport:
         For a trace-less item (a bare payload) this is the trace of the message
         the producing node was handling; each delivery is taken once.
         """
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = trace_id_of(item)
         if trace_id is not None:
-            return trace_id  # type: ignore[no-any-return]
+            return trace_id
         origins = self._origins.get(id(item))
         if not origins:
             return None
@@ -190,7 +205,7 @@ class Transport:
         awaits ``cancel_finished`` (``trace_cancel_finish``). Split from
         ``finish`` so hot paths pay no coroutine when no event is due.
         """
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = item.trace_id if type(item) is Message else trace_id_of(item)
         if trace_id is None:
             if self._origins and ctx is self._rookery_ctx:
                 self.take_origin(item)  # fetched without fetch_traced: forget it
@@ -229,7 +244,7 @@ class Transport:
 
         source_name = source.name if source is not None else None
         target_name = target.name if target is not None else None
-        trace_id = getattr(item, "trace_id", None)
+        trace_id = trace_id_of(item)
         is_message = isinstance(item, Message)
         edge = f"{source_name or '*'}->{target_name or '*'}"
         envelope = BusEnvelope(

@@ -622,7 +622,11 @@ class Mailbox:
         if lane is not None:
             ln = self._lane(lane)
             return len(ln.items) + ln.transit
-        return sum(len(ln.items) + ln.transit for ln in self._data)
+        # A loop, not sum(<genexpr>): every FlowEvent reads this (no generator frame).
+        depth = 0
+        for ln in self._data:
+            depth += len(ln.items) + ln.transit
+        return depth
 
     def statistics(self) -> MailboxStatistics:
         """A frozen record of depths, capacity and waiters."""

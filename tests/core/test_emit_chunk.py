@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
+import pydantic
+import pytest
 from core_support import fetch, idle, message
 
 from penguiflow.core import PenguiFlow
@@ -140,3 +143,41 @@ async def test_stop_releases_trace_capacity_waiters(make_flow: MakeFlow) -> None
         assert chunk.seq == 2
         seqs = sorted([(await flow.fetch()).payload.seq for _ in range(6)])
     assert seqs == [0, 0, 1, 1, 2, 2]
+
+
+async def test_chunk_fields_are_validated(make_flow: MakeFlow) -> None:
+    """A chunk is validated like ``StreamChunk(...)``: a non-text ``text`` is rejected."""
+    flow = make_flow(Node(echo, name="n").to())
+    flow.run()
+    ctx = flow._contexts[flow.nodes[0]]
+    with pytest.raises(pydantic.ValidationError) as caught:
+        await ctx.emit_chunk(parent=message(), text=["not", "text"])  # type: ignore[arg-type]
+    assert caught.value.title == "StreamChunk"
+    assert caught.value.errors()[0]["loc"] == ("text",)
+
+
+async def test_chunk_and_envelope_meta_are_copies(make_flow: MakeFlow) -> None:
+    """Neither the chunk nor its envelope shares a dict with the caller or the parent."""
+    flow = make_flow(Node(echo, name="n").to())
+    flow.run()
+    ctx = flow._contexts[flow.nodes[0]]
+    parent = message()
+    parent.meta["p"] = 1
+    meta = {"c": 1}
+    chunk = await ctx.emit_chunk(parent=parent, text="t", meta=meta)
+    async with asyncio.timeout(5):
+        envelope = await fetch(flow)
+    meta["c"] = 2
+    parent.meta["p"] = 2
+    assert chunk.meta == {"c": 1}
+    assert envelope.meta == {"p": 1}
+    assert envelope.payload is chunk
+
+
+async def test_chunk_meta_may_be_any_mapping(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo, name="n").to())
+    flow.run()
+    ctx = flow._contexts[flow.nodes[0]]
+    chunk = await ctx.emit_chunk(parent=message(), text="t", meta=MappingProxyType({"c": 1}))  # type: ignore[arg-type]
+    assert chunk.meta == {"c": 1}
+    assert type(chunk.meta) is dict

@@ -158,7 +158,7 @@ async def test_per_trace_counts_return_to_zero(make_flow: MakeFlow) -> None:
     await fetch(flow)
     await idle(flow)
     assert flow._traces.counts == {}
-    assert flow._traces.inflight == {}
+    assert flow._traces.invoking(msg.trace_id) == 0
 
 
 async def test_stop_drops_the_in_flight_item_and_keeps_queued_ones(make_flow: MakeFlow) -> None:
