@@ -146,11 +146,14 @@ class Context:
         runtime = self._runtime
         if runtime is None:
             raise RuntimeError(_DETACHED)
-        sid = stream_id or parent.trace_id
+        trace_id = parent.trace_id
+        sid = stream_id or trace_id
         seqs = self._stream_seq
         last = seqs.get(sid)
         if seq is None:
             seq = 0 if last is None else last + 1
+        # A done chunk ends the stream: its number is forgotten below, after the
+        # emit (a failed emit leaves it recorded, as before).
         seqs[sid] = seq
         # What StreamChunk(...) and Message(...) do, minus BaseModel.__init__'s
         # frame and keyword packing (same validator, same checks and errors).
@@ -168,23 +171,37 @@ class Context:
             {
                 "payload": chunk,
                 "headers": parent.headers,
-                "trace_id": parent.trace_id,
+                "trace_id": trace_id,
                 "deadline_s": parent.deadline_s,
                 "meta": parent_meta,
             }
         )
+        traces = runtime._traces
+        counts = traces.counts
         if last is not None:
-            traces = runtime._traces
             maxsize = runtime._queue_maxsize
             # wait_capacity's test first: no coroutine while the stream has room.
-            if maxsize > 0 and traces.counts.get(sid, 0) - 1 >= maxsize:
+            if maxsize > 0 and counts.get(sid, 0) - 1 >= maxsize:
                 await traces.wait_capacity(sid, maxsize)
         # self.emit(message, to=to) inlined: one coroutine less per chunk, and a
         # shallower stack to resume when the edge is full.
         io = self._io
         if io is not None and self._outgoing:
+            trace_id = message.trace_id
             for floe in self._out_list if to is None else self._targets(to):
-                if not io.offer(floe, message):
+                # Transport.offer inlined for a Message (no bus, a data lane with
+                # room, no producer waiting): counted after the put, as offer does.
+                lane = floe.lane
+                mailbox = floe.mailbox
+                if (
+                    io._bus is None
+                    and lane >= 0
+                    and mailbox is not None
+                    and mailbox.put_nowait(message, lane)
+                ):
+                    if trace_id is not None:
+                        counts[trace_id] = counts.get(trace_id, 0) + 1
+                else:
                     await io.send(floe, message)
         if done:
             seqs.pop(sid, None)

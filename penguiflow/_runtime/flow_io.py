@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY
+from penguiflow.actors import Mailbox
 from penguiflow.types import WM, Message, StreamChunk
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from penguiflow.node import Node
 
 __all__ = ["FlowIO", "RookeryDelivery"]
+
+_NOTHING = Mailbox.NOTHING
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +114,18 @@ class FlowIO:
             and (ctx._incoming or len(mailbox))
         ):
             # The usual call: every lane, a healthy run (what _lanes/_mailbox check).
-            delivery = await mailbox.get(None)
+            # An item already queued is taken synchronously (no Delivery record);
+            # get() handles the rest (system/self lanes first, waiting, closed).
+            item = mailbox.poll()
+            if item is _NOTHING:
+                item = (await mailbox.get(None)).item
         else:
             lanes = ctx._lanes(from_)
             if self._fetch_failure is None:
                 delivery = await ctx._mailbox().get(lanes)
             else:
                 delivery = await ctx._take(lanes)
-        item = delivery.item
+            item = delivery.item
         # Fetching from Rookery ends the item's life for trace accounting; the
         # common case of TraceBook.done (other items of the trace are still out,
         # nobody waits for capacity) in place.

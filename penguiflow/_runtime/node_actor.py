@@ -232,7 +232,13 @@ class NodeActor(Attempts, Actor):
                                     result is message
                                     or (type(result) is Message and result.trace_id == trace_id)
                                 )
-                                and io.forward(out[0], result)
+                                # Put on the one edge without counting (the result takes over
+                                # the count of the item in hand); a full edge, a bus or the
+                                # self lane go the offer/send way below.
+                                and io._bus is None
+                                and (floe := out[0]).lane >= 0
+                                and floe.mailbox is not None
+                                and floe.mailbox.put_nowait(result, floe.lane)
                             ):
                                 # The result took over the count of the item in hand:
                                 # nothing awaits from here to the end, so no one sees

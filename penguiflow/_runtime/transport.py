@@ -113,21 +113,6 @@ class Transport:
             self._note_origin(item)
         return True
 
-    def forward(self, floe: Floe, item: Any) -> bool:
-        """``offer`` without counting: ``item`` takes over the count of the item in hand.
-
-        For a node forwarding a result of the trace it is handling over its one
-        edge: the caller then skips that item's finish, so the trace's count does
-        not move at all (instead of +1 here and -1 a moment later). Only valid
-        when nothing awaits between this call and that finish.
-        """
-        lane = floe.lane
-        if self._bus is not None or lane < 0:
-            return False
-        mailbox = floe.mailbox
-        assert mailbox is not None  # runtime edges are always attached
-        return mailbox.put_nowait(item, lane)
-
     def send_nowait(self, floe: Floe, item: Any) -> None:
         """Put ``item`` on ``floe`` now; ``asyncio.QueueFull`` if the edge is full."""
         trace_id = trace_id_of(item)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from penguiflow.actors.envelope import (
     SELF_LANE,
@@ -208,9 +208,9 @@ class Mailbox:
         Raises:
             MailboxClosed: the mailbox was closed.
         """
-        if self._closed:
-            raise MailboxClosed("mailbox is closed")
-        if lane < 0:
+        if self._closed or lane < 0:  # one test on the hot path for both errors
+            if self._closed:
+                raise MailboxClosed("mailbox is closed")
             raise IndexError(f"no data lane {lane}")
         ln = self._data[lane]
         if ln.putters:
@@ -426,6 +426,15 @@ class Mailbox:
                 return item
             lane = lane + 1 if lane + 1 < n else 0
         return _NOTHING
+
+    #: ``poll()``: the public name of ``_next_nowait`` (an alias, not a wrapper, so
+    #: a hot consumer pays no extra frame). It returns the next data item when one
+    #: can be taken now and nothing waits on the system or self lane (those come
+    #: first), else ``Mailbox.NOTHING``: then ``get()`` decides (it may still find
+    #: a system/self item, wait, or raise ``MailboxClosed``). Same order as ``get()``.
+    poll = _next_nowait
+    #: What ``poll()`` returns when it takes nothing (compare with ``is``).
+    NOTHING: ClassVar[Any] = _NOTHING
 
     async def _next(self) -> Any:
         """Kernel version of ``get()``: the bare item; its lane is in ``_last_lane``.

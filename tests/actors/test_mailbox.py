@@ -691,3 +691,22 @@ async def test_kernel_next_takes_the_self_lane_and_waits_for_data() -> None:
     async with asyncio.timeout(5):
         assert await waiting == "later"
     assert box._last_lane == 1
+
+
+def test_poll_takes_queued_data_items_in_order_then_reports_nothing() -> None:
+    box = Mailbox(4)
+    box.put_nowait("a")
+    box.put_nowait("b")
+    assert [box.poll(), box.poll()] == ["a", "b"]
+    assert box.poll() is Mailbox.NOTHING
+    assert len(box) == 0
+
+
+async def test_poll_leaves_a_self_lane_item_to_get() -> None:
+    box = Mailbox(4)
+    box.put_nowait("data")
+    box.put_self("first")
+    assert box.poll() is Mailbox.NOTHING
+    async with asyncio.timeout(5):
+        assert (await box.get()).item == "first"
+    assert box.poll() == "data"
