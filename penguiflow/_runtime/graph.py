@@ -89,6 +89,7 @@ class Floe:
 
     @property
     def name(self) -> str:
+        """The edge's label, ``"<source>-><target>"``."""
         return f"{self.source.name}->{self.target.name}"
 
     def __repr__(self) -> str:
@@ -103,9 +104,11 @@ class FlowGraph:
     floes: tuple[Floe, ...]
 
     def incoming(self, owner: Node | Endpoint) -> dict[Node | Endpoint, Floe]:
+        """Edges into ``owner``, keyed by their source."""
         return {f.source: f for f in self.floes if f.target == owner}
 
     def outgoing(self, owner: Node | Endpoint) -> dict[Node | Endpoint, Floe]:
+        """Edges out of ``owner``, keyed by their target."""
         return {f.target: f for f in self.floes if f.source == owner}
 
 

@@ -67,6 +67,7 @@ class TraceInterrupt:
         self.trace_id = trace_id
 
     def matches(self, message: Any) -> bool:
+        """True if ``message`` belongs to the cancelled trace."""
         return trace_id_of(message) == self.trace_id
 
 
@@ -115,19 +116,23 @@ class NodeActor(Attempts, Actor):
         self._latency_clock = time.monotonic if clock is SYSTEM_CLOCK else clock.monotonic
 
     async def on_start(self, ctx: ActorContext) -> None:
+        """Mark the node as started and bind this incarnation's task."""
         # stop() reports node_cancelled for every node whose worker got to run.
         self.flow._started.add(self.node)
         self._task = asyncio.current_task()
         HANDLER.set(self)
 
     async def on_stop(self, reason: object) -> None:
+        """Close the busy period of an item cut short by the stop."""
         self._close()
 
     async def on_restart(self, reason: object) -> None:
+        """Close the crashed incarnation's busy period before its replacement starts."""
         # The kernel redelivers the in-flight item to the next incarnation.
         self._close()
 
     async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
+        """Finish an item whose invocation a trace cancel interrupted."""
         if reason is STOPPING:
             # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
             self._close()
@@ -137,6 +142,7 @@ class NodeActor(Attempts, Actor):
             await self._io.finish(message)
 
     async def receive(self, message: Any, ctx: ActorContext) -> None:
+        """Process one queued item: arrival checks, attempts, routing, accounting."""
         flow = self.flow
         if flow._stopping:
             # Take nothing new while stop() is under way: park until cancelled, and

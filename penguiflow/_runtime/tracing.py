@@ -156,12 +156,15 @@ class TraceBook:
         return count
 
     def pending(self, trace_id: str) -> int:
+        """Outstanding items of ``trace_id`` (0 when unknown)."""
         return self.counts.get(trace_id, 0)
 
     def active(self, trace_id: str) -> bool:
+        """True while the trace has outstanding items or invocations."""
         return self.counts.get(trace_id, 0) > 0 or self.invoking(trace_id) > 0
 
     def cancelled(self, trace_id: str) -> bool:
+        """True if the trace's cancel flag is set."""
         events = self.events
         if not events:
             return False  # the common case: no flag exists at all
@@ -169,6 +172,7 @@ class TraceBook:
         return flag is not None and flag.is_set()
 
     def ensure_event(self, trace_id: str) -> asyncio.Event:
+        """The trace's cancel flag, created if absent."""
         flag = self.events.get(trace_id)
         if flag is None:
             flag = self.events[trace_id] = asyncio.Event()

@@ -211,10 +211,12 @@ class Transport:
             self.spawn(self.cancel_finished(finished))
 
     async def cancel_finished(self, trace_id: str) -> None:
+        """Emit ``trace_cancel_finish`` for a cancelled trace whose count reached 0."""
         await self._events.emit("trace_cancel_finish", self._rookery_ctx, trace_id)
 
     # -- background work ----------------------------------------------------------
     def spawn(self, coro: Any) -> None:
+        """Run ``coro`` as a task the flow owns and awaits in ``stop()``."""
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
