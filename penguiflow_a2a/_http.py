@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-__all__ = ["BodyError", "SSEWriter", "read_json"]
+__all__ = ["BodyError", "SSEWriter", "read_json", "stream_subscription"]
 
 
 def _is_json(content_type: str) -> bool:
@@ -133,3 +133,35 @@ class SSEWriter:
             await self.response.write_eof()
         except (ConnectionError, RuntimeError):
             return
+
+
+async def stream_subscription(
+    request: web.Request,
+    queue: asyncio.Queue[Any],
+    *,
+    first: bytes,
+    frame: Callable[[Any], bytes],
+    unsubscribe: Callable[[], None],
+    heartbeat_s: float | None,
+) -> web.StreamResponse:
+    """Serve one task subscription as SSE: ``first``, then ``frame(event)`` until ``None``.
+
+    Shared by the JSON-RPC and REST bindings. The task keeps running without this
+    client (it can resubscribe); only the subscription goes away when the stream ends.
+    """
+
+    async def frames() -> AsyncGenerator[bytes, None]:
+        yield first
+        while (event := await queue.get()) is not None:
+            yield frame(event)
+
+    writer = SSEWriter(request, heartbeat_s=heartbeat_s)
+    source = frames()
+    try:
+        await writer.open({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await writer.pump(source)
+    finally:
+        unsubscribe()
+        await source.aclose()
+    await writer.finish()
+    return writer.response

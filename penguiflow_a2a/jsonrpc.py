@@ -8,14 +8,13 @@ including a body that is not JSON, goes out as a JSON-RPC error with HTTP 200
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import web
 
 from penguiflow._logging import get_logger
 
-from ._http import BodyError, SSEWriter, read_json
+from ._http import BodyError, read_json, stream_subscription
 from ._sse import data_event
 from .codec import V0_3, V1_0, Codec
 from .errors import (
@@ -175,20 +174,11 @@ class JsonRpcRoutes:
         record: TaskRecord,
         queue: asyncio.Queue[TaskEvent | None],
     ) -> web.StreamResponse:
-        async def frames() -> AsyncGenerator[bytes, None]:
-            yield data_event(_result(request_id, codec.stream_task(record)))
-            while (event := await queue.get()) is not None:
-                yield data_event(_result(request_id, codec.stream_event(event)))
-
-        writer = SSEWriter(request, heartbeat_s=self._heartbeat_s)
-        source = frames()
-        try:
-            await writer.open({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-            await writer.pump(source)
-        finally:
-            # The task keeps running without this client (it can resubscribe);
-            # only the subscription goes away.
-            record.unsubscribe(queue)
-            await source.aclose()
-        await writer.finish()
-        return writer.response
+        return await stream_subscription(
+            request,
+            queue,
+            first=data_event(_result(request_id, codec.stream_task(record))),
+            frame=lambda event: data_event(_result(request_id, codec.stream_event(event))),
+            unsubscribe=lambda: record.unsubscribe(queue),
+            heartbeat_s=self._heartbeat_s,
+        )

@@ -8,12 +8,11 @@ carry an HTTP status and a ``google.rpc.Status``-like body with an
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import web
 
-from ._http import BodyError, SSEWriter, read_json
+from ._http import BodyError, read_json, stream_subscription
 from ._sse import data_event
 from .codec import V1_0
 from .errors import A2AError, invalid_params, invalid_request, parse_error
@@ -132,18 +131,11 @@ class RestRoutes:
     async def _sse(self, request: web.Request, subscription: Subscription) -> web.StreamResponse:
         record, queue = subscription
 
-        async def frames() -> AsyncGenerator[bytes, None]:
-            yield data_event(V1_0.stream_task(record))
-            while (event := await queue.get()) is not None:
-                yield data_event(V1_0.stream_event(event))
-
-        writer = SSEWriter(request, heartbeat_s=self._heartbeat_s)
-        source = frames()
-        try:
-            await writer.open({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-            await writer.pump(source)
-        finally:
-            record.unsubscribe(queue)
-            await source.aclose()
-        await writer.finish()
-        return writer.response
+        return await stream_subscription(
+            request,
+            queue,
+            first=data_event(V1_0.stream_task(record)),
+            frame=lambda event: data_event(V1_0.stream_event(event)),
+            unsubscribe=lambda: record.unsubscribe(queue),
+            heartbeat_s=self._heartbeat_s,
+        )
