@@ -173,6 +173,8 @@ class Attempts:
                         async with self._clock.timeout_at(start + timeout_s):
                             result = await node.invoke(item, ctx, registry=flow._registry)
                 finally:
+                    # Mirrors the inline first attempt in NodeActor.receive, which keeps
+                    # this bookkeeping inline because it runs on every hop.
                     self._invoking = False
                     # True when the trace's items all finished while this ran (§10).
                     if (
