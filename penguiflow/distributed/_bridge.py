@@ -173,7 +173,7 @@ def take_rookery_buffer(flow: PenguiFlow) -> list[Any]:
     Items are taken as queued, so a bare payload keeps the trace it carries
     across the trip back (``Rookery.fetch_nowait`` would hand out the payload alone).
     """
-    items = []
+    items: list[Any] = []
     mailbox = flow._rookery
     io = flow._io
     while True:
