@@ -48,9 +48,6 @@ class Carried:
         self.item = item
         self.trace = trace
 
-    def __repr__(self) -> str:
-        return f"Carried({self.item!r}, trace={self.trace!r})"
-
 
 def carried_trace(item: Any) -> str | None:
     """The trace ``item`` belongs to: its own ``trace_id``, or the one it carries."""

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from core_support import Recorder, idle, message
 
-from penguiflow.core import PenguiFlow
+from penguiflow.core import ROOKERY, PenguiFlow
 from penguiflow.node import Node, NodePolicy
 from penguiflow.patterns import join_k
 from penguiflow.testkit import InMemoryMessageBus, inspect_mailboxes
@@ -412,3 +412,46 @@ async def test_a_bare_item_of_a_cancelled_trace_is_dropped_on_arrival(
     assert (drop.node_name, drop.trace_id) == ("n2", msg.trace_id)
     await idle(flow)
     assert seen == []
+
+
+async def test_every_rookery_read_returns_the_bare_payload(make_flow: MakeFlow) -> None:
+    n1, n2 = Node(first_hop, name="n1"), Node(bare_hop, name="n2")
+    flow = make_flow(n1.to(n2), n2.to())
+    flow.run()
+    for req in (1, 2):
+        await flow.emit(message(req))
+    await idle(flow)
+    async with asyncio.timeout(5):
+        assert await flow.fetch_any() == {"req": 1, "hops": 2}
+    assert flow._contexts[ROOKERY].fetch_nowait() == {"req": 2, "hops": 2}
+
+
+async def test_a_status_pushed_to_rookery_by_a_bare_hop_names_the_trace(
+    make_flow: MakeFlow,
+) -> None:
+    async def status(item: Any, ctx: Any) -> None:
+        await ctx.runtime._emit_to_rookery({"status": item["req"]})
+
+    n1, n2 = Node(first_hop, name="n1"), Node(status, name="status")
+    flow = make_flow(n1.to(n2), n2.to())
+    flow.run()
+    msg = message("s")
+    await flow.emit(msg)
+    assert await fetch_traced(flow) == ({"status": "s"}, msg.trace_id)
+
+
+async def test_emit_nowait_of_a_bare_hop_keeps_the_trace(make_flow: MakeFlow) -> None:
+    bus = InMemoryMessageBus()
+
+    async def nowait(item: Any, ctx: Any) -> None:
+        ctx.emit_nowait({"req": item["req"], "hops": item["hops"] + 1})
+
+    n1, n2 = Node(first_hop, name="n1"), Node(nowait, name="nowait")
+    flow = make_flow(n1.to(n2), n2.to(), message_bus=bus)
+    flow.run()
+    msg = message("n")
+    await flow.emit(msg)
+    assert await fetch_traced(flow) == ({"req": "n", "hops": 2}, msg.trace_id)
+    await flow.stop()  # waits for the background publishes
+    (envelope,) = [e for e in bus.published if e.edge == "nowait->Rookery"]
+    assert (envelope.payload, envelope.trace_id) == ({"req": "n", "hops": 2}, msg.trace_id)
