@@ -19,7 +19,7 @@ from core_support import Recorder, idle, message
 
 from penguiflow.core import ROOKERY, PenguiFlow
 from penguiflow.node import Node, NodePolicy
-from penguiflow.patterns import join_k
+from penguiflow.patterns import join_k, map_concurrent, predicate_router
 from penguiflow.testkit import InMemoryMessageBus, inspect_mailboxes
 from penguiflow.types import WM, Message, StreamChunk
 
@@ -455,3 +455,37 @@ async def test_emit_nowait_of_a_bare_hop_keeps_the_trace(make_flow: MakeFlow) ->
     await flow.stop()  # waits for the background publishes
     (envelope,) = [e for e in bus.published if e.edge == "nowait->Rookery"]
     assert (envelope.payload, envelope.trace_id) == ({"req": "n", "hops": 2}, msg.trace_id)
+
+
+async def test_map_concurrent_workers_of_a_bare_hop_keep_the_trace(make_flow: MakeFlow) -> None:
+    async def fan(item: Any, ctx: Any) -> None:
+        async def worker(part: int) -> None:
+            await ctx.emit({"req": item["req"], "part": part})
+
+        await map_concurrent(range(3), worker, max_concurrency=3)
+
+    n1, n2 = Node(first_hop, name="n1"), Node(fan, name="fan")
+    flow = make_flow(n1.to(n2), n2.to())
+    flow.run()
+    sent = [message(i) for i in range(3)]
+    for msg in sent:
+        await flow.emit(msg)
+    for _ in range(9):
+        item, trace_id = await fetch_traced(flow)
+        assert trace_id == sent[item["req"]].trace_id
+
+
+async def test_a_router_forwarding_a_bare_item_keeps_the_trace(make_flow: MakeFlow) -> None:
+    left, right = Node(bare_hop, name="left"), Node(bare_hop, name="right")
+    router = predicate_router("route", lambda item: "left" if item["req"] % 2 else "right")
+    n1 = Node(first_hop, name="n1")
+    flow = make_flow(n1.to(router), router.to(left, right), left.to(), right.to())
+    flow.run()
+    sent = [message(i) for i in range(4)]
+    for msg in sent:
+        await flow.emit(msg)
+    got = {}
+    for _ in sent:
+        item, trace_id = await fetch_traced(flow)
+        got[item["req"]] = trace_id
+    assert got == {i: msg.trace_id for i, msg in enumerate(sent)}
