@@ -4,15 +4,15 @@ One dispatcher task is the sole consumer of ``flow.fetch()``. Each request
 registers an inbox for its trace before emitting; the dispatcher puts each
 item into the inbox of the trace that produced it.
 
-Trace attribution: an item with a ``trace_id`` attribute (a ``Message``, a
-``FlowError``) names its trace. A bare payload (a dict a node returned) has
-none; when the runtime offers ``fetch_traced()`` (an awaitable returning a
-record with ``item`` and ``trace_id``: the trace of the message the producing
-node was handling) the dispatcher uses it. An item still without a trace (a
-duck-typed flow without ``fetch_traced``, or a bare payload made by a node that
-was itself handling a bare payload, two hops after the request's ``Message``)
-goes to the only waiting request, or to the longest-waiting one: that is what
-2.2.5 did, and dropping it would leave the request waiting forever.
+Trace attribution: when the flow offers ``fetch_traced()`` (an awaitable
+returning a record with ``item`` and ``trace_id``) the dispatcher takes the
+trace from it: ``PenguiFlow`` names the trace of every item, a bare payload
+(a dict a node returned) included, however many bare hops after the request's
+``Message`` it was made. A duck-typed flow without ``fetch_traced`` is routed by
+the item's own ``trace_id`` attribute. Nothing is guessed: an item whose trace
+is still unknown (a bare payload from such a flow, or one emitted from outside
+any node) is logged (``a2a_untraced_item_dropped``, WARNING) and dropped, never
+handed to another request.
 """
 
 from __future__ import annotations
@@ -160,11 +160,9 @@ class RookeryRouter:
 
     def route(self, trace_id: str | None, item: Any) -> None:
         """Deliver one fetched item to its trace's inbox (or hold/drop it)."""
-        if trace_id is None and self._inboxes:
-            # No trace to go by: the longest-waiting request (dict order =
-            # registration order), as 2.2.5's concurrent fetch() calls did.
-            trace_id = next(iter(self._inboxes))
         if trace_id is None:
+            # Whose it is cannot be known: giving it to some waiting request would
+            # answer that request with another one's result.
             _log.warning("a2a_untraced_item_dropped", item_type=type(item).__name__)
             return
         inbox = self._inboxes.get(trace_id)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import backoff_delay, failure
-from penguiflow._runtime.tracing import trace_id_of
+from penguiflow._runtime.tracing import carried_trace
 from penguiflow.errors import PenguiFlowError
 from penguiflow.types import Message
 
@@ -247,7 +247,9 @@ class Attempts:
 
     async def _report_cancel(self, item: Any) -> None:
         # The item stays open until receive() finishes it; only report here.
-        await self._events.emit("node_trace_cancelled", self.ctx, trace_id_of(item))
+        # ``item`` is the queued one (on_interrupt) or the one handed to the node:
+        # a bare payload reports the trace it carries when it is known.
+        await self._events.emit("node_trace_cancelled", self.ctx, carried_trace(item))
 
 
 def warn_message_output(node: Node, result: Any) -> None:

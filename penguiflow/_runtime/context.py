@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
+from penguiflow._runtime.tracing import Carried
 from penguiflow.actors import SELF_LANE, Delivery, Mailbox, MailboxEmpty
 from penguiflow.node import Node
 from penguiflow.types import Message, StreamChunk
@@ -238,10 +239,12 @@ class Context:
         """
         delivery = await self._take(self._lanes(from_))
         item = delivery.item
+        if type(item) is Carried:
+            return item.item  # the caller gets what was sent; it was never counted
         io = self._io
         if self._is_rookery and io is not None:
             # Fetching from Rookery ends the item's life for trace accounting.
-            finished = io.settle(item, self)
+            finished = io.settle(item)
             if finished is not None:
                 await io.cancel_finished(finished)
         return item
@@ -271,9 +274,12 @@ class Context:
             delivery = mailbox.get_nowait(self._lanes(from_))
         except MailboxEmpty:
             raise asyncio.QueueEmpty("no messages available") from None
+        item = delivery.item
+        if type(item) is Carried:
+            return item.item
         if self._is_rookery and self._io is not None:
-            self._io.finish_nowait(delivery.item)
-        return delivery.item
+            self._io.finish_nowait(item)
+        return item
 
     # -- inspection ---------------------------------------------------------------
     def outgoing_count(self) -> int:

@@ -26,7 +26,7 @@ from penguiflow._runtime.supervision import (
     stop_node_actors,
     watch_supervisor,
 )
-from penguiflow._runtime.tracing import TraceBook
+from penguiflow._runtime.tracing import Carried, TraceBook
 from penguiflow._runtime.transport import Transport
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
@@ -222,11 +222,11 @@ class PenguiFlow(FlowIO, FlowHooks):
         result: dict[str, MailboxSnapshot] = {}
         for node, mailbox in self._mailboxes.items():
             ref = self._refs.get(node)
-            items = mailbox.snapshot(SELF_LANE) + mailbox.snapshot()
+            items = _shown(mailbox.snapshot(SELF_LANE) + mailbox.snapshot())
             busy = bool(ref is not None and ref.busy)
             name = str(node.name)
             result[name] = MailboxSnapshot(name, len(items), mailbox.capacity, items, busy)
-        items = self._rookery.snapshot(SELF_LANE) + self._rookery.snapshot()
+        items = _shown(self._rookery.snapshot(SELF_LANE) + self._rookery.snapshot())
         result["Rookery"] = MailboxSnapshot(
             "Rookery", len(items), self._rookery.capacity, items, False
         )
@@ -348,6 +348,11 @@ class PenguiFlow(FlowIO, FlowHooks):
             self._busy_changed(0)
             self._stopping = False
             self._running = False
+
+
+def _shown(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Queued items as they were sent (how a bare payload carries its trace is private)."""
+    return tuple(item.item if type(item) is Carried else item for item in items)
 
 
 def create(*adjacencies: tuple[Node, Sequence[Node]], **kwargs: Any) -> PenguiFlow:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY
+from penguiflow._runtime.tracing import Carried, trace_id_of
 from penguiflow.actors import Mailbox
 from penguiflow.types import WM, Message, StreamChunk
 
@@ -136,8 +137,10 @@ class FlowIO:
             if left > 0 and not traces.waiters:
                 counts[item.trace_id] = left
                 return item
+        elif type(item) is Carried:
+            return item.item  # a bare payload: never counted, nothing to settle
         io = self._io
-        finished = io.settle(item, ctx)
+        finished = io.settle(item)
         if finished is not None:
             await io.cancel_finished(finished)
         return item
@@ -150,18 +153,22 @@ class FlowIO:
         """Like ``fetch``, and also say which trace produced the item.
 
         ``trace_id`` is the item's own ``trace_id``, or for a trace-less item (a
-        bare payload a node returned) the trace of the message the producing node
-        was handling; ``None`` when unknown (e.g. emitted from outside a node).
-        Used by servers that share one flow between concurrent requests.
+        bare payload a node returned) the trace it carries: the trace of the item
+        the producing node was handling, handed on from hop to hop however many
+        bare payloads follow the traced ``Message``. ``None`` only for an item
+        with no trace anywhere on its way (e.g. a bare payload emitted from
+        outside any node). Used by servers that share one flow between concurrent
+        requests.
 
         .. versionadded:: 3.0
         """
         ctx = self._rookery_ctx
         delivery = await ctx._take(ctx._lanes(from_))
         item = delivery.item
-        trace_id = self._io.take_origin(item)
+        if type(item) is Carried:
+            return RookeryDelivery(item=item.item, trace_id=item.trace)
         await self._io.finish(item)
-        return RookeryDelivery(item=item, trace_id=trace_id)
+        return RookeryDelivery(item=item, trace_id=trace_id_of(item))
 
     async def _emit_to_rookery(self, item: Any, *, source: Node | None = None) -> None:
         """Deliver any object to Rookery as the runtime does for finals (compat)."""

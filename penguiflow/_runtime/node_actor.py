@@ -25,7 +25,7 @@ from penguiflow._runtime.attempts import (
 )
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import DEADLINE_EXCEEDED_TEXT, controller_step, with_final
-from penguiflow._runtime.tracing import PRODUCING_TRACE, trace_id_of
+from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, carried_trace, trace_id_of
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
 from penguiflow.node import Node
@@ -67,8 +67,8 @@ class TraceInterrupt:
         self.trace_id = trace_id
 
     def matches(self, message: Any) -> bool:
-        """True if ``message`` belongs to the cancelled trace."""
-        return trace_id_of(message) == self.trace_id
+        """True if ``message`` belongs to the cancelled trace (or carries it)."""
+        return carried_trace(message) == self.trace_id
 
 
 class NodeActor(Attempts, Actor):
@@ -150,20 +150,34 @@ class NodeActor(Attempts, Actor):
             await asyncio.get_running_loop().create_future()
         self._open = True
         flow._busy += 1
-        # trace_id_of's own first test, without the call (most items are Messages).
-        trace_id = message.trace_id if type(message) is Message else trace_id_of(message)
-        # The actor's own task context: whatever this item produces is its trace's.
-        if trace_id is not self._producing:  # a set per item costs more than this test
-            PRODUCING_TRACE.set(trace_id)
-            self._producing = trace_id
-        self._trace_id = trace_id
         traces = self._traces
+        dropped = False  # a bare item of a cancelled trace
+        # trace_id_of's own first test, without the call (most items are Messages).
+        trace_id: str | None
+        producing: str | None
+        if type(message) is Message:
+            trace_id = producing = message.trace_id
+        else:
+            trace_id = producing = trace_id_of(message)
+            if type(message) is Carried:
+                # A bare payload and the trace that produced it: the node gets the
+                # payload; what it produces belongs to that trace.
+                producing = message.trace
+                message = message.item
+                dropped = bool(traces.events) and traces.cancelled(producing)
+        # The actor's own task context: whatever this item produces is its trace's.
+        if producing is not self._producing:  # a set per item costs more than this test
+            PRODUCING_TRACE.set(producing)
+            self._producing = producing
+        self._trace_id = trace_id
         handed_over = False  # the item's trace count went to its forwarded result
         try:
             # Arrival checks run only when the item has a deadline or its trace a
             # set cancel flag (join_k keeps a flag per live trace: test the item's
-            # own); trace-less items are never deadline-checked nor cancellable.
-            if (
+            # own); a bare item is dropped above if the trace it carries is cancelled.
+            if dropped:
+                await self._events.emit("trace_cancel_drop", self.ctx, producing)
+            elif (
                 trace_id is not None
                 and (
                     (

@@ -3,7 +3,8 @@
 A trace is *active* while it has outstanding items (queued anywhere, or being
 handled by a node) or in-flight invocations. When it becomes inactive its cancel
 flag and WM memo are discarded, so a later message reusing the id starts fresh.
-Trace-less items (no ``trace_id`` attribute) are never counted.
+Trace-less items (no ``trace_id`` attribute) are never counted (runtime.md §10),
+not even when they carry the trace that produced them (``Carried``).
 
 In-flight invocations are not counted per hop: they are read off the node
 actors themselves (``Invoker``), which know whether their node function runs
@@ -21,12 +22,38 @@ from pydantic import BaseModel
 
 from penguiflow.types import Message
 
-__all__ = ["PRODUCING_TRACE", "Invoker", "TraceBook", "trace_id_of"]
+__all__ = ["PRODUCING_TRACE", "Carried", "Invoker", "TraceBook", "carried_trace", "trace_id_of"]
 
-#: Trace of the item the current node actor is handling. Set per item by the node
-#: actor, read by the transport so a trace-less result delivered to Rookery (a bare
-#: dict a node returned) can still be attributed to its trace (``fetch_traced``).
+#: Trace of the item the current node actor is handling: the item's own
+#: ``trace_id``, or the trace a bare payload carries (``Carried``). Set per item by
+#: the node actor (child tasks a node spawns inherit it), read by the transport,
+#: which makes every trace-less item sent while it is set carry it.
 PRODUCING_TRACE: ContextVar[str | None] = ContextVar("penguiflow_producing_trace", default=None)
+
+
+class Carried:
+    """A trace-less item on an edge, with the trace that produced it.
+
+    Runtime-private and never shown: the node actor unwraps it before calling the
+    node function (nodes receive exactly what was sent), and so do fetches,
+    mailbox snapshots, the bus envelope and cancellation. ``fetch_traced`` reports
+    ``trace``. Made only for items without a ``trace_id`` of their own, so a
+    ``Message`` (the hot path) never pays for it. Not counted for its trace
+    (runtime.md §10), but cancelling the trace removes it (``TraceInterrupt``).
+    """
+
+    __slots__ = ("item", "trace")
+
+    def __init__(self, item: Any, trace: str) -> None:
+        self.item = item
+        self.trace = trace
+
+
+def carried_trace(item: Any) -> str | None:
+    """The trace ``item`` belongs to: its own ``trace_id``, or the one it carries."""
+    if type(item) is Carried:
+        return item.trace
+    return trace_id_of(item)
 
 
 def trace_id_of(item: Any) -> str | None:
@@ -50,7 +77,7 @@ def trace_id_of(item: Any) -> str | None:
 
 # Class -> "instances never have a trace_id": bounded, so classes made on the fly
 # are not pinned forever (past the bound they are classified on every call).
-_TRACELESS: dict[type, bool] = {}
+_TRACELESS: dict[type, bool] = {Carried: True}  # a wrapper has no trace of its own
 _TRACELESS_MAX = 256
 
 

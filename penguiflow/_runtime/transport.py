@@ -4,17 +4,22 @@ Every item placed on an edge goes through ``Transport``: it is counted for its
 trace *before* the put (a consumer may take it before the producer resumes) and
 uncounted if the put fails, then published to the bus (awaited for waiting
 sends, in a tracked background task for ``send_nowait``).
+
+A trace-less item (a bare payload) sent while a trace is known (``PRODUCING_TRACE``:
+the trace of the item the node in hand is handling, or the one it carries) goes on
+the edge as ``Carried(item, trace)``, so the next node, and ``fetch_traced`` at
+Rookery, know its trace however many bare hops follow. An item sent from outside
+any node (no producing trace) goes as it is. ``Message`` items never pay for this.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
-from penguiflow._runtime.tracing import PRODUCING_TRACE, trace_id_of
+from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, trace_id_of
 from penguiflow.actors import SELF_LANE
 from penguiflow.types import Message
 
@@ -35,7 +40,6 @@ class Transport:
         "_background",
         "_bus",
         "_events",
-        "_origins",
         "_rookery",
         "_rookery_ctx",
         "_traces",
@@ -57,21 +61,17 @@ class Transport:
         self._rookery_ctx = rookery_ctx
         # Tasks the flow owns and awaits in stop(): nowait bus publishes, late events.
         self._background: set[asyncio.Task[None]] = set()
-        # id(trace-less Rookery item) -> producing traces, oldest first. The mailbox
-        # holds a reference while the item is queued, so the id cannot be reused;
-        # entries leave when the item is fetched (see take_origin/fetch_traced).
-        self._origins: dict[int, deque[str]] = {}
 
     # -- sending ------------------------------------------------------------------
     async def send(self, floe: Floe, item: Any) -> None:
         """Put ``item`` on ``floe``, waiting while the edge is full."""
+        trace_id = trace_id_of(item)
+        if trace_id is None:
+            item = _carry(item)
         if self._bus is not None:
             await self._publish(floe.source, floe.target, item)
-        trace_id = trace_id_of(item)
         if trace_id is not None:
             self._traces.add(trace_id)
-        elif floe.target is ROOKERY:
-            self._note_origin(item)
         mailbox = floe.mailbox
         assert mailbox is not None  # runtime edges are always attached
         lane = floe.lane
@@ -83,8 +83,6 @@ class Transport:
         except BaseException:
             if trace_id is not None:
                 self._traces.done(trace_id)
-            elif floe.target is ROOKERY:
-                self._drop_origin(item)
             raise
 
     def offer(self, floe: Floe, item: Any) -> bool:
@@ -103,19 +101,21 @@ class Transport:
             return False
         mailbox = floe.mailbox
         assert mailbox is not None  # runtime edges are always attached
+        trace_id = item.trace_id if type(item) is Message else trace_id_of(item)
+        if trace_id is None:
+            item = _carry(item)
         if not mailbox.put_nowait(item, lane):
             return False
-        trace_id = item.trace_id if type(item) is Message else trace_id_of(item)
         if trace_id is not None:
             counts = self._traces.counts
             counts[trace_id] = counts.get(trace_id, 0) + 1
-        elif floe.target is ROOKERY:
-            self._note_origin(item)
         return True
 
     def send_nowait(self, floe: Floe, item: Any) -> None:
         """Put ``item`` on ``floe`` now; ``asyncio.QueueFull`` if the edge is full."""
         trace_id = trace_id_of(item)
+        if trace_id is None:
+            item = _carry(item)
         mailbox = floe.mailbox
         assert mailbox is not None
         lane = floe.lane
@@ -125,8 +125,6 @@ class Transport:
             raise asyncio.QueueFull
         if trace_id is not None:
             self._traces.add(trace_id)
-        elif floe.target is ROOKERY:
-            self._note_origin(item)
         if self._bus is not None:
             self.spawn(self._publish(floe.source, floe.target, item))
 
@@ -143,47 +141,17 @@ class Transport:
         if floe is not None:
             await self.send(floe, item)
             return
+        trace_id = trace_id_of(item)
+        if trace_id is None:
+            item = _carry(item)
         if self._bus is not None:
             await self._publish(source, ROOKERY, item)
-        trace_id = trace_id_of(item)
         if trace_id is not None:
             self._traces.add(trace_id)
-        else:
-            self._note_origin(item)
         self._rookery.put_self(item)
 
-    # -- trace-less Rookery items ---------------------------------------------------
-    def _note_origin(self, item: Any) -> None:
-        trace_id = PRODUCING_TRACE.get()
-        if trace_id is not None:
-            self._origins.setdefault(id(item), deque()).append(trace_id)
-
-    def _drop_origin(self, item: Any) -> None:
-        origins = self._origins.get(id(item))
-        if origins:
-            origins.pop()
-            if not origins:
-                del self._origins[id(item)]
-
-    def take_origin(self, item: Any) -> str | None:
-        """The trace that produced a fetched Rookery item (its own ``trace_id`` if any).
-
-        For a trace-less item (a bare payload) this is the trace of the message
-        the producing node was handling; each delivery is taken once.
-        """
-        trace_id = trace_id_of(item)
-        if trace_id is not None:
-            return trace_id
-        origins = self._origins.get(id(item))
-        if not origins:
-            return None
-        trace_id = origins.popleft()
-        if not origins:
-            del self._origins[id(item)]
-        return trace_id
-
     # -- finishing ----------------------------------------------------------------
-    def settle(self, item: Any, ctx: Context | None = None) -> str | None:
+    def settle(self, item: Any) -> str | None:
         """Mark ``item`` finished for trace accounting (any outcome), synchronously.
 
         Returns the trace id if this ended a cancelled trace: the caller then
@@ -192,21 +160,19 @@ class Transport:
         """
         trace_id = item.trace_id if type(item) is Message else trace_id_of(item)
         if trace_id is None:
-            if self._origins and ctx is self._rookery_ctx:
-                self.take_origin(item)  # fetched without fetch_traced: forget it
-            return None
+            return None  # trace-less (a Carried item too): never counted
         return trace_id if self._traces.done(trace_id) else None
 
-    async def finish(self, item: Any, ctx: Context | None = None) -> None:
+    async def finish(self, item: Any) -> None:
         """Mark ``item`` finished for trace accounting (any outcome)."""
-        finished = self.settle(item, ctx)
+        finished = self.settle(item)
         if finished is not None:
             await self.cancel_finished(finished)
 
     def finish_nowait(self, item: Any) -> None:
         """``finish`` from synchronous code; a due event is emitted by a tracked task."""
         # Only Rookery fetches call finish_nowait.
-        finished = self.settle(item, self._rookery_ctx)
+        finished = self.settle(item)
         if finished is not None:
             self.spawn(self.cancel_finished(finished))
 
@@ -231,7 +197,12 @@ class Transport:
 
         source_name = source.name if source is not None else None
         target_name = target.name if target is not None else None
-        trace_id = trace_id_of(item)
+        if type(item) is Carried:
+            # The bus sees the item that was sent, and the trace it belongs to.
+            trace_id: str | None = item.trace
+            item = item.item
+        else:
+            trace_id = trace_id_of(item)
         is_message = isinstance(item, Message)
         edge = f"{source_name or '*'}->{target_name or '*'}"
         envelope = BusEnvelope(
@@ -255,3 +226,15 @@ class Transport:
                     "exception": repr(exc),
                 },
             )
+
+
+def _carry(item: Any) -> Any:
+    """``item`` as it goes on an edge: with the producing trace, if one is known.
+
+    ``item`` has no ``trace_id`` of its own. An item already ``Carried`` (handed
+    back to the runtime by a deployment, say) keeps the trace it carries.
+    """
+    if type(item) is Carried:
+        return item
+    trace_id = PRODUCING_TRACE.get()
+    return item if trace_id is None else Carried(item, trace_id)

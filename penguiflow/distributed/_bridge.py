@@ -20,6 +20,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.graph import ROOKERY, Floe
+from penguiflow.actors import MailboxEmpty
 from penguiflow.distributed._wire import ROOKERY_CODE
 from penguiflow.node import Node
 
@@ -167,11 +168,18 @@ def inject(flow: PenguiFlow, edge: int, item: Any) -> Any:
 
 
 def take_rookery_buffer(flow: PenguiFlow) -> list[Any]:
-    """Take what the runtime parked in Rookery's buffer (a flow without Rookery edges)."""
-    items = []
-    rookery = flow._contexts[ROOKERY]
+    """Take what the runtime parked in Rookery's buffer (a flow without Rookery edges).
+
+    Items are taken as queued, so a bare payload keeps the trace it carries
+    across the trip back (``Rookery.fetch_nowait`` would hand out the payload alone).
+    """
+    items: list[Any] = []
+    mailbox = flow._rookery
+    io = flow._io
     while True:
         try:
-            items.append(rookery.fetch_nowait())
-        except asyncio.QueueEmpty:
+            item = mailbox.get_nowait(None).item
+        except MailboxEmpty:
             return items
+        io.finish_nowait(item)  # what Rookery's fetch_nowait does for trace accounting
+        items.append(item)

@@ -8,6 +8,11 @@ payload is a user model arrives as that model, not as a dict. Tags are
 one-key-plus objects whose keys start with ``$``; a user dict that itself uses
 ``$`` keys is wrapped so it cannot be mistaken for a tag.
 
+A bare payload on its way between nodes carries the trace that produced it
+(the runtime's ``Carried``); it crosses as ``{"$carried": trace, "$item": ...}``
+and comes back carried, so the worker's node and whatever it produces still know
+the trace (``fetch_traced`` at the origin).
+
 Anything else (sockets, functions, classes defined inside functions, ...)
 raises ``SerializationError`` naming where in the item it sits.
 """
@@ -24,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from penguiflow._runtime.tracing import Carried
 from penguiflow.errors import FlowError, SerializationError
 
 __all__ = ["decode", "dumps", "encode", "loads"]
@@ -64,6 +70,8 @@ def encode(value: Any, path: str = "") -> Any:
     """
     if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
         return value
+    if type(value) is Carried:
+        return {"$carried": value.trace, "$item": encode(value.item, path)}
     if isinstance(value, list):
         return [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -158,6 +166,8 @@ def decode(tree: Any) -> Any:
             ) from exc
     if "$dict" in tree:
         return {k: decode(v) for k, v in tree["$dict"].items()}
+    if "$carried" in tree:
+        return Carried(decode(tree["$item"]), tree["$carried"])
     if "$tuple" in tree:
         return tuple(decode(v) for v in tree["$tuple"])
     if "$bytes" in tree:

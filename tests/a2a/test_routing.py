@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ class TracedFlow:
 
 
 class PlainFlow:
-    """Only ``fetch``: trace-less items must be guessed."""
+    """Only ``fetch``: items are routed by their own ``trace_id``."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -106,16 +107,23 @@ async def test_unregistering_twice_is_harmless() -> None:
     assert router.register("t").empty()
 
 
-async def test_without_fetch_traced_a_traceless_item_goes_to_the_oldest_request() -> None:
+async def test_without_fetch_traced_items_are_routed_by_their_trace_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     flow = PlainFlow()
     router = RookeryRouter(flow)
     router.start()
     try:
         first, second = router.register("a"), router.register("b")
-        flow.queue.put_nowait(Item("b"))
-        flow.queue.put_nowait({"bare": True})
-        assert isinstance(await get(second), Item)
-        assert await get(first) == {"bare": True}
+        with caplog.at_level(logging.WARNING, logger="penguiflow_a2a.routing"):
+            flow.queue.put_nowait({"bare": True})  # no trace: nobody's
+            flow.queue.put_nowait(Item("b"))
+            flow.queue.put_nowait(Item("a"))
+            assert (await get(second)).trace_id == "b"
+            assert (await get(first)).trace_id == "a"
+        assert first.empty()
+        assert second.empty()
+        assert [r.message for r in caplog.records] == ["a2a_untraced_item_dropped"]
     finally:
         await router.stop()
 
@@ -129,15 +137,21 @@ def test_traceless_items_nobody_can_claim_are_dropped() -> None:
     assert inbox.empty()
 
 
-async def test_with_fetch_traced_an_unattributed_item_goes_to_the_oldest_request(
-    traced: Any,
+async def test_with_fetch_traced_an_unattributed_item_is_dropped_not_guessed(
+    traced: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A bare payload two hops after the request has no trace: 2.2.5 fallback."""
+    """Never handed to the oldest (or any) waiting request."""
     flow, router = traced
     first, second = router.register("a"), router.register("b")
-    flow.queue.put_nowait(Record({"bare": True}, None))
-    assert await get(first) == {"bare": True}
+    with caplog.at_level(logging.WARNING, logger="penguiflow_a2a.routing"):
+        flow.queue.put_nowait(Record({"bare": True}, None))
+        flow.queue.put_nowait(Record({"mine": True}, "b"))
+        assert await get(second) == {"mine": True}
+    assert first.empty()
     assert second.empty()
+    (record,) = caplog.records
+    assert record.message == "a2a_untraced_item_dropped"
+    assert record.levelno == logging.WARNING
 
 
 async def test_signals_reach_every_inbox() -> None:

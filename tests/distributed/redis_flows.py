@@ -178,3 +178,30 @@ def build_with_registry() -> Any:
 
 
 NOT_CALLABLE = 42
+
+
+async def unwrap(msg: Message, ctx: Any) -> Any:
+    return {"req": msg.payload, "hops": ["unwrap"]}
+
+
+async def bare_remote(item: Any, ctx: Any) -> Any:
+    return {"req": item["req"], "hops": [*item["hops"], "bare_remote"]}
+
+
+async def bare_last(item: Any, ctx: Any) -> Any:
+    return {"req": item["req"], "hops": [*item["hops"], "bare_last"]}
+
+
+def build_bare_middle() -> Any:
+    """unwrap -> bare_remote -> bare_last: bare payloads through a distributed node."""
+    a = Node(unwrap, name="unwrap", policy=NONE)
+    b = Node(bare_remote, name="bare_remote", policy=NONE)
+    c = Node(bare_last, name="bare_last", policy=NONE)
+    return create(a.to(b), b.to(c), c.to(), queue_maxsize=8)
+
+
+def build_bare_tail() -> Any:
+    """unwrap -> bare_remote -> Rookery: a distributed egress node given bare payloads."""
+    a = Node(unwrap, name="unwrap", policy=NONE)
+    b = Node(bare_remote, name="bare_remote", policy=NONE)
+    return create(a.to(b), b.to(), queue_maxsize=8)

@@ -557,3 +557,27 @@ async def test_an_unreachable_redis_is_retried_and_logged(records) -> None:
         await flow.stop()
         await deployment.close()
     assert records.seen["distributed_close_failed"].is_set()
+
+
+@pytest.mark.parametrize(
+    ("build", "hops"),
+    [
+        pytest.param(
+            redis_flows.build_bare_middle, ["unwrap", "bare_remote", "bare_last"], id="middle"
+        ),
+        pytest.param(redis_flows.build_bare_tail, ["unwrap", "bare_remote"], id="egress"),
+    ],
+)
+async def test_bare_payloads_keep_their_trace_across_redis(cluster, build, hops) -> None:
+    flow, _ = cluster.deploy(build, ["bare_remote"])
+    await cluster.host(build, ["bare_remote"])
+    sent = [_msg(i) for i in range(6)]
+    for msg in sent:
+        await flow.emit(msg)
+    got = {}
+    async with asyncio.timeout(10):
+        for _ in sent:
+            delivery = await flow.fetch_traced()
+            assert delivery.item["hops"] == hops
+            got[delivery.item["req"]] = delivery.trace_id
+    assert got == {i: msg.trace_id for i, msg in enumerate(sent)}

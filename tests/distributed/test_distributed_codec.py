@@ -11,6 +11,7 @@ import pytest
 from redis_flows import Loose, Order, Tagged
 
 from penguiflow import FlowError, FlowErrorCode, Headers, Message, StreamChunk
+from penguiflow._runtime.tracing import Carried
 from penguiflow.distributed._codec import decode, dumps, encode, loads
 from penguiflow.errors import PenguiFlowError, SerializationError
 
@@ -119,3 +120,10 @@ def test_model_extra_fields_travel() -> None:
     back = _roundtrip(model)
     assert back == model
     assert back.model_extra == {"colour": "red", "size": [1, 2]}
+
+
+def test_a_bare_payload_keeps_the_trace_it_carries() -> None:
+    carried = Carried({"$odd": 1, "plain": Order(sku="a", qty=1)}, "trace-1")
+    back = loads(dumps(carried))
+    assert type(back) is Carried
+    assert (back.item, back.trace) == (carried.item, "trace-1")
