@@ -31,7 +31,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from penguiflow.actors import Actor, ActorContext, ActorSystem, Mailbox
+from penguiflow.actors import Actor, ActorContext, Mailbox
+from penguiflow.supervision import ActorSystem
 
 __all__ = ["main"]
 

@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from penguiflow import Headers, Message, Node, NodePolicy, create
-from penguiflow.actors import Actor, ActorContext, ActorSystem, Mailbox
+from penguiflow.actors import Actor, ActorContext, Mailbox
+from penguiflow.supervision import ActorSystem
 
 __all__ = ["main"]
 

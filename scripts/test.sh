@@ -16,6 +16,7 @@ fi
 .venv/bin/ruff check penguiflow penguiflow_a2a tests examples benchmarks
 .venv/bin/ruff format --check penguiflow penguiflow_a2a tests examples benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/mypy --strict tests/typing/api_usage.py
 rm -f .coverage .coverage.*
 .venv/bin/coverage run -m pytest "$@"

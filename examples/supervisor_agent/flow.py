@@ -20,8 +20,8 @@ from typing import Any
 
 import structlog
 
-from penguiflow.actors import Actor, ActorContext, ActorSystem
-from penguiflow.supervision import RestartBackoff
+from penguiflow.actors import Actor, ActorContext
+from penguiflow.supervision import ActorSystem, RestartBackoff
 
 __all__ = ["main"]
 
@@ -30,6 +30,9 @@ class Fetcher(Actor):
     """Fetches a document per job; its cache is the state a crash throws away."""
 
     attempts: dict[str, int] = {}  # noqa: RUF012 - shared across incarnations on purpose
+    # A reset connection is worth a second try: opt into redelivery of the message
+    # that crashed us (the default, 1, drops it to dead letters on the first crash).
+    poison_limit = 2
 
     def __init__(self, results: list[str], done: asyncio.Event, total: int) -> None:
         self.cache: dict[str, str] = {}

@@ -74,6 +74,8 @@ class TraceInterrupt:
 class NodeActor(Attempts, Actor):
     """Runs one ``Node`` of a flow; a new instance per incarnation."""
 
+    poison_limit = 3  # redelivered after a crash: Attempts fails it at CRASH_LIMIT (2)
+
     def __init__(self, flow: PenguiFlow, node: Node) -> None:
         self.flow = flow
         self.node = node

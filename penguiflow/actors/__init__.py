@@ -1,8 +1,11 @@
 """The actor kernel: mailboxes, actors, refs and the actor system.
 
-This layer knows nothing of flows, nodes, messages or LLMs; it imports only
-``penguiflow._time``, ``penguiflow._logging`` and ``penguiflow.errors`` (and the
-supervision tree, which is part of the kernel).
+This layer knows nothing of flows, nodes, messages or LLMs, nor of the
+supervision tree above it; it imports only ``penguiflow._time``,
+``penguiflow._logging`` and ``penguiflow.errors``. What it needs from its
+neighbours is typed by the Protocols in ``penguiflow.actors.ports``
+(``MailboxLike``, ``CellOwner``, ``DeadLetterSink``, ``ActorHost``). The actor
+system lives in ``penguiflow.supervision`` (``ActorSystem``).
 """
 
 from __future__ import annotations
@@ -17,19 +20,22 @@ from penguiflow.actors.envelope import (
     MailboxStatistics,
 )
 from penguiflow.actors.mailbox import Mailbox
+from penguiflow.actors.ports import ActorHost, CellOwner, DeadLetterSink, MailboxLike
 from penguiflow.actors.ref import ActorRef
-from penguiflow.actors.system import ActorSystem
 
 __all__ = [
     "SELF_LANE",
     "SYSTEM_LANE",
     "Actor",
     "ActorContext",
+    "ActorHost",
     "ActorRef",
-    "ActorSystem",
+    "CellOwner",
     "DeadLetter",
+    "DeadLetterSink",
     "Delivery",
     "Mailbox",
     "MailboxEmpty",
+    "MailboxLike",
     "MailboxStatistics",
 ]

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from penguiflow.actors.cell import ActorCell
+    from penguiflow.actors.ports import ActorHost
     from penguiflow.actors.ref import ActorRef
-    from penguiflow.actors.system import ActorSystem
 
 __all__ = ["Actor", "ActorContext"]
 
@@ -18,13 +18,19 @@ class Actor:
     An actor runs in exactly one task; ``receive`` handles one message at a time
     and its return value answers an ``ask``. All hooks run in the actor's task.
 
-    ``poison_limit`` bounds redelivery: a message whose handling crashed the
-    actor that many times is not redelivered again but becomes a dead letter.
+    ``poison_limit`` says what becomes of a ``tell``ed message whose handler
+    crashed the actor. The default, 1, drops it to dead letters (reason
+    ``"crashed"``) on the first crash, as Erlang/OTP and Akka typed do: the
+    restarted actor goes on with the messages queued behind it. A subclass that
+    sets ``poison_limit = n`` with ``n > 1`` opts into redelivery: the message
+    is handed to the next incarnation first, until it has crashed ``n``
+    incarnations, and then becomes a dead letter (reason ``"poison"``). An
+    ``ask`` is never redelivered: its caller gets ``ActorCrashed``.
 
     .. versionadded:: 3.0
     """
 
-    poison_limit: ClassVar[int] = 3
+    poison_limit: ClassVar[int] = 1
 
     async def on_start(self, ctx: ActorContext) -> None:
         """Called in the new incarnation's task before the first message."""
@@ -54,7 +60,8 @@ class ActorContext:
     def __init__(self, cell: ActorCell, log: Any) -> None:
         self._cell = cell
         self.self_ref: ActorRef = cell.ref
-        self.system: ActorSystem | None = cell.system
+        # The ActorSystem (typed by the kernel's port: the kernel is below it).
+        self.system: ActorHost | None = cell.system
         self.log = log  # structlog logger bound with actor= and incarnation=
 
     @property

@@ -18,12 +18,12 @@ from penguiflow._logging import get_logger, is_debug_enabled
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors.actor import Actor, ActorContext
 from penguiflow.actors.envelope import DeadLetter, _Ask, _Interrupt, _Stop
-from penguiflow.actors.mailbox import _NOTHING, SYSTEM_LANE, Mailbox
+from penguiflow.actors.mailbox import _NOTHING, SYSTEM_LANE
 from penguiflow.actors.ref import ActorRef
 from penguiflow.errors import ActorCrashed, ActorInterrupted, ActorStopped
 
 if TYPE_CHECKING:
-    from penguiflow.actors.system import ActorSystem
+    from penguiflow.actors.ports import ActorHost, CellOwner, MailboxLike
     from penguiflow.actors.threads import ThreadIngress
 
 __all__ = ["LOGGER_NAME", "ActorCell", "ActorFactory"]
@@ -66,11 +66,11 @@ class ActorCell:
         name: str,
         start: ActorFactory,
         *,
-        mailbox: Mailbox,
+        mailbox: MailboxLike,
         owns_mailbox: bool,
-        system: ActorSystem | None = None,
+        supervisor: CellOwner,
+        system: ActorHost | None = None,
         clock: Clock | None = None,
-        supervisor: Any = None,
     ) -> None:
         self.name = name
         self.start = start
@@ -78,7 +78,7 @@ class ActorCell:
         self.owns_mailbox = owns_mailbox
         self.system = system
         self.clock: Clock = clock or SYSTEM_CLOCK
-        self.supervisor = supervisor  # the Supervisor that owns this cell's tasks
+        self.supervisor = supervisor  # owns this cell's tasks and stops it for good
         self.loop = asyncio.get_running_loop()
         self.ref = ActorRef(self)
         self.actor: Actor | None = None
@@ -161,8 +161,6 @@ class ActorCell:
         for item in leftovers:
             self.dead_letter(item, "stopped")
         self._log.info("actor_stopped", reason=_describe(reason), incarnation=self.incarnation)
-        if self.system is not None:
-            self.system._unregister(self)
 
     def dead_letter(self, item: Any, reason: str) -> None:
         """Report an undeliverable item; a pending ``ask`` fails with ActorStopped."""
@@ -177,7 +175,7 @@ class ActorCell:
                 )
         self._log.warning("dead_letter", reason=reason, message_type=type(message).__name__)
         if self.system is not None:
-            self.system._dead_letter(DeadLetter(self.name, message, reason))
+            self.system.dead_letter(DeadLetter(self.name, message, reason))
 
     # -- the incarnation's task ------------------------------------------------------
     async def _run(
@@ -205,8 +203,8 @@ class ActorCell:
         # Cached once per incarnation: a per-message DEBUG event costs one bool test.
         debug = is_debug_enabled(LOGGER_NAME)
         mailbox = self.mailbox
-        next_now = mailbox._next_nowait
-        next_item = mailbox._next
+        next_now = mailbox.poll
+        next_item = mailbox.next
         receive = instance.receive
         while True:
             # The whole iteration sits in the try, so an interrupt that lands after
@@ -229,7 +227,7 @@ class ActorCell:
                 else:
                     reply = None
                     msg = item
-                lane = mailbox._last_lane
+                lane = mailbox.last_lane
                 self._item = item
                 self.current = msg
                 self.current_lane = lane
@@ -244,8 +242,8 @@ class ActorCell:
                 except asyncio.CancelledError:
                     raise
                 except BaseException as exc:
-                    # design/actors.md §9: a non-Cancelled BaseException escaping the
-                    # handler is a crash too, so the in-flight message is redelivered.
+                    # A non-Cancelled BaseException escaping the handler is a crash
+                    # too: the in-flight message is settled like any other crash's.
                     self._crashed(item, reply, exc, lane)
                     raise
                 self.busy = False
@@ -322,9 +320,16 @@ class ActorCell:
                 error.__cause__ = exc
                 reply.set_exception(error)
             return
+        limit = self.actor.poison_limit if self.actor is not None else Actor.poison_limit
+        if limit <= 1:
+            # The default, as in Erlang/OTP and Akka typed: the message dies with the
+            # incarnation it crashed, so one bad message costs one restart.
+            self._redelivery = None
+            self._log.error("message_crashed_actor", message_type=type(item).__name__)
+            self.dead_letter(item, "crashed")
+            return
         previous = self._redelivery
         crashes = 1 + (previous[1] if previous is not None and previous[0] is item else 0)
-        limit = self.actor.poison_limit if self.actor is not None else Actor.poison_limit
         if crashes >= limit:
             self._redelivery = None
             self._log.error("poison_message", crashes=crashes, message_type=type(item).__name__)

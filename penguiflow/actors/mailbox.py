@@ -62,7 +62,7 @@ __all__ = [
 _Putter = tuple["asyncio.Future[None]", Any]
 
 
-# What _next_nowait returns when it has nothing (None is a valid message).
+# What poll() returns when it has nothing (None is a valid message).
 _NOTHING: Any = object()
 
 # An empty deque costs ~760 bytes and most lanes never need some of theirs (no
@@ -110,7 +110,6 @@ class Mailbox:
         "_empty_waiters",
         "_getters",
         "_lane0",
-        "_last_lane",
         "_priority",
         "_rr",
         "_self",
@@ -118,6 +117,7 @@ class Mailbox:
         "_system",
         "capacity",
         "lanes",
+        "last_lane",
     )
 
     def __init__(self, capacity: int = 64, *, lanes: int = 1) -> None:
@@ -133,7 +133,9 @@ class Mailbox:
         # The system and self deques, checked on every get (refreshed by _deliver
         # when one replaces its _UNUSED placeholder).
         self._priority = (self._system.items, self._self.items)
-        self._last_lane = 0  # lane of the item _next() returned last
+        #: The lane of the item ``poll()`` or ``next()`` returned last (a plain
+        #: attribute, not a property: the receive loop reads it per message).
+        self.last_lane = 0
         # A list, not a deque: there is rarely more than one waiting consumer (an
         # idle actor), and an empty list is 56 bytes against a deque's ~760.
         self._getters: list[_Getter] = []
@@ -162,10 +164,6 @@ class Mailbox:
         if lane == SELF_LANE:
             return self._self
         raise IndexError(f"no lane {lane}")
-
-    def _full(self, ln: _Lane) -> bool:
-        cap = self.capacity
-        return cap > 0 and len(ln.items) + ln.transit >= cap
 
     def _deliver(self, ln: _Lane, item: Any, lane: int, front: bool = False) -> None:
         """Hand ``item`` to the first consumer accepting ``lane``, else queue it."""
@@ -377,13 +375,14 @@ class Mailbox:
             raise MailboxEmpty
         return delivery
 
-    def _next_nowait(self) -> Any:
-        """Kernel fast path: the next data item of a one-lane mailbox, else ``_NOTHING``.
+    def poll(self) -> Any:
+        """The next data item if one can be taken now, else ``Mailbox.NOTHING``.
 
-        Only when nothing waits on the system or self lanes (they come first).
-        Synchronous, so a busy actor takes its next message without creating a
-        coroutine or a ``Delivery``; the lane is in ``_last_lane``. Several data
-        lanes are served round-robin, as ``_take`` does.
+        Only when nothing waits on the system or self lane (those come first):
+        then ``get()``/``next()`` decide (they may still find a system/self item,
+        wait, or raise ``MailboxClosed``). Same order as ``get()``; the item's lane
+        is in ``last_lane``. Synchronous, so a busy consumer takes its next
+        message without creating a coroutine or a ``Delivery``.
         """
         ln = self._lane0
         if (
@@ -399,7 +398,7 @@ class Mailbox:
                 self._admit(ln)
             if self._empty_waiters and not self._size:
                 self._wake_empty()
-            self._last_lane = 0
+            self.last_lane = 0
             return item
         if (
             ln is not None
@@ -422,26 +421,23 @@ class Mailbox:
                     self._admit(ln)
                 if self._empty_waiters and not self._size:
                     self._wake_empty()
-                self._last_lane = lane
+                self.last_lane = lane
                 return item
             lane = lane + 1 if lane + 1 < n else 0
         return _NOTHING
 
-    #: ``poll()``: the public name of ``_next_nowait`` (an alias, not a wrapper, so
-    #: a hot consumer pays no extra frame). It returns the next data item when one
-    #: can be taken now and nothing waits on the system or self lane (those come
-    #: first), else ``Mailbox.NOTHING``: then ``get()`` decides (it may still find
-    #: a system/self item, wait, or raise ``MailboxClosed``). Same order as ``get()``.
-    poll = _next_nowait
     #: What ``poll()`` returns when it takes nothing (compare with ``is``).
     NOTHING: ClassVar[Any] = _NOTHING
 
-    async def _next(self) -> Any:
-        """Kernel version of ``get()``: the bare item; its lane is in ``_last_lane``.
+    async def next(self) -> Any:
+        """``get()`` for every lane, returning the bare item; its lane is in ``last_lane``.
 
-        The actor loop calls this when ``_next_nowait`` found nothing (so the
-        item may come from the system or self lane, or has to be waited for);
-        skipping the ``Delivery`` record saves a third of the cost of a hop.
+        The actor loop calls this when ``poll()`` found nothing (so the item may
+        come from the system or self lane, or has to be waited for); skipping
+        the ``Delivery`` record saves a third of the cost of a hop.
+
+        Raises:
+            MailboxClosed: the mailbox is or became closed.
         """
         # get() inlined for lanes=None: one coroutine frame less per idle wait.
         if self._closed:
@@ -449,7 +445,7 @@ class Mailbox:
         if self._size:
             taken = self._take(None)
             if taken is not None:
-                self._last_lane = taken.lane
+                self.last_lane = taken.lane
                 return taken.item
         fut: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         self._getters.append((fut, None))
@@ -458,7 +454,7 @@ class Mailbox:
         except asyncio.CancelledError:
             self._abandon_get(fut)
             raise
-        lane = self._last_lane = delivery.lane
+        lane = self.last_lane = delivery.lane
         ln = self._data[lane] if lane >= 0 else self._lane(lane)
         ln.transit -= 1
         self._size -= 1

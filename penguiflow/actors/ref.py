@@ -11,7 +11,7 @@ from penguiflow.errors import ActorStopped, MailboxClosed
 
 if TYPE_CHECKING:
     from penguiflow.actors.cell import ActorCell
-    from penguiflow.actors.mailbox import Mailbox
+    from penguiflow.actors.ports import MailboxLike
 
 __all__ = ["ActorRef"]
 
@@ -42,7 +42,7 @@ class ActorRef:
         return self._cell.name
 
     @property
-    def mailbox(self) -> Mailbox:
+    def mailbox(self) -> MailboxLike:
         """The mailbox; it belongs to the address and survives restarts."""
         return self._cell.mailbox
 
@@ -180,4 +180,4 @@ class ActorRef:
         if asyncio.current_task() is cell.task:
             cell.request_stop("stopped", final=True)
             return
-        await cell.supervisor._stop_cell(cell, timeout)
+        await cell.supervisor.stop_cell(cell, timeout)

@@ -97,10 +97,13 @@ class _Pending:
 class RemoteMailbox(Mailbox):
     """The mailbox of a node whose work happens in worker processes.
 
-    A ``Mailbox`` subclass so the actor kernel can host the node's local actor
-    on it; every method the runtime uses is overridden, and the inherited lanes
-    stay empty. Taking an item (``get``, or the kernel's fast path) runs the
-    return pump instead and never returns.
+    The actor kernel hosts the node's local actor on it through the public
+    ``MailboxLike`` surface (``poll``, ``next``, ``last_lane``, ...); it is
+    still a ``Mailbox`` subclass because the flow runtime types its node
+    mailboxes as ``Mailbox``. Every method the runtime uses is overridden, and
+    the inherited lanes stay empty. Taking an item (``get``, ``next``) runs the
+    return pump instead and returns only a kernel message; ``poll`` never
+    takes one.
     """
 
     def __init__(
@@ -206,9 +209,14 @@ class RemoteMailbox(Mailbox):
         """
         return Delivery(await self._pump(), SYSTEM_LANE)
 
-    async def _next(self) -> Any:
+    def poll(self) -> Any:
+        """Return ``Mailbox.NOTHING``: there is never an item to take without the pump."""
+        return Mailbox.NOTHING
+
+    async def next(self) -> Any:
+        """Run the return pump until a kernel message arrives, then return it."""
         item = await self._pump()
-        self._last_lane = SYSTEM_LANE
+        self.last_lane = SYSTEM_LANE
         return item
 
     async def _pump(self) -> Any:

@@ -11,9 +11,9 @@ from penguiflow._time import Clock
 if TYPE_CHECKING:
     from penguiflow.actors.cell import ActorCell
     from penguiflow.actors.ref import ActorRef
-    from penguiflow.actors.system import ActorSystem
     from penguiflow.supervision.specs import ChildSpec
     from penguiflow.supervision.supervisor import Supervisor
+    from penguiflow.supervision.system import ActorSystem
 
 __all__: list[str] = []
 

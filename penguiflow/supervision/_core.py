@@ -45,9 +45,10 @@ from penguiflow.supervision.strategy import (
 )
 
 if TYPE_CHECKING:
+    from penguiflow.actors.ports import MailboxLike
     from penguiflow.actors.ref import ActorRef
-    from penguiflow.actors.system import ActorSystem
     from penguiflow.supervision.supervisor import Supervisor
+    from penguiflow.supervision.system import ActorSystem
 
 __all__: list[str] = []
 
@@ -154,7 +155,7 @@ class _SupervisorCore:
         if not (isinstance(made, Actor) or inspect.isawaitable(made)):
             raise TypeError(f"start of child {spec.id!r} returned {made!r}")
         owner = system or self._system
-        mailbox = spec.mailbox
+        mailbox: MailboxLike | None = spec.mailbox
         if mailbox is None:
             mailbox = Mailbox(spec.capacity, lanes=spec.lanes)
         worker_start: Any = spec.start  # a worker's start produces actors
@@ -163,9 +164,9 @@ class _SupervisorCore:
             worker_start,
             mailbox=mailbox,
             owns_mailbox=spec.mailbox is None,
+            supervisor=cast("Supervisor", self),  # every _SupervisorCore is a Supervisor
             system=owner,
             clock=self.clock,
-            supervisor=self,
         )
         if system is not None:
             system._register(cell)
@@ -398,7 +399,7 @@ class _SupervisorCore:
     def _finish(self, child: _Child, reason: object, *, delete: bool) -> None:
         child.state = "stopped"
         if child.cell is not None:
-            child.cell.finalize(reason)
+            _finalize(child.cell, child.registry, reason)
         if delete or self._template is not None:
             self._children.pop(child.spec.id, None)
 
@@ -419,16 +420,27 @@ class _SupervisorCore:
                 cell = child.cell
                 if task is not None and not task.done():
                     task.cancel()
-                    task.add_done_callback(functools.partial(_finalize_killed, cell))
+                    task.add_done_callback(
+                        functools.partial(_finalize_killed, cell, child.registry)
+                    )
                 else:
-                    cell.finalize("killed")
+                    _finalize(cell, child.registry, "killed")
             elif task is not None:
                 task.cancel()
             child.state = "stopped"
 
 
-def _finalize_killed(cell: ActorCell, _task: asyncio.Task[Any]) -> None:
-    cell.finalize("killed")
+def _finalize(cell: ActorCell, registry: ActorSystem | None, reason: object) -> None:
+    """End the cell's address for good and free its name in the system."""
+    cell.finalize(reason)
+    if registry is not None:
+        registry._unregister(cell)
+
+
+def _finalize_killed(
+    cell: ActorCell, registry: ActorSystem | None, _task: asyncio.Task[Any]
+) -> None:
+    _finalize(cell, registry, "killed")
 
 
 def _short(reason: object) -> object:

@@ -11,7 +11,7 @@ from penguiflow.supervision.strategy import RESTART_TYPES, RestartType
 
 if TYPE_CHECKING:
     from penguiflow.actors.actor import Actor
-    from penguiflow.actors.mailbox import Mailbox
+    from penguiflow.actors.ports import MailboxLike
     from penguiflow.actors.ref import ActorRef
     from penguiflow.supervision.supervisor import Supervisor
 
@@ -48,7 +48,7 @@ class ChildSpec:
     backoff: RestartBackoff | None = None
     capacity: int = 64
     lanes: int = 1
-    mailbox: Mailbox | None = None
+    mailbox: MailboxLike | None = None
 
     def __post_init__(self) -> None:
         if self.restart not in RESTART_TYPES:

@@ -28,7 +28,7 @@ from penguiflow.supervision.specs import ChildCounts, ChildInfo, ChildSpec
 
 if TYPE_CHECKING:
     from penguiflow.actors.ref import ActorRef
-    from penguiflow.actors.system import ActorSystem
+    from penguiflow.supervision.system import ActorSystem
 
 __all__ = ["Supervisor"]
 
@@ -234,8 +234,11 @@ class Supervisor(_SupervisorCore):
             raise ChildRestarting(f"child {child_id!r} is restarting", child_id=child_id)
         return child
 
-    async def _stop_cell(self, cell: ActorCell, timeout: float | None) -> None:
-        """``ActorRef.stop``: terminate the child for good and forget its spec."""
+    async def stop_cell(self, cell: ActorCell, timeout: float | None) -> None:
+        """Terminate the actor child ``cell`` for good and forget its spec.
+
+        The kernel's ``CellOwner`` port: ``ActorRef.stop`` calls it; use that.
+        """
 
         async def run() -> None:
             for child in list(self._children.values()):

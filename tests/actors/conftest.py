@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from penguiflow.actors import ActorSystem, DeadLetter
+from penguiflow.actors import DeadLetter
+from penguiflow.supervision import ActorSystem
 from penguiflow.testkit import FakeClock
 
 

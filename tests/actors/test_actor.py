@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from kernel_helpers import Recorder, until
 
-from penguiflow.actors import Actor, ActorContext, ActorSystem, DeadLetter
+from penguiflow.actors import Actor, ActorContext, DeadLetter
 from penguiflow.errors import ActorCrashed, ActorInterrupted, ActorStopped
+from penguiflow.supervision import ActorSystem
 
 
 class Hooks(Actor):
@@ -150,7 +151,9 @@ async def test_ask_gets_actor_crashed_with_cause(system: ActorSystem) -> None:
     assert info.value.actor == "crashy"
 
 
-async def test_crash_restarts_and_keeps_queued_messages(system: ActorSystem) -> None:
+async def test_a_tell_that_crashes_a_plain_actor_is_dead_lettered_and_the_queue_kept(
+    system: ActorSystem, dead: list[DeadLetter]
+) -> None:
     seen: list[tuple[int, Any]] = []
     gate, entered = asyncio.Event(), asyncio.Event()
 
@@ -172,13 +175,20 @@ async def test_crash_restarts_and_keeps_queued_messages(system: ActorSystem) -> 
         assert ref.mailbox.snapshot() == ("x1", "x2")
         gate.set()
         await ref.ask("sync")
-    assert seen == [(1, "wait"), (2, "wait"), (2, "x1"), (2, "x2"), (2, "sync")]
+    # One restart; the crashing message died with incarnation 1 (as in OTP and Akka).
+    assert seen == [(1, "wait"), (2, "x1"), (2, "x2"), (2, "sync")]
+    assert ref.incarnation == 2
+    assert dead == [DeadLetter("worker", "wait", "crashed")]
 
 
-async def test_in_flight_tell_is_redelivered_to_the_next_incarnation(system: ActorSystem) -> None:
+async def test_poison_limit_above_one_opts_into_redelivery_to_the_next_incarnation(
+    system: ActorSystem, dead: list[DeadLetter]
+) -> None:
     seen: list[tuple[int, Any]] = []
 
     class FailsFirst(Actor):
+        poison_limit = 2
+
         async def receive(self, message: Any, ctx: ActorContext) -> Any:
             seen.append((ctx.incarnation, message))
             if ctx.incarnation == 1 and message == "m1":
@@ -192,6 +202,7 @@ async def test_in_flight_tell_is_redelivered_to_the_next_incarnation(system: Act
         assert await ref.ask("sync") == "sync"
     assert seen == [(1, "m1"), (2, "m1"), (2, "m2"), (2, "sync")]
     assert ref.incarnation == 2
+    assert dead == []
 
 
 async def test_poison_message_is_dead_lettered_after_limit(
@@ -529,7 +540,9 @@ class BrokenInvariant(BaseException):
     """Not an ordinary error: the actor's state can no longer be trusted."""
 
 
-async def test_base_exception_escaping_the_handler_is_a_crash(system: ActorSystem) -> None:
+async def test_base_exception_escaping_the_handler_is_a_crash(
+    system: ActorSystem, dead: list[DeadLetter]
+) -> None:
     seen: list[tuple[int, Any]] = []
 
     class Fragile(Actor):
@@ -543,4 +556,5 @@ async def test_base_exception_escaping_the_handler_is_a_crash(system: ActorSyste
     async with asyncio.timeout(5):
         await ref.tell("corrupt")
         assert await ref.ask("after") == "after"
-    assert seen == [(1, "corrupt"), (2, "corrupt"), (2, "after")]
+    assert seen == [(1, "corrupt"), (2, "after")]
+    assert dead == [DeadLetter("fragile", "corrupt", "crashed")]

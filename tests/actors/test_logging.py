@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from kernel_helpers import Recorder
 
-from penguiflow.actors import ActorSystem
 from penguiflow.errors import ActorCrashed
+from penguiflow.supervision import ActorSystem
 
 
 def _records(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:

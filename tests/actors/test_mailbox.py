@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from penguiflow.actors import Delivery, Mailbox, MailboxEmpty, MailboxStatistics
-from penguiflow.actors.mailbox import _NOTHING, SELF_LANE, SYSTEM_LANE
+from penguiflow.actors.mailbox import SELF_LANE, SYSTEM_LANE
 from penguiflow.errors import MailboxClosed
 
 
@@ -632,65 +632,65 @@ async def test_waiting_producer_queue_is_per_lane() -> None:
         await blocked
 
 
-def test_kernel_next_nowait_serves_data_lanes_round_robin() -> None:
+def test_poll_serves_data_lanes_round_robin() -> None:
     box = Mailbox(4, lanes=2)
     box.put_nowait("a1", 1)
     box.put_nowait("b0", 0)
     box.put_nowait("c1", 1)
     taken = []
     for _ in range(3):
-        taken.append((box._next_nowait(), box._last_lane))
+        taken.append((box.poll(), box.last_lane))
     assert taken == [("b0", 0), ("a1", 1), ("c1", 1)]
-    assert box._next_nowait() is _NOTHING
+    assert box.poll() is Mailbox.NOTHING
     assert len(box) == 0
 
 
-def test_kernel_next_nowait_leaves_system_and_self_lanes_to_next() -> None:
+def test_poll_leaves_system_and_self_lanes_to_next() -> None:
     box = Mailbox(4, lanes=2)
     box.put_nowait("data", 0)
     box.put_self("self")
-    assert box._next_nowait() is _NOTHING  # the self lane comes first: _next serves it
+    assert box.poll() is Mailbox.NOTHING  # the self lane comes first: next() serves it
     assert box.close() == [Delivery("self", SELF_LANE), Delivery("data", 0)]
-    assert box._next_nowait() is _NOTHING
+    assert box.poll() is Mailbox.NOTHING
 
 
-async def test_kernel_next_nowait_admits_producers_and_wakes_empty_waiters() -> None:
+async def test_poll_admits_producers_and_wakes_empty_waiters() -> None:
     box = Mailbox(1, lanes=2)
     box.put_nowait("a", 1)
     producer = asyncio.create_task(box.put("b", 1))
     await _settle()
-    assert box._next_nowait() == "a"
+    assert box.poll() == "a"
     async with asyncio.timeout(5):
         await producer
     emptied = asyncio.create_task(box.wait_empty())
     await _settle()
-    assert box._next_nowait() == "b"
+    assert box.poll() == "b"
     async with asyncio.timeout(5):
         await emptied
 
 
-async def test_kernel_next_nowait_skips_items_already_handed_over() -> None:
+async def test_poll_skips_items_already_handed_over() -> None:
     box = Mailbox(4, lanes=2)
     getter = asyncio.create_task(box.get())
     await _settle()
     box.put_nowait("x", 1)  # handed to the waiting getter: in transit, still counted
     assert len(box) == 1
-    assert box._next_nowait() is _NOTHING
+    assert box.poll() is Mailbox.NOTHING
     async with asyncio.timeout(5):
         assert await getter == Delivery("x", 1)
 
 
-async def test_kernel_next_takes_the_self_lane_and_waits_for_data() -> None:
+async def test_next_takes_the_self_lane_and_waits_for_data() -> None:
     box = Mailbox(4, lanes=2)
     box.put_self("loop")
-    assert await box._next() == "loop"
-    assert box._last_lane == SELF_LANE
-    waiting = asyncio.create_task(box._next())
+    assert await box.next() == "loop"
+    assert box.last_lane == SELF_LANE
+    waiting = asyncio.create_task(box.next())
     await _settle()
     box.put_nowait("later", 1)
     async with asyncio.timeout(5):
         assert await waiting == "later"
-    assert box._last_lane == 1
+    assert box.last_lane == 1
 
 
 def test_poll_takes_queued_data_items_in_order_then_reports_nothing() -> None:

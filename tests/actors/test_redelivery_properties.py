@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from penguiflow.actors import Actor, ActorContext, ActorSystem, DeadLetter
+from penguiflow.actors import Actor, ActorContext, DeadLetter
+from penguiflow.supervision import ActorSystem
 
 
 async def _scenario(crashes: list[int]) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from kernel_helpers import Recorder, until
 
-from penguiflow.actors import ActorRef, ActorSystem, DeadLetter, Mailbox
+from penguiflow.actors import ActorRef, DeadLetter, Mailbox
 from penguiflow.errors import ActorStopped, SupervisionError
-from penguiflow.supervision import Supervisor
+from penguiflow.supervision import ActorSystem, Supervisor
 
 
 async def test_spawn_works_from_synchronous_code_in_the_loop() -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from kernel_helpers import Recorder, until
 
-from penguiflow.actors import ActorSystem, DeadLetter
+from penguiflow.actors import DeadLetter
 from penguiflow.errors import ActorStopped, MailboxFull
+from penguiflow.supervision import ActorSystem
 
 
 async def test_messages_from_a_thread_arrive_in_order() -> None:

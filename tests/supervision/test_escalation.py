@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from supervision_helpers import until, worker
 
-from penguiflow.actors import ActorRef, ActorSystem
+from penguiflow.actors import ActorRef
 from penguiflow.errors import ActorCrashed, Escalated
-from penguiflow.supervision import ChildSpec, Supervisor
+from penguiflow.supervision import ActorSystem, ChildSpec, Supervisor
 from penguiflow.testkit import FakeClock
 
 Events = list[tuple[str, str]]

@@ -47,7 +47,17 @@ from penguiflow import (
     tool,
     union_router,
 )
-from penguiflow.actors import Actor, ActorContext, ActorRef, ActorSystem
+from penguiflow.actors import (
+    Actor,
+    ActorContext,
+    ActorHost,
+    ActorRef,
+    CellOwner,
+    DeadLetterSink,
+    Mailbox,
+    MailboxLike,
+)
+from penguiflow.distributed._origin import RemoteMailbox
 from penguiflow.planner import (
     PlannerFinish,
     PlannerPause,
@@ -55,7 +65,14 @@ from penguiflow.planner import (
     ToolContext,
     Trajectory,
 )
-from penguiflow.supervision import ChildCounts, ChildInfo, ChildSpec, RestartBackoff, Supervisor
+from penguiflow.supervision import (
+    ActorSystem,
+    ChildCounts,
+    ChildInfo,
+    ChildSpec,
+    RestartBackoff,
+    Supervisor,
+)
 from penguiflow.testkit import EventRecorder, FakeClock, InMemoryStateStore
 
 __all__: list[str] = []
@@ -297,6 +314,13 @@ async def use_actors() -> int:
         await supervisor.terminate_child("worker")
         await supervisor.stop(timeout=1.0)
         return int(str(reply))
+
+
+def kernel_ports(
+    system: ActorSystem, box: Mailbox, remote: RemoteMailbox
+) -> tuple[ActorHost, DeadLetterSink, CellOwner, MailboxLike, MailboxLike]:
+    """The concrete neighbours satisfy the kernel's ports (structurally)."""
+    return system, system, system.root, box, remote
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""The actor system: a root supervisor, a name registry and dead-letter accounting."""
+"""The actor system: a root supervisor, a name registry and dead-letter accounting.
+
+It lives with supervision, above the kernel: the kernel reaches it only through
+the ``ActorHost`` port (``penguiflow.actors.ports``).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,19 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from penguiflow._logging import get_logger
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors.actor import Actor
 from penguiflow.actors.envelope import DeadLetter
 from penguiflow.errors import AlreadyStarted
+from penguiflow.supervision.specs import ChildSpec
+from penguiflow.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from penguiflow.actors.cell import ActorCell
-    from penguiflow.actors.mailbox import Mailbox
+    from penguiflow.actors.ports import MailboxLike
     from penguiflow.actors.ref import ActorRef
-    from penguiflow.supervision import RestartBackoff, RestartType, Supervisor
+    from penguiflow.supervision.backoff import RestartBackoff
+    from penguiflow.supervision.strategy import RestartType
 
 __all__ = ["ActorSystem"]
 
@@ -46,9 +52,6 @@ class ActorSystem:
         intensity: int = 3,
         period: float = 5.0,
     ) -> None:
-        # Imported here: penguiflow.supervision itself imports the actor modules.
-        from penguiflow.supervision import Supervisor
-
         self.name = name
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.on_dead_letter = on_dead_letter
@@ -58,7 +61,6 @@ class ActorSystem:
         self.root._system = self
         self._registry: dict[str, ActorRef] = {}
         self._dead_letters = 0
-        self._log = get_logger("penguiflow.actors").bind(system=name)
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.name!r} actors={len(self._registry)}>"
@@ -90,7 +92,7 @@ class ActorSystem:
         name: str,
         capacity: int = 64,
         lanes: int = 1,
-        mailbox: Mailbox | None = None,
+        mailbox: MailboxLike | None = None,
         supervisor: Supervisor | None = None,
         restart: RestartType = "permanent",
         backoff: RestartBackoff | None = None,
@@ -104,8 +106,6 @@ class ActorSystem:
         Raises:
             AlreadyStarted: an actor of that name is alive in this system.
         """
-        from penguiflow.supervision import ChildSpec
-
         spec = ChildSpec(
             id=name,
             start=factory,
@@ -126,7 +126,13 @@ class ActorSystem:
         """Stop every actor (reverse start order); past ``timeout`` cancel what is left."""
         await self.root.stop(timeout=timeout)
 
-    # -- kernel hooks ---------------------------------------------------------------------
+    def dead_letter(self, letter: DeadLetter) -> None:
+        """Count ``letter`` and hand it to ``on_dead_letter`` (the kernel reports here)."""
+        self._dead_letters += 1
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(letter)
+
+    # -- registry, kept by the supervisors ------------------------------------------------
     def _register(self, cell: ActorCell) -> None:
         existing = self._registry.get(cell.name)
         if existing is not None and existing.alive:
@@ -136,8 +142,3 @@ class ActorSystem:
     def _unregister(self, cell: ActorCell) -> None:
         if self._registry.get(cell.name) is cell.ref:
             del self._registry[cell.name]
-
-    def _dead_letter(self, letter: DeadLetter) -> None:
-        self._dead_letters += 1
-        if self.on_dead_letter is not None:
-            self.on_dead_letter(letter)
