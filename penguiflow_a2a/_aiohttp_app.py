@@ -143,6 +143,7 @@ def build_app(
     *,
     include_docs: bool,
     max_body_bytes: int,
+    max_json_depth: int,
     auth: AuthHook | None,
     bearer_token: str | None,
     rest: bool,
@@ -200,10 +201,15 @@ def build_app(
 
     app.router.add_get("/.well-known/agent-card.json", agent_card)
     app.router.add_get("/.well-known/agent.json", agent_card)
-    LegacyRoutes(adapter, max_body_bytes=max_body_bytes, heartbeat_s=sse_heartbeat_s).add_to(app)
-    JsonRpcRoutes(service, max_body_bytes=max_body_bytes, heartbeat_s=sse_heartbeat_s).add_to(app)
+    body = {
+        "max_body_bytes": max_body_bytes,
+        "max_json_depth": max_json_depth,
+        "heartbeat_s": sse_heartbeat_s,
+    }
+    LegacyRoutes(adapter, **body).add_to(app)
+    JsonRpcRoutes(service, **body).add_to(app)
     if rest:
-        RestRoutes(service, max_body_bytes=max_body_bytes, heartbeat_s=sse_heartbeat_s).add_to(app)
+        RestRoutes(service, **body).add_to(app)
     if include_docs:
         schema = _openapi(adapter, rest)
 

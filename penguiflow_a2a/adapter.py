@@ -31,9 +31,13 @@ from ._session import (
 from ._sse import chunk_event, named_event
 from .models import A2AAgentCard, A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 
-__all__ = ["A2AServerAdapter"]
+__all__ = ["INTERNAL_FAILURE", "A2AServerAdapter"]
 
 _log = get_logger("penguiflow_a2a.adapter")
+
+#: What a client is told when serving its request failed unexpectedly; the
+#: exception itself goes to the log (its text may hold internals).
+INTERNAL_FAILURE = "flow execution failed: internal error"
 
 
 class A2AServerAdapter:
@@ -206,7 +210,9 @@ class A2AServerAdapter:
         except SessionShutdown as exc:
             raise A2ARequestError(status_code=503, detail="flow is shutting down") from exc
         except Exception as exc:
-            raise A2ARequestError(status_code=500, detail=f"flow execution failed: {exc}") from exc
+            # The reply names the failure, never its text: the log has that.
+            _log.exception("a2a_send_failed", trace_id=session.trace_id, exception=repr(exc))
+            raise A2ARequestError(status_code=500, detail=INTERNAL_FAILURE) from exc
         finally:
             await session.aclose()
 
@@ -306,9 +312,13 @@ class _LegacyEventStream:
                 )
             except asyncio.CancelledError:
                 raise
+            except SessionShutdown as exc:
+                yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": str(exc)})
             except Exception as exc:
-                message = str(exc) or type(exc).__name__
-                yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": message})
+                _log.exception("a2a_stream_failed", trace_id=session.trace_id, exception=repr(exc))
+                yield named_event(
+                    "error", {**ids, "code": "INTERNAL_ERROR", "message": INTERNAL_FAILURE}
+                )
             else:
                 if is_flow_error(item):
                     yield named_event("error", {**item.to_payload(), **ids})
