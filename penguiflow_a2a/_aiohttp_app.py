@@ -201,15 +201,26 @@ def build_app(
 
     app.router.add_get("/.well-known/agent-card.json", agent_card)
     app.router.add_get("/.well-known/agent.json", agent_card)
-    body = {
-        "max_body_bytes": max_body_bytes,
-        "max_json_depth": max_json_depth,
-        "heartbeat_s": sse_heartbeat_s,
-    }
-    LegacyRoutes(adapter, **body).add_to(app)
-    JsonRpcRoutes(service, **body).add_to(app)
+    heartbeat_s = sse_heartbeat_s
+    LegacyRoutes(
+        adapter,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        heartbeat_s=heartbeat_s,
+    ).add_to(app)
+    JsonRpcRoutes(
+        service,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        heartbeat_s=heartbeat_s,
+    ).add_to(app)
     if rest:
-        RestRoutes(service, **body).add_to(app)
+        RestRoutes(
+            service,
+            max_body_bytes=max_body_bytes,
+            max_json_depth=max_json_depth,
+            heartbeat_s=heartbeat_s,
+        ).add_to(app)
     if include_docs:
         schema = _openapi(adapter, rest)
 
