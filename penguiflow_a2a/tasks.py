@@ -145,6 +145,10 @@ class TaskRecord:
             stream["parts"][0]["text"] = self.stream_text.value()
         return self._artifacts
 
+    def add_artifact(self, artifact: dict[str, Any]) -> None:
+        """Store a new artifact (without joining the stream text)."""
+        self._artifacts.append(artifact)
+
     @property
     def terminal(self) -> bool:
         """Whether the task reached a terminal state."""
@@ -289,7 +293,7 @@ class TaskManager:
         appended = record.stream_text is not None
         if record.stream_text is None:
             record.stream_text = StreamText(chunk.text)
-            record.artifacts.append({**update, "parts": [{"text": chunk.text}]})
+            record.add_artifact({**update, "parts": [{"text": chunk.text}]})
         else:
             # The stored artifact keeps one text part holding the whole
             # stream; it is joined when read (TaskRecord.artifacts).
@@ -320,7 +324,7 @@ class TaskManager:
                 meta = getattr(item, "meta", None)
                 if meta:
                     artifact["metadata"] = jsonable(dict(meta))
-                record.artifacts.append(artifact)
+                record.add_artifact(artifact)
                 record.publish(ArtifactEvent(record.id, record.context_id, artifact, False, True))
                 self._set_state(record, "completed", None)
         except SessionCancelled:
