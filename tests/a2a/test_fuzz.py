@@ -208,7 +208,7 @@ def _app_client() -> tuple[TestClient[Any, Any], Gates]:
 
 
 @settings(
-    max_examples=25,
+    max_examples=100,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
