@@ -568,3 +568,12 @@ async def test_send_after_hostile_traffic_still_answers_rpc(served: TestClient[A
         await post(served, "/", rpc_send(token))
     reply = await rpc(served, "SendMessage", {"message": message({"data": {"value": 1}})})
     assert reply["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+
+
+async def test_jsonrpc_data_part_may_nest_59_levels_under_the_default_limit(
+    served: TestClient[Any, Any],
+) -> None:
+    _, reply = await post(served, "/", rpc_send(b"[" * 59 + b"]" * 59))
+    assert reply["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    _, reply = await post(served, "/", rpc_send(b"[" * 60 + b"]" * 60))
+    assert reply["error"]["code"] == -32700
