@@ -94,8 +94,9 @@ def decode_json(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         raise BodyError("malformed", f"invalid JSON: {exc}") from None
     except _NotJson as exc:
         raise BodyError("malformed", f"invalid JSON: {exc}") from None
-    except RecursionError:
-        # Only reachable for malformed input the depth scan could not pair up.
+    except RecursionError:  # pragma: no cover - defensive: _too_deep sees every deep prefix
+        # The scan and the parser agree on string boundaries, so the scan
+        # flags any prefix deep enough to exhaust the parser's stack first.
         raise BodyError("malformed", f"JSON nested deeper than {max_depth} levels") from None
     except ValueError:
         # An integer literal beyond sys.get_int_max_str_digits().

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from aiohttp import ClientPayloadError, web
+from aiohttp import web
 
 from ._body import DEFAULT_MAX_DEPTH, BodyError, decode_json
 
@@ -43,10 +43,10 @@ async def read_json(request: web.Request, *, limit: int, max_depth: int = DEFAUL
             raw += piece
             if len(raw) > limit:
                 raise BodyError("too_large", f"request body exceeds {limit} bytes")
-    except ClientPayloadError as exc:
-        # The client closed the connection (or broke the chunked framing)
-        # before the body was complete: nobody may read the answer, but it
-        # must not be a 500 and no work may start.
+    except (web.RequestPayloadError, ConnectionError) as exc:
+        # The client broke the chunked framing, or closed the connection
+        # before the body was complete (nobody may read that answer): never a
+        # 500, and no work starts.
         raise BodyError("malformed", "request body is incomplete") from exc
     return decode_json(bytes(raw), max_depth=max_depth)
 
