@@ -78,12 +78,14 @@ redis.pcall('XDEL', KEYS[2], ARGV[2])
 return appended
 """
 
-# KEYS: node stream; ARGV: group, consumer. Deletes the consumer only if it holds
-# no entry: a deleted consumer's pending entries could never be claimed again.
+# KEYS: node stream; ARGV: group, consumer. Deletes the consumer (1) only if it
+# holds no entry (else 0): a deleted consumer's pending entries could never be
+# claimed again.
 _DELETE_IDLE_CONSUMER = """
 local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
 if #held > 0 then return 0 end
-return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """
 
 
