@@ -246,7 +246,11 @@ class NodeHost:
             backoff.reset()
             if message is None:
                 continue
-            trace_id = CancelNotice.model_validate_json(message["data"]).trace_id
+            try:
+                trace_id = CancelNotice.model_validate_json(message["data"]).trace_id
+            except ValueError as exc:  # a stray publish must not end the worker
+                _log.error("distributed_bad_cancel", error=repr(exc))
+                continue
             now = time.monotonic()
             self._cancelled = {t: at for t, at in self._cancelled.items() if at > now}
             self._cancelled[trace_id] = now + _CANCEL_TTL_S

@@ -187,3 +187,26 @@ async def test_a_result_for_a_ref_never_issued_is_logged_and_dropped(
     unknown = [r for r in caplog.records if r.getMessage() == "distributed_unknown_result"]
     assert len(unknown) == 2
     assert deployment.backlog() == {"echo": 0}
+
+
+async def test_a_return_pump_killed_mid_delivery_resumes_where_it_stopped(cluster) -> None:
+    from penguiflow.testkit import kill_actor
+
+    redis_flows.GATE.clear()
+    redis_flows.ENTERED.clear()
+    entered = redis_flows.ENTERED["sink"] = asyncio.Event()
+    gate = redis_flows.GATE["sink"] = asyncio.Event()
+    flow, deployment = cluster.deploy(redis_flows.build_relay, ["relay"])
+    await cluster.host(redis_flows.build_relay, ["relay"])
+    await flow.emit(_msg("x"))
+    async with asyncio.timeout(5):
+        await entered.wait()  # sink holds output 0
+        while flow.mailboxes()["sink"].depth < 1:  # output 1 queued; output 2 cannot fit
+            await asyncio.sleep(0.01)
+    assert kill_actor(flow, "relay")  # the pump, in the middle of one result's outputs
+    gate.set()
+    async with asyncio.timeout(5):
+        got = [(await flow.fetch()).payload["seq"] for _ in range(3)]
+        await flow.wait_idle()
+    assert got == [0, 1, 2]
+    assert deployment.backlog() == {"relay": 0}

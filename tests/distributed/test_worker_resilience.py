@@ -18,7 +18,7 @@ import redis_flows
 
 from penguiflow import Headers, Message
 from penguiflow.distributed import RedisDeployment
-from penguiflow.distributed._wire import GROUP, Keys
+from penguiflow.distributed._wire import GROUP, CancelNotice, Keys
 from penguiflow.distributed.worker import describe_exit, main, run_worker
 
 HERE = Path(__file__).parent
@@ -310,3 +310,22 @@ async def test_the_origin_keeps_its_return_stream_alive_with_a_ttl(cluster, redi
         while not await redis_client.exists(reply_to):  # refreshed every 200 ms
             await asyncio.sleep(0.02)
     assert 0 < await redis_client.pttl(reply_to) <= 600
+
+
+@pytest.mark.redis
+async def test_a_stray_cancel_notice_does_not_end_the_worker(cluster, redis_client) -> None:
+    flow, _ = cluster.deploy(redis_flows.build_echo, ["echo"])
+    host = await cluster.host(redis_flows.build_echo, ["echo"])
+    _host, _stop, task, _client = cluster.hosts[0]
+    channel = Keys(cluster.prefix, "t").cancel_channel
+    assert await redis_client.publish(channel, "{not a notice") == 1  # the host is listening
+    await redis_client.publish(channel, CancelNotice(trace_id="marker").model_dump_json())
+    async with asyncio.timeout(5):
+        while not host._is_cancelled("marker") and not task.done():  # read after the stray
+            await asyncio.sleep(0.01)
+    assert not task.done()
+    await flow.emit(_msg("still served"))
+    async with asyncio.timeout(5):
+        assert (await flow.fetch()).payload == "still served"
+        await host.wait_processed(1)
+    assert not task.done()
