@@ -104,12 +104,13 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, OSError | ConnectionError | TimeoutError):
         return True  # also BusyLoadingError: a restarted server loading its data
     if isinstance(exc, ResponseError):
-        return str(exc).startswith(("NOGROUP", "LOADING", "TRYAGAIN", "MASTERDOWN"))
+        # UNBLOCKED: the stream was deleted under a blocked read (its group with it).
+        return str(exc).startswith(("NOGROUP", "UNBLOCKED", "LOADING", "TRYAGAIN", "MASTERDOWN"))
     return False
 
 
 def _lost_group(exc: BaseException) -> bool:
-    return str(exc).startswith("NOGROUP")
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
 class _Backoff:

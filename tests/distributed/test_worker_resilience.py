@@ -222,6 +222,7 @@ def test_authentication_errors_are_not_retried() -> None:
     assert not transient(ValueError("x"))
     assert transient(BusyLoadingError("loading"))
     assert transient(ResponseError("NOGROUP No such key"))
+    assert transient(ResponseError("UNBLOCKED the stream key no longer exists"))
     assert transient(ConnectionResetError())
 
 
@@ -329,3 +330,185 @@ async def test_a_stray_cancel_notice_does_not_end_the_worker(cluster, redis_clie
         assert (await flow.fetch()).payload == "still served"
         await host.wait_processed(1)
     assert not task.done()
+
+
+# --- transient and fatal errors, injected in process --------------------------------
+
+
+class FlakyClient:
+    """A Redis client that raises the queued errors on the next calls of a method."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.failures: dict[str, list[Exception]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        queued = self.failures.get(name)
+        if not queued or not callable(attr):
+            return attr
+
+        async def failing(*args: Any, **kwargs: Any) -> Any:
+            if queued:
+                raise queued.pop(0)
+            return await attr(*args, **kwargs)
+
+        return failing
+
+    def register_script(self, script: str) -> Any:
+        from redis.commands.core import AsyncScript
+
+        return AsyncScript(self, script)
+
+
+class _Seen:
+    """Counts log records of ``penguiflow.distributed`` by message."""
+
+    def __init__(self) -> None:
+        import collections
+        import logging
+
+        self.count: collections.Counter[str] = collections.Counter()
+        seen = self
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.count[record.getMessage()] += 1
+
+        self.handler = Handler(logging.DEBUG)
+
+
+@pytest.fixture
+def seen() -> Any:
+    import logging
+
+    logger = logging.getLogger("penguiflow.distributed")
+    found = _Seen()
+    level = logger.level
+    logger.addHandler(found.handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield found.count
+    finally:
+        logger.removeHandler(found.handler)
+        logger.setLevel(level)
+
+
+async def _flaky_host(
+    cluster: Any, build: Any = redis_flows.build_echo, node: str = "echo", **failures: Any
+) -> Any:
+    from redis.asyncio import Redis
+
+    from penguiflow.distributed._host import NodeHost
+
+    real = Redis.from_url(cluster.url, decode_responses=True)
+    client = FlakyClient(real)
+    client.failures = dict(failures)
+    host = NodeHost(
+        client,  # type: ignore[arg-type]
+        keys=Keys(cluster.prefix, "t"),
+        build=build,
+        nodes=[node],
+        worker_id="flaky",
+        block_ms=50,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(host.run(stop))
+    cluster.hosts.append((host, stop, task, real))
+    return host, task
+
+
+def _lost() -> Exception:
+    from redis.exceptions import ConnectionError
+
+    return ConnectionError("connection lost (test)")
+
+
+@pytest.mark.redis
+async def test_transient_errors_are_retried_and_the_slot_keeps_serving(cluster, seen) -> None:
+    flow, _ = cluster.deploy(redis_flows.build_echo, ["echo"])
+    host, task = await _flaky_host(
+        cluster,
+        xgroup_create=[_lost()],
+        xautoclaim=[_lost()],
+        xreadgroup=[_lost(), TimeoutError()],
+        evalsha=[_lost()],
+        xinfo_consumers=[_lost()],
+    )
+    await flow.emit(_msg("through the storm"))
+    async with asyncio.timeout(10):
+        assert (await flow.fetch()).payload == "through the storm"
+        await host.wait_processed(1)
+        await flow.wait_idle()
+    assert not task.done()
+    assert seen["distributed_worker_retry"] >= 5  # start, claim, two reads, the answer
+    assert seen["distributed_sweep_failed"] == 1
+
+
+@pytest.mark.redis
+async def test_a_fatal_error_ends_the_worker(cluster) -> None:
+    from redis.exceptions import ResponseError
+
+    host, task = await _flaky_host(cluster, xautoclaim=[ResponseError("WRONGTYPE (test)")])
+    cluster.may_crash.append(host)
+    async with asyncio.timeout(5):
+        with pytest.raises(ExceptionGroup) as info:
+            await task
+    assert "WRONGTYPE" in describe_exit(info.value)
+
+
+@pytest.mark.redis
+async def test_a_lost_consumer_group_is_created_again(cluster, redis_client, seen) -> None:
+    flow, _deployment = cluster.deploy(redis_flows.build_echo, ["echo"])
+    host = await cluster.host(redis_flows.build_echo, ["echo"])
+    await flow.emit(_msg("first"))
+    async with asyncio.timeout(5):
+        await flow.fetch()
+    stream = Keys(cluster.prefix, "t").node_stream("echo")
+    await redis_client.delete(stream)  # as a Redis restart without persistence would
+    await flow.emit(_msg("after the group was lost"))
+    async with asyncio.timeout(10):
+        assert (await flow.fetch()).payload == "after the group was lost"
+    assert host.processed == 2
+    assert seen["distributed_worker_retry"] >= 1
+
+
+@pytest.mark.redis
+async def test_an_entry_nobody_can_answer_is_dropped_and_logged(
+    cluster, redis_client, seen
+) -> None:
+    flow, _ = cluster.deploy(redis_flows.build_echo, ["echo"])
+    host = await cluster.host(redis_flows.build_echo, ["echo"])
+    stream = Keys(cluster.prefix, "t").node_stream("echo")
+    await redis_client.xadd(stream, {"d": '{"not": "a work entry"}'})
+    await flow.emit(_msg("next"))
+    async with asyncio.timeout(5):
+        assert (await flow.fetch()).payload == "next"
+        await host.wait_processed(2)
+    assert seen["distributed_bad_entry"] == 1
+    assert await redis_client.xlen(stream) == 0
+
+
+@pytest.mark.redis
+async def test_an_answer_failing_while_stopping_leaves_the_entry_to_others(
+    cluster, redis_client, seen
+) -> None:
+    flow, deployment = cluster.deploy(redis_flows.build_gated, ["gated"])
+    msg = _msg("in hand at the stop")
+    redis_flows.GATE[msg.trace_id] = gate = asyncio.Event()
+    redis_flows.ENTERED[msg.trace_id] = entered = asyncio.Event()
+    host, task = await _flaky_host(cluster, redis_flows.build_gated, "gated")
+    await flow.emit(msg)
+    async with asyncio.timeout(5):
+        await entered.wait()
+    host._redis.failures["evalsha"] = [_lost() for _ in range(1000)]
+    cluster.hosts[-1][1].set()  # stop while the entry is in hand
+    gate.set()
+    async with asyncio.timeout(10):
+        await task
+    assert seen["distributed_answer_abandoned"] == 1
+    stream = Keys(cluster.prefix, "t").node_stream("gated")
+    assert (await redis_client.xpending(stream, GROUP))["pending"] == 1
+    names = [c["name"] for c in await redis_client.xinfo_consumers(stream, GROUP)]
+    assert names == ["flaky-gated-0"]  # kept: its entry must stay claimable
+    assert deployment.backlog() == {"gated": 1}
