@@ -210,3 +210,26 @@ async def test_a_return_pump_killed_mid_delivery_resumes_where_it_stopped(cluste
         await flow.wait_idle()
     assert got == [0, 1, 2]
     assert deployment.backlog() == {"relay": 0}
+
+
+async def test_an_item_answered_before_a_lost_append_reply_is_not_sent_again(
+    gated: Any, redis_client: Any, namespace: str
+) -> None:
+    flow, deployment, client = gated
+    stream = Keys(namespace, "t").node_stream("echo")
+    msg = _msg("answered, then the reply was lost")
+
+    async def answer_before_the_reply(ids: list[str]) -> None:
+        ((entry_id, work),) = await _read_entries(redis_client, stream, 1)
+        await _answer(redis_client, stream, entry_id, work, msg)
+        async with asyncio.timeout(5):
+            await client.return_deleted.wait()
+
+    client.after_append = answer_before_the_reply
+    client.lose_append_reply = True
+    await flow.emit(msg)
+    async with asyncio.timeout(5):
+        assert (await flow.fetch()).payload == msg.payload
+        await deployment.flush()  # the retry found nothing left to send
+    assert await redis_client.xlen(stream) == 0
+    assert deployment.backlog() == {"echo": 0}
