@@ -23,6 +23,10 @@ capped backoff and logged at WARNING (``distributed_worker_retry``); the slots
 stay up. Anything else ends the worker. A slot that stops cleanly deletes its
 consumer when it holds nothing, and each worker deletes the consumers that
 other workers left idle (nothing pending) past ``stale_consumer_ms``.
+
+The module is long because reading, answering, claiming, sweeping and their
+retries are one protocol over the same stream and group: split, each half
+would need the other's invariants.
 """
 
 from __future__ import annotations

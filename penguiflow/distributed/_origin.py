@@ -29,6 +29,9 @@ Delivery rules at the origin:
 * ``flow.cancel(trace_id)`` purges the trace here (queued and outstanding
   entries are finished at once), deletes its entries from the stream and
   publishes a cancel notice so workers abort in-flight work.
+
+One module, though long: sending, the return pump and cancellation share the
+pending-item bookkeeping whose ordering is what keeps results from being lost.
 """
 
 from __future__ import annotations
