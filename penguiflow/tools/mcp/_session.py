@@ -29,7 +29,17 @@ if TYPE_CHECKING:
 __all__ = ["LiveSession", "SessionActor", "SessionLost", "SessionPort", "is_connection_error"]
 
 _log = get_logger("penguiflow.tools.mcp")
-_RUN = object()  # the one message an incarnation sends itself: run the session
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """The one message an incarnation sends itself: run the session.
+
+    A crash redelivers the message being handled to the next incarnation; that
+    one sends its own ``_Run``, so a stale one (older incarnation) is ignored.
+    """
+
+    incarnation: int
 
 
 class SessionLost(PenguiFlowError):
@@ -159,12 +169,13 @@ class SessionActor(Actor):
 
     async def on_start(self, ctx: ActorContext) -> None:
         """Ask ourselves to run the session (``receive`` runs it)."""
-        ctx.send_self(_RUN)
+        ctx.send_self(_Run(ctx.incarnation))
 
     async def receive(self, message: Any, ctx: ActorContext) -> Any:
         """Run the session until it is lost (crash: restart) or the toolset closes."""
         port = self._port
-        if message is not _RUN or port.closed.is_set():
+        stale = not isinstance(message, _Run) or message.incarnation != ctx.incarnation
+        if stale or port.closed.is_set():
             return None
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(port.connect())

@@ -109,6 +109,7 @@ class MCPToolset:
         max_concurrency: calls in flight to this server at once (``None``: unbounded).
         prefix: prepended to every exposed tool name (``"fs."`` gives ``fs.read``),
             to keep several servers' tools apart in one catalog or flow.
+        connect_timeout_s: bound on ``start()`` waiting for the first session.
         name: the server's name in logs and errors (default: derived from the target).
         backoff: delay between reconnection attempts.
         intensity, period: more than ``intensity`` reconnections within ``period``
@@ -128,6 +129,7 @@ class MCPToolset:
         timeout_s: float | None = None,
         max_concurrency: int | None = None,
         prefix: str = "",
+        connect_timeout_s: float | None = 30.0,
         backoff: RestartBackoff | None = None,
         intensity: int = 3,
         period: float = 30.0,
@@ -140,6 +142,7 @@ class MCPToolset:
         self.name = name
         self.prefix = prefix
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.max_concurrency = max_concurrency
         self._filter = None if tools is None else frozenset(tools)
         self._backoff = backoff if backoff is not None else RestartBackoff(min_s=0.1, max_s=5.0)
@@ -149,6 +152,8 @@ class MCPToolset:
         self._port = SessionPort(connect, server=name)
         self._limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._tools: dict[str, _Tool] = {}
+        self._queued = 0  # calls waiting for a concurrency slot
+        self._in_flight = 0  # calls holding a slot (waiting for a session or an answer)
         self._supervisor: Supervisor | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
@@ -260,7 +265,10 @@ class MCPToolset:
             self._watch(own), name=f"penguiflow.tools.mcp watcher {self.name}"
         )
         try:
-            live = await self._wait_live(None, self._deadline())
+            deadline = None
+            if self.connect_timeout_s is not None:
+                deadline = self.clock.monotonic() + self.connect_timeout_s
+            live = await self._wait_live(None, deadline, self.connect_timeout_s)
             self._index(live)
         except BaseException:
             await self.close()
@@ -328,9 +336,11 @@ class MCPToolset:
         return self._find(name).spec
 
     def _find(self, name: str) -> _Tool:
+        if self._closed:
+            raise self._closed_error()
         found = self._tools.get(name) or self._tools.get(self.prefix + name)
         if found is None:
-            if self._supervisor is None and not self._closed:
+            if self._supervisor is None:
                 raise ToolNotFound(
                     f"toolset {self.name!r} is not started: use 'async with toolset:'",
                     tool=name,
@@ -388,22 +398,23 @@ class MCPToolset:
         ``ToolTimeout`` and ``ToolUnavailable``. ``policy`` defaults to
         ``NodePolicy(validate="none")``: the tool's schema is checked here.
 
-        Raises:
-            ToolNotFound: no such tool (the toolset must be started).
+        The tool is looked up at call time, so nodes can be built before the
+        toolset starts (to start it under the running flow's supervisor); the
+        node's name is the exposed (prefixed) tool name.
         """
         from penguiflow.node import Node, NodePolicy
 
-        tool = self._find(tool_name)
+        name = tool_name if tool_name.startswith(self.prefix) else self.prefix + tool_name
 
         async def call_tool(message: Any, ctx: Any) -> Any:
             payload = getattr(message, "payload", message)
-            result = await self.call(tool.name, _as_arguments(payload))
+            result = await self.call(name, _as_arguments(payload))
             if hasattr(message, "model_copy") and hasattr(message, "payload"):
                 return message.model_copy(update={"payload": result.value})
             return result.value
 
-        call_tool.__name__ = tool.name
-        return Node(call_tool, name=tool.name, policy=policy or NodePolicy(validate="none"))
+        call_tool.__name__ = name
+        return Node(call_tool, name=name, policy=policy or NodePolicy(validate="none"))
 
     # -- calls --------------------------------------------------------------------
 
@@ -417,7 +428,9 @@ class MCPToolset:
         """The clock bounding calls (the system clock unless one was given)."""
         return self._clock or SYSTEM_CLOCK
 
-    async def _wait_live(self, tool: str | None, deadline: float | None) -> LiveSession:
+    async def _wait_live(
+        self, tool: str | None, deadline: float | None, seconds: float | None
+    ) -> LiveSession:
         if deadline is None:
             return await self._port.wait_live(tool)
         scope = self.clock.timeout_at(deadline)
@@ -428,7 +441,7 @@ class MCPToolset:
             if not scope.expired():
                 raise
             raise ToolUnavailable(
-                f"MCP server {self.name!r} not connected within {self.timeout_s}s",
+                f"MCP server {self.name!r} not connected within {seconds}s",
                 tool=tool,
                 server=self.name,
             ) from exc
@@ -467,10 +480,19 @@ class MCPToolset:
             ) from exc
 
     async def _call(self, tool: _Tool, arguments: dict[str, Any]) -> ToolResult:
-        if self._limit is None:
+        if self._limit is not None:
+            self._queued += 1
+            try:
+                await self._limit.acquire()
+            finally:
+                self._queued -= 1
+        self._in_flight += 1
+        try:
             return await self._send(tool, arguments)
-        async with self._limit:
-            return await self._send(tool, arguments)
+        finally:
+            self._in_flight -= 1
+            if self._limit is not None:
+                self._limit.release()
 
     async def _send(self, tool: _Tool, arguments: dict[str, Any]) -> ToolResult:
         from mcp import MCPError
@@ -502,12 +524,14 @@ class MCPToolset:
         return ToolResult(tool=tool.name, text=text, structured=structured, raw=result)
 
     def statistics(self) -> ToolsetStatistics:
-        """A snapshot: whether connected, the session's incarnation, tools exposed."""
+        """A snapshot: connection, session incarnation, tools, calls queued and in flight."""
         live = self._port.live
         return ToolsetStatistics(
             connected=live is not None,
             incarnation=live.incarnation if live is not None else None,
             tools=len(self._tools),
+            calls_in_flight=self._in_flight,
+            calls_queued=self._queued,
         )
 
 
@@ -521,6 +545,8 @@ class ToolsetStatistics:
     connected: bool
     incarnation: int | None
     tools: int
+    calls_in_flight: int
+    calls_queued: int
 
 
 def _as_arguments(payload: Any) -> Any:
