@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from penguiflow import Message, ModelRegistry, Node, create
+from penguiflow import Message, ModelRegistry, Node, StreamChunk, create
 from penguiflow.tools.mcp import serve
 
 
@@ -42,39 +42,44 @@ async def fail(msg: Message, ctx: Any) -> Message:
     raise RuntimeError(f"cannot handle {msg.payload!r}")
 
 
-def main() -> None:
-    kind, transport = sys.argv[1], sys.argv[2]
-    registry = None
-    model = None
+async def shout_bare(msg: Message, ctx: Any) -> str:
+    """Like ``shout``, but chunks and result reach Rookery as bare objects."""
+    await ctx.emit(StreamChunk(stream_id="bare", seq=0, text="bare"))
+    return str(msg.payload).upper()
+
+
+def build(kind: str) -> tuple[Any, dict[str, Any]]:
+    """The flow for ``kind`` and the keyword arguments ``serve`` needs for it."""
+    options: dict[str, Any] = {}
     emit_errors = False
     if kind == "shout":
         node = Node(shout, name="shout")
+    elif kind == "bare":
+        node = Node(shout_bare, name="bare")
     elif kind == "fail":
         node = Node(fail, name="fail")
         emit_errors = True
     else:
         node = Node(order, name="order")
         if kind == "model":
-            model = Order
+            options["input_model"] = Order
         else:
             registry = ModelRegistry()
             registry.register("order", Order, Ordered)
             node.policy.validate = "none"
-    flow = create(node.to(), emit_errors_to_rookery=emit_errors)
+            options["registry"] = registry
+    return create(node.to(), emit_errors_to_rookery=emit_errors), options
+
+
+def main() -> None:
+    kind, transport = sys.argv[1], sys.argv[2]
+    flow, options = build(kind)
 
     def ready(url: str) -> None:
         print(f"READY {url}", file=sys.stderr, flush=True)
 
     asyncio.run(
-        serve(
-            flow,
-            name=kind,
-            transport=transport,  # type: ignore[arg-type]
-            port=0,
-            input_model=model,
-            registry=registry,
-            on_ready=ready,
-        )
+        serve(flow, name=kind, transport=transport, port=0, on_ready=ready, **options)  # type: ignore[arg-type]
     )
 
 

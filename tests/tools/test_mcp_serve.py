@@ -176,3 +176,65 @@ def test_process_alive_sees_this_process() -> None:
     import os
 
     assert process_alive(os.getpid())
+
+
+# -- in-process over HTTP: the same flows, measured by coverage ------------------------
+
+
+@asynccontextmanager
+async def served(kind: str) -> AsyncIterator[Client]:
+    from mcp_flow_server import build
+
+    flow, options = build(kind)
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(
+        serve(flow, name=kind, transport="http", port=0, on_ready=ready.set_result, **options)
+    )
+    try:
+        async with Client(await ready) as client:
+            yield client
+    finally:
+        server.cancel()
+        await asyncio.wait({server})
+
+
+async def test_in_process_registry_schema_and_structured_result() -> None:
+    async with asyncio.timeout(SAFETY_S), served("registry") as client:
+        (tool,) = (await client.list_tools()).tools
+        assert tool.input_schema["title"] == "Order"
+        result = await client.call_tool("registry", {"item": "fish", "count": 2})
+    assert result.structured_content == {"ordered": ["fish", "fish"]}
+    assert result.content[0].text == '{"ordered": ["fish", "fish"]}'  # type: ignore[union-attr]
+
+
+async def test_in_process_bad_arguments_and_unknown_tool_are_is_error_results() -> None:
+    async with asyncio.timeout(SAFETY_S), served("model") as client:
+        bad = await client.call_tool("model", {"item": 3})
+        unknown = await client.call_tool("other", {})
+    assert bad.is_error
+    assert "is not of type 'string'" in bad.content[0].text  # type: ignore[union-attr]
+    assert unknown.is_error
+    assert "unknown tool 'other'" in unknown.content[0].text  # type: ignore[union-attr]
+
+
+async def test_in_process_a_flow_error_is_an_is_error_result() -> None:
+    async with asyncio.timeout(SAFETY_S), served("fail") as client:
+        result = await client.call_tool("fail", {"text": "x"})
+    assert result.is_error
+    assert "NODE_EXCEPTION" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_in_process_bare_chunks_and_payloads_are_routed_by_trace() -> None:
+    progress: list[str | None] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with asyncio.timeout(SAFETY_S), served("bare") as client:
+        calls = [
+            client.call_tool("bare", {"text": f"t{i}"}, progress_callback=on_progress)
+            for i in range(3)
+        ]
+        results = await asyncio.gather(*calls)
+    assert sorted(r.content[0].text for r in results) == ["T0", "T1", "T2"]  # type: ignore[union-attr]
+    assert progress == ["bare", "bare", "bare"]

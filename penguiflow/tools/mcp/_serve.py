@@ -221,7 +221,11 @@ async def serve(
         await flow.stop()
 
 
-async def _serve_stdio(server: Server[Any], on_ready: Callable[[str], None] | None) -> None:
+# pragma: no cover: it owns this process's stdin/stdout, so the tests run it only in a
+# child process started by the SDK with a minimal environment (coverage cannot follow).
+async def _serve_stdio(  # pragma: no cover
+    server: Server[Any], on_ready: Callable[[str], None] | None
+) -> None:
     from mcp.server.stdio import stdio_server
 
     async with stdio_server() as (read_stream, write_stream):
