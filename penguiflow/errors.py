@@ -20,7 +20,7 @@
     │   │   ├── StateStoreLocked        the file stayed locked by another writer
     │   │   └── StateStoreCorrupt       the file is not a readable SQLite database
     │   ├── SerializationError (TypeError) a payload cannot cross a process boundary
-    │   └── ToolError                   an external tool (penguiflow.tools.mcp); ``tool``, ``server``
+    │   └── ToolError                   an external tool failed; carries ``tool``, ``server``
     │       ├── ToolNotFound (LookupError)      the server lists no tool of that name
     │       ├── ToolArgumentsInvalid (ValueError) arguments break the tool's JSON schema
     │       ├── ToolCallError           the tool answered with an error (MCP ``isError``)

@@ -238,3 +238,48 @@ async def test_in_process_bare_chunks_and_payloads_are_routed_by_trace() -> None
         results = await asyncio.gather(*calls)
     assert sorted(r.content[0].text for r in results) == ["T0", "T1", "T2"]  # type: ignore[union-attr]
     assert progress == ["bare", "bare", "bare"]
+
+
+class BrokenFlow:
+    """A flow whose Rookery fails, as a run whose supervisor escalated does."""
+
+    edges: tuple[Any, ...] = ()
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.emitted = asyncio.Event()
+
+    def run(self, *, registry: Any = None) -> None:
+        pass
+
+    async def emit(self, msg: Any) -> None:
+        self.emitted.set()
+
+    async def fetch_traced(self) -> Any:
+        await self.emitted.wait()
+        raise RuntimeError("run failed")
+
+    async def cancel(self, trace_id: str) -> bool:
+        return False
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_failed_flow_answers_every_call_with_an_error_instead_of_hanging() -> None:
+    flow = BrokenFlow()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(
+        serve(flow, name="broken", transport="http", port=0, on_ready=ready.set_result)
+    )
+    try:
+        async with asyncio.timeout(SAFETY_S), Client(await ready) as client:
+            first = await client.call_tool("broken", {"text": "a"})
+            later = await client.call_tool("broken", {"text": "b"})
+    finally:
+        server.cancel()
+        await asyncio.wait({server})
+    for result in (first, later):
+        assert result.is_error
+        assert "failed: run failed" in result.content[0].text  # type: ignore[union-attr]
+    assert flow.stopped

@@ -37,15 +37,27 @@ _TEXT_SCHEMA: dict[str, Any] = {
 }
 
 
+class _FetchFailed:
+    """Put in every waiting inbox when ``flow.fetch_traced()`` itself failed."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class _Router:
     """Routes Rookery deliveries to the call waiting for their trace."""
 
     def __init__(self, flow: Any) -> None:
         self._flow = flow
         self._inboxes: dict[str, asyncio.Queue[Any]] = {}
+        self._failure: _FetchFailed | None = None
 
     def open(self, trace_id: str) -> asyncio.Queue[Any]:
         inbox: asyncio.Queue[Any] = asyncio.Queue()
+        if self._failure is not None:
+            inbox.put_nowait(self._failure)
         self._inboxes[trace_id] = inbox
         return inbox
 
@@ -53,6 +65,17 @@ class _Router:
         self._inboxes.pop(trace_id, None)
 
     async def run(self) -> None:
+        try:
+            await self._route()
+        except Exception as exc:
+            # The run failed (e.g. its supervisor escalated): no answer will come, so
+            # every waiting and later call gets an error instead of hanging.
+            _log.error("mcp_serve_fetch_failed", error=repr(exc))
+            self._failure = _FetchFailed(exc)
+            for inbox in self._inboxes.values():
+                inbox.put_nowait(self._failure)
+
+    async def _route(self) -> None:
         while True:
             delivery = await self._flow.fetch_traced()
             inbox = self._inboxes.get(delivery.trace_id) if delivery.trace_id else None
@@ -145,6 +168,8 @@ def _build_server(
             await flow.emit(message)
             while True:
                 item = await inbox.get()
+                if isinstance(item, _FetchFailed):
+                    return _error(f"the flow behind {name!r} failed: {item.error}")
                 chunk = _chunk_of(item)
                 if chunk is None:
                     payload = item.payload if isinstance(item, Message) else item
