@@ -229,11 +229,14 @@ class MCPToolset:
 
         Raises:
             ToolUnavailable: the server could not be reached within the restart
-                limit (or ``timeout_s``).
-            ToolError: ``tools=`` names a tool the server does not list.
+                limit (or ``connect_timeout_s``).
+            ToolNotFound: ``tools=`` names a tool the server does not list.
+            ToolError: the toolset was already started (or closed).
+
+        The tool list is read once, from the first session; a reconnection keeps it.
         """
         if self._supervisor is not None or self._closed:
-            raise ToolError(f"toolset {self.name!r} was already started", server=self.name)
+            raise ToolError(f"toolset {self.name!r} was already started or closed", server=self.name)
         port = self._port
         own = Supervisor(
             "one_for_one",
