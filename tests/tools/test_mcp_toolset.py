@@ -200,6 +200,7 @@ async def test_a_killed_server_fails_the_call_in_flight_and_the_session_restarts
     assert not process_alive(first)
 
 
+@pytest.mark.slow  # starts several server processes
 async def test_calls_made_while_restarting_wait_for_the_new_session(
     arith_argv: list[str], tmp_path: Path
 ) -> None:
@@ -225,6 +226,7 @@ async def test_waiting_for_a_restart_counts_against_timeout_s(
                 await ts.call("add", {"a": 1, "b": 1})
 
 
+@pytest.mark.slow  # starts several server processes
 async def test_restart_intensity_exceeded_fails_calls_for_good(
     arith_argv: list[str], tmp_path: Path
 ) -> None:
@@ -319,6 +321,7 @@ async def test_http_discovery_call_and_bearer_token(http_server: HttpServer) -> 
             assert header == "Bearer s3cret"
 
 
+@pytest.mark.slow  # starts several server processes
 async def test_a_dropped_http_connection_is_restarted(http_server: HttpServer) -> None:
     async with asyncio.timeout(SAFETY_S):
         async with MCPToolset.http(http_server.url, backoff=FAST, intensity=100) as ts:

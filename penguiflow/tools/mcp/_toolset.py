@@ -236,7 +236,9 @@ class MCPToolset:
         The tool list is read once, from the first session; a reconnection keeps it.
         """
         if self._supervisor is not None or self._closed:
-            raise ToolError(f"toolset {self.name!r} was already started or closed", server=self.name)
+            raise ToolError(
+                f"toolset {self.name!r} was already started or closed", server=self.name
+            )
         port = self._port
         own = Supervisor(
             "one_for_one",
