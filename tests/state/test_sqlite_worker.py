@@ -187,3 +187,53 @@ async def test_a_lone_write_is_one_transaction(worker: ConnectionWorker) -> None
     with pytest.raises(ValueError, match="half done"):
         await worker.call(two_rows_then_fail, write=True)
     assert await worker.call(_values) == []
+
+
+def _connect_with_deferred_check(path: Path) -> Callable[[], sqlite3.Connection]:
+    """A table whose foreign key is checked only at COMMIT, to make a commit fail."""
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS t (v INTEGER REFERENCES parent (id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.execute("INSERT OR IGNORE INTO parent (id) VALUES (1), (2)")
+        return conn
+
+    return connect
+
+
+async def test_a_failed_commit_fails_its_own_calls_and_applies_nothing_of_them(
+    tmp_path: Path,
+) -> None:
+    counters = WriteCounters()
+    worker = ConnectionWorker(
+        _connect_with_deferred_check(tmp_path / "fk.db"),
+        lambda e: _Boom(str(e)),
+        name="test",
+        counters=counters,
+    )
+    try:
+        release, parked = await _park(worker)
+        # 99 has no parent row: every statement succeeds, and the COMMIT fails.
+        calls = [asyncio.ensure_future(worker.call(_insert(v), write=True)) for v in (1, 99, 2)]
+        await asyncio.sleep(0)
+        release.set()
+        async with asyncio.timeout(5):
+            await parked
+            first, failed, last = await asyncio.gather(*calls, return_exceptions=True)
+            lone = await asyncio.gather(
+                worker.call(_insert(98), write=True), return_exceptions=True
+            )
+        assert (first, last) == (1, 2)
+        assert isinstance(failed, _Boom)
+        assert "FOREIGN KEY" in str(failed)
+        assert isinstance(lone[0], _Boom)
+        assert await worker.call(_values) == [1, 2]
+        # The batch's commit failed, then 1 and 2 committed alone; 99 and 98 never did.
+        assert (counters.commits, counters.calls) == (2, 2)
+    finally:
+        await worker.stop()
