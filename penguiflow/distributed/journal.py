@@ -19,6 +19,7 @@ grows with the number of traces ever journaled.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -464,22 +465,25 @@ def _trace_records(raw: dict[str, Any], parts: _Parts, include_finished: bool) -
     for key, value in _pairs(raw["keys"]):
         if isinstance(value["t"], str):
             keys.setdefault(value["t"], []).append((value["s"], key))
+    n_entries = Counter(e.trace_id for e in entries)
+    n_state = Counter(s.trace_id for s in state)
+    n_undelivered = Counter(r.trace_id for r in rookery)
+    n_unused = Counter(i.trace_id for i in interrupts)
+    n_waiting = Counter(i.trace_id for i in interrupts if not i.resumed)
     records = []
     for trace_id, t in sorted(_pairs(raw["traces"]), key=lambda p: p[1]["s"]):
-        n_entries = sum(1 for e in entries if e.trace_id == trace_id)
-        has_state = any(s.trace_id == trace_id for s in state)
-        undelivered = sum(1 for r in rookery if r.trace_id == trace_id)
-        unused = [i for i in interrupts if i.trace_id == trace_id]
-        if not include_finished and not (n_entries or has_state or undelivered or unused):
+        entries_left, undelivered = n_entries[trace_id], n_undelivered[trace_id]
+        running = bool(entries_left or n_state[trace_id] or n_unused[trace_id])
+        if not include_finished and not (running or undelivered):
             continue
         status = derive_status(
             cancelled=t["c"] == 1,
-            waiting=any(not i.resumed for i in unused),
-            running=bool(n_entries or has_state or unused),
+            waiting=bool(n_waiting[trace_id]),
+            running=running,
             undelivered=bool(undelivered),
         )
         trace_keys = tuple(k for _, k in sorted(keys.get(trace_id, [])))
-        records.append(TraceRecord(trace_id, status, trace_keys, n_entries, undelivered))
+        records.append(TraceRecord(trace_id, status, trace_keys, entries_left, undelivered))
     return records
 
 

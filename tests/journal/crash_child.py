@@ -1,6 +1,7 @@
 """The process the crash test kills: it drives a journal through a fan-out/join workload.
 
-Usage: ``python crash_child.py DB N KILL_AFTER DELAY_MS``. Every start, the
+Usage: ``python crash_child.py STORE N KILL_AFTER DELAY_MS`` (STORE: a SQLite
+file, or ``redis://host:port/db#namespace``). Every start, the
 producer re-sends all N inputs with their idempotency keys; then rounds of
 steps (one per trace per round, 32 in flight at once, so calls share group
 commits) move every trace through: ``in`` --fan--> two branches on ``loop``,
@@ -10,7 +11,7 @@ final, which is then delivered. After each call returns, a line
 ``ack <kind> <trace> [<detail>...]`` is printed and flushed. Right after the
 KILL_AFTER-th ack (0: never) a helper thread waits DELAY_MS and SIGKILLs the
 process wherever it then is: between calls, inside a group commit, mid-write.
-``complete <writes> <commits>`` ends a run that finished everything.
+``complete`` ends a run that finished everything.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 
+from penguiflow.distributed import RedisStateStore
 from penguiflow.journal import EdgeEntry, Input, Journal, StateEntry, StateUpdate
 from penguiflow.stores import SQLiteStateStore
 
@@ -101,8 +103,16 @@ async def deliver(journal: Journal, rookery_id: int, trace: str | None) -> None:
         ack("delivered", trace)
 
 
-async def main(path: str, n: int) -> None:
-    store = SQLiteStateStore(path)
+def open_store(where: str) -> SQLiteStateStore | RedisStateStore:
+    """``redis://...#namespace`` is a Redis store, anything else a SQLite file."""
+    if where.startswith("redis://"):
+        url, _, namespace = where.partition("#")
+        return RedisStateStore(url, namespace=namespace)
+    return SQLiteStateStore(where)
+
+
+async def main(where: str, n: int) -> None:
+    store = open_store(where)
     journal = store.journal
     await produce(journal, n)
     while True:
@@ -120,9 +130,8 @@ async def main(path: str, n: int) -> None:
         calls += [deliver(journal, r.id, r.trace_id) for r in snapshot.rookery]
         for start in range(0, len(calls), CONCURRENCY):
             await asyncio.gather(*calls[start : start + CONCURRENCY])
-    stats = journal.statistics()
     await store.close()
-    print("complete", stats.writes, stats.commits, flush=True)
+    print("complete", flush=True)
 
 
 if __name__ == "__main__":

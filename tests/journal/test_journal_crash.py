@@ -8,6 +8,7 @@ journal is checked after every kill: each trace is whole (the hop counter
 equals the hops its entries made: no half step), every call the child saw
 return is there, no key was accepted twice, no final delivered twice. A last
 run finishes the work and every trace ends with exactly one delivered final.
+It runs on SQLite always and on Redis when the test Redis is there.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from penguiflow.distributed import RedisStateStore
 from penguiflow.stores import SQLiteStateStore
 
 pytestmark = pytest.mark.slow
@@ -36,10 +40,10 @@ KILLS = 20
 SEED = 16
 
 
-def _run(path: Path, kill_after: int = 0, delay_ms: float = 0.0) -> tuple[list[list[str]], bool]:
+def _run(where: str, kill_after: int = 0, delay_ms: float = 0.0) -> tuple[list[list[str]], bool]:
     """Run the child to its end (killed or complete); its acks and whether it completed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    args = [str(path), str(TRACES), str(kill_after), str(delay_ms)]
+    args = [where, str(TRACES), str(kill_after), str(delay_ms)]
     done = subprocess.run(
         [sys.executable, str(CHILD), *args], capture_output=True, text=True, env=env, timeout=120
     )
@@ -62,10 +66,12 @@ class _Trace:
     finals: list[tuple[str, int]] = field(default_factory=list)
 
 
-def _raw(path: Path) -> dict[str, _Trace]:
+def _raw(where: str) -> dict[str, _Trace]:
     """Every trace's full journal content (delivered Rookery rows included), read raw."""
+    if where.startswith("redis://"):
+        return _raw_redis(where)
     traces = {f"t-{i}": _Trace() for i in range(TRACES)}
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(where)
     try:
         for edge, trace, item in conn.execute(
             "SELECT edge, trace_id, item FROM penguiflow_journal_entries"
@@ -88,6 +94,41 @@ def _raw(path: Path) -> dict[str, _Trace]:
     finally:
         conn.close()
     return traces
+
+
+def _raw_redis(where: str) -> dict[str, _Trace]:
+    from redis import Redis
+
+    url, _, namespace = where.partition("#")
+    prefix = f"{namespace}:journal:"
+    traces = {f"t-{i}": _Trace() for i in range(TRACES)}
+    client = Redis.from_url(url, decode_responses=True)
+    try:
+        for raw in client.hvals(prefix + "entries"):
+            edge, trace, item, *_ = json.loads(raw)
+            if edge == "in":
+                traces[trace].ingress += 1
+            else:
+                _, branch, n = json.loads(item)
+                traces[trace].loop.setdefault(branch, []).append(n)
+        for raw in client.hvals(prefix + "state"):
+            record = json.loads(raw)
+            traces[record["t"]].state[record["k"]] = json.loads(record["v"])
+        for raw in client.hvals(prefix + "rookery"):
+            record = json.loads(raw)
+            traces[record["t"]].finals.append((json.loads(record["i"]), record["d"]))
+        for raw in client.hvals(prefix + "keys"):
+            traces[json.loads(raw)["t"]].keys += 1
+    finally:
+        client.close()
+    return traces
+
+
+def _open(where: str) -> SQLiteStateStore | RedisStateStore:
+    if where.startswith("redis://"):
+        url, _, namespace = where.partition("#")
+        return RedisStateStore(url, namespace=namespace)
+    return SQLiteStateStore(where)
 
 
 def _check_whole(name: str, t: _Trace) -> None:
@@ -130,8 +171,8 @@ def _check_acked(name: str, t: _Trace, kind: str, detail: list[str]) -> None:
         assert int(detail[0]) in t.state.get("join", []), f"acked join of {name} lost"  # type: ignore[operator]
 
 
-def _check(path: Path, acked: list[list[str]], delivered: Counter[str]) -> dict[str, _Trace]:
-    traces = _raw(path)
+def _check(where: str, acked: list[list[str]], delivered: Counter[str]) -> dict[str, _Trace]:
+    traces = _raw(where)
     for name, trace in traces.items():
         _check_whole(name, trace)
     for kind, name, *detail in acked:
@@ -140,8 +181,26 @@ def _check(path: Path, acked: list[list[str]], delivered: Counter[str]) -> dict[
     return traces
 
 
-async def test_the_journal_survives_20_kills_at_random_moments(tmp_path: Path) -> None:
-    path = tmp_path / "crash.db"
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def where(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Where the child keeps its journal: a SQLite file, or a Redis namespace."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "crash.db")
+        return
+    url = os.environ.get("PENGUIFLOW_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("PENGUIFLOW_TEST_REDIS_URL is not set: no redis-server for this run")
+    where = f"{url}#pftest-crash-{uuid.uuid4().hex[:12]}"
+    try:
+        yield where
+    finally:
+        store = _open(where)
+        assert isinstance(store, RedisStateStore)
+        await store.clear()
+        await store.close()
+
+
+async def test_the_journal_survives_20_kills_at_random_moments(where: str) -> None:
     rng = random.Random(SEED)
     accepted: Counter[str] = Counter()
     delivered: Counter[str] = Counter()
@@ -154,12 +213,12 @@ async def test_the_journal_survives_20_kills_at_random_moments(tmp_path: Path) -
         assert max(accepted.values(), default=1) == 1, "a key was accepted twice"
 
     for kill in range(KILLS):
-        acks, completed = _run(path, rng.randint(1, 60), rng.uniform(0.0, 3.0))
+        acks, completed = _run(where, rng.randint(1, 60), rng.uniform(0.0, 3.0))
         assert not completed, f"the work ran out after {kill} kills"
         record(acks)
-        traces = _check(path, acked, delivered)
+        traces = _check(where, acked, delivered)
         # What recovery would load agrees with the raw tables.
-        async with SQLiteStateStore(path) as store:
+        async with _open(where) as store:
             snapshot = await store.journal.load()
             unfinished = set(await store.journal.unfinished_traces())
         assert len(snapshot.entries) == sum(
@@ -167,11 +226,11 @@ async def test_the_journal_survives_20_kills_at_random_moments(tmp_path: Path) -
         )
         settled = {n for n, t in traces.items() if t.keys == 0 or (t.finals and t.finals[0][1])}
         assert unfinished == set(traces) - settled
-    acks, completed = _run(path)
+    acks, completed = _run(where)
     assert completed
     record(acks)
-    traces = _check(path, acked, delivered)
+    traces = _check(where, acked, delivered)
     assert all(t.finals == [(f"done-{n}", 1)] for n, t in traces.items())
-    async with SQLiteStateStore(path) as store:
+    async with _open(where) as store:
         assert await store.journal.unfinished_traces() == []
         assert len(await store.journal.traces(include_finished=True)) == TRACES
