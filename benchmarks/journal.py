@@ -13,6 +13,8 @@ share transactions (group commit): the table shows steps/s, the median and
 99th percentile latency of one step, and the steps per transaction. ``accept``
 is timed the same way (one input per call). The file is on the temp folder's
 disk, WAL mode, ``synchronous=NORMAL`` (a commit survives a process crash).
+``--redis URL`` times ``RedisJournal`` on that server instead (its keys are
+deleted after each cell; "per commit" is not known there).
 Rounds alternate; figures are medians over rounds. The machine may be shared:
 compare rows of one run, not runs.
 """
@@ -40,9 +42,26 @@ def _message(i: int) -> Message:
     return Message(payload={"order": i, "lines": [1, 2, 3]}, headers=Headers(tenant="bench"))
 
 
-async def _steps(path: Path, n: int, callers: int) -> tuple[float, list[float], float]:
+def _open(where: str) -> Any:
+    if where.startswith("redis://"):
+        from penguiflow.distributed import RedisStateStore
+
+        url, _, namespace = where.partition("#")
+        return RedisStateStore(url, namespace=namespace)
+    return SQLiteStateStore(where)
+
+
+def _per_commit(journal: Any, before: Any) -> float:
+    statistics_of = getattr(journal, "statistics", None)
+    if statistics_of is None:  # Redis: the server groups its own fsyncs
+        return float("nan")
+    after = statistics_of()
+    return float((after.writes - before.writes) / max(1, after.commits - before.commits))
+
+
+async def _steps(where: str, n: int, callers: int) -> tuple[float, list[float], float]:
     """Time ``n`` steps by ``callers`` tasks; (seconds, latencies, steps per commit)."""
-    async with SQLiteStateStore(path) as store:
+    async with _open(where) as store:
         journal = store.journal
         accepted = []
         for start in range(0, n, 500):
@@ -53,7 +72,7 @@ async def _steps(path: Path, n: int, callers: int) -> tuple[float, list[float], 
             accepted += await journal.accept(chunk)
         latencies: list[float] = []
         queue = list(reversed(accepted))
-        before = journal.statistics()
+        before = getattr(journal, "statistics", lambda: None)()
 
         async def caller() -> None:
             while queue:
@@ -70,18 +89,24 @@ async def _steps(path: Path, n: int, callers: int) -> tuple[float, list[float], 
         began = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(callers)))
         elapsed = time.perf_counter() - began
-        after = journal.statistics()
-    batch = (after.writes - before.writes) / max(1, after.commits - before.commits)
+        batch = _per_commit(journal, before)
+        await _clear(store)
     return elapsed, latencies, batch
 
 
-async def _accepts(path: Path, n: int, callers: int) -> tuple[float, list[float], float]:
+async def _clear(store: Any) -> None:
+    clear = getattr(store, "clear", None)
+    if clear is not None:
+        await clear()
+
+
+async def _accepts(where: str, n: int, callers: int) -> tuple[float, list[float], float]:
     """Time ``n`` single-input ``accept`` calls with idempotency keys by ``callers`` tasks."""
-    async with SQLiteStateStore(path) as store:
+    async with _open(where) as store:
         journal = store.journal
         todo = list(range(n))
         latencies: list[float] = []
-        before = journal.statistics()
+        before = getattr(journal, "statistics", lambda: None)()
 
         async def caller() -> None:
             while todo:
@@ -95,15 +120,16 @@ async def _accepts(path: Path, n: int, callers: int) -> tuple[float, list[float]
         began = time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(callers)))
         elapsed = time.perf_counter() - began
-        after = journal.statistics()
-    batch = (after.writes - before.writes) / max(1, after.commits - before.commits)
+        batch = _per_commit(journal, before)
+        await _clear(store)
     return elapsed, latencies, batch
 
 
-async def _run(quick: bool) -> dict[str, Any]:
+async def _run(quick: bool, redis: str | None) -> dict[str, Any]:
     n = 1_000 if quick else 5_000
     rounds = 1 if quick else 3
-    print(f"calls per cell: {n}, rounds: {rounds} (medians), SQLite WAL synchronous=NORMAL")
+    backend = f"Redis {redis}" if redis else "SQLite WAL synchronous=NORMAL"
+    print(f"calls per cell: {n}, rounds: {rounds} (medians), {backend}")
     header = ("operation", "callers", "calls/s", "p50 ms", "p99 ms", "per commit")
     print("{:<12} {:>7} {:>9} {:>8} {:>8} {:>10}".format(*header))
     results: dict[str, Any] = {}
@@ -112,8 +138,11 @@ async def _run(quick: bool) -> dict[str, Any]:
             cells: dict[int, list[tuple[float, list[float], float]]] = {c: [] for c in CALLERS}
             for r in range(rounds):
                 for callers in CALLERS:
-                    path = Path(folder) / f"{name}-{callers}-{r}.db"
-                    cells[callers].append(await bench(path, n, callers))
+                    cell = f"{name}-{callers}-{r}"
+                    where = (
+                        f"{redis}#pf-bench-{cell}" if redis else str(Path(folder) / f"{cell}.db")
+                    )
+                    cells[callers].append(await bench(where, n, callers))
             for callers, runs in cells.items():
                 rate = statistics.median(n / elapsed for elapsed, _, _ in runs)
                 p50 = statistics.median(statistics.median(lat) for _, lat, _ in runs) * 1e3
@@ -138,8 +167,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the table, return the figures by cell."""
     parser = argparse.ArgumentParser(description="SQLite journal: group commit by concurrency")
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument(
+        "--redis", metavar="URL", help="time RedisJournal on this server instead of SQLite"
+    )
     args = parser.parse_args(argv)
-    return asyncio.run(_run(args.quick))
+    return asyncio.run(_run(args.quick, args.redis))
 
 
 if __name__ == "__main__":
