@@ -171,6 +171,12 @@ async def unserialisable_input_journals_nothing(journal: Journal) -> None:
     assert not retry.duplicate  # the key was not kept either
 
 
+async def accepting_nothing_returns_nothing(journal: Journal) -> None:
+    """``accept([])`` returns an empty list and stores nothing."""
+    assert await journal.accept([]) == []
+    assert (await journal.load()).entries == ()
+
+
 async def traceless_input_is_journaled(journal: Journal) -> None:
     """A bare payload (no trace) is an edge entry that belongs to no trace."""
     (accepted,) = await journal.accept([Input("ingress", "bare")])
@@ -512,6 +518,7 @@ JOURNAL_CHECKS: Mapping[str, JournalCheck] = {
         duplicate_key_in_one_call_is_added_once,
         concurrent_accepts_of_one_key_add_it_once,
         unserialisable_input_journals_nothing,
+        accepting_nothing_returns_nothing,
         traceless_input_is_journaled,
         step_consumes_and_produces_together,
         output_may_start_another_trace,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -162,7 +163,14 @@ def test_importing_the_journal_is_light() -> None:
         "print(sorted(m for m in ('sqlite3', 'pydantic', 'penguiflow.distributed') "
         "if m in sys.modules))"
     )
+    # Without coverage's environment: coverage itself stores its data with sqlite3.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
     assert out.stdout.strip() == "[]"
