@@ -254,7 +254,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    # The usage line is the 2.2.5 contract (spec/distribution.md), so it names only
+    # the 2.2.5 commands; 'traces' (3.0) is listed with its help below it.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{history,replay}")
     history = commands.add_parser(
         "history",
         help="print the stored events of a trace, one JSON object per line",

@@ -31,7 +31,7 @@ def _script_installed() -> None:
 def test_help_explains_the_commands_and_examples() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    assert result.stdout.startswith("usage: penguiflow-admin [-h] {history,replay,traces} ...\n")
+    assert result.stdout.startswith("usage: penguiflow-admin [-h] {history,replay} ...\n")
     assert "--state-store ./demo-output/runs.db" in result.stdout
     assert "Exit status" in result.stdout
 

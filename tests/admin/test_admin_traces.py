@@ -116,3 +116,12 @@ def test_console_script_lists_traces(journal_file: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()] == ["trace_id", "T-park"]
+
+
+def test_help_lists_traces_under_the_225_usage_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: penguiflow-admin [-h] {history,replay} ...\n")
+    assert "    traces          list the traces a durable flow's journal still holds" in out
