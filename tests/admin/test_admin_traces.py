@@ -84,7 +84,12 @@ def test_an_empty_journal_prints_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "empty.db"
-    asyncio.run(SQLiteStateStore(path).journal.load())
+
+    async def create() -> None:
+        async with SQLiteStateStore(path) as store:
+            await store.journal.load()
+
+    asyncio.run(create())
     assert main(["traces", "--state-store", str(path)]) == 0
     assert capsys.readouterr() == ("", "")
     assert main(["traces", "--state-store", str(path), "--json"]) == 0
