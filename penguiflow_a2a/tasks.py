@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._time import Clock
 
@@ -29,6 +30,9 @@ from ._session import (
     jsonable,
     payload_of,
 )
+
+if TYPE_CHECKING:
+    from .push_config import PushConfig
 
 __all__ = [
     "TERMINAL_STATES",
@@ -98,6 +102,7 @@ class TaskRecord:
     subscribers: set[asyncio.Queue[TaskEvent | None]] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     session: TraceSession | None = None
+    push_configs: dict[str, PushConfig] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -153,10 +158,19 @@ class TaskManager:
         clock: where status timestamps come from (wall clock).
         max_tasks: how many tasks are kept; the oldest finished ones are
             evicted first, and a new task is refused while all are running.
+        on_event: called with every event after the subscribers got it
+            (the push sender).
     """
 
-    def __init__(self, *, clock: Clock, max_tasks: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        max_tasks: int = 1000,
+        on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_event = on_event
         self._max_tasks = max_tasks
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
         self._runners: set[asyncio.Task[None]] = set()
@@ -215,11 +229,18 @@ class TaskManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
 
+    def _publish(self, record: TaskRecord, event: TaskEvent) -> None:
+        record.publish(event)
+        if self._on_event is not None:
+            self._on_event(record, event)
+
     def _set_state(self, record: TaskRecord, state: str, message: dict[str, Any] | None) -> None:
         record.state = state
         record.updated = self._clock.time()
         record.status_message = message
-        record.publish(StatusEvent(record.id, record.context_id, record.status(), record.terminal))
+        self._publish(
+            record, StatusEvent(record.id, record.context_id, record.status(), record.terminal)
+        )
 
     def _agent_message(self, record: TaskRecord, parts: list[dict[str, Any]]) -> dict[str, Any]:
         message = {
@@ -246,8 +267,9 @@ class TaskManager:
         else:
             # The stored artifact keeps one text part holding the whole stream.
             stream["parts"][0]["text"] += chunk.text
-        record.publish(
-            ArtifactEvent(record.id, record.context_id, update, stream is not None, chunk.done)
+        self._publish(
+            record,
+            ArtifactEvent(record.id, record.context_id, update, stream is not None, chunk.done),
         )
 
     async def _run(self, record: TaskRecord, session: TraceSession) -> None:
@@ -275,7 +297,9 @@ class TaskManager:
                 if meta:
                     artifact["metadata"] = jsonable(dict(meta))
                 record.artifacts.append(artifact)
-                record.publish(ArtifactEvent(record.id, record.context_id, artifact, False, True))
+                self._publish(
+                    record, ArtifactEvent(record.id, record.context_id, artifact, False, True)
+                )
                 self._set_state(record, "completed", None)
         except SessionCancelled:
             self._set_state(record, "canceled", None)
