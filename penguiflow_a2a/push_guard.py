@@ -48,8 +48,8 @@ def address_problem(address: IPAddress) -> str | None:
         ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address"),
         ("is_multicast", "a multicast address"),
-        ("is_private", "a private address"),
         ("is_reserved", "a reserved address"),
+        ("is_private", "a private address"),
     )
     for attribute, problem in checks:
         if getattr(address, attribute):
