@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
+from ._body import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -33,6 +35,7 @@ def create_a2a_app(
     *,
     include_docs: bool = True,
     max_body_bytes: int = 1024 * 1024,
+    max_json_depth: int = DEFAULT_MAX_DEPTH,
     auth: AuthHook | None = None,
     bearer_token: str | None = None,
     rest: bool = True,
@@ -60,6 +63,8 @@ def create_a2a_app(
         include_docs: serve ``/docs`` and ``/openapi.json``.
         max_body_bytes: larger request bodies are refused (413 on the 2.2.5
             routes, a JSON-RPC ``-32600`` on ``POST /``).
+        max_json_depth: request bodies nesting objects and arrays deeper
+            than this are refused as malformed (1 to 256).
         auth: called for every request except the agent cards; a false
             result answers 401.
         bearer_token: shorthand for an ``auth`` hook requiring
@@ -76,12 +81,15 @@ def create_a2a_app(
 
     Raises:
         RuntimeError: aiohttp is not installed.
+        ValueError: ``max_json_depth`` outside 1-256.
 
-    .. versionadded:: 3.0 ``max_body_bytes``, ``auth``, ``bearer_token``,
+    .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
        standard A2A routes; ``push_allow_hosts``, ``push_settings`` and
        push notifications.
     """
+    if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
+        raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
     try:
         from ._aiohttp_app import build_app
     except ImportError as exc:  # pragma: no cover - exercised without aiohttp only
@@ -90,6 +98,7 @@ def create_a2a_app(
         adapter,
         include_docs=include_docs,
         max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
         auth=auth,
         bearer_token=bearer_token,
         rest=rest,
