@@ -84,6 +84,13 @@ def _request_id(body: Any) -> str | int | None:
     request_id = body.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, str | int):
         return None
+    if isinstance(request_id, str):
+        try:
+            request_id.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (from a "\\ud800" escape): echoed, it would make
+            # the reply invalid JSON for strict clients.
+            return None
     return request_id
 
 
