@@ -111,7 +111,10 @@ class _Channel:
     queue: deque[Notification] = field(default_factory=deque)
     sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     worker: asyncio.Task[None] | None = None
+    # closed: the task ended, nothing more will be queued; deleted: the client
+    # removed the config, so even the update in flight is given up.
     closed: bool = False
+    deleted: bool = False
 
 
 class PushSender:
@@ -135,6 +138,8 @@ class PushSender:
         self.stats = PushStats()
         self._clock = clock
         self._channels: dict[tuple[str, str], _Channel] = {}
+        # Every worker, also of deleted configs: stop() owns and ends them all.
+        self._workers: set[asyncio.Task[None]] = set()
         self._semaphore = asyncio.BoundedSemaphore(self.settings.max_concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._stopped = False
@@ -160,7 +165,7 @@ class PushSender:
         self._stopped = True
         channels = list(self._channels.values())
         self._channels.clear()
-        workers = [c.worker for c in channels if c.worker is not None]
+        workers = list(self._workers)
         pending = sum(len(c.queue) for c in channels) + len(workers)
         for worker in workers:
             worker.cancel()
@@ -177,15 +182,12 @@ class PushSender:
     @property
     def pending(self) -> int:
         """Updates queued or being delivered."""
-        return sum(len(c.queue) + (c.worker is not None) for c in self._channels.values())
+        return sum(len(c.queue) for c in self._channels.values()) + len(self._workers)
 
     async def idle(self) -> None:
         """Wait until no delivery is queued or running (tests, graceful drains)."""
-        while True:
-            workers = [c.worker for c in self._channels.values() if c.worker is not None]
-            if not workers:
-                return
-            await asyncio.wait(workers)
+        while self._workers:
+            await asyncio.wait(list(self._workers))
 
     # -- configs -------------------------------------------------------------------------
 
@@ -211,7 +213,7 @@ class PushSender:
             return False
         channel = self._channels.pop((record.id, config_id), None)
         if channel is not None:
-            channel.closed = True
+            channel.closed = channel.deleted = True
             if channel.queue:
                 self._drop(channel, "config_deleted", len(channel.queue))
                 channel.queue.clear()
@@ -254,10 +256,13 @@ class PushSender:
             self._drop(channel, "queue_full", sequence=oldest.sequence)
         channel.queue.append(note)
         if channel.worker is None:
-            channel.worker = asyncio.get_running_loop().create_task(
+            worker = asyncio.get_running_loop().create_task(
                 self._drain(channel),
                 name=f"penguiflow-a2a-push-{channel.config.task_id}-{channel.config.id}",
             )
+            channel.worker = worker
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
 
     def _drop(
         self, channel: _Channel, reason: str, count: int = 1, *, sequence: int | None = None
@@ -286,6 +291,9 @@ class PushSender:
     async def _deliver(self, channel: _Channel, note: Notification) -> None:
         settings = self.settings
         for attempt in range(1, settings.max_attempts + 1):
+            if channel.deleted:
+                self._drop(channel, "config_deleted", sequence=note.sequence)
+                return
             config = channel.config
             try:
                 await self.guard.check(config.url)

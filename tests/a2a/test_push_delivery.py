@@ -435,3 +435,20 @@ async def test_stopping_the_app_stops_the_sender_and_counts_what_was_pending(
         assert sender.stats.dropped_by_reason.get("shutdown", 0) >= 1
     finally:
         await hold.close()
+
+
+async def test_deleting_a_config_gives_up_its_update_in_retry(
+    make_sender: Any, clock: FakeClock
+) -> None:
+    sender = await make_sender(max_attempts=100)
+    rec = record()
+    sender.register(rec, config(f"http://127.0.0.1:{free_port()}/hook"))
+    await backoff_then(clock, 0.0)  # the first try failed; the worker is in backoff
+    assert sender.unregister(rec, "c")
+    assert sender.pending == 1  # still owned while it winds down
+    clock.advance(0.5)
+    async with asyncio.timeout(5):
+        await sender.idle()
+    assert sender.pending == 0
+    assert sender.stats.dropped_by_reason == {"config_deleted": 1}
+    assert sender.stats.retries == 1

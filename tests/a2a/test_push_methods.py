@@ -378,3 +378,24 @@ async def test_rest_create_refuses_a_private_webhook_and_bad_bodies(
         assert bad.status == 400
     paged = await client.get(base, params={"pageSize": "x"})
     assert paged.status == 400
+
+
+@pytest.mark.parametrize(
+    "extra", [{"pageToken": "x"}, {"pageSize": 101}, {"pageSize": "2"}, {"pageToken": 3}]
+)
+async def test_list_refuses_bad_paging(
+    push_client: TestClient[Any, Any], gates: Gates, extra: dict[str, Any]
+) -> None:
+    task_id = await send_running(push_client, gates, "g")
+    reply = await rpc(push_client, "ListTaskPushNotificationConfigs", {"taskId": task_id, **extra})
+    assert reply["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize("config_id", [5, "", None])
+async def test_get_and_delete_need_a_config_id_in_1_0(
+    push_client: TestClient[Any, Any], gates: Gates, config_id: Any
+) -> None:
+    task_id = await send_running(push_client, gates, "g")
+    for method in ("GetTaskPushNotificationConfig", "DeleteTaskPushNotificationConfig"):
+        reply = await rpc(push_client, method, {"taskId": task_id, "id": config_id})
+        assert reply["error"]["code"] == -32602
