@@ -134,9 +134,11 @@ async def run_demo() -> Webhook:
                 },
             },
         }
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{agent_url}/", json=request) as response:
-                reply = await response.json()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{agent_url}/", json=request) as response,
+        ):
+            reply = await response.json()
         task = reply["result"]["task"]
         print(f"sent; task {task['id'][:8]}... is {task['status']['state']}")
         async with asyncio.timeout(30):
