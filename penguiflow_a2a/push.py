@@ -10,7 +10,8 @@ duplicates and notice gaps. Failures (connection errors, timeouts, 408,
 clock seam; other statuses, redirects (never followed) and a URL the SSRF
 guard now refuses drop the update. A full queue drops its oldest update
 (the newest, which is the final one at the end of a task, is kept). Every
-drop is logged and counted in ``PushSender.stats``.
+drop is counted in ``PushSender.stats`` and logged (at the 1st, 2nd, 4th...
+drop of a config, so a receiver that stays down cannot flood the log).
 
 Bodies: a config registered over 1.0 gets one ``StreamResponse`` JSON per
 update (``{"task": ...}`` first, then ``{"statusUpdate": ...}`` and
@@ -115,6 +116,8 @@ class _Channel:
     # removed the config, so even the update in flight is given up.
     closed: bool = False
     deleted: bool = False
+    dropped: int = 0
+    next_log: int = 1
 
 
 class PushSender:
@@ -268,10 +271,17 @@ class PushSender:
         self, channel: _Channel, reason: str, count: int = 1, *, sequence: int | None = None
     ) -> None:
         self.stats.drop(reason, count)
+        channel.dropped += count
+        if channel.dropped < channel.next_log:
+            return
+        # Logged at the 1st, 2nd, 4th, 8th... drop of a config: a receiver that
+        # stays down costs a few lines, not one per update.
+        channel.next_log = channel.dropped * 2
         _log.warning(
             "a2a_push_dropped",
             reason=reason,
             count=count,
+            dropped_for_config=channel.dropped,
             task_id=channel.config.task_id,
             config_id=channel.config.id,
             sequence=sequence,

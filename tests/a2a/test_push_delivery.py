@@ -452,3 +452,19 @@ async def test_deleting_a_config_gives_up_its_update_in_retry(
     assert sender.pending == 0
     assert sender.stats.dropped_by_reason == {"config_deleted": 1}
     assert sender.stats.retries == 1
+
+
+async def test_drops_of_one_config_are_logged_at_doubling_counts(
+    make_sender: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    sender = await make_sender(queue_size=1)
+    rec = record()
+    with caplog.at_level(logging.WARNING, logger="penguiflow_a2a.push"):
+        sender.register(rec, config(f"http://127.0.0.1:{free_port()}/hook"))
+        for _ in range(100):
+            advance(rec, sender, "working")
+    assert sender.stats.dropped_by_reason == {"queue_full": 100}
+    logged = [r for r in caplog.records if "a2a_push_dropped" in r.getMessage()]
+    assert len(logged) == 7  # at 1, 2, 4, 8, 16, 32 and 64 drops
