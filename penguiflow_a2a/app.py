@@ -6,7 +6,7 @@ is called.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .adapter import A2AServerAdapter
+    from .push import PushSettings
 
 __all__ = ["AuthHook", "create_a2a_app"]
 
@@ -41,6 +42,8 @@ def create_a2a_app(
     max_tasks: int = 1000,
     sse_heartbeat_s: float | None = 15.0,
     clock: Clock = SYSTEM_CLOCK,
+    push_allow_hosts: Sequence[str] = (),
+    push_settings: PushSettings | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
 
@@ -48,7 +51,10 @@ def create_a2a_app(
     ``POST /tasks/cancel`` (2.2.5); ``GET /.well-known/agent-card.json`` and
     ``/.well-known/agent.json``; JSON-RPC 2.0 on ``POST /`` (A2A 1.0 and 0.3);
     with ``rest``, the HTTP+JSON routes (``/message:send``, ``/tasks/{id}``, ...);
-    with ``include_docs``, ``/openapi.json`` and ``/docs``. Application
+    with ``include_docs``, ``/openapi.json`` and ``/docs``. The push-notification
+    config methods of both versions are served and advertised
+    (``capabilities.pushNotifications``); task updates are POSTed to the
+    registered webhooks (see ``penguiflow_a2a.push``). Application
     startup awaits ``adapter.start()`` and shutdown awaits ``adapter.stop()``.
     ``app.title``, ``app.description`` and ``app.version`` come from the card.
 
@@ -67,7 +73,11 @@ def create_a2a_app(
         max_tasks: capacity of the in-memory A2A task store.
         sse_heartbeat_s: idle interval after which streams send an SSE
             comment (detects clients that left); ``None`` disables it.
-        clock: source of task status timestamps.
+        clock: source of task status timestamps and of push retry backoff.
+        push_allow_hosts: webhook hosts (names, IP addresses or networks such
+            as ``"10.0.0.0/8"``) the SSRF guard admits although they are not
+            public; ``["127.0.0.1"]`` for a receiver on this machine.
+        push_settings: limits of push delivery (``penguiflow_a2a.push.PushSettings``).
 
     Raises:
         RuntimeError: aiohttp is not installed.
@@ -75,7 +85,8 @@ def create_a2a_app(
 
     .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
-       standard A2A routes.
+       standard A2A routes; ``push_allow_hosts``, ``push_settings`` and
+       push notifications.
     """
     if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
@@ -94,4 +105,6 @@ def create_a2a_app(
         max_tasks=max_tasks,
         sse_heartbeat_s=sse_heartbeat_s,
         clock=clock,
+        push_allow_hosts=push_allow_hosts,
+        push_settings=push_settings,
     )

@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
@@ -30,6 +31,9 @@ from ._session import (
     jsonable,
     payload_of,
 )
+
+if TYPE_CHECKING:
+    from .push_config import PushConfig
 
 __all__ = [
     "TERMINAL_STATES",
@@ -136,6 +140,7 @@ class TaskRecord:
     subscribers: set[asyncio.Queue[TaskEvent | None]] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     session: TraceSession | None = None
+    push_configs: dict[str, PushConfig] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:
@@ -203,10 +208,19 @@ class TaskManager:
         clock: where status timestamps come from (wall clock).
         max_tasks: how many tasks are kept; the oldest finished ones are
             evicted first, and a new task is refused while all are running.
+        on_event: called with every event after the subscribers got it
+            (the push sender).
     """
 
-    def __init__(self, *, clock: Clock, max_tasks: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        max_tasks: int = 1000,
+        on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_event = on_event
         self._max_tasks = max_tasks
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
         self._runners: set[asyncio.Task[None]] = set()
@@ -265,11 +279,18 @@ class TaskManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
 
+    def _publish(self, record: TaskRecord, event: TaskEvent) -> None:
+        record.publish(event)
+        if self._on_event is not None:
+            self._on_event(record, event)
+
     def _set_state(self, record: TaskRecord, state: str, message: dict[str, Any] | None) -> None:
         record.state = state
         record.updated = self._clock.time()
         record.status_message = message
-        record.publish(StatusEvent(record.id, record.context_id, record.status(), record.terminal))
+        self._publish(
+            record, StatusEvent(record.id, record.context_id, record.status(), record.terminal)
+        )
 
     def _agent_message(self, record: TaskRecord, parts: list[dict[str, Any]]) -> dict[str, Any]:
         message = {
@@ -298,7 +319,9 @@ class TaskManager:
             # The stored artifact keeps one text part holding the whole
             # stream; it is joined when read (TaskRecord.artifacts).
             record.stream_text.append(chunk.text)
-        record.publish(ArtifactEvent(record.id, record.context_id, update, appended, chunk.done))
+        self._publish(
+            record, ArtifactEvent(record.id, record.context_id, update, appended, chunk.done)
+        )
 
     async def _run(self, record: TaskRecord, session: TraceSession) -> None:
         try:
@@ -325,7 +348,9 @@ class TaskManager:
                 if meta:
                     artifact["metadata"] = jsonable(dict(meta))
                 record.add_artifact(artifact)
-                record.publish(ArtifactEvent(record.id, record.context_id, artifact, False, True))
+                self._publish(
+                    record, ArtifactEvent(record.id, record.context_id, artifact, False, True)
+                )
                 self._set_state(record, "completed", None)
         except SessionCancelled:
             self._set_state(record, "canceled", None)
