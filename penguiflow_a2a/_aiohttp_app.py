@@ -149,6 +149,7 @@ def build_app(
     max_tasks: int,
     sse_heartbeat_s: float | None,
     clock: Clock,
+    collector: Any = None,
 ) -> web.Application:
     """Assemble the application (see ``create_a2a_app``)."""
     hooks: list[AuthHook] = []
@@ -218,4 +219,8 @@ def build_app(
 
         app.router.add_get("/openapi.json", openapi)
         app.router.add_get("/docs", docs)
+    if collector is not None:
+        from penguiflow.inspector import metrics_handler  # aiohttp is loaded already
+
+        app.router.add_get("/metrics", metrics_handler(collector))
     return app

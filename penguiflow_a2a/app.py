@@ -7,7 +7,7 @@ is called.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
@@ -38,6 +38,7 @@ def create_a2a_app(
     max_tasks: int = 1000,
     sse_heartbeat_s: float | None = 15.0,
     clock: Clock = SYSTEM_CLOCK,
+    collector: Any = None,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
 
@@ -63,13 +64,16 @@ def create_a2a_app(
         sse_heartbeat_s: idle interval after which streams send an SSE
             comment (detects clients that left); ``None`` disables it.
         clock: source of task status timestamps.
+        collector: a ``penguiflow.metrics.PrometheusCollector``; when given,
+            ``GET /metrics`` serves its registry in Prometheus text format
+            (behind ``auth`` like every other route).
 
     Raises:
         RuntimeError: aiohttp is not installed.
 
     .. versionadded:: 3.0 ``max_body_bytes``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
-       standard A2A routes.
+       standard A2A routes; ``collector``.
     """
     try:
         from ._aiohttp_app import build_app
@@ -85,4 +89,5 @@ def create_a2a_app(
         max_tasks=max_tasks,
         sse_heartbeat_s=sse_heartbeat_s,
         clock=clock,
+        collector=collector,
     )
