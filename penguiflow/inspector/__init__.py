@@ -1,11 +1,30 @@
 """The inspector: a self-contained web page showing a live flow (or a store's history).
 
-``create_inspector_app(flow)`` returns an aiohttp application (needs the
-``a2a`` extra's aiohttp). Nothing here is imported by ``import penguiflow``.
+``create_inspector_app(flow)`` returns an aiohttp application (aiohttp comes
+with the ``a2a`` extra); ``serve_inspector`` runs it on 127.0.0.1. Nothing here
+is imported by ``import penguiflow``.
 """
 
 from __future__ import annotations
 
+from penguiflow.inspector._app import (
+    ACTION_HEADER,
+    AuthHook,
+    StateSource,
+    build_app,
+    create_inspector_app,
+)
 from penguiflow.inspector._metrics import METRICS_CONTENT_TYPE, metrics_handler
+from penguiflow.inspector._traces import TraceLog, TraceRecord
 
-__all__ = ["METRICS_CONTENT_TYPE", "metrics_handler"]
+__all__ = [
+    "ACTION_HEADER",
+    "METRICS_CONTENT_TYPE",
+    "AuthHook",
+    "StateSource",
+    "TraceLog",
+    "TraceRecord",
+    "build_app",
+    "create_inspector_app",
+    "metrics_handler",
+]
