@@ -62,12 +62,13 @@ _OUTCOMES: Mapping[str, str] = {
 class _TraceSpan:
     span: Span
     context: otel_context.Context
+    recording: bool
     failed: bool = False
 
 
 @dataclass(slots=True)
 class _AttemptSpan:
-    span: Span
+    span: Span | None  # None for a trace that is not sampled
     token: object
     task: asyncio.Task[Any] | None
     trace_id: str | None
@@ -154,7 +155,7 @@ class Instrumentation:
             kind=SpanKind.INTERNAL,
             attributes={TRACE_ID_ATTR: trace_id, FLOW_ATTR: self._flow_name},
         )
-        state = _TraceSpan(span, otel_trace.set_span_in_context(span))
+        state = _TraceSpan(span, otel_trace.set_span_in_context(span), span.is_recording())
         self._traces[trace_id] = state
         return state
 
@@ -220,18 +221,25 @@ class Instrumentation:
             # and the kernel redelivered the item.
             self._end_attempt(node_id, "error")
         trace_id = event.trace_id
-        parent = self._trace(trace_id).context if trace_id is not None else None
+        parent: otel_context.Context | None = None
+        if trace_id is not None:
+            state = self._trace(trace_id)
+            parent = state.context
+            if not state.recording:
+                # Sampled out: no attempt spans (they would be dropped anyway), but
+                # the node's code still runs in the trace's context, so whatever it
+                # propagates carries the trace and its sampling decision.
+                token = otel_context.attach(parent)
+                self._attempts[node_id] = _AttemptSpan(None, token, _current_task(), trace_id)
+                return
         name = event.node_name or node_id
         span = self._tracer.start_span(
             f"penguiflow.node {name}",
             context=parent,
             kind=SpanKind.INTERNAL,
-            attributes={
-                NODE_ATTR: name,
-                ATTEMPT_ATTR: int(event.attempt),
-                FLOW_ATTR: self._flow_name,
-                **({TRACE_ID_ATTR: trace_id} if trace_id is not None else {}),
-            },
+            # Only what the parent does not say already: every attribute is
+            # validated by the SDK, a cost paid on every hop.
+            attributes={NODE_ATTR: name, ATTEMPT_ATTR: event.attempt},
         )
         if restarted:
             span.add_event("penguiflow.actor.restart", {"penguiflow.actor": name})
@@ -243,6 +251,10 @@ class Instrumentation:
     def _end_attempt(self, node_id: str, outcome: str, event: FlowEvent | None = None) -> None:
         attempt = self._attempts.pop(node_id)
         span = attempt.span
+        if span is None:
+            if attempt.task is _current_task():
+                otel_context.detach(attempt.token)  # type: ignore[arg-type]
+            return
         span.set_attribute(OUTCOME_ATTR, outcome)
         if outcome in ("error", "timeout"):
             detail = str(event.extra.get("exception", "")) if event is not None else ""

@@ -381,3 +381,27 @@ async def test_actor_restart_is_an_event_on_the_redelivered_attempt(
     assert attr(crashed, "penguiflow.outcome") == "error"
     assert attr(redelivered, "penguiflow.outcome") == "success"
     assert "penguiflow.actor.restart" in event_names(redelivered)
+
+
+async def test_unsampled_traces_have_no_attempt_spans_but_node_code_keeps_the_trace(
+    flows: list[PenguiFlow], exporter: InMemorySpanExporter
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    seen: list[Any] = []
+
+    async def look(msg: Any, ctx: Any) -> Any:
+        seen.append(trace.get_current_span().get_span_context())
+        return msg
+
+    flow = started(flows, provider, node("look", look).to())
+    await flow.emit(message())
+    await fetch(flow)
+    assert exporter.get_finished_spans() == ()
+    (context,) = seen
+    assert context.is_valid
+    assert not context.trace_flags.sampled
