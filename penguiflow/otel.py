@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextvars import Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from penguiflow import __version__
+from penguiflow._tracecontext import take_remote_parent
 
 if TYPE_CHECKING:
     from penguiflow.actors import DeadLetter
@@ -94,22 +96,28 @@ class Instrumentation:
         original_emit_nowait = flow.emit_nowait
 
         async def emit(msg: Any, to: Any = None) -> None:
-            started = self._begin(msg)
+            started, token = self._begin(msg)
             try:
                 await original_emit(msg, to)
             except BaseException as error:
                 if started is not None:
                     self._abandon(started, error)
                 raise
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
 
         def emit_nowait(msg: Any, to: Any = None) -> None:
-            started = self._begin(msg)
+            started, token = self._begin(msg)
             try:
                 original_emit_nowait(msg, to)
             except BaseException as error:
                 if started is not None:
                     self._abandon(started, error)
                 raise
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
 
         emit.__doc__ = original_emit.__doc__
         emit_nowait.__doc__ = original_emit_nowait.__doc__
@@ -140,13 +148,22 @@ class Instrumentation:
             self._trace_ended(trace_id)
 
     # -- traces -----------------------------------------------------------------------
-    def _begin(self, msg: Any) -> str | None:
-        """Open the span of ``msg``'s trace in the caller's context; its id if new."""
+    def _begin(self, msg: Any) -> tuple[str | None, Token[otel_context.Context] | None]:
+        """Open the span of ``msg``'s trace in the caller's context and make it current.
+
+        Returns the trace id if the span is new, and the token to detach: while
+        ``emit`` runs, whatever it sends across a process (a distributed node's
+        work entry) names the trace's span as its parent.
+        """
         trace_id = getattr(msg, "trace_id", None)
-        if not isinstance(trace_id, str) or trace_id in self._traces:
-            return None
-        self._open_trace(trace_id, otel_context.get_current())
-        return trace_id
+        if not isinstance(trace_id, str):
+            return None, None
+        state = self._traces.get(trace_id)
+        started = None
+        if state is None:
+            state = self._open_trace(trace_id, otel_context.get_current())
+            started = trace_id
+        return started, otel_context.attach(state.context)
 
     def _open_trace(self, trace_id: str, parent: otel_context.Context | None) -> _TraceSpan:
         span = self._tracer.start_span(
@@ -188,9 +205,18 @@ class Instrumentation:
     def _trace(self, trace_id: str) -> _TraceSpan:
         state = self._traces.get(trace_id)
         if state is None:
-            # A trace that did not enter through flow.emit (a node emitted a message
-            # of a new trace): a root span from its first node attempt on.
-            state = self._open_trace(trace_id, None)
+            remote = take_remote_parent(trace_id)
+            if remote is not None:
+                # A worker's item: its attempts are children of the sender's span
+                # (which this process does not own, so no local trace span).
+                span = otel_trace.get_current_span(remote)
+                sampled = span.get_span_context().trace_flags.sampled
+                state = _TraceSpan(span, remote, sampled)
+                self._traces[trace_id] = state
+            else:
+                # A trace that did not enter through flow.emit (a node emitted a
+                # message of a new trace): a root span from its first attempt on.
+                state = self._open_trace(trace_id, None)
         return state
 
     # -- node attempts ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from penguiflow._logging import get_logger
+from penguiflow._tracecontext import continued
 from penguiflow._time import Clock
 
 from .adapter import A2AServerAdapter
@@ -93,7 +94,9 @@ def _guard(hooks: list[AuthHook]) -> Any:
                         verdict = await verdict
                     if not verdict:
                         return _unauthorized(path)
-            return await handler(request)
+            # A caller's W3C traceparent becomes the parent of the traces it starts.
+            with continued(request.headers):
+                return await handler(request)
         except web.HTTPException:
             raise
         except Exception as exc:
