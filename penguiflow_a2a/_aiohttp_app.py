@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from penguiflow._logging import get_logger
-from penguiflow._tracecontext import continued
 from penguiflow._time import Clock
+from penguiflow._tracecontext import continued
 
 from .adapter import A2AServerAdapter
 from .app import AuthHook

@@ -26,6 +26,10 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
+def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env, cwd=ROOT)
+
+
 async def test_worker_node_spans_are_children_of_the_origin_trace_span(
     redis_url: str, namespace: str, tmp_path: Path
 ) -> None:
@@ -41,7 +45,7 @@ async def test_worker_node_spans_are_children_of_the_origin_trace_span(
         "--redis", redis_url, "--flow", "otel_flows:build", "--flow-name", "otel",
         "--prefix", namespace, "--node", "work", "--block-ms", "100",
     ]  # fmt: skip
-    worker = subprocess.Popen(command, env=env, cwd=ROOT)
+    worker = _start(command, env)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
