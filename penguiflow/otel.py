@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from penguiflow import __version__
 from penguiflow._tracecontext import take_remote_parent
+from penguiflow.planner._telemetry import record_token_usage
 
 if TYPE_CHECKING:
     from penguiflow.actors import DeadLetter
@@ -41,6 +42,7 @@ __all__ = [
     "TRACE_SPAN",
     "Instrumentation",
     "instrument",
+    "record_token_usage",
 ]
 
 TRACE_SPAN = "penguiflow.trace"
