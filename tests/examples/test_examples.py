@@ -29,6 +29,7 @@ EXPECTED: dict[str, str] = {
     "map_concurrent": "doc-e:",
     "metadata_propagation": "steps: ['annotate', 'retrieve', 'summarize']",
     "mlflow_metrics": "Word count: 3",
+    "observability": "span 'penguiflow.trace'",
     "persistence_sqlite": "node_success",
     "playbook_retrieval": "Final answer: krill is the main food | penguins eat fish",
     "quickstart": "summarize 2 docs",
