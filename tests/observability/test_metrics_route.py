@@ -51,3 +51,17 @@ async def test_metrics_route_is_behind_the_auth_hook() -> None:
         assert (await client.get("/metrics")).status == 401
         ok = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
         assert ok.status == 200
+
+
+async def test_inspector_mounts_under_the_a2a_app() -> None:
+    from penguiflow.inspector import create_inspector_app
+
+    flow, adapter = make_adapter()
+    app = create_a2a_app(adapter, include_docs=False)
+    app.add_subapp("/inspector/", create_inspector_app(flow))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        page = await client.get("/inspector/")
+        assert page.status == 200
+        assert 'data-node="echo"' in await page.text()
+        state = await (await client.get("/inspector/api/state")).json()
+        assert [n["name"] for n in state["nodes"]] == ["echo", "Rookery"]
