@@ -68,11 +68,14 @@ class _TraceSpan:
     context: otel_context.Context
     recording: bool
     failed: bool = False
+    emitting: int = 0  # emit calls of this trace in progress
+    ended: bool = False  # the trace is over (its span ends once no emit is in progress)
 
 
 @dataclass(slots=True)
 class _AttemptSpan:
     span: Span | None  # None for a trace that is not sampled
+    name: str  # the node's name (= its actor's name)
     token: object
     task: asyncio.Task[Any] | None
     trace_id: str | None
@@ -98,28 +101,28 @@ class Instrumentation:
         original_emit_nowait = flow.emit_nowait
 
         async def emit(msg: Any, to: Any = None) -> None:
-            started, token = self._begin(msg)
+            state, started, token = self._begin(msg)
             try:
                 await original_emit(msg, to)
             except BaseException as error:
-                if started is not None:
-                    self._abandon(started, error)
+                if state is not None:
+                    self._emit_failed(msg.trace_id, state, started, error)
                 raise
             finally:
-                if token is not None:
-                    otel_context.detach(token)
+                if state is not None:
+                    self._emit_done(state, token)
 
         def emit_nowait(msg: Any, to: Any = None) -> None:
-            started, token = self._begin(msg)
+            state, started, token = self._begin(msg)
             try:
                 original_emit_nowait(msg, to)
             except BaseException as error:
-                if started is not None:
-                    self._abandon(started, error)
+                if state is not None:
+                    self._emit_failed(msg.trace_id, state, started, error)
                 raise
             finally:
-                if token is not None:
-                    otel_context.detach(token)
+                if state is not None:
+                    self._emit_done(state, token)
 
         emit.__doc__ = original_emit.__doc__
         emit_nowait.__doc__ = original_emit_nowait.__doc__
@@ -150,22 +153,31 @@ class Instrumentation:
             self._trace_ended(trace_id)
 
     # -- traces -----------------------------------------------------------------------
-    def _begin(self, msg: Any) -> tuple[str | None, Token[otel_context.Context] | None]:
+    def _begin(
+        self, msg: Any
+    ) -> tuple[_TraceSpan | None, bool, Token[otel_context.Context] | None]:
         """Open the span of ``msg``'s trace in the caller's context and make it current.
 
-        Returns the trace id if the span is new, and the token to detach: while
-        ``emit`` runs, whatever it sends across a process (a distributed node's
-        work entry) names the trace's span as its parent.
+        Returns the trace's state, whether its span is new, and the token to
+        detach: while ``emit`` runs, whatever it sends across a process (a
+        distributed node's work entry) names the trace's span as its parent.
         """
         trace_id = getattr(msg, "trace_id", None)
         if not isinstance(trace_id, str):
-            return None, None
+            return None, False, None
         state = self._traces.get(trace_id)
-        started = None
+        started = state is None
         if state is None:
             state = self._open_trace(trace_id, otel_context.get_current())
-            started = trace_id
-        return started, otel_context.attach(state.context)
+        state.emitting += 1
+        return state, started, otel_context.attach(state.context)
+
+    def _emit_done(self, state: _TraceSpan, token: Token[otel_context.Context] | None) -> None:
+        state.emitting -= 1
+        if token is not None:
+            otel_context.detach(token)
+        if state.ended and not state.emitting:
+            state.span.end()
 
     def _open_trace(self, trace_id: str, parent: otel_context.Context | None) -> _TraceSpan:
         span = self._tracer.start_span(
@@ -178,18 +190,21 @@ class Instrumentation:
         self._traces[trace_id] = state
         return state
 
-    def _abandon(self, trace_id: str, error: BaseException) -> None:
-        """``emit`` failed before the trace got anywhere: end its span with the error."""
-        state = self._traces.get(trace_id)
-        if state is None or self._flow_active(trace_id):
-            return
-        del self._traces[trace_id]
+    def _emit_failed(
+        self, trace_id: str, state: _TraceSpan, started: bool, error: BaseException
+    ) -> None:
+        """``emit`` raised: if that left the trace with nothing, its span ends with it."""
+        if not state.ended:
+            if not started or self._flow_active(trace_id):
+                return  # the trace goes on (an earlier emit of it is under way)
+            # Nothing was counted, so no trace listener will ever end it.
+            self._traces.pop(trace_id, None)
+            state.ended = True
         if isinstance(error, asyncio.CancelledError):
             state.span.add_event("penguiflow.emit_cancelled")
         else:
             state.span.record_exception(error)
             state.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        state.span.end()
 
     def _flow_active(self, trace_id: str) -> bool:
         snapshot = self._flow.mailboxes()
@@ -201,7 +216,10 @@ class Instrumentation:
 
     def _trace_ended(self, trace_id: str) -> None:
         state = self._traces.pop(trace_id, None)
-        if state is not None:
+        if state is None:
+            return
+        state.ended = True
+        if not state.emitting:  # else the emit in progress ends it (_emit_done)
             state.span.end()
 
     def _trace(self, trace_id: str) -> _TraceSpan:
@@ -258,7 +276,9 @@ class Instrumentation:
                 # the node's code still runs in the trace's context, so whatever it
                 # propagates carries the trace and its sampling decision.
                 token = otel_context.attach(parent)
-                self._attempts[node_id] = _AttemptSpan(None, token, _current_task(), trace_id)
+                self._attempts[node_id] = _AttemptSpan(
+                    None, event.node_name or node_id, token, _current_task(), trace_id
+                )
                 return
         name = event.node_name or node_id
         span = self._tracer.start_span(
@@ -274,7 +294,7 @@ class Instrumentation:
         # Current for the node's own code (a planner, a playbook, a remote call): the
         # middleware runs inline in the node actor's task, right before the node.
         token = otel_context.attach(otel_trace.set_span_in_context(span))
-        self._attempts[node_id] = _AttemptSpan(span, token, _current_task(), trace_id)
+        self._attempts[node_id] = _AttemptSpan(span, name, token, _current_task(), trace_id)
 
     def _end_attempt(self, node_id: str, outcome: str, event: FlowEvent | None = None) -> None:
         attempt = self._attempts.pop(node_id)
@@ -320,8 +340,7 @@ class Instrumentation:
         """
         span: Span | None = otel_trace.get_current_span()
         if span is None or not span.is_recording():
-            attempt = self._attempts.get(letter.actor)
-            span = attempt.span if attempt is not None else None
+            span = next((a.span for a in self._attempts.values() if a.name == letter.actor), None)
         if span is None:
             trace_id = getattr(letter.message, "trace_id", None)
             state = self._traces.get(trace_id) if isinstance(trace_id, str) else None

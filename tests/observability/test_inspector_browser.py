@@ -70,7 +70,7 @@ async def served() -> AsyncIterator[tuple[PenguiFlow, Stall, str]]:
 async def test_page_shows_live_depth_and_cancels_a_trace(
     served: tuple[PenguiFlow, Stall, str],
 ) -> None:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     executable = chromium_path()
     flow, stall, url = served
@@ -98,11 +98,9 @@ async def test_page_shows_live_depth_and_cancels_a_trace(
             assert await depth.text_content() == "0 / 8"
             for i in range(3):
                 await flow.emit(Message(payload=i + 1, headers=Headers(tenant="t")))
-            await page.wait_for_function(
-                "document.querySelector('#graph text[data-depth=\"stalled\"]')"
-                ".textContent === '3 / 8'",
-                timeout=WAIT_MS,
-            )
+            # expect() polls from Playwright's own script world: the page's CSP
+            # (no eval) does not apply to it, unlike wait_for_function(str).
+            await expect(depth).to_have_text("3 / 8", timeout=WAIT_MS)
             row = page.locator(f'#traces tr[data-trace="{first.trace_id}"]')
             await row.locator("button.cancel").click(timeout=WAIT_MS)
             async with asyncio.timeout(5):

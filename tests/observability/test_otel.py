@@ -405,3 +405,120 @@ async def test_unsampled_traces_have_no_attempt_spans_but_node_code_keeps_the_tr
     (context,) = seen
     assert context.is_valid
     assert not context.trace_flags.sampled
+
+
+async def test_emit_nowait_into_a_full_edge_ends_the_span_with_the_error(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    flow = create(node("a").to(), queue_maxsize=1)
+    instrument(flow, tracer_provider=provider)
+    flow.emit_nowait(message())  # not running: it waits in the edge
+    with pytest.raises(asyncio.QueueFull):
+        flow.emit_nowait(message())
+    (failed,) = exporter.get_finished_spans()
+    assert failed.status.status_code is StatusCode.ERROR
+    flow.run()
+    flows.append(flow)
+    await fetch(flow)
+    assert len(by_name(exporter.get_finished_spans(), "penguiflow.trace")) == 2
+
+
+async def test_a_cancelled_emit_records_the_cancellation(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    flow = create(node("a").to(), queue_maxsize=1)
+    instrument(flow, tracer_provider=provider)
+    await flow.emit(message())  # fills the edge: the flow is not running
+    blocked = asyncio.ensure_future(flow.emit(message()))
+    await asyncio.sleep(0)  # let it block on the full edge
+    blocked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocked
+    spans = exporter.get_finished_spans()
+    (span,) = spans
+    assert event_names(span) == ["penguiflow.emit_cancelled"]
+
+
+async def test_traceless_items_get_root_attempt_spans(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    flow = started(flows, provider, node("a").to())
+    await flow.emit({"no": "trace"})
+    assert await fetch(flow) == {"no": "trace"}
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "penguiflow.node a"
+    assert span.parent is None
+
+
+async def test_a_trace_started_inside_a_node_gets_its_own_root_span(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async def fork(msg: Message, ctx: Any) -> Any:
+        if msg.payload == "first":
+            await ctx.emit(message("second", trace_id="forked"))
+        return msg
+
+    forker, sink = node("fork", fork), node("sink")
+    flow = started(flows, provider, forker.to(sink), sink.to())
+    await flow.emit(message("first"))
+    async with asyncio.timeout(5):
+        await flow.wait_idle()
+    await flow.stop()
+    traces = by_name(exporter.get_finished_spans(), "penguiflow.trace")
+    forked = next(s for s in traces if attr(s, "penguiflow.trace_id") == "forked")
+    assert forked.parent is None
+
+
+async def test_a_parked_remote_parent_adopts_the_traces_attempts(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    from penguiflow import _tracecontext
+
+    async def fork(msg: Message, ctx: Any) -> Any:
+        if msg.payload == "first":
+            await ctx.emit(message("second", trace_id="adopted"))
+        return msg
+
+    with provider.get_tracer("t").start_as_current_span("sender") as sender:
+        _tracecontext.expect_remote_parent("adopted", _tracecontext.current_carrier())
+    forker, sink = node("fork", fork), node("sink")
+    flow = started(flows, provider, forker.to(sink), sink.to())
+    await flow.emit(message("first"))
+    async with asyncio.timeout(5):
+        await flow.wait_idle()
+    await flow.stop()
+    spans = exporter.get_finished_spans()
+    adopted = [
+        s for s in spans if s.parent and s.parent.span_id == sender.get_span_context().span_id
+    ]
+    assert [s.name for s in adopted] == ["penguiflow.node sink"]
+    assert not any(attr(s, "penguiflow.trace_id") == "adopted" for s in spans)
+
+
+async def test_dead_letter_falls_back_to_the_actor_attempt_then_the_trace(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    entered = asyncio.Event()
+
+    async def park(msg: Any, ctx: Any) -> Any:
+        entered.set()
+        await asyncio.Event().wait()
+
+    flow = create(node("park", park).to())
+    handle = instrument(flow, tracer_provider=provider)
+    flow.run()
+    flows.append(flow)
+    msg = message()
+    await flow.emit(msg)
+    async with asyncio.timeout(5):
+        await entered.wait()
+    handle.on_dead_letter(DeadLetter("park", msg, "poison"))  # the actor's attempt
+    handle.on_dead_letter(DeadLetter("elsewhere", msg, "stopped"))  # the trace's span
+    handle.on_dead_letter(DeadLetter("elsewhere", "no trace", "stopped"))  # nowhere: ignored
+    handle.uninstrument()
+    spans = exporter.get_finished_spans()
+    assert event_names(one(spans, "penguiflow.node park")) == [
+        "penguiflow.dead_letter",
+        "penguiflow.cancelled",
+    ]
+    assert event_names(one(spans, "penguiflow.trace")) == ["penguiflow.dead_letter"]
