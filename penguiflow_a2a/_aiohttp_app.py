@@ -13,6 +13,7 @@ from aiohttp import web
 
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
+from penguiflow._tracecontext import continued
 
 from .adapter import A2AServerAdapter
 from .app import AuthHook
@@ -113,7 +114,9 @@ def _guard(hooks: list[AuthHook]) -> Any:
                         verdict = await verdict
                     if not verdict:
                         return _unauthorized(path)
-            return await handler(request)
+            # A caller's W3C traceparent becomes the parent of the traces it starts.
+            with continued(request.headers):
+                return await handler(request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -184,6 +187,7 @@ def build_app(
     clock: Clock,
     push_allow_hosts: Sequence[str] = (),
     push_settings: PushSettings | None = None,
+    collector: Any = None,
 ) -> web.Application:
     """Assemble the application (see ``create_a2a_app``)."""
     hooks: list[AuthHook] = []
@@ -276,4 +280,8 @@ def build_app(
 
         app.router.add_get("/openapi.json", openapi)
         app.router.add_get("/docs", docs)
+    if collector is not None:
+        from penguiflow.inspector import metrics_handler  # aiohttp is loaded already
+
+        app.router.add_get("/metrics", metrics_handler(collector))
     return app

@@ -7,7 +7,7 @@ is called.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
@@ -44,6 +44,7 @@ def create_a2a_app(
     clock: Clock = SYSTEM_CLOCK,
     push_allow_hosts: Sequence[str] = (),
     push_settings: PushSettings | None = None,
+    collector: Any = None,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
 
@@ -78,6 +79,9 @@ def create_a2a_app(
             as ``"10.0.0.0/8"``) the SSRF guard admits although they are not
             public; ``["127.0.0.1"]`` for a receiver on this machine.
         push_settings: limits of push delivery (``penguiflow_a2a.push.PushSettings``).
+        collector: a ``penguiflow.metrics.PrometheusCollector``; when given,
+            ``GET /metrics`` serves its registry in Prometheus text format
+            (behind ``auth`` like every other route).
 
     Raises:
         RuntimeError: aiohttp is not installed.
@@ -85,8 +89,8 @@ def create_a2a_app(
 
     .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
-       standard A2A routes; ``push_allow_hosts``, ``push_settings`` and
-       push notifications.
+       standard A2A routes; ``push_allow_hosts``, ``push_settings``,
+       ``collector``, push notifications.
     """
     if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
@@ -107,4 +111,5 @@ def create_a2a_app(
         clock=clock,
         push_allow_hosts=push_allow_hosts,
         push_settings=push_settings,
+        collector=collector,
     )
