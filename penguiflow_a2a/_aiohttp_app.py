@@ -14,6 +14,7 @@ from aiohttp import web
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
 
+from ._http import BODY_TIMEOUT_KEY, close_if_timed_out
 from .adapter import A2AServerAdapter
 from .app import AuthHook
 from .card import standard_agent_card
@@ -112,7 +113,9 @@ def _guard(hooks: list[AuthHook]) -> Any:
                         verdict = await verdict
                     if not verdict:
                         return _unauthorized(path)
-            return await handler(request)
+            response = await handler(request)
+            await close_if_timed_out(request, response)
+            return response
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -167,6 +170,7 @@ def build_app(
     include_docs: bool,
     max_body_bytes: int,
     max_json_depth: int,
+    body_timeout_s: float | None,
     auth: AuthHook | None,
     bearer_token: str | None,
     rest: bool,
@@ -184,6 +188,7 @@ def build_app(
     service = A2AService(adapter, clock=clock, max_tasks=max_tasks)
     app[ADAPTER_KEY] = adapter
     app[SERVICE_KEY] = service
+    app[BODY_TIMEOUT_KEY] = (body_timeout_s, clock)
     card = adapter.agent_card
     # 2.2.5 programs read app.title (FastAPI); plain attributes on the application.
     for name, value in (

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from penguiflow._logging import get_logger
 
-from ._body import DEFAULT_MAX_DEPTH, BodyError
+from ._body import _SURROGATE, DEFAULT_MAX_DEPTH, BodyError
 from ._http import read_json, stream_subscription
 from ._sse import data_event
 from .codec import V0_3, V1_0, Codec
@@ -74,6 +74,9 @@ def _request_id(body: Any) -> str | int | None:
         return None
     request_id = body.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        return None
+    if isinstance(request_id, str) and _SURROGATE.search(request_id):
+        # Echoed from a refused body: an id no reply could carry.
         return None
     return request_id
 

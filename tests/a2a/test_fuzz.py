@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from penguiflow import Message, Node, NodePolicy, create
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 from penguiflow_a2a._aiohttp_app import SERVICE_KEY
 from penguiflow_a2a.jsonrpc import METHODS
@@ -46,11 +47,15 @@ def strict_json(raw: bytes) -> Any:
     return value
 
 
-def check_reply(status: int, content_type: str, raw: bytes) -> None:
-    """No 5xx, strict JSON (or SSE frames of strict JSON), no exception text."""
+def check_reply(status: int, content_type: str, raw: bytes, *, leaks: bool = True) -> None:
+    """No 5xx, strict JSON (or SSE frames of strict JSON), no exception text.
+
+    ``leaks=False`` skips the exception-text check (a ``FlowError`` the flow sent
+    to Rookery names its exception by design).
+    """
     assert status < 500, (status, raw[:300])
     text = raw.decode("utf-8")
-    for leak in _LEAKS:
+    for leak in _LEAKS if leaks else ():
         assert leak.lower() not in text.lower(), (leak, text[:300])
     if content_type.startswith("text/event-stream"):
         for frame in text.split("\n\n"):
@@ -62,26 +67,30 @@ def check_reply(status: int, content_type: str, raw: bytes) -> None:
     strict_json(raw)
 
 
-async def post(client: TestClient[Any, Any], path: str, body: bytes) -> tuple[int, Any]:
+async def post(
+    client: TestClient[Any, Any], path: str, body: bytes, *, leaks: bool = True
+) -> tuple[int, Any]:
     """POST ``body`` as JSON, check the reply, return its status and parsed JSON (or SSE text)."""
     async with asyncio.timeout(5):
         response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
         raw = await response.read()
     content_type = response.headers.get("Content-Type", "").split(";")[0]
-    check_reply(response.status, content_type, raw)
+    check_reply(response.status, content_type, raw, leaks=leaks)
     if content_type == "application/json":
         return response.status, strict_json(raw)
     return response.status, raw.decode()
 
 
-async def assert_every_task_settled(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+async def assert_every_task_settled(
+    client: TestClient[Any, Any], *, leaks: bool = True
+) -> list[dict[str, Any]]:
     """Wait for every stored task to end; ListTasks is strict JSON, every task terminal."""
     service = client.server.app[SERVICE_KEY]
     async with asyncio.timeout(5):
         for record in service.tasks.records():
             await record.done.wait()
     body = {"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageSize": 100}}
-    _, reply = await post(client, "/", json.dumps(body).encode())
+    _, reply = await post(client, "/", json.dumps(body).encode(), leaks=leaks)
     tasks: list[dict[str, Any]] = reply["result"]["tasks"]
     for task in tasks:
         assert task["status"]["state"] in {
@@ -577,3 +586,198 @@ async def test_jsonrpc_data_part_may_nest_59_levels_under_the_default_limit(
     assert reply["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     _, reply = await post(served, "/", rpc_send(b"[" * 60 + b"]" * 60))
     assert reply["error"]["code"] == -32700
+
+
+# -- hostile output: what the flow produces never breaks a reply ------------------------------
+
+NOT_JSON_RESULT = "flow produced a result that is not valid JSON"
+NOT_JSON_CHUNK = "flow produced a stream chunk that is not valid JSON"
+NOT_JSON_ERROR = "flow produced an error that is not valid JSON"
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+HOSTILE_VALUES: dict[str, Any] = {
+    "inf": float("inf"),
+    "nan": float("nan"),
+    "surrogate": "lone \ud800 surrogate",
+    "deep": _deep(10_000),
+    "huge": "x" * 1_000_000,
+}
+#: where the node puts the value: its result, its result's meta, a chunk's text or
+#: meta, or the text of the exception it raises (a FlowError in Rookery).
+PLACES = ["result", "meta", "chunk_text", "chunk_meta", "error"]
+
+
+def hostile_flow() -> Any:
+    """One node returning ``HOSTILE_VALUES[kind]`` at ``place`` (from the payload)."""
+
+    async def produce(message: Message, ctx: Any) -> Any:
+        value = HOSTILE_VALUES[message.payload["kind"]]
+        place = message.payload["place"]
+        if place == "result":
+            return {"v": value}
+        if place == "meta":
+            return message.model_copy(update={"payload": {"ok": 1}, "meta": {"v": value}})
+        if place == "error":
+            raise ValueError(value if isinstance(value, str) else "not text")
+        text, meta = (value, {}) if place == "chunk_text" and isinstance(value, str) else ("t", {})
+        if place == "chunk_meta" or not isinstance(value, str):
+            meta = {"v": value}
+        await ctx.emit_chunk(parent=message, text=text, done=False, meta=meta)
+        return {"final": 1}
+
+    node = Node(produce, name="produce", policy=NodePolicy(validate="none"))
+    return create(node.to(), emit_errors_to_rookery=True)
+
+
+def _expected_failure(kind: str, place: str) -> str | None:
+    """The safe message of the failure, or ``None`` when the value is fine JSON."""
+    if kind == "huge" or (place == "error" and kind != "surrogate"):
+        return None
+    if place == "error":
+        return NOT_JSON_ERROR
+    return NOT_JSON_CHUNK if place.startswith("chunk") else NOT_JSON_RESULT
+
+
+def check_legacy_sse(raw: bytes) -> list[tuple[str, Any]]:
+    """2.2.5 SSE frames: named events carry strict JSON, chunk frames text then JSON meta."""
+    events: list[tuple[str, Any]] = []
+    for frame in raw.decode("utf-8").split("\n\n"):
+        if not frame:
+            continue
+        lines = frame.split("\n")
+        name = lines[0].removeprefix("event: ")
+        data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+        if name in {"chunk", "done"} and lines[1].startswith("id: "):
+            events.append((name, [data[0], *[strict_json(d.encode()) for d in data[1:]]]))
+        else:
+            (one,) = data
+            events.append((name, strict_json(one.encode())))
+    assert events[-1][0] == "done", events[-1]
+    return events
+
+
+async def _call(client: TestClient[Any, Any], path: str, body: Any) -> tuple[int, bytes, str]:
+    async with asyncio.timeout(20):
+        response = await client.post(path, json=body)
+        raw = await response.read()
+    return response.status, raw, response.headers.get("Content-Type", "").split(";")[0]
+
+
+@pytest.fixture
+async def hostile(make_client: Any) -> TestClient[Any, Any]:
+    adapter = A2AServerAdapter(hostile_flow(), agent_card=make_card(), agent_url=AGENT_URL)
+    client: TestClient[Any, Any] = await make_client(adapter, sse_heartbeat_s=None)
+    yield client
+    await adapter.stop()
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("kind", sorted(HOSTILE_VALUES))
+async def test_hostile_flow_output_on_every_route_gives_strict_json_and_failed_tasks(
+    hostile: TestClient[Any, Any], kind: str, place: str
+) -> None:
+    payload = {"kind": kind, "place": place}
+    failure = _expected_failure(kind, place)
+    # The 2.2.5 send skips chunks; a result it cannot encode is the spec's flow failure.
+    status, raw, _ = await _call(
+        hostile, "/message/send", {"payload": payload, "headers": {"tenant": "t"}}
+    )
+    reply = strict_json(raw)
+    if failure in {NOT_JSON_RESULT, NOT_JSON_ERROR}:
+        # The 2.2.5 reply holds the error too: that reply is what cannot be sent.
+        failure_text = f"flow execution failed: {NOT_JSON_RESULT}"
+        assert (status, reply) == (500, {"detail": failure_text})
+    else:
+        assert status == 200
+        assert reply["status"] in {"succeeded", "failed"}
+    status, raw, content_type = await _call(
+        hostile, "/message/stream", {"payload": payload, "headers": {"tenant": "t"}}
+    )
+    assert (status, content_type) == (200, "text/event-stream")
+    events = check_legacy_sse(raw)
+    if failure is not None and place != "meta":  # the 2.2.5 stream sends no result meta
+        name, data = events[-2]
+        assert (name, data["code"], data["message"]) == ("error", "INTERNAL_ERROR", failure)
+
+    data_part = {"data": payload}
+    for path, method in [
+        ("/", "SendMessage"),
+        ("/", "message/send"),
+        ("/", "SendStreamingMessage"),
+        ("/", "message/stream"),
+        ("/message:send", None),
+        ("/message:stream", None),
+    ]:
+        params = {"message": message(data_part)}
+        body = (
+            params
+            if method is None
+            else {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        )
+        status, raw, content_type = await _call(hostile, path, body)
+        check_reply(status, content_type, raw, leaks=place != "error")
+        if content_type == "text/event-stream":
+            last = strict_json(
+                raw.decode().strip().split("\n\n")[-1].removeprefix("data: ").encode()
+            )
+            last = last.get("result", last)
+            update = last.get("statusUpdate", last)
+            state = update["status"]["state"]
+        else:
+            result = strict_json(raw)
+            result = result.get("result", result)
+            state = result.get("task", result)["status"]["state"]
+        if failure is None:
+            assert state.lower().removeprefix("task_state_") in {"completed", "failed"}
+        else:
+            assert state.lower().removeprefix("task_state_") == "failed"
+            assert failure in raw.decode()
+
+    tasks = await assert_every_task_settled(hostile, leaks=place != "error")
+    assert len(tasks) == 6
+    # Every stored task renders as strict JSON, artifacts and history included.
+    for rendering in ["?includeArtifacts=true", "?includeArtifacts=true&historyLength=10"]:
+        async with asyncio.timeout(20):
+            response = await hostile.get("/tasks" + rendering)
+            raw = await response.read()
+            check_reply(response.status, response.content_type, raw, leaks=place != "error")
+    for task in tasks:
+        async with asyncio.timeout(20):
+            response = await hostile.get(f"/tasks/{task['id']}")
+            raw = await response.read()
+            check_reply(response.status, response.content_type, raw, leaks=place != "error")
+
+
+async def test_a_bad_stream_chunk_fails_the_task_and_cancels_its_trace(
+    make_client: Any, gates: Gates
+) -> None:
+    async def produce(message: Message, ctx: Any) -> Any:
+        await ctx.emit_chunk(parent=message, text="\ud800", done=False)
+        gates.entered("after").set()
+        try:
+            await gates.gate("after").wait()
+        except asyncio.CancelledError:
+            gates.cancelled("after").set()
+            raise
+        return {"never": "sent"}
+
+    node = Node(produce, name="produce", policy=NodePolicy(validate="none"))
+    adapter = A2AServerAdapter(create(node.to()), agent_card=make_card(), agent_url=AGENT_URL)
+    client = await make_client(adapter, sse_heartbeat_s=None)
+    try:
+        reply = await rpc(client, "SendMessage", {"message": message({"text": "go"})})
+        task = reply["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_FAILED"
+        assert task["status"]["message"]["parts"] == [{"text": NOT_JSON_CHUNK}]
+        assert "artifacts" not in task  # nothing of the bad chunk was stored
+        async with asyncio.timeout(5):
+            await gates.cancelled("after").wait()
+    finally:
+        await adapter.stop()
