@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from penguiflow import Message, Node, NodePolicy, create
+from penguiflow.testkit import FakeClock
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 from penguiflow_a2a._aiohttp_app import SERVICE_KEY
+from penguiflow_a2a._http import BODY_TIMEOUT_KEY
 from penguiflow_a2a.jsonrpc import METHODS
 
 # -- what every reply must satisfy -----------------------------------------------------------
@@ -781,3 +783,106 @@ async def test_a_bad_stream_chunk_fails_the_task_and_cancels_its_trace(
             await gates.cancelled("after").wait()
     finally:
         await adapter.stop()
+
+
+# -- slow bodies: the body read timeout ----------------------------------------------------------
+
+
+async def _open_raw(client: TestClient[Any, Any], head: bytes) -> Any:
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(head)
+    await writer.drain()
+    return reader, writer
+
+
+def _head(path: str, *, chunked: bool) -> bytes:
+    length = "Transfer-Encoding: chunked" if chunked else "Content-Length: 100"
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Connection: close\r\n{length}\r\n\r\n"
+    ).encode()
+
+
+async def _reply_after_timeout(clock: FakeClock, reader: Any, writer: Any) -> tuple[bytes, Any]:
+    """Fire the body timeout; the reply arrives and the server closes the connection."""
+    try:
+        async with asyncio.timeout(5):
+            clock.advance(30)
+            raw = await reader.read()  # to EOF: the server closed its side
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"connection: close" in head.lower(), head
+    return head.split(b"\r\n", 1)[0], strict_json(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/message/send", b"408"),
+        ("/message/stream", b"408"),
+        ("/", b"200"),
+        ("/message:send", b"408"),
+    ],
+)
+async def test_a_body_trickling_past_the_timeout_is_refused_and_the_connection_closed(
+    make_adapter: Any, make_client: Any, path: str, status: bytes
+) -> None:
+    clock = FakeClock()
+    client = await make_client(make_adapter(), clock=clock, sse_heartbeat_s=None)
+    reader, writer = await _open_raw(client, _head(path, chunked=False) + b'{"payload"')
+    async with asyncio.timeout(5):
+        await clock.wait_for_timers(1)  # the handler is reading the body
+    status_line, reply = await _reply_after_timeout(clock, reader, writer)
+    assert status in status_line
+    message = "request body not received within 30 s"
+    if path == "/":
+        assert reply["error"] == {**reply["error"], "code": -32600, "message": message}
+        assert reply["id"] is None
+    elif path == "/message:send":
+        assert reply["error"]["code"] == 408
+        assert reply["error"]["message"] == message
+    else:
+        assert reply == {"detail": message}
+    assert await assert_every_task_settled(client) == []
+
+
+async def test_a_bad_chunk_size_after_a_valid_chunk_does_not_hold_the_handler(
+    make_adapter: Any, make_client: Any
+) -> None:
+    # aiohttp queues the chunk-size error as the next request and never fails
+    # the body being read: without the body timeout this handler waits forever.
+    clock = FakeClock()
+    client = await make_client(make_adapter(), clock=clock, sse_heartbeat_s=None)
+    reader, writer = await _open_raw(
+        client, _head("/message/send", chunked=True) + b'5\r\n{"pay\r\n'
+    )
+    async with asyncio.timeout(5):
+        await clock.wait_for_timers(1)
+    writer.write(b"ZZ\r\nxx\r\n")
+    await writer.drain()
+    status_line, reply = await _reply_after_timeout(clock, reader, writer)
+    assert b"408" in status_line
+    assert reply == {"detail": "request body not received within 30 s"}
+    # The server is unharmed.
+    status, _ = await post(client, "/message/send", LEGACY_OK % b"1")
+    assert status == 200
+
+
+async def test_body_timeout_is_an_app_option_and_none_disables_it(make_adapter: Any) -> None:
+    assert create_a2a_app(make_adapter())[BODY_TIMEOUT_KEY][0] == 30.0
+    assert create_a2a_app(make_adapter(), body_timeout_s=None)[BODY_TIMEOUT_KEY][0] is None
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="body_timeout_s"):
+            create_a2a_app(make_adapter(), body_timeout_s=bad)
+
+
+async def test_without_a_body_timeout_no_timer_is_armed(
+    make_adapter: Any, make_client: Any
+) -> None:
+    clock = FakeClock()
+    client = await make_client(make_adapter(), clock=clock, body_timeout_s=None)
+    status, _ = await post(client, "/message/send", LEGACY_OK % b"1")
+    assert status == 200
+    assert clock.pending_timers == 0
