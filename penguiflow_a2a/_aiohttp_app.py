@@ -15,6 +15,7 @@ from penguiflow._logging import get_logger
 from penguiflow._time import Clock
 from penguiflow._tracecontext import continued
 
+from ._http import BODY_TIMEOUT_KEY, close_if_timed_out
 from .adapter import A2AServerAdapter
 from .app import AuthHook
 from .card import standard_agent_card
@@ -116,7 +117,9 @@ def _guard(hooks: list[AuthHook]) -> Any:
                         return _unauthorized(path)
             # A caller's W3C traceparent becomes the parent of the traces it starts.
             with continued(request.headers):
-                return await handler(request)
+                response = await handler(request)
+            await close_if_timed_out(request, response)
+            return response
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -179,6 +182,7 @@ def build_app(
     include_docs: bool,
     max_body_bytes: int,
     max_json_depth: int,
+    body_timeout_s: float | None,
     auth: AuthHook | None,
     bearer_token: str | None,
     rest: bool,
@@ -205,6 +209,7 @@ def build_app(
     )
     app[ADAPTER_KEY] = adapter
     app[SERVICE_KEY] = service
+    app[BODY_TIMEOUT_KEY] = (body_timeout_s, clock)
     card = adapter.agent_card
     # 2.2.5 programs read app.title (FastAPI); plain attributes on the application.
     for name, value in (

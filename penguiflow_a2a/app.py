@@ -36,6 +36,7 @@ def create_a2a_app(
     include_docs: bool = True,
     max_body_bytes: int = 1024 * 1024,
     max_json_depth: int = DEFAULT_MAX_DEPTH,
+    body_timeout_s: float | None = 30.0,
     auth: AuthHook | None = None,
     bearer_token: str | None = None,
     rest: bool = True,
@@ -66,6 +67,10 @@ def create_a2a_app(
             routes, a JSON-RPC ``-32600`` on ``POST /``).
         max_json_depth: request bodies nesting objects and arrays deeper
             than this are refused as malformed (1 to 256).
+        body_timeout_s: a request body that has not fully arrived this many
+            seconds after its handler started reading it is refused (408 on
+            the 2.2.5 and REST routes, a JSON-RPC ``-32600`` on ``POST /``)
+            and its connection closed; ``None`` waits forever.
         auth: called for every request except the agent cards; a false
             result answers 401.
         bearer_token: shorthand for an ``auth`` hook requiring
@@ -74,7 +79,7 @@ def create_a2a_app(
         max_tasks: capacity of the in-memory A2A task store.
         sse_heartbeat_s: idle interval after which streams send an SSE
             comment (detects clients that left); ``None`` disables it.
-        clock: source of task status timestamps and of push retry backoff.
+        clock: source of task status timestamps, of push retry backoff and of the body timeout.
         push_allow_hosts: webhook hosts (names, IP addresses or networks such
             as ``"10.0.0.0/8"``) the SSRF guard admits although they are not
             public; ``["127.0.0.1"]`` for a receiver on this machine.
@@ -85,15 +90,19 @@ def create_a2a_app(
 
     Raises:
         RuntimeError: aiohttp is not installed.
-        ValueError: ``max_json_depth`` outside 1-256.
+        ValueError: ``max_json_depth`` outside 1-256, or ``body_timeout_s``
+            not positive.
 
-    .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
+    .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``body_timeout_s``,
+       ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
        standard A2A routes; ``push_allow_hosts``, ``push_settings``,
        ``collector``, push notifications.
     """
     if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
+    if body_timeout_s is not None and not body_timeout_s > 0:
+        raise ValueError("body_timeout_s must be positive (or None)")
     try:
         from ._aiohttp_app import build_app
     except ImportError as exc:  # pragma: no cover - exercised without aiohttp only
@@ -103,6 +112,7 @@ def create_a2a_app(
         include_docs=include_docs,
         max_body_bytes=max_body_bytes,
         max_json_depth=max_json_depth,
+        body_timeout_s=body_timeout_s,
         auth=auth,
         bearer_token=bearer_token,
         rest=rest,
