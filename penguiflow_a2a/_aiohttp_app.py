@@ -14,12 +14,14 @@ from aiohttp import web
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
 
+from ._request import PRINCIPAL_KEY
 from .adapter import A2AServerAdapter
 from .app import AuthHook
 from .card import standard_agent_card
 from .errors import A2AError, internal_error
 from .jsonrpc import JsonRpcRoutes
 from .legacy import LegacyRoutes
+from .principals import admit
 from .rest import RestRoutes
 from .service import A2AService
 
@@ -87,12 +89,17 @@ def _guard(hooks: list[AuthHook]) -> Any:
         path = request.path
         try:
             if hooks and path not in _CARD_PATHS:
+                verdicts = []
                 for hook in hooks:
                     verdict = hook(request)
                     if inspect.isawaitable(verdict):
                         verdict = await verdict
-                    if not verdict:
-                        return _unauthorized(path)
+                    verdicts.append(verdict)
+                principal = admit(verdicts)
+                if principal is None:
+                    return _unauthorized(path)
+                # Every task lookup of the handlers takes this principal.
+                request[PRINCIPAL_KEY] = principal
             return await handler(request)
         except web.HTTPException:
             raise
@@ -149,6 +156,7 @@ def build_app(
     max_tasks: int,
     sse_heartbeat_s: float | None,
     clock: Clock,
+    max_buffered_events: int,
 ) -> web.Application:
     """Assemble the application (see ``create_a2a_app``)."""
     hooks: list[AuthHook] = []
@@ -157,7 +165,12 @@ def build_app(
     if auth is not None:
         hooks.append(auth)
     app = web.Application(middlewares=[_guard(hooks)], client_max_size=max_body_bytes)
-    service = A2AService(adapter, clock=clock, max_tasks=max_tasks)
+    # The router's inboxes (read at adapter.start()) and the task subscribers
+    # share the one bound.
+    adapter.max_buffered_events = max_buffered_events
+    service = A2AService(
+        adapter, clock=clock, max_tasks=max_tasks, max_buffered_events=max_buffered_events
+    )
     app[ADAPTER_KEY] = adapter
     app[SERVICE_KEY] = service
     card = adapter.agent_card

@@ -11,15 +11,21 @@ from typing import TYPE_CHECKING
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
+from .principals import Principal
+
 if TYPE_CHECKING:
     from aiohttp import web
 
     from .adapter import A2AServerAdapter
 
-__all__ = ["AuthHook", "create_a2a_app"]
+__all__ = ["DEFAULT_MAX_BUFFERED_EVENTS", "AuthHook", "create_a2a_app"]
 
-#: ``auth(request) -> bool`` (or an awaitable of it): ``True`` lets the request in.
-AuthHook = Callable[["web.Request"], "bool | Awaitable[bool]"]
+#: ``auth(request) -> principal`` (or an awaitable of it): a principal (any
+#: hashable) or ``True`` lets the request in; ``False`` or ``None`` answers 401.
+AuthHook = Callable[["web.Request"], "Principal | Awaitable[Principal]"]
+
+#: Default of ``create_a2a_app(max_buffered_events=...)``.
+DEFAULT_MAX_BUFFERED_EVENTS = 1024
 
 _MISSING_STACK = (
     "create_a2a_app needs the A2A server stack (aiohttp); "
@@ -38,6 +44,7 @@ def create_a2a_app(
     max_tasks: int = 1000,
     sse_heartbeat_s: float | None = 15.0,
     clock: Clock = SYSTEM_CLOCK,
+    max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
 
@@ -54,23 +61,34 @@ def create_a2a_app(
         include_docs: serve ``/docs`` and ``/openapi.json``.
         max_body_bytes: larger request bodies are refused (413 on the 2.2.5
             routes, a JSON-RPC ``-32600`` on ``POST /``).
-        auth: called for every request except the agent cards; a false
-            result answers 401.
+        auth: called for every request except the agent cards; it returns
+            the caller's principal (any hashable, e.g. a user or tenant id),
+            ``True`` (the one shared principal) or ``False``/``None`` (401).
+            A task is visible only to the principal that created it: for
+            any other, every task method answers "task not found".
         bearer_token: shorthand for an ``auth`` hook requiring
-            ``Authorization: Bearer <token>`` (both may be given).
+            ``Authorization: Bearer <token>`` (both may be given; the
+            principal is then ``auth``'s).
         rest: serve the HTTP+JSON binding.
         max_tasks: capacity of the in-memory A2A task store.
         sse_heartbeat_s: idle interval after which streams send an SSE
             comment (detects clients that left); ``None`` disables it.
         clock: source of task status timestamps.
+        max_buffered_events: how many events one stream may hold for a
+            client that does not read them; one more ends that stream with
+            an error event, cancels its trace and frees the buffer
+            (docs/a2a.md, "Slow stream clients"). At least 1.
 
     Raises:
         RuntimeError: aiohttp is not installed.
+        ValueError: ``max_buffered_events`` below 1.
 
     .. versionadded:: 3.0 ``max_body_bytes``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
-       standard A2A routes.
+       standard A2A routes; ``max_buffered_events``; ``auth`` returning a principal.
     """
+    if max_buffered_events < 1:
+        raise ValueError("max_buffered_events must be at least 1")
     try:
         from ._aiohttp_app import build_app
     except ImportError as exc:  # pragma: no cover - exercised without aiohttp only
@@ -85,4 +103,5 @@ def create_a2a_app(
         max_tasks=max_tasks,
         sse_heartbeat_s=sse_heartbeat_s,
         clock=clock,
+        max_buffered_events=max_buffered_events,
     )

@@ -15,6 +15,7 @@ from aiohttp import web
 from penguiflow._logging import get_logger
 
 from ._http import BodyError, read_json, stream_subscription
+from ._request import principal_of
 from ._sse import data_event
 from .codec import V0_3, V1_0, Codec
 from .errors import (
@@ -145,25 +146,26 @@ class JsonRpcRoutes:
         self, request: web.Request, request_id: Any, operation: str, codec: Codec, params: Any
     ) -> web.StreamResponse:
         service = self.service
+        principal = principal_of(request)
         if operation == "send":
             blocking_key = "returnImmediately" if codec is V1_0 else "blocking"
-            record = await service.send(params, blocking_key=blocking_key)
+            record = await service.send(params, principal, blocking_key=blocking_key)
             return web.json_response(_result(request_id, codec.send_result(record)))
         if operation == "get":
-            record, history_length = service.get(params)
+            record, history_length = service.get(params, principal)
             task = codec.task(record, history_length=history_length)
             return web.json_response(_result(request_id, task))
         if operation == "list":
             return web.json_response(
-                _result(request_id, codec.task_list(service.list_tasks(params)))
+                _result(request_id, codec.task_list(service.list_tasks(params, principal)))
             )
         if operation == "cancel":
-            record = await service.cancel(params)
+            record = await service.cancel(params, principal)
             return web.json_response(_result(request_id, codec.task(record)))
         if operation == "stream":
-            record, queue = await service.stream(params)
+            record, queue = await service.stream(params, principal)
         else:
-            record, queue = service.subscribe(params)
+            record, queue = service.subscribe(params, principal)
         return await self._stream(request, request_id, codec, record, queue)
 
     async def _stream(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._fastapi_json import fastapi_dumps
 from ._http import BodyError, SSEWriter, read_json
+from ._request import principal_of
 from .adapter import A2AServerAdapter, _LegacyEventStream
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 
@@ -108,7 +109,8 @@ class LegacyRoutes:
             return payload
         try:
             # Encoded as FastAPI did in 2.2.5 (datetimes, UUIDs, ... become JSON text).
-            return web.json_response(await self.adapter.handle_send(payload), dumps=fastapi_dumps)
+            reply = await self.adapter.handle_send(payload, principal=principal_of(request))
+            return web.json_response(reply, dumps=fastapi_dumps)
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)
 
@@ -118,7 +120,9 @@ class LegacyRoutes:
         if isinstance(payload, web.Response):
             return payload
         try:
-            events, task_id, context_id = await self.adapter.stream(payload)
+            events, task_id, context_id = await self.adapter.stream(
+                payload, principal=principal_of(request)
+            )
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)
         assert isinstance(events, _LegacyEventStream)
@@ -153,6 +157,7 @@ class LegacyRoutes:
         if isinstance(body, web.Response):
             return body
         try:
-            return web.json_response(await self.adapter.cancel(body), dumps=fastapi_dumps)
+            reply = await self.adapter.cancel(body, principal=principal_of(request))
+            return web.json_response(reply, dumps=fastapi_dumps)
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ._http import BodyError, read_json, stream_subscription
+from ._request import principal_of
 from ._sse import data_event
 from .codec import V1_0
 from .errors import A2AError, invalid_params, invalid_request, parse_error
@@ -71,7 +72,9 @@ class RestRoutes:
         """``POST /message:send``."""
         try:
             params = await self._body(request)
-            record = await self.service.send(params, blocking_key="returnImmediately")
+            record = await self.service.send(
+                params, principal_of(request), blocking_key="returnImmediately"
+            )
             return web.json_response(V1_0.send_result(record))
         except A2AError as exc:
             return _error(exc)
@@ -83,7 +86,7 @@ class RestRoutes:
         try:
             if raw_length is not None:
                 params["historyLength"] = _integer(raw_length, "historyLength")
-            record, history_length = self.service.get(params)
+            record, history_length = self.service.get(params, principal_of(request))
             return web.json_response(V1_0.task(record, history_length=history_length))
         except A2AError as exc:
             return _error(exc)
@@ -100,14 +103,16 @@ class RestRoutes:
                     params[key] = _integer(query[key], key)
             if "includeArtifacts" in query:
                 params["includeArtifacts"] = query["includeArtifacts"].lower() == "true"
-            return web.json_response(V1_0.task_list(self.service.list_tasks(params)))
+            page = self.service.list_tasks(params, principal_of(request))
+            return web.json_response(V1_0.task_list(page))
         except A2AError as exc:
             return _error(exc)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """``POST /tasks/{id}:cancel``."""
         try:
-            record = await self.service.cancel({"id": request.match_info["id"]})
+            task = {"id": request.match_info["id"]}
+            record = await self.service.cancel(task, principal_of(request))
             return web.json_response(V1_0.task(record))
         except A2AError as exc:
             return _error(exc)
@@ -115,7 +120,8 @@ class RestRoutes:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """``POST /message:stream``: bare StreamResponse JSON per SSE event."""
         try:
-            subscription = await self.service.stream(await self._body(request))
+            params = await self._body(request)
+            subscription = await self.service.stream(params, principal_of(request))
         except A2AError as exc:
             return _error(exc)
         return await self._sse(request, subscription)
@@ -123,7 +129,8 @@ class RestRoutes:
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
         """``GET|POST /tasks/{id}:subscribe``."""
         try:
-            subscription = self.service.subscribe({"id": request.match_info["id"]})
+            task = {"id": request.match_info["id"]}
+            subscription = self.service.subscribe(task, principal_of(request))
         except A2AError as exc:
             return _error(exc)
         return await self._sse(request, subscription)

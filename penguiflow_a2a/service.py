@@ -3,6 +3,10 @@
 Each method validates its params, works on the task store and returns
 neutral records; the bindings render them with a ``codec.Codec``. Errors are
 ``errors.A2AError`` (a JSON-RPC code the bindings translate).
+
+Every operation takes the caller's ``principal`` (``principals.principal_of``)
+and reaches tasks only through ``find`` or the store's principal-aware
+lookups, so a task of another principal is "task not found" everywhere.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .errors import (
     unsupported_operation,
 )
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
+from .principals import Principal
 from .tasks import TaskEvent, TaskManager, TaskPage, TaskRecord, TaskStoreFull
 
 __all__ = ["A2AService", "Subscription"]
@@ -39,6 +44,7 @@ class A2AService:
         clock: source of status timestamps.
         max_tasks: capacity of the in-memory task store.
         cancel_wait_s: how long CancelTask waits for the task to settle.
+        max_buffered_events: most unread events per stream subscriber.
     """
 
     def __init__(
@@ -48,9 +54,10 @@ class A2AService:
         clock: Clock = SYSTEM_CLOCK,
         max_tasks: int = 1000,
         cancel_wait_s: float = 5.0,
+        max_buffered_events: int = 1024,
     ) -> None:
         self.adapter = adapter
-        self.tasks = TaskManager(clock=clock, max_tasks=max_tasks)
+        self.tasks = TaskManager(clock=clock, max_tasks=max_tasks, max_buffered=max_buffered_events)
         self._cancel_wait_s = cancel_wait_s
 
     async def stop(self) -> None:
@@ -59,8 +66,8 @@ class A2AService:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def open_task(self, params: Any) -> TaskRecord:
-        """Validate a SendMessageRequest and start its task.
+    async def open_task(self, params: Any, principal: Principal) -> TaskRecord:
+        """Validate a SendMessageRequest and start its task, owned by ``principal``.
 
         Raises:
             A2AError: invalid params, unknown or finished ``taskId``, a full
@@ -71,7 +78,7 @@ class A2AService:
         message = parse_message(params.get("message"))
         task_id = message.get("taskId")
         if task_id is not None:
-            existing = self.tasks.get(task_id)
+            existing = self.tasks.get(task_id, principal)
             if existing is None:
                 raise task_not_found(task_id)
             state = "a terminal state" if existing.terminal else "progress"
@@ -91,7 +98,7 @@ class A2AService:
         )
         try:
             self.tasks.reserve_slot()
-            session = await self.adapter.open_session(request)
+            session = await self.adapter.open_session(request, principal=principal)
         except TaskStoreFull as exc:
             raise internal_error(str(exc)) from exc
         except A2ARequestError as exc:
@@ -102,20 +109,21 @@ class A2AService:
                 session,
                 user_message=message,
                 metadata=dict(metadata) if isinstance(metadata, dict) else {},
+                principal=principal,
             )
         except TaskStoreFull as exc:
             # Filled up while the session was being opened: give the reservation back.
             session.close()
             raise internal_error(str(exc)) from exc
 
-    async def send(self, params: Any, *, blocking_key: str) -> TaskRecord:
+    async def send(self, params: Any, principal: Principal, *, blocking_key: str) -> TaskRecord:
         """SendMessage: start the task and, unless told not to block, wait for its end.
 
         ``blocking_key`` is where the version says "do not wait":
         ``returnImmediately`` (1.0, true means do not wait) or ``blocking``
         (0.3, false means do not wait).
         """
-        record = await self.open_task(params)
+        record = await self.open_task(params, principal)
         configuration = params.get("configuration") if isinstance(params, dict) else None
         wait = True
         if isinstance(configuration, dict):
@@ -126,49 +134,53 @@ class A2AService:
             await record.done.wait()
         return record
 
-    async def stream(self, params: Any) -> Subscription:
+    async def stream(self, params: Any, principal: Principal) -> Subscription:
         """SendStreamingMessage: start the task and subscribe before it runs."""
-        record = await self.open_task(params)
+        record = await self.open_task(params, principal)
         # The runner has not run yet (it was only scheduled), so no event is missed.
         return record, record.subscribe()
 
     # -- task operations ---------------------------------------------------------------------
 
-    def find(self, params: Any) -> TaskRecord:
-        """The task named by ``params["id"]``.
+    def find(self, params: Any, principal: Principal) -> TaskRecord:
+        """The task of ``principal`` named by ``params["id"]``.
+
+        The one lookup of every task method (push-notification configs
+        included): a task of another principal is ``-32001`` like an unknown id.
 
         Raises:
-            A2AError: ``-32602`` without a string id, ``-32001`` for an unknown one.
+            A2AError: ``-32602`` without a string id, ``-32001`` for an unknown
+                one or one of another principal.
         """
         if not isinstance(params, dict) or not isinstance(params.get("id"), str):
             raise invalid_params("'id' must be a string")
         task_id = params["id"]
-        record = self.tasks.get(task_id)
+        record = self.tasks.get(task_id, principal)
         if record is None:
             raise task_not_found(task_id)
         return record
 
-    def get(self, params: Any) -> tuple[TaskRecord, int | None]:
+    def get(self, params: Any, principal: Principal) -> tuple[TaskRecord, int | None]:
         """GetTask: the task and the requested history length."""
         history_length = params.get("historyLength") if isinstance(params, dict) else None
         if history_length is not None and (
             not isinstance(history_length, int) or isinstance(history_length, bool)
         ):
             raise invalid_params("'historyLength' must be an integer")
-        return self.find(params), history_length
+        return self.find(params, principal), history_length
 
-    async def cancel(self, params: Any) -> TaskRecord:
+    async def cancel(self, params: Any, principal: Principal) -> TaskRecord:
         """CancelTask: cancel the trace and wait (bounded) until the task is canceled.
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32002`` already terminal.
         """
-        record = self.find(params)
+        record = self.find(params, principal)
         if record.terminal:
             raise task_not_cancelable(record.id, record.state)
         session = record.session
         try:
-            await self.adapter.cancel(A2ATaskCancelRequest(task_id=record.id))
+            await self.adapter.cancel(A2ATaskCancelRequest(task_id=record.id), principal=principal)
         except A2ARequestError as exc:
             raise _from_request_error(exc) from exc
         if session is not None:
@@ -180,8 +192,8 @@ class A2AService:
                 await record.done.wait()
         return record
 
-    def list_tasks(self, params: Any) -> TaskPage:
-        """ListTasks: stored tasks, most recent first, filtered and paged.
+    def list_tasks(self, params: Any, principal: Principal) -> TaskPage:
+        """ListTasks: the stored tasks of ``principal``, most recent first, filtered and paged.
 
         Params (all optional): ``contextId``, ``status`` (``TASK_STATE_*``),
         ``pageSize`` (1-100, default 50), ``pageToken`` (from the previous
@@ -204,7 +216,7 @@ class A2AService:
             raise invalid_params("invalid 'pageToken' or 'pageSize' (1-100)")
         records = [
             r
-            for r in self.tasks.records()
+            for r in self.tasks.records(principal)
             if (context_id is None or r.context_id == context_id)
             and (status is None or V1_0.state(r.state) == status)
         ]
@@ -219,13 +231,13 @@ class A2AService:
             artifacts=artifacts,
         )
 
-    def subscribe(self, params: Any) -> Subscription:
+    def subscribe(self, params: Any, principal: Principal) -> Subscription:
         """SubscribeToTask: the task and a queue of its later events.
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32004`` task already terminal.
         """
-        record = self.find(params)
+        record = self.find(params, principal)
         if record.terminal:
             raise unsupported_operation(f"Task {record.id} is in terminal state {record.state}")
         return record, record.subscribe()
