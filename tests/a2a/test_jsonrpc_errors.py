@@ -286,7 +286,9 @@ async def test_emit_failure_fails_the_task(gates: Gates) -> None:
     try:
         service = A2AService(adapter)
         async with asyncio.timeout(5):
-            record = await service.send({"message": message()}, SHARED_PRINCIPAL, blocking_key="returnImmediately")
+            record = await service.send(
+                {"message": message()}, SHARED_PRINCIPAL, blocking_key="returnImmediately"
+            )
     finally:
         await adapter.stop()
     assert record.state == "failed"
