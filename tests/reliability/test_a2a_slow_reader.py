@@ -20,6 +20,7 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 import pytest
@@ -37,8 +38,11 @@ BUFFERED = 256
 #: write buffer and the task's stream artifact; far below the 193 MB the
 #: unbounded buffers reached in 10 s.
 MEMORY_BOUND = 24 * 1024 * 1024
-#: /message/send latency tolerated during the slow stream (shared 2-core CI).
-LATENCY_BOUND_S = 1.0
+#: /message/send latency tolerated during the slow stream. A dispatcher waiting
+#: on the slow client would stall them for the whole quiet period; the bounds
+#: leave room for a loaded shared 2-core CI machine (typical: 2-5 ms median).
+MEDIAN_LATENCY_BOUND_S = 0.5
+MAX_LATENCY_BOUND_S = 5.0
 TEXT = "x" * 64
 
 
@@ -190,13 +194,15 @@ def _data(frame: str) -> Any:
 def check_report(route: str, report: SlowReport) -> None:
     print(
         f"{route}: peak {report.peak_bytes / 1e6:.1f} MB, emitted {report.emitted}, "
-        f"{len(report.latencies)} sends, max latency {max(report.latencies) * 1e3:.0f} ms, "
+        f"{len(report.latencies)} sends, median latency {median(report.latencies) * 1e3:.1f} ms, "
+        f"max {max(report.latencies) * 1e3:.0f} ms, "
         f"{len(report.events)} events delivered"
     )
     assert report.emitted < CHUNKS, "the producing node was not stopped"
     assert report.peak_bytes < MEMORY_BOUND
     assert report.latencies, "no concurrent request completed"
-    assert max(report.latencies) < LATENCY_BOUND_S
+    assert median(report.latencies) < MEDIAN_LATENCY_BOUND_S
+    assert max(report.latencies) < MAX_LATENCY_BOUND_S
     last = report.events[-1]
     if route == "2.2.5":
         error = report.events[-2]
