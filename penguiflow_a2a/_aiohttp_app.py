@@ -73,6 +73,25 @@ def _internal(path: str) -> web.Response:
     return web.json_response({"detail": "Internal Server Error"}, status=500)
 
 
+_REST_STATUS = {404: "NOT_FOUND", 405: "UNIMPLEMENTED", 413: "INVALID_ARGUMENT"}
+
+
+def _http_error(path: str, exc: web.HTTPException) -> web.Response:
+    if _is_rest(path):
+        body: dict[str, Any] = {
+            "error": {
+                "code": exc.status,
+                "status": _REST_STATUS.get(exc.status, "INVALID_ARGUMENT"),
+                "message": exc.reason,
+            }
+        }
+    else:
+        # FastAPI's shape in 2.2.5 (e.g. {"detail": "Not Found"}).
+        body = {"detail": exc.reason}
+    headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+    return web.json_response(body, status=exc.status, headers=headers)
+
+
 def _bearer_hook(token: str) -> AuthHook:
     expected = f"Bearer {token}".encode()
 
@@ -101,8 +120,12 @@ def _guard(hooks: list[AuthHook]) -> Any:
                 # Every task lookup of the handlers takes this principal.
                 request[PRINCIPAL_KEY] = principal
             return await handler(request)
-        except web.HTTPException:
-            raise
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            # aiohttp's own refusals (404, 405, ...) are text/plain; every
+            # reply of this server is JSON, shaped as its route family expects.
+            return _http_error(path, exc)
         except Exception as exc:
             # The client gets the protocol's generic error; the log gets the rest.
             _log.exception("a2a_request_failed", path=path, exception=repr(exc))
@@ -150,6 +173,7 @@ def build_app(
     *,
     include_docs: bool,
     max_body_bytes: int,
+    max_json_depth: int,
     auth: AuthHook | None,
     bearer_token: str | None,
     rest: bool,
@@ -213,10 +237,26 @@ def build_app(
 
     app.router.add_get("/.well-known/agent-card.json", agent_card)
     app.router.add_get("/.well-known/agent.json", agent_card)
-    LegacyRoutes(adapter, max_body_bytes=max_body_bytes, heartbeat_s=sse_heartbeat_s).add_to(app)
-    JsonRpcRoutes(service, max_body_bytes=max_body_bytes, heartbeat_s=sse_heartbeat_s).add_to(app)
+    heartbeat_s = sse_heartbeat_s
+    LegacyRoutes(
+        adapter,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        heartbeat_s=heartbeat_s,
+    ).add_to(app)
+    JsonRpcRoutes(
+        service,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        heartbeat_s=heartbeat_s,
+    ).add_to(app)
     if rest:
-        RestRoutes(service, max_body_bytes=max_body_bytes, heartbeat_s=sse_heartbeat_s).add_to(app)
+        RestRoutes(
+            service,
+            max_body_bytes=max_body_bytes,
+            max_json_depth=max_json_depth,
+            heartbeat_s=heartbeat_s,
+        ).add_to(app)
     if include_docs:
         schema = _openapi(adapter, rest)
 

@@ -7,36 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-__all__ = ["BodyError", "SSEWriter", "read_json", "stream_subscription"]
+from ._body import DEFAULT_MAX_DEPTH, BodyError, decode_json
+
+__all__ = ["SSEWriter", "read_json", "stream_subscription"]
 
 
 def _is_json(content_type: str) -> bool:
     return content_type.endswith(("/json", "+json")) or content_type == "application/json-rpc"
 
 
-@dataclass(slots=True)
-class BodyError(Exception):
-    """The request body was refused before any handler ran.
+async def read_json(request: web.Request, *, limit: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Read at most ``limit`` bytes of body and decode them with ``decode_json``.
 
-    ``kind`` is ``"too_large"``, ``"content_type"`` or ``"malformed"``.
-    """
-
-    kind: str
-    message: str
-
-
-async def read_json(request: web.Request, *, limit: int) -> Any:
-    """Read and decode the JSON body, at most ``limit`` bytes.
+    Every route reads its body here, so every route refuses the same things
+    the same way, before any work starts.
 
     Raises:
-        BodyError: oversized body, a non-JSON content type, or invalid JSON.
+        BodyError: oversized body, a non-JSON content type, a body cut short,
+            or one ``decode_json`` refuses.
     """
     if request.content_length is not None and request.content_length > limit:
         raise BodyError("too_large", f"request body exceeds {limit} bytes")
@@ -44,21 +37,18 @@ async def read_json(request: web.Request, *, limit: int) -> Any:
     if "Content-Type" in request.headers and not _is_json(request.content_type):
         raise BodyError("content_type", f"unsupported content type {request.content_type!r}")
     raw = bytearray()
-    # Read in pieces so a chunked body without Content-Length is bounded too.
-    async for piece in request.content.iter_chunked(64 * 1024):
-        raw += piece
-        if len(raw) > limit:
-            raise BodyError("too_large", f"request body exceeds {limit} bytes")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError too
-        raise BodyError("malformed", f"invalid JSON: {exc}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON (RFC 8259); accepted, they would later make a
-    # reply (a validation error quoting them, an echoed output) unencodable: a 500.
-    raise ValueError(f"{name} is not a valid JSON number")
+        # Read in pieces so a chunked body without Content-Length is bounded too.
+        async for piece in request.content.iter_chunked(64 * 1024):
+            raw += piece
+            if len(raw) > limit:
+                raise BodyError("too_large", f"request body exceeds {limit} bytes")
+    except (web.RequestPayloadError, ConnectionError) as exc:
+        # The client broke the chunked framing, or closed the connection
+        # before the body was complete (nobody may read that answer): never a
+        # 500, and no work starts.
+        raise BodyError("malformed", "request body is incomplete") from exc
+    return decode_json(bytes(raw), max_depth=max_depth)
 
 
 class SSEWriter:

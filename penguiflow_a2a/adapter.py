@@ -229,6 +229,10 @@ class A2AServerAdapter:
         except SessionShutdown as exc:
             raise A2ARequestError(status_code=503, detail="flow is shutting down") from exc
         except Exception as exc:
+            # The 2.2.5 contract puts the flow's exception text in the detail
+            # (spec/a2a.md); bodies the server cannot answer never get this far
+            # (_body.decode_json refuses them), and the log has the traceback.
+            _log.exception("a2a_send_failed", trace_id=session.trace_id, exception=repr(exc))
             raise A2ARequestError(status_code=500, detail=f"flow execution failed: {exc}") from exc
         finally:
             await session.aclose()
@@ -341,6 +345,8 @@ class _LegacyEventStream:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # As 2.2.5 (spec/a2a.md): the message is the exception's text.
+                _log.exception("a2a_stream_failed", trace_id=session.trace_id, exception=repr(exc))
                 message = str(exc) or type(exc).__name__
                 yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": message})
             else:

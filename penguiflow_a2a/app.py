@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
+from ._body import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT
 from .principals import Principal
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def create_a2a_app(
     *,
     include_docs: bool = True,
     max_body_bytes: int = 1024 * 1024,
+    max_json_depth: int = DEFAULT_MAX_DEPTH,
     auth: AuthHook | None = None,
     bearer_token: str | None = None,
     rest: bool = True,
@@ -61,6 +63,8 @@ def create_a2a_app(
         include_docs: serve ``/docs`` and ``/openapi.json``.
         max_body_bytes: larger request bodies are refused (413 on the 2.2.5
             routes, a JSON-RPC ``-32600`` on ``POST /``).
+        max_json_depth: request bodies nesting objects and arrays deeper
+            than this are refused as malformed (1 to 256).
         auth: called for every request except the agent cards; it returns
             the caller's principal (any hashable, e.g. a user or tenant id),
             ``True`` (the one shared principal) or ``False``/``None`` (401).
@@ -81,12 +85,15 @@ def create_a2a_app(
 
     Raises:
         RuntimeError: aiohttp is not installed.
-        ValueError: ``max_buffered_events`` below 1.
+        ValueError: ``max_json_depth`` outside 1-256, or ``max_buffered_events``
+            below 1.
 
-    .. versionadded:: 3.0 ``max_body_bytes``, ``auth``, ``bearer_token``,
+    .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
        standard A2A routes; ``max_buffered_events``; ``auth`` returning a principal.
     """
+    if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
+        raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
     if max_buffered_events < 1:
         raise ValueError("max_buffered_events must be at least 1")
     try:
@@ -97,6 +104,7 @@ def create_a2a_app(
         adapter,
         include_docs=include_docs,
         max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
         auth=auth,
         bearer_token=bearer_token,
         rest=rest,

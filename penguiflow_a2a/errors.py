@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penguiflow.errors import PenguiFlowError
 
+if TYPE_CHECKING:
+    from ._body import BodyError
+
 __all__ = [
     "A2AError",
+    "body_error",
     "internal_error",
     "invalid_params",
     "invalid_request",
@@ -134,3 +138,17 @@ def unsupported_operation(message: str) -> A2AError:
 def version_not_supported(version: str) -> A2AError:
     """``-32009``: an explicit ``A2A-Version`` we do not speak."""
     return A2AError(-32009, f"A2A version {version} is not supported")
+
+
+def body_error(exc: BodyError) -> A2AError:
+    """The protocol error for a refused request body.
+
+    Not JSON (or not UTF-8, cut short, nested too deep) is ``-32700``; valid
+    JSON holding a value no reply could carry (a non-finite number, a lone
+    surrogate) is ``-32602``; too large or not a JSON content type is ``-32600``.
+    """
+    if exc.kind == "malformed":
+        return parse_error(exc.message)
+    if exc.kind == "refused":
+        return invalid_params(exc.message)
+    return invalid_request(exc.message)

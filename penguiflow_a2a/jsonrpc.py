@@ -14,16 +14,17 @@ from aiohttp import web
 
 from penguiflow._logging import get_logger
 
-from ._http import BodyError, read_json, stream_subscription
+from ._body import DEFAULT_MAX_DEPTH, BodyError
+from ._http import read_json, stream_subscription
 from ._request import principal_of
 from ._sse import data_event
 from .codec import V0_3, V1_0, Codec
 from .errors import (
     A2AError,
+    body_error,
     internal_error,
     invalid_request,
     method_not_found,
-    parse_error,
     version_not_supported,
 )
 from .service import A2AService
@@ -68,6 +69,16 @@ def check_version(header: str | None) -> None:
         raise version_not_supported(header.strip())
 
 
+def _request_id(body: Any) -> str | int | None:
+    """The request's ``id`` when it is a valid one (string or integer), else ``None``."""
+    if not isinstance(body, dict):
+        return None
+    request_id = body.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        return None
+    return request_id
+
+
 def _result(request_id: Any, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
@@ -80,6 +91,7 @@ class JsonRpcRoutes:
         max_body_bytes: largest accepted request body.
         heartbeat_s: SSE heartbeat interval (see ``SSEWriter``).
         path: where the endpoint is mounted.
+        max_json_depth: deepest accepted nesting of the JSON body.
     """
 
     def __init__(
@@ -89,10 +101,12 @@ class JsonRpcRoutes:
         max_body_bytes: int,
         heartbeat_s: float | None,
         path: str = "/",
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.service = service
         self.path = path
         self._limit = max_body_bytes
+        self._max_depth = max_json_depth
         self._heartbeat_s = heartbeat_s
 
     def add_to(self, app: web.Application) -> None:
@@ -107,22 +121,16 @@ class JsonRpcRoutes:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Parse one JSON-RPC request and run its method."""
         try:
-            body = await read_json(request, limit=self._limit)
+            body = await read_json(request, limit=self._limit, max_depth=self._max_depth)
         except BodyError as exc:
-            error = (
-                parse_error(exc.message)
-                if exc.kind == "malformed"
-                else invalid_request(exc.message)
-            )
-            return self.error_response(None, error)
+            # A refused value still names its request when the envelope decoded.
+            return self.error_response(_request_id(exc.document), body_error(exc))
         if isinstance(body, list):
             return self.error_response(None, invalid_request("batch requests are not supported"))
         if not isinstance(body, dict):
             return self.error_response(None, invalid_request("request must be an object"))
-        request_id = body.get("id")
-        if request_id is not None and (
-            isinstance(request_id, bool) or not isinstance(request_id, str | int)
-        ):
+        request_id = _request_id(body)
+        if "id" in body and body["id"] is not None and request_id is None:
             return self.error_response(None, invalid_request("'id' must be a string or integer"))
         method = body.get("method")
         if body.get("jsonrpc") != "2.0" or not isinstance(method, str):

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from ._body import DEFAULT_MAX_DEPTH, BodyError
 from ._fastapi_json import fastapi_dumps
-from ._http import BodyError, SSEWriter, read_json
+from ._http import SSEWriter, read_json
 from ._request import principal_of
 from .adapter import A2AServerAdapter, _LegacyEventStream
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
@@ -30,6 +31,8 @@ def _detail(status: int, detail: Any) -> web.Response:
 
 
 def _body_error(exc: BodyError) -> web.Response:
+    # A body that is not JSON, or that no reply could carry (non-finite
+    # numbers, lone surrogates, too deep), is FastAPI's undecodable body: 422.
     if exc.kind == "too_large":
         return _detail(413, exc.message)
     if exc.kind == "content_type":
@@ -72,13 +75,20 @@ class LegacyRoutes:
         adapter: the adapter serving the flow.
         max_body_bytes: largest accepted request body.
         heartbeat_s: SSE heartbeat interval (see ``SSEWriter``).
+        max_json_depth: deepest accepted nesting of the JSON body.
     """
 
     def __init__(
-        self, adapter: A2AServerAdapter, *, max_body_bytes: int, heartbeat_s: float | None
+        self,
+        adapter: A2AServerAdapter,
+        *,
+        max_body_bytes: int,
+        heartbeat_s: float | None,
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.adapter = adapter
         self._limit = max_body_bytes
+        self._max_depth = max_json_depth
         self._heartbeat_s = heartbeat_s
 
     def add_to(self, app: web.Application) -> None:
@@ -94,7 +104,7 @@ class LegacyRoutes:
 
     async def _parse(self, request: web.Request, model: type[_M]) -> _M | web.Response:
         try:
-            body = await read_json(request, limit=self._limit)
+            body = await read_json(request, limit=self._limit, max_depth=self._max_depth)
         except BodyError as exc:
             return _body_error(exc)
         try:

@@ -12,11 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ._http import BodyError, read_json, stream_subscription
+from ._body import DEFAULT_MAX_DEPTH, BodyError
+from ._http import read_json, stream_subscription
 from ._request import principal_of
 from ._sse import data_event
 from .codec import V1_0
-from .errors import A2AError, invalid_params, invalid_request, parse_error
+from .errors import A2AError, body_error, invalid_params
 from .service import A2AService, Subscription
 
 __all__ = ["RestRoutes"]
@@ -42,13 +43,20 @@ class RestRoutes:
         service: the standard A2A operations.
         max_body_bytes: largest accepted request body.
         heartbeat_s: SSE heartbeat interval (see ``SSEWriter``).
+        max_json_depth: deepest accepted nesting of the JSON body.
     """
 
     def __init__(
-        self, service: A2AService, *, max_body_bytes: int, heartbeat_s: float | None
+        self,
+        service: A2AService,
+        *,
+        max_body_bytes: int,
+        heartbeat_s: float | None,
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.service = service
         self._limit = max_body_bytes
+        self._max_depth = max_json_depth
         self._heartbeat_s = heartbeat_s
 
     def add_to(self, app: web.Application) -> None:
@@ -63,10 +71,9 @@ class RestRoutes:
 
     async def _body(self, request: web.Request) -> Any:
         try:
-            return await read_json(request, limit=self._limit)
+            return await read_json(request, limit=self._limit, max_depth=self._max_depth)
         except BodyError as exc:
-            make = parse_error if exc.kind == "malformed" else invalid_request
-            raise make(exc.message) from exc
+            raise body_error(exc) from exc
 
     async def send(self, request: web.Request) -> web.StreamResponse:
         """``POST /message:send``."""

@@ -52,6 +52,7 @@ __all__ = [
     "TERMINAL_STATES",
     "ArtifactEvent",
     "StatusEvent",
+    "StreamText",
     "TaskEvent",
     "TaskManager",
     "TaskPage",
@@ -106,16 +107,50 @@ class ArtifactEvent:
 TaskEvent = StatusEvent | ArtifactEvent
 
 
+class StreamText:
+    """The text of a task's ``stream`` artifact, appended in amortised O(1).
+
+    ``str +=`` on the stored part copied the whole stream per chunk (quadratic
+    in the number of chunks); the pieces are joined only when the artifact is
+    read, and the join is kept until the next append.
+    """
+
+    __slots__ = ("_pieces",)
+
+    def __init__(self, first: str) -> None:
+        self._pieces = [first]
+
+    def append(self, text: str) -> None:
+        """Add ``text`` at the end."""
+        self._pieces.append(text)
+
+    @property
+    def pending(self) -> int:
+        """How many pieces wait to be joined (1 right after a read)."""
+        return len(self._pieces)
+
+    def value(self) -> str:
+        """The whole text."""
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0]
+
+
 @dataclass(eq=False)
 class TaskRecord:
-    """One task's state; mutated only by its runner and the manager."""
+    """One task's state; mutated only by its runner and the manager.
+
+    ``artifacts`` is read through the property, which brings the ``stream``
+    artifact's text up to date first.
+    """
 
     id: str
     context_id: str
     state: str
     updated: float
     status_message: dict[str, Any] | None = None
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    _artifacts: list[dict[str, Any]] = field(default_factory=list)
+    stream_text: StreamText | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[TaskEvent | None]] = field(default_factory=set)
@@ -125,6 +160,18 @@ class TaskRecord:
     max_buffered: int = 1024
     #: subscribers that fell ``max_buffered`` events behind: they get only the final status
     stalled: list[asyncio.Queue[TaskEvent | None]] = field(default_factory=list)
+
+    @property
+    def artifacts(self) -> list[dict[str, Any]]:
+        """The task's artifacts (the ``stream`` one holds the whole stream so far)."""
+        if self.stream_text is not None and self.stream_text.pending > 1:
+            stream = next(a for a in self._artifacts if a["name"] == "stream")
+            stream["parts"][0]["text"] = self.stream_text.value()
+        return self._artifacts
+
+    def add_artifact(self, artifact: dict[str, Any]) -> None:
+        """Store a new artifact (without joining the stream text)."""
+        self._artifacts.append(artifact)
 
     @property
     def terminal(self) -> bool:
@@ -292,7 +339,6 @@ class TaskManager:
         return message
 
     def _add_chunk(self, record: TaskRecord, chunk: Any) -> None:
-        stream = next((a for a in record.artifacts if a["name"] == "stream"), None)
         update = {
             "artifactId": f"{record.id}-stream",
             "name": "stream",
@@ -300,14 +346,15 @@ class TaskManager:
         }
         if chunk.meta:
             update["metadata"] = jsonable(chunk.meta)
-        if stream is None:
-            record.artifacts.append({**update, "parts": [{"text": chunk.text}]})
+        appended = record.stream_text is not None
+        if record.stream_text is None:
+            record.stream_text = StreamText(chunk.text)
+            record.add_artifact({**update, "parts": [{"text": chunk.text}]})
         else:
-            # The stored artifact keeps one text part holding the whole stream.
-            stream["parts"][0]["text"] += chunk.text
-        record.publish(
-            ArtifactEvent(record.id, record.context_id, update, stream is not None, chunk.done)
-        )
+            # The stored artifact keeps one text part holding the whole
+            # stream; it is joined when read (TaskRecord.artifacts).
+            record.stream_text.append(chunk.text)
+        record.publish(ArtifactEvent(record.id, record.context_id, update, appended, chunk.done))
 
     async def _run(self, record: TaskRecord, session: TraceSession) -> None:
         try:
@@ -335,7 +382,7 @@ class TaskManager:
                 meta = getattr(item, "meta", None)
                 if meta:
                     artifact["metadata"] = jsonable(dict(meta))
-                record.artifacts.append(artifact)
+                record.add_artifact(artifact)
                 record.publish(ArtifactEvent(record.id, record.context_id, artifact, False, True))
                 self._set_state(record, "completed", None)
         except SessionCancelled:
@@ -354,7 +401,9 @@ class TaskManager:
             self._set_state(record, "canceled", None)
             raise
         except Exception as exc:
-            text = f"flow execution failed: {exc}"
+            # The task's status names the failure, never its text: the log has that.
+            _log.exception("a2a_task_failed", task_id=record.id, exception=repr(exc))
+            text = "flow execution failed: internal error"
             self._set_state(record, "failed", self._agent_message(record, [{"text": text}]))
         finally:
             record.session = None
