@@ -19,7 +19,13 @@
     │   ├── StateStoreError             a state store cannot be used; carries ``path``
     │   │   ├── StateStoreLocked        the file stayed locked by another writer
     │   │   └── StateStoreCorrupt       the file is not a readable SQLite database
-    │   └── SerializationError (TypeError) a payload cannot cross a process boundary
+    │   ├── SerializationError (TypeError) a payload cannot cross a process boundary
+    │   └── ToolError                   an external tool failed; carries ``tool``, ``server``
+    │       ├── ToolNotFound (LookupError)      the server lists no tool of that name
+    │       ├── ToolArgumentsInvalid (ValueError) arguments break the tool's JSON schema
+    │       ├── ToolCallError           the tool answered with an error (MCP ``isError``)
+    │       ├── ToolTimeout (TimeoutError)     no answer within ``timeout_s``
+    │       └── ToolUnavailable         the session is down; ``retryable`` says if a retry may work
     └── (2.2.5 names keep their 2.2.5 bases; see below the kernel section)
 
 Context rides as attributes (``actor``, ``child_id``, ``cause``), not only in the
@@ -60,6 +66,12 @@ __all__ = [
     "StateStoreError",
     "StateStoreLocked",
     "SupervisionError",
+    "ToolArgumentsInvalid",
+    "ToolCallError",
+    "ToolError",
+    "ToolNotFound",
+    "ToolTimeout",
+    "ToolUnavailable",
 ]
 
 
@@ -198,6 +210,79 @@ class SerializationError(PenguiFlowError, TypeError):
         super().__init__(message)
         self.path = path
         self.type_name = type_name
+
+
+# --- external tools (penguiflow.tools) ---------------------------------------------
+
+
+class ToolError(PenguiFlowError):
+    """Calling an external tool failed; ``tool`` and ``server`` name it when known.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, tool: str | None = None, server: str | None = None):
+        super().__init__(message)
+        self.tool = tool
+        self.server = server
+
+
+class ToolNotFound(ToolError, LookupError):
+    """The server lists no tool of that name (or the toolset's filter hides it)."""
+
+
+class ToolArgumentsInvalid(ToolError, ValueError):
+    """The arguments do not match the tool's JSON schema; nothing was sent.
+
+    ``errors`` holds one ``{"path": ..., "message": ...}`` record per violation.
+    A ``ValueError``, so a pydantic validator raising it becomes a ``ValidationError``
+    the planner's argument-repair path reads.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool: str | None = None,
+        server: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ):
+        super().__init__(message, tool=tool, server=server)
+        self.errors: list[dict[str, Any]] = list(errors or [])
+
+
+class ToolCallError(ToolError):
+    """The tool ran and reported an error (MCP ``isError``); ``content`` is its text."""
+
+    def __init__(
+        self, message: str, *, tool: str | None = None, server: str | None = None, content: str = ""
+    ):
+        super().__init__(message, tool=tool, server=server)
+        self.content = content
+
+
+class ToolTimeout(ToolError, TimeoutError):
+    """The call (waiting for a session included) did not finish within ``timeout_s``."""
+
+
+class ToolUnavailable(ToolError):
+    """The tool's session is down: the connection dropped, or the supervisor gave up.
+
+    ``retryable`` is True while the supervisor is restarting the session (a retry,
+    such as the node's ``NodePolicy`` retry, may succeed) and False once restart
+    intensity was exceeded or the toolset was closed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool: str | None = None,
+        server: str | None = None,
+        retryable: bool = True,
+    ):
+        super().__init__(message, tool=tool, server=server)
+        self.retryable = retryable
 
 
 # --- flow level (2.2.5): FlowErrorCode, FlowError -- owned by the core runtime -------

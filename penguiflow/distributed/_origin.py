@@ -5,7 +5,10 @@ node's incoming edges are encoded and appended (in put order, in batches, by
 one sender task) to the node's Redis stream; producers wait while the node's
 backlog -- items sent but not yet answered -- is at capacity, locally and in
 Redis (unacknowledged entries counted by ``XLEN``, since workers delete what
-they acknowledge).
+they acknowledge). The same append script creates this origin's return stream
+if needed and refreshes its TTL, and the sender refreshes it while the mailbox
+is open: workers only append to a return stream that exists, so a closed or
+long-dead origin's stream is never re-created.
 
 The node's local actor still runs, but it never receives an item: its
 ``get()`` is the *return pump*. It reads this origin's return stream and
@@ -15,19 +18,25 @@ pump lives in a supervised actor task and stops and restarts with the flow.
 
 Delivery rules at the origin:
 
-* each work entry's result is delivered once (a redelivered entry's second
-  result finds no outstanding entry and is dropped);
+* every item gets an origin-side ``ref`` (its sequence number) *before* it is
+  sent; the entry carries it and its result answers with it, so a result can
+  never arrive for an item the origin does not know it is waiting for;
+* each item's result is delivered once: a second result for a ``ref`` is a
+  duplicate (a redelivered entry, or an append whose reply was lost and was
+  sent again) and is dropped; a ``ref`` this origin never issued is logged;
 * results of one trace are delivered in the order their inputs were sent
   (workers may finish them in any order);
 * ``flow.cancel(trace_id)`` purges the trace here (queued and outstanding
   entries are finished at once), deletes its entries from the stream and
   publishes a cancel notice so workers abort in-flight work.
+
+One module, though long: sending, the return pump and cancellation share the
+pending-item bookkeeping whose ordering is what keeps results from being lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -59,22 +68,40 @@ __all__ = ["RemoteMailbox"]
 LOGGER_NAME = "penguiflow.distributed"
 _log = get_logger(LOGGER_NAME)
 
-# Append up to ARGV[2..] while the stream's length stays below ARGV[1] (0 = no limit);
-# returns the ids added, so a batch is cut where the backlog reached capacity.
-_XADD_WITHIN_CAPACITY = """
-local cap = tonumber(ARGV[1])
-local n = #ARGV - 1
+# Make sure the return stream KEYS[2] exists (an empty stream: MAXLEN 0) and
+# expires ARGV[1] ms from now; workers refuse to append to a missing one.
+_ENSURE_RETURN = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '0', '*', 'o', '')
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+"""
+
+# Then append up to ARGV[3..] to KEYS[1] while its length stays below ARGV[2]
+# (0 = no limit); returns the ids added, so a batch is cut where the backlog
+# reached capacity. The return stream exists before any entry can be read.
+_XADD_WITHIN_CAPACITY = (
+    _ENSURE_RETURN
+    + """
+local cap = tonumber(ARGV[2])
+local n = #ARGV - 2
 if cap > 0 then
   local room = cap - redis.call('XLEN', KEYS[1])
   if room < n then n = room end
 end
 local ids = {}
-for i = 1, n do ids[i] = redis.call('XADD', KEYS[1], '*', 'd', ARGV[i + 1]) end
+for i = 1, n do ids[i] = redis.call('XADD', KEYS[1], '*', 'd', ARGV[i + 2]) end
 return ids
 """
+)
 
 _BATCH = 128
 _RETRY_S = 0.5
+
+
+def _seq_of(ref: str) -> int | None:
+    """The sequence number a ref stands for, or ``None`` if it is not one of ours."""
+    return int(ref) if ref.isdigit() else None
 
 
 class _Pending:
@@ -118,6 +145,7 @@ class RemoteMailbox(Mailbox):
         origin: str,
         capacity: int,
         block_ms: int,
+        return_ttl_ms: int = 600_000,
     ) -> None:
         super().__init__(0)
         self._redis = redis
@@ -130,13 +158,13 @@ class RemoteMailbox(Mailbox):
         self._origin = origin
         self.capacity = capacity
         self._block_ms = block_ms
+        self._return_ttl_ms = max(1, return_ttl_ms)
         self._edges: dict[int, int] = {}  # lane -> edge index; set by attach()
         self._edge_names: dict[int, str] = {}
         self.lanes = 1
-        self._seq = itertools.count()
-        self._live: dict[int, _Pending] = {}  # every pending item, in send order
+        self._next_seq = 0  # the next ref; every lower one was issued (sent or not)
+        self._live: dict[int, _Pending] = {}  # every unanswered item by ref, in send order
         self._unsent: deque[_Pending] = deque()
-        self._outstanding: dict[str, _Pending] = {}
         self._by_trace: dict[str, deque[_Pending]] = {}
         self._room_waiters: deque[asyncio.Future[None]] = deque()
         self._reserved = 0
@@ -150,6 +178,9 @@ class RemoteMailbox(Mailbox):
         self._failure: BaseException | None = None
         self._last_id = "0-0"
         self._xadd = redis.register_script(_XADD_WITHIN_CAPACITY)
+        self._ensure_return = redis.register_script(_ENSURE_RETURN)
+        self._refresh_due = False
+        self._refresh_timer: asyncio.TimerHandle | None = None
         self._debug = is_debug_enabled(LOGGER_NAME)
 
     def attach(self, lanes: dict[int, int]) -> None:
@@ -171,7 +202,7 @@ class RemoteMailbox(Mailbox):
         Raises:
             SerializationError: ``item`` cannot cross a process boundary.
         """
-        wire = self._encode(item, lane)
+        seq, wire = self._encode(item, lane)
         if self._at_capacity() or self._room_waiters:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._room_waiters.append(fut)
@@ -185,13 +216,13 @@ class RemoteMailbox(Mailbox):
                     self._wake_room()
                 raise
             self._reserved -= 1
-        self._enqueue(item, lane, wire)
+        self._enqueue(seq, wire, item, lane)
 
     def put_nowait(self, item: Any, lane: int = 0) -> bool:
         """Send ``item`` unless the backlog is at capacity (then ``False``)."""
         if self._at_capacity() or self._room_waiters:
             return False
-        self._enqueue(item, lane, self._encode(item, lane))
+        self._enqueue(*self._encode(item, lane), item, lane)
         return True
 
     def get_nowait(self, lanes: Sequence[int] | None = None) -> Delivery:
@@ -234,8 +265,13 @@ class RemoteMailbox(Mailbox):
                 for entry_id, fields in entries:
                     await self._on_result(fields["d"])
                     self._last_id = entry_id
-                await self._redis.xdel(self._reply_to, *(e[0] for e in entries))
-                checkpoint()
+                try:
+                    await self._redis.xdel(self._reply_to, *(e[0] for e in entries))
+                    checkpoint()
+                except (OSError, redis_errors()) as exc:
+                    # Already delivered (reads go on from _last_id): a leftover entry
+                    # is only space, freed when the stream is deleted or expires.
+                    _log.warning("distributed_return_retry", node=self._name, error=repr(exc))
         return self._system_items.popleft()
 
     def purge(
@@ -302,7 +338,8 @@ class RemoteMailbox(Mailbox):
                     self._idle_waiters.remove(fut)
 
     # -- sending ------------------------------------------------------------------------
-    def _encode(self, item: Any, lane: int) -> str:
+    def _encode(self, item: Any, lane: int) -> tuple[int, str]:
+        """Encode ``item`` as a work entry with a fresh ref; return ``(ref, json)``."""
         if self._failure is not None:
             raise RuntimeError(f"sending to node {self._name!r} failed") from self._failure
         try:
@@ -313,7 +350,10 @@ class RemoteMailbox(Mailbox):
                 path=exc.path,
                 type_name=exc.type_name,
             ) from exc
-        return WorkEntry(
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq, WorkEntry(
+            ref=str(seq),
             origin=self._origin,
             reply_to=self._reply_to,
             edge=self._edges.get(lane, -1),
@@ -322,8 +362,8 @@ class RemoteMailbox(Mailbox):
             item=tree,
         ).model_dump_json()
 
-    def _enqueue(self, item: Any, lane: int, wire: str) -> None:
-        pending = _Pending(next(self._seq), item, lane, wire)
+    def _enqueue(self, seq: int, wire: str, item: Any, lane: int) -> None:
+        pending = _Pending(seq, item, lane, wire)
         self._live[pending.seq] = pending
         self._unsent.append(pending)
         if pending.trace_id is not None:
@@ -335,6 +375,19 @@ class RemoteMailbox(Mailbox):
         if self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._send_loop())
             self._sender.add_done_callback(self._sender_done)
+            self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        # The return stream's TTL is refreshed at a third of its length while the
+        # sender lives (even with the flow stopped: results may still come back).
+        self._refresh_timer = asyncio.get_running_loop().call_later(
+            self._return_ttl_ms / 3000, self._on_refresh_due
+        )
+
+    def _on_refresh_due(self) -> None:
+        self._refresh_due = True
+        self._wake.set()
+        self._schedule_refresh()
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -346,12 +399,17 @@ class RemoteMailbox(Mailbox):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._control or self._unsent:
+            while self._control or self._unsent or self._refresh_due:
                 try:
                     if not group_ready:
                         await ensure_group(self._redis, self._stream)
                         group_ready = True
-                    if self._control:
+                    if self._refresh_due:
+                        await self._ensure_return(
+                            keys=[self._stream, self._reply_to], args=[self._return_ttl_ms]
+                        )
+                        self._refresh_due = False
+                    elif self._control:
                         await self._send_control(*self._control[0])
                         self._control.popleft()
                     else:
@@ -363,22 +421,36 @@ class RemoteMailbox(Mailbox):
             self._wake_flushed()
 
     async def _send_batch(self) -> None:
-        batch = [self._unsent.popleft() for _ in range(min(_BATCH, len(self._unsent)))]
+        batch: list[_Pending] = []
+        while self._unsent and len(batch) < _BATCH:
+            pending = self._unsent.popleft()
+            # An item answered already was in a batch whose reply was lost: its
+            # first copy reached the workers, so it is not sent again.
+            if pending.seq in self._live:
+                batch.append(pending)
+        if not batch:
+            return
         self._sending = len(batch)
         try:
-            args: list[str | int] = [self.capacity, *(p.wire for p in batch)]
-            ids = await self._xadd(keys=[self._stream], args=args)
+            args: list[str | int] = [
+                self._return_ttl_ms,
+                self.capacity,
+                *(p.wire for p in batch),
+            ]
+            ids = await self._xadd(keys=[self._stream, self._reply_to], args=args)
         except BaseException:
+            # The reply may be lost after Redis appended the batch: sending it again
+            # may duplicate entries, and their second results are dropped by ref.
             self._unsent.extendleft(reversed([p for p in batch if not p.dropped]))
             raise
         finally:
             self._sending = 0
         for pending, entry_id in zip(batch, ids, strict=False):
+            # The item may already be answered (its result can arrive before this
+            # reply): the entry id only serves to delete a cancelled item's entry.
             pending.entry_id = entry_id
             if pending.dropped:  # cancelled while being sent
                 self._control.append(([entry_id], set()))
-            else:
-                self._outstanding[entry_id] = pending
         rest = [p for p in batch[len(ids) :] if not p.dropped]
         if rest:
             # The stream is at capacity (other origins share it): wait for workers.
@@ -400,17 +472,28 @@ class RemoteMailbox(Mailbox):
             # Not ours to crash on: a stray entry must not stop every later result.
             _log.error("distributed_bad_result", node=self._name, error=repr(exc))
             return
-        pending = self._outstanding.get(result.ref)
-        if pending is None or pending.result is not None:
-            if self._debug:
-                _log.debug("distributed_duplicate_dropped", node=self._name, ref=result.ref)
+        seq = _seq_of(result.ref)
+        pending = self._live.get(seq) if seq is not None else None
+        if pending is None:
+            if seq is not None and seq < self._next_seq:
+                # Issued here and finished since (answered or cancelled): provably
+                # a second result for the same item.
+                if self._debug:
+                    _log.debug("distributed_duplicate_dropped", node=self._name, ref=result.ref)
+            else:
+                _log.warning("distributed_unknown_result", node=self._name, ref=result.ref)
             return
-        error = result.error
-        try:
-            outputs = [(code, decode(tree)) for code, tree in result.outputs]
-        except SerializationError as exc:
-            outputs, error = [], str(exc)
-        pending.result = (outputs, error)
+        if pending.result is None:
+            error = result.error
+            try:
+                outputs = [(code, decode(tree)) for code, tree in result.outputs]
+            except SerializationError as exc:
+                outputs, error = [], str(exc)
+            pending.result = (outputs, error)
+        elif self._debug:
+            # A duplicate of a result held back or interrupted: the drain below
+            # resumes an interrupted delivery where it stopped (pending.sent).
+            _log.debug("distributed_duplicate_dropped", node=self._name, ref=result.ref)
         if pending.trace_id is None:
             await self._deliver_result(pending)
             return
@@ -425,6 +508,7 @@ class RemoteMailbox(Mailbox):
         outputs, error = pending.result
         if error is not None:
             await self._fail(pending, error)
+            pending.result = (outputs, None)  # reported once, even if delivery resumes
         flow = self._flow
         for index in range(pending.sent, len(outputs)):
             code, item = outputs[index]
@@ -460,8 +544,6 @@ class RemoteMailbox(Mailbox):
 
     def _forget(self, pending: _Pending) -> None:
         self._live.pop(pending.seq, None)
-        if pending.entry_id is not None:
-            self._outstanding.pop(pending.entry_id, None)
         if pending.trace_id is not None:
             queue = self._by_trace.get(pending.trace_id)
             if queue is not None:
@@ -500,6 +582,9 @@ class RemoteMailbox(Mailbox):
     async def aclose(self) -> None:
         """Stop the sender task (items not yet sent stay unsent)."""
         sender, self._sender = self._sender, None
+        if self._refresh_timer is not None:
+            self._refresh_timer.cancel()
+            self._refresh_timer = None
         if sender is not None:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)

@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["checkpoint", "connect", "ensure_group", "redis_errors"]
+__all__ = ["checkpoint", "connect", "ensure_group", "redis_errors", "socket_timeout"]
 
 
-def connect(url_or_client: str | Redis) -> tuple[Redis, bool]:
+def connect(url_or_client: str | Redis, *, block_ms: int = 0) -> tuple[Redis, bool]:
     """Return a client for ``url_or_client`` and whether we own it (and must close it).
+
+    A client made from a URL gets a socket timeout well above ``block_ms``, the
+    longest blocking read it will make: the client's default (5 s) would turn
+    every longer read into a timeout.
 
     Raises:
         ImportError: the ``redis`` package is missing (``pip install penguiflow[redis]``).
@@ -25,8 +29,15 @@ def connect(url_or_client: str | Redis) -> tuple[Redis, bool]:
         raise ImportError(
             "penguiflow.distributed needs the redis client: pip install 'penguiflow[redis]'"
         ) from exc
-    client: Redis = Redis.from_url(url_or_client, decode_responses=True)
+    client: Redis = Redis.from_url(
+        url_or_client, decode_responses=True, socket_timeout=socket_timeout(block_ms)
+    )
     return client, True
+
+
+def socket_timeout(block_ms: int) -> float:
+    """Seconds a reply may take: the longest blocking read plus a margin, at least 5 s."""
+    return max(5.0, block_ms / 1000 + 5.0)
 
 
 def redis_errors() -> type[Exception]:

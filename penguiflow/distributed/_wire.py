@@ -48,8 +48,14 @@ class Keys:
 
 
 class WorkEntry(BaseModel):
-    """One item for a distributed node: which edge it came on and where to answer."""
+    """One item for a distributed node: which edge it came on and where to answer.
 
+    ``ref`` is the origin's own id for the item, assigned before it is sent, so
+    the origin knows what it waits for before any worker can see the entry; the
+    result carries it back.
+    """
+
+    ref: str
     origin: str
     reply_to: str
     edge: int
@@ -61,8 +67,8 @@ class WorkEntry(BaseModel):
 class ResultEntry(BaseModel):
     """What a worker sends back for one ``WorkEntry``.
 
-    ``ref`` is the stream id of the work entry (the origin delivers each ``ref``
-    once), ``deliveries`` how often it had been delivered, ``outputs`` the items
+    ``ref`` is the work entry's ``ref`` (the origin delivers each ``ref`` once),
+    ``deliveries`` how often the entry had been delivered, ``outputs`` the items
     the node put on its outgoing edges, in order, as ``(edge index, item)``
     (``ROOKERY_CODE`` for runtime Rookery deliveries). ``error`` is set when the
     entry could not be handled at all (undecodable item, delivery limit).

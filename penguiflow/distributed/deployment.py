@@ -53,7 +53,11 @@ class RedisDeployment:
             unacknowledged backlog) before producers wait; default
             ``queue_maxsize`` times the node's number of incoming edges;
             ``<= 0`` means unbounded.
-        block_ms: how long one read of the return stream blocks.
+        block_ms: how long one read of the return stream blocks (a client made
+            from a URL gets a socket timeout above it; give your own client one).
+        return_ttl_ms: this origin's return streams expire this long after the
+            origin last refreshed them (it does at a third of it until
+            ``close()``), so a crashed origin leaves no key behind for good.
 
     .. versionadded:: 3.0
     """
@@ -67,12 +71,14 @@ class RedisDeployment:
         prefix: str = "penguiflow",
         capacity: int | None = None,
         block_ms: int = 1000,
+        return_ttl_ms: int = 600_000,
     ) -> None:
-        self._redis, self._owned = connect(url)
+        self._redis, self._owned = connect(url, block_ms=block_ms)
         self.nodes = tuple(nodes)
         self.keys = Keys(prefix, flow_name)
         self.capacity = capacity
         self.block_ms = block_ms
+        self.return_ttl_ms = return_ttl_ms
         self.origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._mailboxes: dict[str, RemoteMailbox] = {}
 
@@ -110,6 +116,7 @@ class RedisDeployment:
                 origin=self.origin,
                 capacity=capacity,
                 block_ms=self.block_ms,
+                return_ttl_ms=self.return_ttl_ms,
             )
             mailbox.attach(_bridge.mount_remote(flow, node, mailbox))
             self._mailboxes[name] = mailbox

@@ -22,10 +22,10 @@ import sys
 from collections.abc import Sequence
 
 from penguiflow.distributed._host import FlowFactory, NodeHost
-from penguiflow.distributed._redis import connect
+from penguiflow.distributed._redis import connect, redis_errors
 from penguiflow.distributed._wire import Keys
 
-__all__ = ["load_flow_factory", "main", "run_worker"]
+__all__ = ["describe_exit", "load_flow_factory", "main", "run_worker"]
 
 
 def load_flow_factory(spec: str) -> FlowFactory:
@@ -61,13 +61,14 @@ async def run_worker(
     prefetch: int = 1,
     worker_id: str | None = None,
     stop: asyncio.Event | None = None,
+    stale_consumer_ms: int | None = None,
 ) -> None:
     """Host ``nodes`` of the flow built by ``flow`` until ``stop`` is set (or a signal).
 
     .. versionadded:: 3.0
     """
     build = load_flow_factory(flow)
-    redis, _ = connect(url)
+    redis, _ = connect(url, block_ms=block_ms)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -83,6 +84,7 @@ async def run_worker(
         block_ms=block_ms,
         max_deliveries=max_deliveries,
         prefetch=prefetch,
+        stale_consumer_ms=stale_consumer_ms,
     )
     try:
         await host.run(stop)
@@ -107,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-deliveries", type=int, default=5)
     parser.add_argument("--prefetch", type=int, default=1, help="entries read at once per slot")
     parser.add_argument("--worker-id", default=None)
+    parser.add_argument(
+        "--stale-consumer-ms",
+        type=int,
+        default=None,
+        help="delete other workers' consumers idle this long with nothing pending "
+        "(default: twice --claim-idle-ms)",
+    )
     return parser
 
 
@@ -127,12 +136,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_deliveries=args.max_deliveries,
                 prefetch=args.prefetch,
                 worker_id=args.worker_id,
+                stale_consumer_ms=args.stale_consumer_ms,
             )
         )
     except Exception as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe_exit(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def describe_exit(exc: BaseException) -> str:
+    """One line saying why the worker stopped: the first real error, not its task group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, redis_errors()):
+        return f"redis: {type(exc).__name__}: {text}"
+    return text
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

@@ -53,6 +53,7 @@ class Cluster:
         self.flows: list = []
         self.deployments: list = []
         self.hosts: list = []  # (host, stop event, task, client)
+        self.may_crash: list = []  # hosts a test expects to end with an error
 
     def deploy(self, build, nodes, *, run: bool = True, **options):
         from penguiflow.distributed import RedisDeployment
@@ -100,12 +101,17 @@ class Cluster:
             await flow.stop()
         for _host, stop, _task, _client in self.hosts:
             stop.set()
-        for _host, _stop, task, client in self.hosts:
+        crashed = []
+        for host, _stop, task, client in self.hosts:
             async with asyncio.timeout(5):
-                await asyncio.gather(task, return_exceptions=True)
+                (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            if isinstance(outcome, Exception) and host not in self.may_crash:
+                crashed.append(outcome)
             await client.aclose()
         for deployment in self.deployments:
             await deployment.close()
+        # A host that died in the background would pass many tests by accident.
+        assert not crashed, f"a worker host crashed: {crashed!r}"
 
 
 @pytest.fixture

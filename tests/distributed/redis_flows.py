@@ -205,3 +205,21 @@ def build_bare_tail() -> Any:
     a = Node(unwrap, name="unwrap", policy=NONE)
     b = Node(bare_remote, name="bare_remote", policy=NONE)
     return create(a.to(b), b.to(), queue_maxsize=8)
+
+
+async def relay(msg: Message, ctx: Any) -> None:
+    for seq in range(3):
+        await ctx.emit(_msg(msg, {"seq": seq}))
+
+
+async def sink(msg: Message, ctx: Any) -> Message:
+    ENTERED.setdefault("sink", asyncio.Event()).set()
+    await GATE.setdefault("sink", asyncio.Event()).wait()
+    return msg
+
+
+def build_relay() -> Any:
+    """relay (3 outputs per input, distributed) -> sink (local, waits for GATE["sink"])."""
+    r = Node(relay, name="relay", policy=NONE)
+    s = Node(sink, name="sink", policy=NONE)
+    return create(r.to(s), s.to(), queue_maxsize=1)

@@ -266,7 +266,7 @@ class FakeWorker:
 
     async def answer(self, entry_id: str, work: WorkEntry, item: Any, **kw: Any) -> None:
         result = ResultEntry(
-            ref=entry_id, deliveries=1, worker="fake", outputs=[(ROOKERY_CODE, encode(item))], **kw
+            ref=work.ref, deliveries=1, worker="fake", outputs=[(ROOKERY_CODE, encode(item))], **kw
         )
         await self.client.xadd(work.reply_to, {"d": result.model_dump_json()})
 
@@ -311,8 +311,8 @@ async def test_an_error_result_becomes_a_flow_error(cluster, redis_client) -> No
     msg = _msg("x")
     await flow.emit(msg)
     await deployment.flush()
-    ((entry_id, work),) = await fake.read(1)
-    result = ResultEntry(ref=entry_id, deliveries=7, worker="fake", outputs=[], error="gave up")
+    ((_entry_id, work),) = await fake.read(1)
+    result = ResultEntry(ref=work.ref, deliveries=7, worker="fake", outputs=[], error="gave up")
     await redis_client.xadd(work.reply_to, {"d": result.model_dump_json()})
     error = await _fetch(flow)
     assert isinstance(error, FlowError)
@@ -324,9 +324,9 @@ async def test_an_undecodable_result_becomes_a_flow_error(cluster, redis_client)
     fake = FakeWorker(redis_client, cluster.prefix, "flaky")
     await flow.emit(_msg("x"))
     await deployment.flush()
-    ((entry_id, work),) = await fake.read(1)
+    ((_entry_id, work),) = await fake.read(1)
     bad = {"$model": "nowhere_at_all:Nope", "$fields": {}}
-    result = ResultEntry(ref=entry_id, deliveries=1, worker="fake", outputs=[(ROOKERY_CODE, bad)])
+    result = ResultEntry(ref=work.ref, deliveries=1, worker="fake", outputs=[(ROOKERY_CODE, bad)])
     await redis_client.xadd(work.reply_to, {"d": result.model_dump_json()})
     error = await _fetch(flow)
     assert isinstance(error, FlowError)
@@ -360,7 +360,10 @@ async def test_an_entry_delivered_too_often_is_answered_with_an_error(cluster) -
 async def _answer_to_manual_entry(cluster, redis_client, **fields: Any) -> ResultEntry:
     host = await cluster.host(redis_flows.build_echo, ["echo"])
     reply_to = f"{cluster.prefix}:manual-replies"
-    entry = {"origin": "manual", "reply_to": reply_to, "edge": 0, "edge_name": "OpenSea->echo"}
+    # An origin's return stream exists (empty) before it sends: workers append only then.
+    await redis_client.xadd(reply_to, {"o": ""}, maxlen=0, approximate=False)
+    entry = {"ref": "0", "origin": "manual", "reply_to": reply_to, "edge": 0}
+    entry["edge_name"] = "OpenSea->echo"
     work = WorkEntry(**{**entry, "trace_id": None, "item": "x", **fields})
     stream = Keys(cluster.prefix, "t").node_stream("echo")
     await redis_client.xadd(stream, {"d": work.model_dump_json()})
@@ -400,9 +403,9 @@ async def test_a_malformed_result_is_skipped(cluster, redis_client, records) -> 
     msg = _msg("after the bad one")
     await flow.emit(msg)
     await deployment.flush()
-    ((entry_id, work),) = await fake.read(1)
+    ((_entry_id, work),) = await fake.read(1)
     await redis_client.xadd(work.reply_to, {"d": "{not json"})
-    bad_edge = ResultEntry(ref=entry_id, deliveries=1, worker="fake", outputs=[(99, "x")])
+    bad_edge = ResultEntry(ref=work.ref, deliveries=1, worker="fake", outputs=[(99, "x")])
     await redis_client.xadd(work.reply_to, {"d": bad_edge.model_dump_json()})
     async with asyncio.timeout(5):
         await flow.wait_idle()  # the pump got past both: the item is finished

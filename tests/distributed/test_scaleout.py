@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import redis_flows
+from procs import pending_of, start_worker
 
 from penguiflow import Headers, Message
 from penguiflow.distributed import RedisDeployment
@@ -19,39 +16,7 @@ from penguiflow.distributed._wire import GROUP, Keys
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
 TRACES = 2000
-
-
-def _worker(url: str, prefix: str, worker_id: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
-    command = [
-        sys.executable,
-        "-m",
-        "penguiflow.distributed.worker",
-        "--redis", url,
-        "--flow", "redis_flows:build_chain",
-        "--flow-name", "chain",
-        "--prefix", prefix,
-        "--node", "enrich",
-        "--node", "score",
-        "--concurrency", "2",
-        "--claim-idle-ms", "1000",
-        "--block-ms", "100",
-        "--worker-id", worker_id,
-    ]  # fmt: skip
-    return subprocess.Popen(command, env=env, cwd=ROOT)
-
-
-async def _pending_of(client, prefix: str, consumer_prefix: str) -> int:
-    keys = Keys(prefix, "chain")
-    total = 0
-    for node in ("enrich", "score"):
-        for consumer in await client.xinfo_consumers(keys.node_stream(node), GROUP):
-            if consumer["name"].startswith(consumer_prefix):
-                total += consumer["pending"]
-    return total
 
 
 async def test_every_result_arrives_once_in_order_despite_a_killed_worker(
@@ -62,7 +27,7 @@ async def test_every_result_arrives_once_in_order_despite_a_killed_worker(
         redis_url, nodes=["enrich", "score"], flow_name="chain", prefix=namespace, block_ms=100
     )
     deployment.apply(flow)
-    workers = [_worker(redis_url, namespace, f"w{i}") for i in range(3)]
+    workers = [start_worker(redis_url, namespace, f"w{i}") for i in range(3)]
     flow.run()
     seen: dict[str, list[int]] = collections.defaultdict(list)
     killed_after = None
@@ -84,7 +49,7 @@ async def test_every_result_arrives_once_in_order_despite_a_killed_worker(
                     # Freeze worker 0, and kill it only while it holds unacknowledged
                     # entries (else let it go on and try again at the next result).
                     workers[0].send_signal(signal.SIGSTOP)
-                    in_hand = await _pending_of(redis_client, namespace, "w0-")
+                    in_hand = await pending_of(redis_client, namespace, "w0-")
                     if in_hand:
                         workers[0].send_signal(signal.SIGKILL)
                         killed_after, pending_at_kill = count, in_hand

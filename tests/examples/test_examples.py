@@ -29,6 +29,7 @@ EXPECTED: dict[str, str] = {
     "mailbox_inspection": "fetched in order: ['KRILL', 'SQUID', 'FISH', 'ICE']",
     "map_concurrent": "doc-e:",
     "metadata_propagation": "steps: ['annotate', 'retrieve', 'summarize']",
+    "mcp_tools": "flow result: {'result': 60}",
     "mlflow_metrics": "Word count: 3",
     "persistence_sqlite": "node_success",
     "playbook_retrieval": "Final answer: krill is the main food | penguins eat fish",
