@@ -313,3 +313,21 @@ def test_create_a2a_app_hands_the_bound_to_the_adapter() -> None:
     adapter = A2AServerAdapter(BurstFlow(1), agent_card=CARD, agent_url="u")
     create_a2a_app(adapter, max_buffered_events=7)
     assert adapter.max_buffered_events == 7
+
+
+class UncancellableSession(ChunkSession):
+    async def cancel(self, trace_id: str) -> bool:
+        raise RuntimeError("PenguiFlow is not running")
+
+
+async def test_overflowing_task_fails_even_when_its_trace_cannot_be_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    manager = TaskManager(clock=SYSTEM_CLOCK, max_buffered=2)
+    record = launch(manager, UncancellableSession(100))
+    record.subscribe()
+    with caplog.at_level(logging.WARNING, logger="penguiflow_a2a.tasks"):
+        async with asyncio.timeout(5):
+            await record.done.wait()
+    assert record.state == "failed"
+    assert "a2a_overflow_cancel_failed" in caplog.text
