@@ -1,4 +1,4 @@
-"""``penguiflow-admin``: show or replay the stored history of a trace.
+"""``penguiflow-admin``: show or replay the stored history of a trace; list journaled traces.
 
 Imported only by the console script (and ``python -m penguiflow.admin``). The
 store comes from ``--state-store``: a ``package.module:callable`` factory, or,
@@ -35,7 +35,8 @@ _BASE_KEYS = frozenset(
 )  # fmt: skip
 
 _DESCRIPTION = """\
-Inspect what a PenguiFlow run stored: every FlowEvent of one trace, in order.
+Inspect what a PenguiFlow run stored: every FlowEvent of one trace, in order,
+or the traces a durable flow's journal still holds (unfinished, parked).
 
 A flow stores its events when it is created with a state store, e.g.
     PenguiFlow(..., state_store=SQLiteStateStore("runs.db"))
@@ -48,6 +49,7 @@ examples:
   penguiflow-admin history 3f2a... --state-store ./runs.db --tail 5 --table
   penguiflow-admin history 3f2a... --state-store myapp.stores:make_store --json
   penguiflow-admin replay 3f2a... --state-store ./runs.db --delay 0.2
+  penguiflow-admin traces --state-store ./runs.db --parked
 
 --state-store takes a path to a SQLite file (.db/.sqlite/.sqlite3 or any existing
 file) or a factory 'package.module:callable' that returns a StateStore (it is called
@@ -204,6 +206,47 @@ async def _replay(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.delay)
 
 
+_TRACE_COLUMNS = ("trace_id", "status", "entries", "undelivered", "keys")
+
+
+async def _traces(args: argparse.Namespace) -> None:
+    from penguiflow.journal import journal_of
+
+    store, owned = await _open_store(args.state_store)
+    try:
+        journal = journal_of(store)
+        records = await journal.traces(include_finished=args.all)
+    finally:
+        if owned:
+            await store.close()  # type: ignore[attr-defined]
+    if args.parked:
+        records = [r for r in records if r.status == "parked"]
+    if args.json:
+        rows = [
+            {
+                "trace_id": r.trace_id,
+                "status": r.status,
+                "entries": r.entries,
+                "undelivered": r.undelivered,
+                "idempotency_keys": list(r.idempotency_keys),
+            }
+            for r in records
+        ]
+        print(json.dumps({"traces": rows}, sort_keys=True))
+        return
+    if not records:
+        if sys.stderr.isatty():
+            print("# no unfinished traces", file=sys.stderr)
+        return
+    table = [_TRACE_COLUMNS] + [
+        (r.trace_id, r.status, str(r.entries), str(r.undelivered), ",".join(r.idempotency_keys))
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(_TRACE_COLUMNS))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="penguiflow-admin",
@@ -211,7 +254,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    # The usage line is the 2.2.5 contract (spec/distribution.md), so it names only
+    # the 2.2.5 commands; 'traces' (3.0) is listed with its help below it.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{history,replay}")
     history = commands.add_parser(
         "history",
         help="print the stored events of a trace, one JSON object per line",
@@ -247,6 +292,30 @@ def _parser() -> argparse.ArgumentParser:
         "--delay", type=float, default=0.0, metavar="SECONDS", help="pause after each event"
     )
     replay.add_argument("--table", action="store_true", help="table rows instead of JSON")
+    traces = commands.add_parser(
+        "traces",
+        help="list the traces a durable flow's journal still holds",
+        description="List the journaled traces that are not settled (running, parked, "
+        "cancelled or with undelivered results), oldest first, as a table (trace_id, "
+        "status, entries, undelivered, keys). The store must keep a journal, as "
+        "SQLiteStateStore does; opening an older SQLite file upgrades its schema.",
+    )
+    traces.add_argument(
+        "--state-store",
+        required=True,
+        metavar="MODULE:CALLABLE",
+        help="a SQLite file path, or a factory 'package.module:callable' returning a "
+        "store with a journal",
+    )
+    traces.add_argument(
+        "--parked", action="store_true", help="only traces waiting for a resume value"
+    )
+    traces.add_argument("--all", action="store_true", help="settled (finished) traces too")
+    traces.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document {traces: [...]} for programs",
+    )
     return parser
 
 
@@ -258,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     own event loop, so call it from synchronous code.
     """
     args = _parser().parse_args(argv)
-    command = _history if args.command == "history" else _replay
+    command = {"history": _history, "replay": _replay, "traces": _traces}[args.command]
     try:
         asyncio.run(command(args))
     except Exception as exc:

@@ -18,7 +18,10 @@
     │   │   └── LLMCallError            the model call failed; carries ``model``
     │   ├── StateStoreError             a state store cannot be used; carries ``path``
     │   │   ├── StateStoreLocked        the file stayed locked by another writer
-    │   │   └── StateStoreCorrupt       the file is not a readable SQLite database
+    │   │   ├── StateStoreCorrupt       the file is not a readable SQLite database
+    │   │   └── JournalError            a durable-flow journal write or read failed
+    │   │       ├── JournalConflict     a step consumed an entry no longer in the journal
+    │   │       └── InterruptTokenError resume with an unknown or already used token
     │   ├── SerializationError (TypeError) a payload cannot cross a process boundary
     │   └── ToolError                   an external tool failed; carries ``tool``, ``server``
     │       ├── ToolNotFound (LookupError)      the server lists no tool of that name
@@ -55,6 +58,9 @@ __all__ = [
     "Escalated",
     "FlowError",
     "FlowErrorCode",
+    "InterruptTokenError",
+    "JournalConflict",
+    "JournalError",
     "LLMCallError",
     "MailboxClosed",
     "MailboxFull",
@@ -192,6 +198,45 @@ class StateStoreLocked(StateStoreError):
 
 class StateStoreCorrupt(StateStoreError):
     """The file is not a SQLite database, or its content is damaged."""
+
+
+class JournalError(StateStoreError):
+    """The journal of durable flows could not record or read something.
+
+    Unlike event history, the journal never degrades silently: a failed write
+    fails every call whose data it carried, and nothing of those calls is
+    stored. ``__cause__`` is the store's own error (``StateStoreLocked``, the
+    driver's, ...).
+
+    .. versionadded:: 3.0
+    """
+
+
+class JournalConflict(JournalError):
+    """A step consumed an edge entry that is not in the journal (already consumed?).
+
+    Nothing of the step is stored. Seen when two handlers finish the same entry,
+    e.g. two processes recovering one journal. ``entry_id`` names the entry.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, entry_id: int, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.entry_id = entry_id
+
+
+class InterruptTokenError(JournalError):
+    """``resume`` (or a step) named an interrupt token that is unknown, resumed or used.
+
+    ``token`` is the token given.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, token: str, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.token = token
 
 
 # --- distribution (penguiflow.distributed) -------------------------------------------

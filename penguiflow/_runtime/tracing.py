@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from penguiflow._carried import Carried
 from penguiflow.types import Message
 
 __all__ = ["PRODUCING_TRACE", "Carried", "Invoker", "TraceBook", "carried_trace", "trace_id_of"]
@@ -29,24 +30,6 @@ __all__ = ["PRODUCING_TRACE", "Carried", "Invoker", "TraceBook", "carried_trace"
 #: the node actor (child tasks a node spawns inherit it), read by the transport,
 #: which makes every trace-less item sent while it is set carry it.
 PRODUCING_TRACE: ContextVar[str | None] = ContextVar("penguiflow_producing_trace", default=None)
-
-
-class Carried:
-    """A trace-less item on an edge, with the trace that produced it.
-
-    Runtime-private and never shown: the node actor unwraps it before calling the
-    node function (nodes receive exactly what was sent), and so do fetches,
-    mailbox snapshots, the bus envelope and cancellation. ``fetch_traced`` reports
-    ``trace``. Made only for items without a ``trace_id`` of their own, so a
-    ``Message`` (the hot path) never pays for it. Not counted for its trace
-    (runtime.md §10), but cancelling the trace removes it (``TraceInterrupt``).
-    """
-
-    __slots__ = ("item", "trace")
-
-    def __init__(self, item: Any, trace: str) -> None:
-        self.item = item
-        self.trace = trace
 
 
 def carried_trace(item: Any) -> str | None:

@@ -7,7 +7,8 @@ Layout under one key prefix (``namespace``, default ``penguiflow``):
   is stored once (``penguiflow.stores.encoding.event_key``, as the SQLite store);
 * ``<ns>:traceless`` (+ ``-seen``) -- events without a trace id;
 * ``<ns>:bindings:<trace_id>`` (+ ``-seen``) -- remote bindings in save order;
-* ``<ns>:planner`` -- a hash ``token -> JSON`` of paused planner records.
+* ``<ns>:planner`` -- a hash ``token -> JSON`` of paused planner records;
+* ``<ns>:journal:*`` -- the journal of durable flows (``penguiflow.distributed.journal``).
 
 The check-and-append is one Lua script, so concurrent savers (several worker
 processes) never duplicate or lose an event.
@@ -21,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from penguiflow.distributed._redis import connect
+from penguiflow.distributed.journal import RedisJournal
 from penguiflow.state import RemoteBinding, StoredEvent
 from penguiflow.stores.encoding import dumps_payload, event_key
 
@@ -47,7 +49,8 @@ class RedisStateStore:
         namespace: prefix of every key this store writes.
 
     Also offers ``load_remote_bindings`` and ``save_planner_state`` /
-    ``load_planner_state`` (the planner's pause/resume records).
+    ``load_planner_state`` (the planner's pause/resume records), and keeps the
+    journal of durable flows (``journal``; see docs/durability.md).
 
     .. versionadded:: 3.0
     """
@@ -56,6 +59,7 @@ class RedisStateStore:
         self._redis, self._owned = connect(url)
         self.namespace = namespace
         self._append = self._redis.register_script(_APPEND_ONCE)
+        self._journal: RedisJournal | None = None
 
     def __repr__(self) -> str:
         return f"RedisStateStore(namespace={self.namespace!r})"
@@ -75,6 +79,16 @@ class RedisStateStore:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @property
+    def journal(self) -> RedisJournal:
+        """The journal of durable flows under this store's namespace (one per store).
+
+        .. versionadded:: 3.0
+        """
+        if self._journal is None:
+            self._journal = RedisJournal(self._redis, namespace=self.namespace)
+        return self._journal
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))

@@ -8,14 +8,25 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["MAX_BATCH", "ConnectionWorker"]
+__all__ = ["MAX_BATCH", "ConnectionWorker", "WriteCounters"]
 
 _T = TypeVar("_T")
 
 MAX_BATCH = 256
 """Most consecutive writes committed in one transaction."""
+
+
+@dataclass(slots=True)
+class WriteCounters:
+    """Write calls served and transactions committed; owned by the store, so they
+    outlive one worker (a closed store reopens with a new one). Written by the
+    worker thread only; readers see a recent value."""
+
+    calls: int = 0
+    commits: int = 0
 
 
 class _Call(NamedTuple):
@@ -57,9 +68,11 @@ class ConnectionWorker:
         connect: Callable[[], sqlite3.Connection],
         errors: Callable[[sqlite3.Error], BaseException],
         name: str,
+        counters: WriteCounters | None = None,
     ) -> None:
         self._connect = connect
         self._errors = errors
+        self._counters = counters if counters is not None else WriteCounters()
         self._conn: sqlite3.Connection | None = None  # touched by the worker thread only
         self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         # Daemon: a store nobody closed must not keep the interpreter alive; SQLite's
@@ -70,8 +83,11 @@ class ConnectionWorker:
     async def call(self, fn: Callable[[sqlite3.Connection], _T], *, write: bool = False) -> _T:
         """Run ``fn(connection)`` on the worker thread and return its result.
 
-        ``write=True`` lets the call join a group commit with its neighbours; it
-        must then not manage transactions itself.
+        ``write=True`` runs the call in a transaction, shared with the writes
+        queued beside it (group commit); it must then not manage transactions
+        itself, and must change nothing but the database (a failed neighbour
+        makes it run again). A read (``write=False``) runs alone and may open
+        its own read transaction for a consistent view.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
@@ -137,15 +153,8 @@ class ConnectionWorker:
         except BaseException as exc:  # handed to the caller, never lost in this thread
             return _Outcome(None, self._wrap(exc))
 
-    def _execute(self, batch: list[_Call]) -> list[_Outcome]:
-        try:
-            if self._conn is None:
-                self._conn = self._connect()
-        except BaseException as exc:
-            return [_Outcome(None, self._wrap(exc))] * len(batch)
-        conn = self._conn
-        if len(batch) == 1:
-            return [self._one(conn, batch[0])]
+    def _transaction(self, conn: sqlite3.Connection, batch: list[_Call]) -> list[_Outcome]:
+        """Run ``batch`` in one transaction: all of it is committed, or none of it."""
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:  # e.g. locked: every write of the batch fails alike
@@ -156,10 +165,28 @@ class ConnectionWorker:
                 assert call.fn is not None
                 results.append(call.fn(conn))
             conn.execute("COMMIT")
-        except BaseException:
-            # One call failed (or the commit did): undo the batch and run each call
-            # alone, so every caller gets its own outcome.
+        except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            return [self._one(conn, call) for call in batch]
+            if len(batch) == 1:
+                return [_Outcome(None, self._wrap(exc))]
+            # One call failed (or the commit did): the batch is undone, and each
+            # call runs again alone, so every caller gets its own outcome and a
+            # call never fails for a neighbour's fault.
+            return [self._transaction(conn, [call])[0] for call in batch]
+        self._counters.commits += 1
+        self._counters.calls += len(batch)
         return [_Outcome(result, None) for result in results]
+
+    def _execute(self, batch: list[_Call]) -> list[_Outcome]:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+        except BaseException as exc:
+            return [_Outcome(None, self._wrap(exc))] * len(batch)
+        conn = self._conn
+        if not batch[0].write:
+            return [self._one(conn, batch[0])]
+        # Even a lone write runs in a transaction: a journal call is several
+        # statements that must land together.
+        return self._transaction(conn, batch)

@@ -21,17 +21,23 @@ from urllib.parse import quote
 
 from penguiflow.errors import StateStoreCorrupt, StateStoreError, StateStoreLocked
 from penguiflow.state import RemoteBinding, StoredEvent
-from penguiflow.stores._worker import ConnectionWorker
+from penguiflow.stores._worker import ConnectionWorker, WriteCounters
 from penguiflow.stores.encoding import dumps_payload, event_key
+from penguiflow.stores.sqlite_journal import JOURNAL_SCHEMA, JournalStatistics, SQLiteJournal
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStateStore"]
 
-SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of the schema this module writes."""
+SCHEMA_VERSION = 2
+"""``PRAGMA user_version`` of the schema this module writes.
+
+1: event history, remote bindings, planner state. 2 adds the journal of
+durable flows (``penguiflow.stores.sqlite_journal``); a version 1 file is
+brought to 2 when a store first opens it, keeping everything it holds.
+"""
 
 _T = TypeVar("_T")
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS penguiflow_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     trace_id TEXT,
@@ -90,7 +96,8 @@ class SQLiteStateStore:
     (until ``close()``).
 
     Also implements the optional extensions ``load_remote_bindings``,
-    ``save_planner_state`` and ``load_planner_state``.
+    ``save_planner_state`` and ``load_planner_state``, and keeps the journal of
+    durable flows (``journal``, in the same file; see docs/durability.md).
 
     Args:
         path: the database file.
@@ -116,6 +123,8 @@ class SQLiteStateStore:
         # One thread owns the connection; it starts on first use and ends at close().
         self._lock = threading.Lock()
         self._worker: ConnectionWorker | None = None
+        self._counters = WriteCounters()
+        self._journal: SQLiteJournal | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStateStore({self._path!r})"
@@ -124,6 +133,22 @@ class SQLiteStateStore:
     def path(self) -> str:
         """The database file path."""
         return self._path
+
+    @property
+    def journal(self) -> SQLiteJournal:
+        """The journal of durable flows kept in this store's file (one per store).
+
+        .. versionadded:: 3.0
+        """
+        with self._lock:
+            if self._journal is None:
+                self._journal = SQLiteJournal(
+                    self._run, path=self._path, statistics=self._statistics
+                )
+            return self._journal
+
+    def _statistics(self) -> JournalStatistics:
+        return JournalStatistics(writes=self._counters.calls, commits=self._counters.commits)
 
     # --- connection -------------------------------------------------------------------
 
@@ -160,21 +185,32 @@ class SQLiteStateStore:
                 path=self._path,
             )
         conn.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives a process crash; only an OS crash can
-        # lose the last transactions. The runtime saves every event inline.
+        # WAL + NORMAL: a commit survives a process crash (kill -9); only an OS
+        # crash or power loss can lose the last transactions. The runtime saves
+        # every event inline, and the journal commits once per batch of calls.
         conn.execute("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        # One transaction, the version re-read under the write lock: two processes
+        # opening one old file at once migrate it once, and a failed migration
+        # leaves the file as it was.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            steps = ((1, _SCHEMA_V1), (2, JOURNAL_SCHEMA))
+            for target, schema in steps:
+                if version < target:
+                    for statement in schema.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _translate(self, exc: sqlite3.Error) -> StateStoreError:
         return _translate(exc, self._path, self._busy_timeout)
@@ -183,7 +219,10 @@ class SQLiteStateStore:
         with self._lock:  # held for a check and maybe a thread start, never for I/O
             if self._worker is None:
                 self._worker = ConnectionWorker(
-                    self._open, self._translate, name=f"penguiflow-sqlite:{self._path}"
+                    self._open,
+                    self._translate,
+                    name=f"penguiflow-sqlite:{self._path}",
+                    counters=self._counters,
                 )
             worker = self._worker
         return await worker.call(fn, write=write)

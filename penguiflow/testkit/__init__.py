@@ -11,7 +11,9 @@ in-memory fakes ``InMemoryStateStore``, ``InMemoryMessageBus`` and
 harness ``FaultPlan``, ``FaultKind``, ``FaultStatistics``, ``InjectedFault``,
 ``SlowConsumer`` and ``kill_actor``, and the contract
 suites ``check_state_store``, ``check_state_store_reopen``,
-``check_message_bus``, ``STATE_STORE_CHECKS``, ``MESSAGE_BUS_CHECKS``. The pytest fixtures live in
+``check_message_bus``, ``STATE_STORE_CHECKS``, ``MESSAGE_BUS_CHECKS``, and for
+durable flows the in-memory ``InMemoryJournal`` with its contract suite
+``check_journal``, ``check_journal_reopen``, ``JOURNAL_CHECKS``. The pytest fixtures live in
 ``penguiflow.testkit.pytest_plugin`` so importing this package never imports
 pytest.
 """
@@ -37,6 +39,10 @@ from penguiflow.testkit._harness import (
     get_recorded_events,
     run_one,
 )
+from penguiflow.testkit._journal import InMemoryJournal as InMemoryJournal
+from penguiflow.testkit._journal_contracts import JOURNAL_CHECKS as JOURNAL_CHECKS
+from penguiflow.testkit._journal_contracts import check_journal as check_journal
+from penguiflow.testkit._journal_contracts import check_journal_reopen as check_journal_reopen
 from penguiflow.testkit._mailboxes import format_mailboxes as format_mailboxes
 from penguiflow.testkit._mailboxes import inspect_mailboxes as inspect_mailboxes
 from penguiflow.testkit._mailboxes import wait_idle as wait_idle

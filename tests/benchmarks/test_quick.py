@@ -115,3 +115,22 @@ def test_layer_breakdown_runs() -> None:
         "actor",
         "PenguiFlow",
     ]
+
+
+def test_journal_benchmark_runs() -> None:
+    """``python -m benchmarks.journal --quick`` times commit_step and accept by callers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.journal", "--quick"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [(row[0], row[1]) for row in rows] == [
+        (op, callers) for op in ("commit_step", "accept") for callers in ("1", "8", "64")
+    ]

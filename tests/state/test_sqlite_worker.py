@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from penguiflow.errors import StateStoreError
-from penguiflow.stores._worker import MAX_BATCH, ConnectionWorker
+from penguiflow.stores._worker import MAX_BATCH, ConnectionWorker, WriteCounters
 
 
 class _Boom(StateStoreError):
@@ -99,9 +99,9 @@ async def test_a_failing_write_fails_alone(worker: ConnectionWorker) -> None:
         first, failed, last = await asyncio.gather(*calls, return_exceptions=True)
         assert (first, last) == (1, 2)
         assert isinstance(failed, ValueError)
-        # Rerun alone in autocommit mode, the broken call's own insert stays: the
-        # batch was rolled back, then each call ran by itself.
-        assert await worker.call(_values) == [1, 99, 2]
+        # The batch was rolled back, then each call ran alone in its own
+        # transaction: the broken call's own insert is undone with it.
+        assert await worker.call(_values) == [1, 2]
 
 
 async def test_a_locked_database_fails_the_whole_batch(
@@ -125,7 +125,18 @@ async def test_a_locked_database_fails_the_whole_batch(
         holder.close()
 
 
-async def test_batches_are_capped(worker: ConnectionWorker) -> None:
+async def test_batches_are_capped(tmp_path: Path) -> None:
+    counters = WriteCounters()
+    worker = ConnectionWorker(
+        _connect(tmp_path / "w.db"), lambda e: _Boom(str(e)), name="test", counters=counters
+    )
+    try:
+        await _fill_past_one_batch(worker, counters)
+    finally:
+        await worker.stop()
+
+
+async def _fill_past_one_batch(worker: ConnectionWorker, counters: WriteCounters) -> None:
     release, parked = await _park(worker)
     seen: list[bool] = []
     writes = [
@@ -138,8 +149,9 @@ async def test_batches_are_capped(worker: ConnectionWorker) -> None:
         await parked
         await asyncio.gather(*writes)
         assert len(await worker.call(_values)) == MAX_BATCH + 1
-    # One full batch in a transaction, then the one write left over on its own.
-    assert seen == [True] * MAX_BATCH + [False]
+    # One full batch in a transaction, then the one write left over in its own.
+    assert seen == [True] * (MAX_BATCH + 1)
+    assert (counters.commits, counters.calls) == (2, MAX_BATCH + 1)
 
 
 async def test_failed_connect_reaches_every_caller_and_is_retried(tmp_path: Path) -> None:
@@ -164,3 +176,64 @@ async def test_stop_without_any_call_is_clean(tmp_path: Path) -> None:
     w = ConnectionWorker(_connect(tmp_path / "never.db"), lambda e: _Boom(str(e)), name="x")
     await w.stop()
     assert not (tmp_path / "never.db").exists()
+
+
+async def test_a_lone_write_is_one_transaction(worker: ConnectionWorker) -> None:
+    def two_rows_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (v) VALUES (1)")
+        conn.execute("INSERT INTO t (v) VALUES (2)")
+        raise ValueError("half done")
+
+    with pytest.raises(ValueError, match="half done"):
+        await worker.call(two_rows_then_fail, write=True)
+    assert await worker.call(_values) == []
+
+
+def _connect_with_deferred_check(path: Path) -> Callable[[], sqlite3.Connection]:
+    """A table whose foreign key is checked only at COMMIT, to make a commit fail."""
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS t (v INTEGER REFERENCES parent (id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.execute("INSERT OR IGNORE INTO parent (id) VALUES (1), (2)")
+        return conn
+
+    return connect
+
+
+async def test_a_failed_commit_fails_its_own_calls_and_applies_nothing_of_them(
+    tmp_path: Path,
+) -> None:
+    counters = WriteCounters()
+    worker = ConnectionWorker(
+        _connect_with_deferred_check(tmp_path / "fk.db"),
+        lambda e: _Boom(str(e)),
+        name="test",
+        counters=counters,
+    )
+    try:
+        release, parked = await _park(worker)
+        # 99 has no parent row: every statement succeeds, and the COMMIT fails.
+        calls = [asyncio.ensure_future(worker.call(_insert(v), write=True)) for v in (1, 99, 2)]
+        await asyncio.sleep(0)
+        release.set()
+        async with asyncio.timeout(5):
+            await parked
+            first, failed, last = await asyncio.gather(*calls, return_exceptions=True)
+            lone = await asyncio.gather(
+                worker.call(_insert(98), write=True), return_exceptions=True
+            )
+        assert (first, last) == (1, 2)
+        assert isinstance(failed, _Boom)
+        assert "FOREIGN KEY" in str(failed)
+        assert isinstance(lone[0], _Boom)
+        assert await worker.call(_values) == [1, 2]
+        # The batch's commit failed, then 1 and 2 committed alone; 99 and 98 never did.
+        assert (counters.commits, counters.calls) == (2, 2)
+    finally:
+        await worker.stop()

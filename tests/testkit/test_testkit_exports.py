@@ -35,6 +35,10 @@ ADDITIONS = [
     "check_message_bus",
     "STATE_STORE_CHECKS",
     "MESSAGE_BUS_CHECKS",
+    "InMemoryJournal",
+    "check_journal",
+    "check_journal_reopen",
+    "JOURNAL_CHECKS",
 ]
 
 
