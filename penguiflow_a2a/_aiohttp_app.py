@@ -6,7 +6,7 @@ import contextlib
 import hmac
 import html
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from .errors import A2AError, internal_error
 from .jsonrpc import JsonRpcRoutes
 from .legacy import LegacyRoutes
 from .principals import admit
+from .push import PushSettings
 from .rest import RestRoutes
 from .service import A2AService
 
@@ -152,6 +153,14 @@ def _openapi(adapter: A2AServerAdapter, rest: bool) -> dict[str, Any]:
         paths["/message:send"] = {"post": op("A2A HTTP+JSON SendMessage")}
         paths["/message:stream"] = {"post": op("A2A HTTP+JSON SendStreamingMessage")}
         paths["/tasks/{id}"] = {"get": op("A2A HTTP+JSON GetTask")}
+        paths["/tasks/{id}/pushNotificationConfigs"] = {
+            "post": op("A2A HTTP+JSON CreateTaskPushNotificationConfig"),
+            "get": op("A2A HTTP+JSON ListTaskPushNotificationConfigs"),
+        }
+        paths["/tasks/{id}/pushNotificationConfigs/{configId}"] = {
+            "get": op("A2A HTTP+JSON GetTaskPushNotificationConfig"),
+            "delete": op("A2A HTTP+JSON DeleteTaskPushNotificationConfig"),
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": card.name, "description": card.description, "version": card.version},
@@ -180,6 +189,8 @@ def build_app(
     max_tasks: int,
     sse_heartbeat_s: float | None,
     clock: Clock,
+    push_allow_hosts: Sequence[str] = (),
+    push_settings: PushSettings | None = None,
     max_buffered_events: int,
 ) -> web.Application:
     """Assemble the application (see ``create_a2a_app``)."""
@@ -193,7 +204,12 @@ def build_app(
     # share the one bound.
     adapter.max_buffered_events = max_buffered_events
     service = A2AService(
-        adapter, clock=clock, max_tasks=max_tasks, max_buffered_events=max_buffered_events
+        adapter,
+        clock=clock,
+        max_tasks=max_tasks,
+        push_allow_hosts=push_allow_hosts,
+        push_settings=push_settings,
+        max_buffered_events=max_buffered_events,
     )
     app[ADAPTER_KEY] = adapter
     app[SERVICE_KEY] = service
@@ -207,6 +223,7 @@ def build_app(
         setattr(app, name, value)
 
     async def on_startup(_: web.Application) -> None:
+        await service.start()
         await adapter.start()
 
     async def on_shutdown(_: web.Application) -> None:

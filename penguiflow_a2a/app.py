@@ -6,7 +6,7 @@ is called.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .adapter import A2AServerAdapter
+    from .push import PushSettings
 
 __all__ = ["DEFAULT_MAX_BUFFERED_EVENTS", "AuthHook", "create_a2a_app"]
 
@@ -46,6 +47,8 @@ def create_a2a_app(
     max_tasks: int = 1000,
     sse_heartbeat_s: float | None = 15.0,
     clock: Clock = SYSTEM_CLOCK,
+    push_allow_hosts: Sequence[str] = (),
+    push_settings: PushSettings | None = None,
     max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
@@ -54,7 +57,10 @@ def create_a2a_app(
     ``POST /tasks/cancel`` (2.2.5); ``GET /.well-known/agent-card.json`` and
     ``/.well-known/agent.json``; JSON-RPC 2.0 on ``POST /`` (A2A 1.0 and 0.3);
     with ``rest``, the HTTP+JSON routes (``/message:send``, ``/tasks/{id}``, ...);
-    with ``include_docs``, ``/openapi.json`` and ``/docs``. Application
+    with ``include_docs``, ``/openapi.json`` and ``/docs``. The push-notification
+    config methods of both versions are served and advertised
+    (``capabilities.pushNotifications``); task updates are POSTed to the
+    registered webhooks (see ``penguiflow_a2a.push``). Application
     startup awaits ``adapter.start()`` and shutdown awaits ``adapter.stop()``.
     ``app.title``, ``app.description`` and ``app.version`` come from the card.
 
@@ -77,7 +83,11 @@ def create_a2a_app(
         max_tasks: capacity of the in-memory A2A task store.
         sse_heartbeat_s: idle interval after which streams send an SSE
             comment (detects clients that left); ``None`` disables it.
-        clock: source of task status timestamps.
+        clock: source of task status timestamps and of push retry backoff.
+        push_allow_hosts: webhook hosts (names, IP addresses or networks such
+            as ``"10.0.0.0/8"``) the SSRF guard admits although they are not
+            public; ``["127.0.0.1"]`` for a receiver on this machine.
+        push_settings: limits of push delivery (``penguiflow_a2a.push.PushSettings``).
         max_buffered_events: how many events one stream may hold for a
             client that does not read them; one more ends that stream with
             an error event, cancels its trace and frees the buffer
@@ -90,7 +100,8 @@ def create_a2a_app(
 
     .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
-       standard A2A routes; ``max_buffered_events``; ``auth`` returning a principal.
+       standard A2A routes; ``push_allow_hosts``, ``push_settings`` and
+       push notifications; ``max_buffered_events``; ``auth`` returning a principal.
     """
     if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
@@ -111,5 +122,7 @@ def create_a2a_app(
         max_tasks=max_tasks,
         sse_heartbeat_s=sse_heartbeat_s,
         clock=clock,
+        push_allow_hosts=push_allow_hosts,
+        push_settings=push_settings,
         max_buffered_events=max_buffered_events,
     )

@@ -12,7 +12,12 @@ _MODES = ["text/plain", "application/json"]
 
 
 def standard_agent_card(
-    card: A2AAgentCard, *, base_url: str, rest: bool = False, streaming: bool = True
+    card: A2AAgentCard,
+    *,
+    base_url: str,
+    rest: bool = False,
+    streaming: bool = True,
+    push_notifications: bool = True,
 ) -> dict[str, Any]:
     """Build ``/.well-known/agent-card.json`` for the agent served at ``base_url``.
 
@@ -28,6 +33,7 @@ def standard_agent_card(
         base_url: absolute URL of the JSON-RPC endpoint, ending in ``/``.
         rest: whether the HTTP+JSON routes are served.
         streaming: whether streaming methods are advertised.
+        push_notifications: whether the push-notification methods are advertised.
     """
     interfaces: list[dict[str, str]] = [
         {"url": base_url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
@@ -58,7 +64,7 @@ def standard_agent_card(
         "description": card.description,
         "version": card.version,
         "supportedInterfaces": interfaces,
-        "capabilities": {"streaming": streaming, "pushNotifications": False},
+        "capabilities": {"streaming": streaming, "pushNotifications": push_notifications},
         "defaultInputModes": list(_MODES),
         "defaultOutputModes": list(_MODES),
         "skills": skills,

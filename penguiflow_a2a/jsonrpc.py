@@ -27,6 +27,8 @@ from .errors import (
     method_not_found,
     version_not_supported,
 )
+from .principals import Principal
+from .push_config import render_config
 from .service import A2AService
 from .tasks import TaskEvent, TaskRecord
 
@@ -42,11 +44,19 @@ METHODS: dict[str, tuple[str, Codec]] = {
     "CancelTask": ("cancel", V1_0),
     "SubscribeToTask": ("subscribe", V1_0),
     "ListTasks": ("list", V1_0),
+    "CreateTaskPushNotificationConfig": ("push_set", V1_0),
+    "GetTaskPushNotificationConfig": ("push_get", V1_0),
+    "ListTaskPushNotificationConfigs": ("push_list", V1_0),
+    "DeleteTaskPushNotificationConfig": ("push_delete", V1_0),
     "message/send": ("send", V0_3),
     "message/stream": ("stream", V0_3),
     "tasks/get": ("get", V0_3),
     "tasks/cancel": ("cancel", V0_3),
     "tasks/resubscribe": ("subscribe", V0_3),
+    "tasks/pushNotificationConfig/set": ("push_set", V0_3),
+    "tasks/pushNotificationConfig/get": ("push_get", V0_3),
+    "tasks/pushNotificationConfig/list": ("push_list", V0_3),
+    "tasks/pushNotificationConfig/delete": ("push_delete", V0_3),
 }
 
 _SUPPORTED_VERSIONS = {(1, 0), (0, 3)}
@@ -76,6 +86,13 @@ def _request_id(body: Any) -> str | int | None:
     request_id = body.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, str | int):
         return None
+    if isinstance(request_id, str):
+        try:
+            request_id.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (from a "\\ud800" escape): echoed, it would make
+            # the reply invalid JSON for strict clients.
+            return None
     return request_id
 
 
@@ -157,7 +174,9 @@ class JsonRpcRoutes:
         principal = principal_of(request)
         if operation == "send":
             blocking_key = "returnImmediately" if codec is V1_0 else "blocking"
-            record = await service.send(params, principal, blocking_key=blocking_key)
+            record = await service.send(
+                params, principal, blocking_key=blocking_key, version=codec.version
+            )
             return web.json_response(_result(request_id, codec.send_result(record)))
         if operation == "get":
             record, history_length = service.get(params, principal)
@@ -170,11 +189,34 @@ class JsonRpcRoutes:
         if operation == "cancel":
             record = await service.cancel(params, principal)
             return web.json_response(_result(request_id, codec.task(record)))
+        if operation.startswith("push_"):
+            return web.json_response(
+                _result(request_id, await self._push(operation, codec.version, params, principal))
+            )
         if operation == "stream":
-            record, queue = await service.stream(params, principal)
+            record, queue = await service.stream(params, principal, version=codec.version)
         else:
             record, queue = service.subscribe(params, principal)
         return await self._stream(request, request_id, codec, record, queue)
+
+    async def _push(self, operation: str, version: str, params: Any, principal: Principal) -> Any:
+        service = self.service
+        if operation == "push_set":
+            return render_config(
+                await service.set_push_config(params, principal, version=version), version
+            )
+        if operation == "push_get":
+            return render_config(
+                service.get_push_config(params, principal, version=version), version
+            )
+        if operation == "push_list":
+            configs, next_token = service.list_push_configs(params, principal, version=version)
+            rendered = [render_config(config, version) for config in configs]
+            if version == "0.3":
+                return rendered
+            return {"configs": rendered, "nextPageToken": next_token}
+        service.delete_push_config(params, principal, version=version)
+        return None
 
     async def _stream(
         self,

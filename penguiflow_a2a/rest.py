@@ -1,7 +1,9 @@
 """The A2A 1.0 HTTP+JSON (REST) binding over the same ``A2AService``.
 
 Routes: ``POST /message:send``, ``POST /message:stream``, ``GET /tasks/{id}``,
-``POST /tasks/{id}:cancel`` and ``GET|POST /tasks/{id}:subscribe``. Errors
+``POST /tasks/{id}:cancel``, ``GET|POST /tasks/{id}:subscribe`` and the push
+configs: ``POST|GET /tasks/{id}/pushNotificationConfigs`` and
+``GET|DELETE /tasks/{id}/pushNotificationConfigs/{configId}``. Errors
 carry an HTTP status and a ``google.rpc.Status``-like body with an
 ``ErrorInfo`` reason, which the official client maps to its typed errors.
 """
@@ -18,11 +20,13 @@ from ._request import principal_of
 from ._sse import data_event
 from .codec import V1_0
 from .errors import A2AError, body_error, invalid_params
+from .push_config import render_config
 from .service import A2AService, Subscription
 
 __all__ = ["RestRoutes"]
 
 _TASK = "/tasks/{id:[^/:]+}"
+_PUSH = _TASK + "/pushNotificationConfigs/{config:[^/]+}"
 
 
 def _integer(raw: str, key: str) -> int:
@@ -68,6 +72,10 @@ class RestRoutes:
         app.router.add_post(_TASK + ":cancel", self.cancel)
         app.router.add_get(_TASK + ":subscribe", self.subscribe)
         app.router.add_post(_TASK + ":subscribe", self.subscribe)
+        app.router.add_post(_TASK + "/pushNotificationConfigs", self.push_create)
+        app.router.add_get(_TASK + "/pushNotificationConfigs", self.push_list)
+        app.router.add_get(_PUSH, self.push_get)
+        app.router.add_delete(_PUSH, self.push_delete)
 
     async def _body(self, request: web.Request) -> Any:
         try:
@@ -80,7 +88,7 @@ class RestRoutes:
         try:
             params = await self._body(request)
             record = await self.service.send(
-                params, principal_of(request), blocking_key="returnImmediately"
+                params, principal_of(request), blocking_key="returnImmediately", version="1.0"
             )
             return web.json_response(V1_0.send_result(record))
         except A2AError as exc:
@@ -141,6 +149,56 @@ class RestRoutes:
         except A2AError as exc:
             return _error(exc)
         return await self._sse(request, subscription)
+
+    async def push_create(self, request: web.Request) -> web.StreamResponse:
+        """``POST /tasks/{id}/pushNotificationConfigs`` (a ``TaskPushNotificationConfig``)."""
+        try:
+            body = await self._body(request)
+            if not isinstance(body, dict):
+                raise invalid_params("the body must be a TaskPushNotificationConfig object")
+            # The path names the task; a different taskId in the body does not.
+            params = {**body, "taskId": request.match_info["id"]}
+            config = await self.service.set_push_config(
+                params, principal_of(request), version="1.0"
+            )
+            return web.json_response(render_config(config, "1.0"))
+        except A2AError as exc:
+            return _error(exc)
+
+    async def push_get(self, request: web.Request) -> web.StreamResponse:
+        """``GET /tasks/{id}/pushNotificationConfigs/{config}``."""
+        params = {"taskId": request.match_info["id"], "id": request.match_info["config"]}
+        try:
+            config = self.service.get_push_config(params, principal_of(request), version="1.0")
+            return web.json_response(render_config(config, "1.0"))
+        except A2AError as exc:
+            return _error(exc)
+
+    async def push_list(self, request: web.Request) -> web.StreamResponse:
+        """``GET /tasks/{id}/pushNotificationConfigs`` (``pageSize``, ``pageToken``)."""
+        query = request.query
+        params: dict[str, Any] = {"taskId": request.match_info["id"]}
+        try:
+            if "pageSize" in query:
+                params["pageSize"] = _integer(query["pageSize"], "pageSize")
+            if "pageToken" in query:
+                params["pageToken"] = query["pageToken"]
+            configs, next_token = self.service.list_push_configs(
+                params, principal_of(request), version="1.0"
+            )
+            rendered = [render_config(config, "1.0") for config in configs]
+            return web.json_response({"configs": rendered, "nextPageToken": next_token})
+        except A2AError as exc:
+            return _error(exc)
+
+    async def push_delete(self, request: web.Request) -> web.StreamResponse:
+        """``DELETE /tasks/{id}/pushNotificationConfigs/{config}``."""
+        params = {"taskId": request.match_info["id"], "id": request.match_info["config"]}
+        try:
+            self.service.delete_push_config(params, principal_of(request), version="1.0")
+            return web.json_response({})
+        except A2AError as exc:
+            return _error(exc)
 
     async def _sse(self, request: web.Request, subscription: Subscription) -> web.StreamResponse:
         record, queue = subscription

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
@@ -29,6 +31,9 @@ from .errors import (
 )
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 from .principals import Principal
+from .push import PushSender, PushSettings
+from .push_config import PushConfig, parse_config_03, parse_config_10
+from .push_guard import WebhookGuard, WebhookRefused
 from .tasks import TaskEvent, TaskManager, TaskPage, TaskRecord, TaskStoreFull
 
 __all__ = ["A2AService", "Subscription"]
@@ -45,6 +50,9 @@ class A2AService:
         max_tasks: capacity of the in-memory task store.
         cancel_wait_s: how long CancelTask waits for the task to settle.
         max_buffered_events: most unread events per stream subscriber.
+        push_allow_hosts: webhook hosts, addresses or networks admitted by
+            the SSRF guard although not public.
+        push_settings: the limits of push delivery.
     """
 
     def __init__(
@@ -54,15 +62,31 @@ class A2AService:
         clock: Clock = SYSTEM_CLOCK,
         max_tasks: int = 1000,
         cancel_wait_s: float = 5.0,
+        push_allow_hosts: Iterable[str] = (),
+        push_settings: PushSettings | None = None,
         max_buffered_events: int = 1024,
     ) -> None:
         self.adapter = adapter
-        self.tasks = TaskManager(clock=clock, max_tasks=max_tasks, max_buffered=max_buffered_events)
+        self.push = PushSender(WebhookGuard(push_allow_hosts), settings=push_settings, clock=clock)
+        self.tasks = TaskManager(
+            clock=clock,
+            max_tasks=max_tasks,
+            max_buffered=max_buffered_events,
+            on_event=self.push.notify,
+        )
         self._cancel_wait_s = cancel_wait_s
 
+    async def start(self) -> None:
+        """Open the push sender's HTTP session."""
+        await self.push.start()
+
     async def stop(self) -> None:
-        """Cancel the runners of unfinished tasks."""
-        await self.tasks.stop()
+        """Cancel the runners of unfinished tasks, then stop the push sender."""
+        try:
+            await self.tasks.stop()
+        finally:
+            # After the runners: their last (canceled) updates are counted as dropped.
+            await self.push.stop()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -78,9 +102,7 @@ class A2AService:
         message = parse_message(params.get("message"))
         task_id = message.get("taskId")
         if task_id is not None:
-            existing = self.tasks.get(task_id, principal)
-            if existing is None:
-                raise task_not_found(task_id)
+            existing = self.lookup(task_id, principal)
             state = "a terminal state" if existing.terminal else "progress"
             raise unsupported_operation(f"Task {task_id} is in {state}; send a new message")
         meta = dict(message.get("metadata") or {})
@@ -116,14 +138,41 @@ class A2AService:
             session.close()
             raise internal_error(str(exc)) from exc
 
-    async def send(self, params: Any, principal: Principal, *, blocking_key: str) -> TaskRecord:
+    async def _inline_push(self, params: Any, version: str) -> PushConfig | None:
+        """The push config a send carries in ``configuration``, checked by the guard."""
+        configuration = params.get("configuration") if isinstance(params, dict) else None
+        if not isinstance(configuration, dict):
+            return None
+        key = "pushNotificationConfig" if version == "0.3" else "taskPushNotificationConfig"
+        raw = configuration.get(key)
+        if raw is None:
+            return None
+        where = f"configuration.{key}."
+        parse = parse_config_03 if version == "0.3" else parse_config_10
+        config = parse(raw, task_id="", where=where)
+        await self._check_url(config.url)
+        return config
+
+    def _attach_inline(self, record: TaskRecord, config: PushConfig | None) -> None:
+        # Called right after the launch, before the runner ran: no event is missed.
+        if config is not None:
+            self.push.register(
+                record, dataclasses.replace(config, task_id=record.id, id=config.id or record.id)
+            )
+
+    async def send(
+        self, params: Any, principal: Principal, *, blocking_key: str, version: str = "1.0"
+    ) -> TaskRecord:
         """SendMessage: start the task and, unless told not to block, wait for its end.
 
         ``blocking_key`` is where the version says "do not wait":
         ``returnImmediately`` (1.0, true means do not wait) or ``blocking``
-        (0.3, false means do not wait).
+        (0.3, false means do not wait). A push config in ``configuration``
+        is registered before the task runs.
         """
+        push = await self._inline_push(params, version)
         record = await self.open_task(params, principal)
+        self._attach_inline(record, push)
         configuration = params.get("configuration") if isinstance(params, dict) else None
         wait = True
         if isinstance(configuration, dict):
@@ -134,9 +183,13 @@ class A2AService:
             await record.done.wait()
         return record
 
-    async def stream(self, params: Any, principal: Principal) -> Subscription:
+    async def stream(
+        self, params: Any, principal: Principal, *, version: str = "1.0"
+    ) -> Subscription:
         """SendStreamingMessage: start the task and subscribe before it runs."""
+        push = await self._inline_push(params, version)
         record = await self.open_task(params, principal)
+        self._attach_inline(record, push)
         # The runner has not run yet (it was only scheduled), so no event is missed.
         return record, record.subscribe()
 
@@ -154,7 +207,15 @@ class A2AService:
         """
         if not isinstance(params, dict) or not isinstance(params.get("id"), str):
             raise invalid_params("'id' must be a string")
-        task_id = params["id"]
+        return self.lookup(params["id"], principal)
+
+    def lookup(self, task_id: str, principal: Principal) -> TaskRecord:
+        """The task ``task_id`` of ``principal``: the one lookup every task operation goes through.
+
+        Raises:
+            A2AError: ``-32001`` for an unknown task or one of another principal
+                (the same answer, so ids cannot be probed).
+        """
         record = self.tasks.get(task_id, principal)
         if record is None:
             raise task_not_found(task_id)
@@ -241,6 +302,123 @@ class A2AService:
         if record.terminal:
             raise unsupported_operation(f"Task {record.id} is in terminal state {record.state}")
         return record, record.subscribe()
+
+    # -- push notification configs -------------------------------------------------------
+
+    async def _check_url(self, url: str) -> None:
+        try:
+            await self.push.guard.check(url)
+        except WebhookRefused as exc:
+            raise invalid_params(f"push notification URL refused: {exc.reason}") from exc
+
+    async def set_push_config(
+        self, params: Any, principal: Principal, *, version: str
+    ) -> PushConfig:
+        """Create or replace a task's push config (1.0 Create..., 0.3 ``set``).
+
+        1.0 params are a flat ``TaskPushNotificationConfig`` (``taskId``,
+        ``id``, ``url``, ...); 0.3 params nest it under
+        ``pushNotificationConfig``. The webhook then receives the task as it
+        is now, and every later update.
+
+        Raises:
+            A2AError: ``-32602`` for invalid params, a refused URL or too many
+                configs; ``-32001`` for an unknown task.
+        """
+        task_id = _task_id(params, "taskId")
+        self.lookup(task_id, principal)
+        if version == "0.3":
+            config = parse_config_03(
+                params.get("pushNotificationConfig"),
+                task_id=task_id,
+                where="pushNotificationConfig.",
+            )
+        else:
+            config = parse_config_10(params, task_id=task_id)
+        await self._check_url(config.url)
+        # Looked up again: the task may have been evicted while the URL resolved.
+        record = self.lookup(task_id, principal)
+        limit = self.push.settings.max_configs_per_task
+        if config.id not in record.push_configs and len(record.push_configs) >= limit:
+            raise invalid_params(f"a task holds at most {limit} push notification configs")
+        self.push.register(record, config)
+        return config
+
+    def get_push_config(self, params: Any, principal: Principal, *, version: str) -> PushConfig:
+        """One push config of a task (0.3 without a config id: the task's default one).
+
+        Raises:
+            A2AError: ``-32001`` unknown task, ``-32602`` unknown config.
+        """
+        record, config_id = self._config_ref(params, principal, version, required=version != "0.3")
+        if config_id is None:
+            config = record.push_configs.get(record.id) or next(
+                iter(record.push_configs.values()), None
+            )
+        else:
+            config = record.push_configs.get(config_id)
+        if config is None:
+            raise invalid_params(f"push notification config not found: {config_id or record.id}")
+        return config
+
+    def list_push_configs(
+        self, params: Any, principal: Principal, *, version: str
+    ) -> tuple[list[PushConfig], str]:
+        """A task's push configs and the next page token (1.0 pages, 0.3 lists all).
+
+        Raises:
+            A2AError: ``-32001`` unknown task, ``-32602`` bad paging.
+        """
+        key = "id" if version == "0.3" else "taskId"
+        record = self.lookup(_task_id(params, key), principal)
+        configs = list(record.push_configs.values())
+        if version == "0.3":
+            return configs, ""
+        page_size = _optional(params, "pageSize", int) or 100
+        token = _optional(params, "pageToken", str) or "0"
+        if not token.isdigit() or not 1 <= page_size <= 100:
+            raise invalid_params("invalid 'pageToken' or 'pageSize' (1-100)")
+        start = int(token)
+        end = start + page_size
+        return configs[start:end], str(end) if end < len(configs) else ""
+
+    def delete_push_config(self, params: Any, principal: Principal, *, version: str) -> None:
+        """Delete a push config; its undelivered updates are dropped.
+
+        Raises:
+            A2AError: ``-32001`` unknown task, ``-32602`` unknown config.
+        """
+        record, config_id = self._config_ref(params, principal, version, required=True)
+        if not self.push.unregister(record, str(config_id)):
+            raise invalid_params(f"push notification config not found: {config_id}")
+
+    def _config_ref(
+        self, params: Any, principal: Principal, version: str, *, required: bool
+    ) -> tuple[TaskRecord, str | None]:
+        task_key, config_key = (
+            ("id", "pushNotificationConfigId")
+            if version == "0.3"
+            else (
+                "taskId",
+                "id",
+            )
+        )
+        record = self.lookup(_task_id(params, task_key), principal)
+        config_id = params.get(config_key)
+        if config_id is None and not required:
+            return record, None
+        if not isinstance(config_id, str) or not config_id:
+            raise invalid_params(f"{config_key!r} must be a non-empty string")
+        return record, config_id
+
+
+def _task_id(params: Any, key: str) -> str:
+    if not isinstance(params, dict):
+        raise invalid_params("params must be an object")
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise invalid_params(f"{key!r} must be a non-empty string")
+    return value
 
 
 def _optional(params: dict[str, Any], key: str, kind: type) -> Any:

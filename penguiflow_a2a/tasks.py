@@ -28,9 +28,10 @@ import asyncio
 import contextlib
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
@@ -46,6 +47,9 @@ from ._session import (
     payload_of,
 )
 from .principals import SHARED_PRINCIPAL, Principal
+
+if TYPE_CHECKING:
+    from .push_config import PushConfig
 
 __all__ = [
     "STREAM_OVERFLOW_TEXT",
@@ -160,6 +164,7 @@ class TaskRecord:
     max_buffered: int = 1024
     #: subscribers that fell ``max_buffered`` events behind: they get only the final status
     stalled: list[asyncio.Queue[TaskEvent | None]] = field(default_factory=list)
+    push_configs: dict[str, PushConfig] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:
@@ -239,10 +244,20 @@ class TaskManager:
             evicted first, and a new task is refused while all are running.
         max_buffered: how many unread events one subscriber may hold (see
             the module docstring).
+        on_event: called with every event after the subscribers got it
+            (the push sender).
     """
 
-    def __init__(self, *, clock: Clock, max_tasks: int = 1000, max_buffered: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        max_tasks: int = 1000,
+        max_buffered: int = 1024,
+        on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_event = on_event
         self._max_tasks = max_tasks
         self._max_buffered = max_buffered
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
@@ -317,12 +332,17 @@ class TaskManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
 
+    def _publish(self, record: TaskRecord, event: TaskEvent) -> None:
+        record.publish(event)
+        if self._on_event is not None:
+            self._on_event(record, event)
+
     def _set_state(self, record: TaskRecord, state: str, message: dict[str, Any] | None) -> None:
         record.state = state
         record.updated = self._clock.time()
         record.status_message = message
         event = StatusEvent(record.id, record.context_id, record.status(), record.terminal)
-        record.publish(event)
+        self._publish(record, event)
         if record.terminal:
             for queue in record.stalled:
                 queue.put_nowait(event)
@@ -354,7 +374,9 @@ class TaskManager:
             # The stored artifact keeps one text part holding the whole
             # stream; it is joined when read (TaskRecord.artifacts).
             record.stream_text.append(chunk.text)
-        record.publish(ArtifactEvent(record.id, record.context_id, update, appended, chunk.done))
+        self._publish(
+            record, ArtifactEvent(record.id, record.context_id, update, appended, chunk.done)
+        )
 
     async def _run(self, record: TaskRecord, session: TraceSession) -> None:
         try:
@@ -383,7 +405,9 @@ class TaskManager:
                 if meta:
                     artifact["metadata"] = jsonable(dict(meta))
                 record.add_artifact(artifact)
-                record.publish(ArtifactEvent(record.id, record.context_id, artifact, False, True))
+                self._publish(
+                    record, ArtifactEvent(record.id, record.context_id, artifact, False, True)
+                )
                 self._set_state(record, "completed", None)
         except SessionCancelled:
             self._set_state(record, "canceled", None)

@@ -83,3 +83,26 @@ async def client(
 ) -> TestClient[Any, Any]:
     """A client of an app over a fresh (not yet started) adapter; the app starts it."""
     return await make_client(make_adapter(emit_errors_to_rookery=True))
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Any]:
+    """A started webhook ``push_support.Receiver`` on 127.0.0.1."""
+    from push_support import Receiver
+
+    hook = Receiver()
+    async with asyncio.timeout(5):
+        await hook.start()
+    yield hook
+    async with asyncio.timeout(5):
+        await hook.close()
+
+
+@pytest.fixture
+async def push_client(
+    make_adapter: Callable[..., A2AServerAdapter], make_client: Callable[..., Any]
+) -> TestClient[Any, Any]:
+    """Like ``client``, with webhooks on 127.0.0.1 allowed."""
+    return await make_client(
+        make_adapter(emit_errors_to_rookery=True), push_allow_hosts=["127.0.0.1"]
+    )

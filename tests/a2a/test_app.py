@@ -33,7 +33,7 @@ async def test_well_known_card_has_the_required_a2a_fields(
         {"url": base, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
     ]
     assert (card["name"], card["version"], card["url"]) == ("Penguin Agent", "2.0.0", base)
-    assert card["capabilities"] == {"streaming": True, "pushNotifications": False}
+    assert card["capabilities"] == {"streaming": True, "pushNotifications": True}
     assert card["skills"] == [
         {"id": "echo", "name": "echo", "description": "Echo the payload", "tags": ["penguins"]}
     ]

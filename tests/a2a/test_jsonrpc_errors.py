@@ -306,3 +306,20 @@ async def test_subscribing_to_a_finished_record_ends_at_once() -> None:
 async def test_deeply_nested_json_is_a_parse_error(client: TestClient[Any, Any]) -> None:
     reply = await post_raw(client, b"[" * 100_000 + b"]" * 100_000, "application/json")
     assert reply["error"]["code"] == -32700
+
+
+async def test_a_request_id_with_a_lone_surrogate_is_not_echoed(
+    client: TestClient[Any, Any],
+) -> None:
+    body = (
+        b'{"jsonrpc":"2.0","id":"\\ud800","method":"SendMessage","params":{"message":'
+        b'{"messageId":"m","role":"ROLE_USER","parts":[{"text":"hi"}]}}}'
+    )
+    async with asyncio.timeout(5):
+        response = await client.post("/", data=body, headers={"Content-Type": "application/json"})
+        raw = await response.read()
+    reply = json.loads(raw)
+    # The reply re-encodes as UTF-8 (strict JSON): no lone surrogate inside.
+    json.dumps(reply, ensure_ascii=False).encode("utf-8")
+    assert reply["id"] is None
+    assert reply["error"]["code"] == -32602

@@ -1,0 +1,1 @@
+"""A2A push notifications: task updates POSTed to a local webhook."""
