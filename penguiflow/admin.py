@@ -50,6 +50,7 @@ examples:
   penguiflow-admin history 3f2a... --state-store myapp.stores:make_store --json
   penguiflow-admin replay 3f2a... --state-store ./runs.db --delay 0.2
   penguiflow-admin traces --state-store ./runs.db --parked
+  penguiflow-admin inspect --state-store ./runs.db --port 8765
 
 --state-store takes a path to a SQLite file (.db/.sqlite/.sqlite3 or any existing
 file) or a factory 'package.module:callable' that returns a StateStore (it is called
@@ -255,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # The usage line is the 2.2.5 contract (spec/distribution.md), so it names only
-    # the 2.2.5 commands; 'traces' (3.0) is listed with its help below it.
+    # the 2.2.5 commands; the 3.0 ones (traces, inspect) are listed below it.
     commands = parser.add_subparsers(dest="command", required=True, metavar="{history,replay}")
     history = commands.add_parser(
         "history",
@@ -316,7 +317,54 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON document {traces: [...]} for programs",
     )
+    inspect_cmd = commands.add_parser(
+        "inspect",
+        help="serve the inspector web page over a store's history (read-only)",
+        description="Serve the inspector page (recent traces, each trace's timeline) "
+        "over the state store's history until interrupted. Needs aiohttp.",
+    )
+    inspect_cmd.add_argument(
+        "--state-store",
+        required=True,
+        metavar="MODULE:CALLABLE",
+        help="a SQLite file path, or a factory 'package.module:callable'",
+    )
+    inspect_cmd.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
+    )
+    inspect_cmd.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     return parser
+
+
+async def _inspect(
+    args: argparse.Namespace,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Future[str] | None = None,
+) -> None:
+    """Serve the store inspector until ``stop`` is set (or the process is interrupted).
+
+    ``started`` receives the page's URL once the server listens.
+    """
+    from aiohttp import web
+
+    from penguiflow.inspector import create_store_inspector_app
+
+    store, owned = await _open_store(args.state_store)
+    runner = web.AppRunner(create_store_inspector_app(store))
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, args.host, args.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        url = f"http://{host}:{port}/"
+        print(f"inspector: {url} (Ctrl-C stops)", flush=True)
+        if started is not None:
+            started.set_result(url)
+        await (stop if stop is not None else asyncio.Event()).wait()
+    finally:
+        await runner.cleanup()
+        if owned:
+            await store.close()  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -327,9 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     own event loop, so call it from synchronous code.
     """
     args = _parser().parse_args(argv)
-    command = {"history": _history, "replay": _replay, "traces": _traces}[args.command]
+    commands = {"history": _history, "replay": _replay, "traces": _traces, "inspect": _inspect}
     try:
-        asyncio.run(command(args))
+        asyncio.run(commands[args.command](args))
+    except KeyboardInterrupt:
+        return 0
     except Exception as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -6,9 +6,12 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["FlowEvent"]
+if TYPE_CHECKING:
+    from penguiflow._prometheus import PrometheusCollector as PrometheusCollector
+
+__all__ = ["FlowEvent"]  # PrometheusCollector: lazy, see __getattr__ below
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -109,3 +112,13 @@ class FlowEvent:
             if isinstance(value, str | int | float | bool):
                 tags[key] = str(value)
         return tags
+
+
+def __getattr__(name: str) -> Any:
+    # PrometheusCollector lives with its optional dependency (prometheus-client):
+    # loaded on first access, so importing FlowEvent never imports it.
+    if name == "PrometheusCollector":
+        from penguiflow._prometheus import PrometheusCollector
+
+        return PrometheusCollector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,9 @@ from aiohttp import web
 
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
+from penguiflow._tracecontext import continued
 
+from ._http import BODY_TIMEOUT_KEY, close_if_timed_out
 from ._request import PRINCIPAL_KEY
 from .adapter import A2AServerAdapter
 from .app import AuthHook
@@ -120,7 +122,11 @@ def _guard(hooks: list[AuthHook]) -> Any:
                     return _unauthorized(path)
                 # Every task lookup of the handlers takes this principal.
                 request[PRINCIPAL_KEY] = principal
-            return await handler(request)
+            # A caller's W3C traceparent becomes the parent of the traces it starts.
+            with continued(request.headers):
+                response = await handler(request)
+            await close_if_timed_out(request, response)
+            return response
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -183,6 +189,7 @@ def build_app(
     include_docs: bool,
     max_body_bytes: int,
     max_json_depth: int,
+    body_timeout_s: float | None,
     auth: AuthHook | None,
     bearer_token: str | None,
     rest: bool,
@@ -192,6 +199,7 @@ def build_app(
     push_allow_hosts: Sequence[str] = (),
     push_settings: PushSettings | None = None,
     max_buffered_events: int,
+    collector: Any = None,
 ) -> web.Application:
     """Assemble the application (see ``create_a2a_app``)."""
     hooks: list[AuthHook] = []
@@ -213,6 +221,7 @@ def build_app(
     )
     app[ADAPTER_KEY] = adapter
     app[SERVICE_KEY] = service
+    app[BODY_TIMEOUT_KEY] = (body_timeout_s, clock)
     card = adapter.agent_card
     # 2.2.5 programs read app.title (FastAPI); plain attributes on the application.
     for name, value in (
@@ -288,4 +297,8 @@ def build_app(
 
         app.router.add_get("/openapi.json", openapi)
         app.router.add_get("/docs", docs)
+    if collector is not None:
+        from penguiflow.inspector import metrics_handler  # aiohttp is loaded already
+
+        app.router.add_get("/metrics", metrics_handler(collector))
     return app

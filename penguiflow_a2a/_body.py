@@ -46,7 +46,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class BodyError(Exception):
     """The request body was refused before any handler ran.
 
-    ``kind`` is ``"too_large"``, ``"content_type"``, ``"malformed"`` (not
+    ``kind`` is ``"too_large"``, ``"content_type"``, ``"timeout"`` (not
+    received in time), ``"malformed"`` (not
     JSON, not UTF-8, cut short, or nested deeper than the limit) or
     ``"refused"`` (valid JSON holding a value no reply could carry: a
     non-finite number or a lone surrogate). ``message`` is safe to send to

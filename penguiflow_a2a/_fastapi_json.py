@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -32,6 +31,8 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
+
+from ._strict_json import strict_dumps
 
 __all__ = ["fastapi_dumps", "jsonable_encoder"]
 
@@ -91,7 +92,10 @@ def jsonable_encoder(value: Any) -> Any:
 
 
 def fastapi_dumps(value: Any) -> str:
-    """``JSONResponse`` text of FastAPI: encoded, compact, UTF-8 kept, no NaN."""
-    return json.dumps(
-        jsonable_encoder(value), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
+    """``JSONResponse`` text of FastAPI: encoded, compact, UTF-8 kept, no NaN.
+
+    Raises:
+        NotJsonError: ``value`` has no strict JSON form (FastAPI answered a
+            bare 500 for these; the routes answer their flow-failure error).
+    """
+    return strict_dumps(value, convert=jsonable_encoder, compact=True)

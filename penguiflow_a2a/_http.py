@@ -12,9 +12,22 @@ from typing import Any
 
 from aiohttp import web
 
+from penguiflow._time import SYSTEM_CLOCK, Clock
+
 from ._body import DEFAULT_MAX_DEPTH, BodyError, decode_json
 
-__all__ = ["SSEWriter", "read_json", "stream_subscription"]
+__all__ = [
+    "BODY_TIMEOUT_KEY",
+    "SSEWriter",
+    "close_if_timed_out",
+    "read_json",
+    "stream_subscription",
+]
+
+#: ``(timeout_s or None, clock)`` for ``read_json``, set on the app by ``create_a2a_app``.
+BODY_TIMEOUT_KEY = web.AppKey("penguiflow_a2a.body_timeout", tuple)
+# Marks a request whose body did not arrive in time (see close_if_timed_out).
+_TIMED_OUT = web.RequestKey("penguiflow_a2a.body_timed_out", bool)
 
 
 def _is_json(content_type: str) -> bool:
@@ -27,28 +40,60 @@ async def read_json(request: web.Request, *, limit: int, max_depth: int = DEFAUL
     Every route reads its body here, so every route refuses the same things
     the same way, before any work starts.
 
+    The whole body must arrive within the app's body timeout
+    (``BODY_TIMEOUT_KEY``, read on the app's clock): a client trickling bytes,
+    or one whose broken chunking aiohttp never reports to the handler, does
+    not hold the handler open.
+
     Raises:
         BodyError: oversized body, a non-JSON content type, a body cut short,
-            or one ``decode_json`` refuses.
+            one not received in time (``"timeout"``), or one ``decode_json``
+            refuses.
     """
     if request.content_length is not None and request.content_length > limit:
         raise BodyError("too_large", f"request body exceeds {limit} bytes")
     # As FastAPI did in 2.2.5: no Content-Type means JSON; otherwise a JSON type.
     if "Content-Type" in request.headers and not _is_json(request.content_type):
         raise BodyError("content_type", f"unsupported content type {request.content_type!r}")
+    timeout_s, clock = request.config_dict.get(BODY_TIMEOUT_KEY, (None, SYSTEM_CLOCK))
     raw = bytearray()
     try:
-        # Read in pieces so a chunked body without Content-Length is bounded too.
-        async for piece in request.content.iter_chunked(64 * 1024):
-            raw += piece
-            if len(raw) > limit:
-                raise BodyError("too_large", f"request body exceeds {limit} bytes")
+        async with _deadline(clock, timeout_s):
+            # Read in pieces so a chunked body without Content-Length is bounded too.
+            async for piece in request.content.iter_chunked(64 * 1024):
+                raw += piece
+                if len(raw) > limit:
+                    raise BodyError("too_large", f"request body exceeds {limit} bytes")
+    except TimeoutError:
+        request[_TIMED_OUT] = True
+        raise BodyError("timeout", f"request body not received within {timeout_s:g} s") from None
     except (web.RequestPayloadError, ConnectionError) as exc:
         # The client broke the chunked framing, or closed the connection
         # before the body was complete (nobody may read that answer): never a
         # 500, and no work starts.
         raise BodyError("malformed", "request body is incomplete") from exc
     return decode_json(bytes(raw), max_depth=max_depth)
+
+
+def _deadline(clock: Clock, timeout_s: float | None) -> asyncio.Timeout:
+    if timeout_s is None:
+        return asyncio.timeout(None)
+    return clock.timeout_at(clock.monotonic() + timeout_s)
+
+
+async def close_if_timed_out(request: web.Request, response: web.StreamResponse) -> None:
+    """Send ``response`` now and close the connection if the body timed out.
+
+    The rest of such a body may never come, so aiohttp's lingering read of it
+    (up to ten seconds) would keep the connection: the reply goes out with
+    ``Connection: close`` and the transport closes once it is flushed.
+    """
+    if not request.get(_TIMED_OUT) or response.prepared:
+        return
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
 
 
 class SSEWriter:

@@ -30,6 +30,7 @@ from ._session import (
     payload_of,
 )
 from ._sse import chunk_event, named_event
+from ._strict_json import NotJsonError, strict_value
 from .models import A2AAgentCard, A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 from .principals import SHARED_PRINCIPAL, Principal
 
@@ -287,7 +288,12 @@ def _send_reply(item: Any, ids: dict[str, str]) -> dict[str, Any]:
         error = item.to_payload()
         error.setdefault("trace_id", ids["traceId"])
         return {"status": "failed", **ids, "error": error}
-    reply: dict[str, Any] = {"status": "succeeded", **ids, "output": jsonable(payload_of(item))}
+    try:
+        output = jsonable(payload_of(item))
+    except RecursionError:
+        # Raised as the spec's "flow execution failed: <error>", with a safe error.
+        raise NotJsonError("a result", "nested too deep to convert") from None
+    reply: dict[str, Any] = {"status": "succeeded", **ids, "output": output}
     meta = getattr(item, "meta", None)
     if meta:
         reply["meta"] = dict(meta)
@@ -320,6 +326,7 @@ class _LegacyEventStream:
     async def _produce(self) -> AsyncGenerator[bytes, None]:
         session = self.session
         ids = {"taskId": session.task_id, "contextId": session.context_id}
+        unwanted = False
         try:
             try:
                 await session.start()
@@ -333,28 +340,49 @@ class _LegacyEventStream:
                     meta.setdefault("taskId", session.task_id)
                     meta.setdefault("contextId", session.context_id)
                     yield chunk_event(chunk.model_copy(update={"meta": meta}))
+                # Encoded here, so a result no frame can carry is an error event.
+                if is_flow_error(item):
+                    error = strict_value(item.to_payload(), what="an error")
+                    last = named_event("error", {**error, **ids})
+                else:
+                    output = strict_value(payload_of(item), what="a result", convert=jsonable)
+                    last = named_event("artifact", {**ids, "output": output})
             except SessionCancelled:
-                yield named_event(
+                last = named_event(
                     "error",
                     {**ids, "code": "TRACE_CANCELLED", "message": "Trace cancelled"},
                 )
             except SessionOverflow:
-                yield named_event(
+                # The router already cancelled the trace and freed the buffer.
+                last = named_event(
                     "error", {**ids, "code": "STREAM_OVERFLOW", "message": STREAM_OVERFLOW_MESSAGE}
                 )
             except asyncio.CancelledError:
                 raise
+            except NotJsonError as exc:
+                # Nothing of the value was written: the stream ends with an
+                # error event, and the rest of the trace is not wanted.
+                _log.warning("a2a_output_not_json", trace_id=session.trace_id, detail=exc.detail)
+                last = _internal_error_event(ids, exc)
+                unwanted = True
             except Exception as exc:
                 # As 2.2.5 (spec/a2a.md): the message is the exception's text.
                 _log.exception("a2a_stream_failed", trace_id=session.trace_id, exception=repr(exc))
-                message = str(exc) or type(exc).__name__
-                yield named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": message})
-            else:
-                if is_flow_error(item):
-                    yield named_event("error", {**item.to_payload(), **ids})
-                else:
-                    yield named_event("artifact", {**ids, "output": jsonable(payload_of(item))})
-            session.finished = True
+                last = _internal_error_event(ids, exc)
+            yield last
+            # An unfinished session is cancelled in the flow when the stream closes.
+            session.finished = not unwanted
             yield named_event("done", ids)
         finally:
             await session.aclose()
+
+
+def _internal_error_event(ids: dict[str, str], exc: Exception) -> bytes:
+    message = str(exc) or type(exc).__name__
+    try:
+        return named_event("error", {**ids, "code": "INTERNAL_ERROR", "message": message})
+    except NotJsonError:
+        # The exception's text itself cannot be sent (a lone surrogate).
+        return named_event(
+            "error", {**ids, "code": "INTERNAL_ERROR", "message": type(exc).__name__}
+        )

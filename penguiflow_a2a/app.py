@@ -7,7 +7,7 @@ is called.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
@@ -41,6 +41,7 @@ def create_a2a_app(
     include_docs: bool = True,
     max_body_bytes: int = 1024 * 1024,
     max_json_depth: int = DEFAULT_MAX_DEPTH,
+    body_timeout_s: float | None = 30.0,
     auth: AuthHook | None = None,
     bearer_token: str | None = None,
     rest: bool = True,
@@ -50,6 +51,7 @@ def create_a2a_app(
     push_allow_hosts: Sequence[str] = (),
     push_settings: PushSettings | None = None,
     max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
+    collector: Any = None,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
 
@@ -71,6 +73,10 @@ def create_a2a_app(
             routes, a JSON-RPC ``-32600`` on ``POST /``).
         max_json_depth: request bodies nesting objects and arrays deeper
             than this are refused as malformed (1 to 256).
+        body_timeout_s: a request body that has not fully arrived this many
+            seconds after its handler started reading it is refused (408 on
+            the 2.2.5 and REST routes, a JSON-RPC ``-32600`` on ``POST /``)
+            and its connection closed; ``None`` waits forever.
         auth: called for every request except the agent cards; it returns
             the caller's principal (any hashable, e.g. a user or tenant id),
             ``True`` (the one shared principal) or ``False``/``None`` (401).
@@ -83,7 +89,7 @@ def create_a2a_app(
         max_tasks: capacity of the in-memory A2A task store.
         sse_heartbeat_s: idle interval after which streams send an SSE
             comment (detects clients that left); ``None`` disables it.
-        clock: source of task status timestamps and of push retry backoff.
+        clock: source of task status timestamps, of push retry backoff and of the body timeout.
         push_allow_hosts: webhook hosts (names, IP addresses or networks such
             as ``"10.0.0.0/8"``) the SSRF guard admits although they are not
             public; ``["127.0.0.1"]`` for a receiver on this machine.
@@ -92,19 +98,26 @@ def create_a2a_app(
             client that does not read them; one more ends that stream with
             an error event, cancels its trace and frees the buffer
             (docs/a2a.md, "Slow stream clients"). At least 1.
+        collector: a ``penguiflow.metrics.PrometheusCollector``; when given,
+            ``GET /metrics`` serves its registry in Prometheus text format
+            (behind ``auth`` like every other route).
 
     Raises:
         RuntimeError: aiohttp is not installed.
-        ValueError: ``max_json_depth`` outside 1-256, or ``max_buffered_events``
-            below 1.
+        ValueError: ``max_json_depth`` outside 1-256, ``body_timeout_s`` not
+            positive, or ``max_buffered_events`` below 1.
 
-    .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``auth``, ``bearer_token``,
+    .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``body_timeout_s``,
+       ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
-       standard A2A routes; ``push_allow_hosts``, ``push_settings`` and
-       push notifications; ``max_buffered_events``; ``auth`` returning a principal.
+       standard A2A routes; ``push_allow_hosts``, ``push_settings``,
+       ``collector``, push notifications; ``max_buffered_events``; ``auth``
+       returning a principal.
     """
     if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
+    if body_timeout_s is not None and not body_timeout_s > 0:
+        raise ValueError("body_timeout_s must be positive (or None)")
     if max_buffered_events < 1:
         raise ValueError("max_buffered_events must be at least 1")
     try:
@@ -116,6 +129,7 @@ def create_a2a_app(
         include_docs=include_docs,
         max_body_bytes=max_body_bytes,
         max_json_depth=max_json_depth,
+        body_timeout_s=body_timeout_s,
         auth=auth,
         bearer_token=bearer_token,
         rest=rest,
@@ -125,4 +139,5 @@ def create_a2a_app(
         push_allow_hosts=push_allow_hosts,
         push_settings=push_settings,
         max_buffered_events=max_buffered_events,
+        collector=collector,
     )

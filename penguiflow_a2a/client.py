@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._tracecontext import current_carrier
 from penguiflow.errors import PenguiFlowError
 from penguiflow.remote import RemoteCallRequest, RemoteCallResult, RemoteStreamEvent
 
@@ -148,7 +149,8 @@ class A2AHttpTransport:
         return {"jsonrpc": "2.0", "id": uuid.uuid4().hex, "method": method, "params": params}
 
     def _request_headers(self, version: str, *, stream: bool = False) -> dict[str, str]:
-        headers = {**self._headers, "A2A-Version": version}
+        # W3C trace context of the calling node's span (nothing without OpenTelemetry).
+        headers = {**self._headers, **current_carrier(), "A2A-Version": version}
         if stream:
             headers["Accept"] = "text/event-stream"
         return headers

@@ -49,11 +49,19 @@ class A2AError(PenguiFlowError):
         metadata: optional ``ErrorInfo`` metadata (string values).
     """
 
-    def __init__(self, code: int, message: str, *, metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        http_status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.metadata = dict(metadata or {})
+        self._http_status = http_status
 
     @property
     def reason(self) -> str:
@@ -63,7 +71,7 @@ class A2AError(PenguiFlowError):
     @property
     def http_status(self) -> int:
         """The HTTP status of this error in the REST binding."""
-        return _REST[self.code][0]
+        return self._http_status or _REST[self.code][0]
 
     def _error_info(self) -> dict[str, Any]:
         return {
@@ -82,10 +90,10 @@ class A2AError(PenguiFlowError):
 
     def rest(self) -> dict[str, Any]:
         """The HTTP+JSON error body (sent with ``http_status``)."""
-        status, rpc_status, _ = _REST[self.code]
+        _, rpc_status, _ = _REST[self.code]
         return {
             "error": {
-                "code": status,
+                "code": self.http_status,
                 "status": rpc_status,
                 "message": self.message,
                 "details": [self._error_info()],
@@ -145,8 +153,11 @@ def body_error(exc: BodyError) -> A2AError:
 
     Not JSON (or not UTF-8, cut short, nested too deep) is ``-32700``; valid
     JSON holding a value no reply could carry (a non-finite number, a lone
-    surrogate) is ``-32602``; too large or not a JSON content type is ``-32600``.
+    surrogate) is ``-32602``; too large, not a JSON content type or not
+    received in time is ``-32600`` (HTTP 408 in REST for the last).
     """
+    if exc.kind == "timeout":
+        return A2AError(-32600, exc.message, http_status=408)
     if exc.kind == "malformed":
         return parse_error(exc.message)
     if exc.kind == "refused":

@@ -14,16 +14,21 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from penguiflow._logging import get_logger
+
 from ._body import DEFAULT_MAX_DEPTH, BodyError
 from ._fastapi_json import fastapi_dumps
 from ._http import SSEWriter, read_json
 from ._request import principal_of
+from ._strict_json import NotJsonError
 from .adapter import A2AServerAdapter, _LegacyEventStream
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 
 __all__ = ["LegacyRoutes"]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+_log = get_logger("penguiflow_a2a.legacy")
 
 
 def _detail(status: int, detail: Any) -> web.Response:
@@ -35,6 +40,8 @@ def _body_error(exc: BodyError) -> web.Response:
     # numbers, lone surrogates, too deep), is FastAPI's undecodable body: 422.
     if exc.kind == "too_large":
         return _detail(413, exc.message)
+    if exc.kind == "timeout":
+        return _detail(408, exc.message)
     if exc.kind == "content_type":
         return _detail(
             422,
@@ -118,11 +125,18 @@ class LegacyRoutes:
         if isinstance(payload, web.Response):
             return payload
         try:
-            # Encoded as FastAPI did in 2.2.5 (datetimes, UUIDs, ... become JSON text).
             reply = await self.adapter.handle_send(payload, principal=principal_of(request))
-            return web.json_response(reply, dumps=fastapi_dumps)
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)
+        try:
+            # Encoded as FastAPI did in 2.2.5 (datetimes, UUIDs, ... become JSON text).
+            text = fastapi_dumps(reply)
+        except NotJsonError as exc:
+            # A result no reply can carry is a failure of the flow: the
+            # spec's 500 "flow execution failed: <error>", with a safe error.
+            _log.warning("a2a_output_not_json", trace_id=reply.get("traceId"), detail=exc.detail)
+            return _detail(500, f"flow execution failed: {exc}")
+        return web.Response(text=text, content_type="application/json")
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """``POST /message/stream``: server-sent events."""

@@ -46,6 +46,7 @@ from ._session import (
     jsonable,
     payload_of,
 )
+from ._strict_json import NotJsonError, check_text, strict_value
 from .principals import SHARED_PRINCIPAL, Principal
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ TERMINAL_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
 
 #: The status text of a task stopped because a stream client fell too far behind.
 STREAM_OVERFLOW_TEXT = "stream client too slow: too many undelivered events; task stopped"
+_CHUNK = "a stream chunk"
+_RESULT = "a result"
 
 
 def timestamp(epoch: float) -> str:
@@ -85,6 +88,10 @@ def part_for(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"text": value}
     return {"data": jsonable(value)}
+
+
+def _error_parts(error: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"text": str(error.get("message", ""))}, {"data": jsonable(error)}]
 
 
 @dataclass(slots=True)
@@ -359,13 +366,14 @@ class TaskManager:
         return message
 
     def _add_chunk(self, record: TaskRecord, chunk: Any) -> None:
+        check_text(chunk.text, what=_CHUNK)
         update = {
             "artifactId": f"{record.id}-stream",
             "name": "stream",
             "parts": [{"text": chunk.text}],
         }
         if chunk.meta:
-            update["metadata"] = jsonable(chunk.meta)
+            update["metadata"] = strict_value(chunk.meta, what=_CHUNK, convert=jsonable)
         appended = record.stream_text is not None
         if record.stream_text is None:
             record.stream_text = StreamText(chunk.text)
@@ -393,17 +401,17 @@ class TaskManager:
             if is_flow_error(item):
                 error = item.to_payload()
                 error.setdefault("trace_id", session.trace_id)
-                parts = [{"text": str(error.get("message", ""))}, {"data": jsonable(error)}]
+                parts = strict_value(error, what="an error", convert=_error_parts)
                 self._set_state(record, "failed", self._agent_message(record, parts))
             else:
                 artifact = {
                     "artifactId": f"{record.id}-result",
                     "name": "result",
-                    "parts": [part_for(payload_of(item))],
+                    "parts": [strict_value(payload_of(item), what=_RESULT, convert=part_for)],
                 }
                 meta = getattr(item, "meta", None)
                 if meta:
-                    artifact["metadata"] = jsonable(dict(meta))
+                    artifact["metadata"] = strict_value(dict(meta), what=_RESULT, convert=jsonable)
                 record.add_artifact(artifact)
                 self._publish(
                     record, ArtifactEvent(record.id, record.context_id, artifact, False, True)
@@ -424,6 +432,13 @@ class TaskManager:
         except asyncio.CancelledError:
             self._set_state(record, "canceled", None)
             raise
+        except NotJsonError as exc:
+            # Refused before it entered the store, so no later reply carries
+            # it; the task fails with a safe message and the trace stops.
+            _log.warning("a2a_output_not_json", task_id=record.id, detail=exc.detail)
+            self._set_state(record, "failed", self._agent_message(record, [{"text": str(exc)}]))
+            with contextlib.suppress(Exception):
+                await session.flow.cancel(session.trace_id)
         except Exception as exc:
             # The task's status names the failure, never its text: the log has that.
             _log.exception("a2a_task_failed", task_id=record.id, exception=repr(exc))

@@ -9,6 +9,6 @@ fi
 stamp=.venv/.penguiflow-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev,a2a,planner,redis,mcp]'
+  .venv/bin/python -m pip install -q -e '.[dev,a2a,planner,redis,mcp,otel,prometheus]'
   touch "$stamp"
 fi

@@ -13,6 +13,8 @@ if url=$(scripts/redis.sh start "$redis_dir"); then
 else
   echo "warning: no redis-server; redis tests will be skipped (they fail under CI=true)" >&2
 fi
+# The inspector's browser test drives Debian's chromium (it fails under CI=true without it).
+scripts/chromium.sh || echo "warning: no chromium; the browser test will be skipped" >&2
 .venv/bin/ruff check penguiflow penguiflow_a2a tests examples benchmarks
 .venv/bin/ruff format --check penguiflow penguiflow_a2a tests examples benchmarks
 .venv/bin/mypy

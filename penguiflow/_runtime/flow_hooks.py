@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,28 @@ class FlowHooks:
     def add_middleware(self, middleware: Callable[[FlowEvent], Awaitable[None]]) -> None:
         """Append a middleware; it receives every later event, even while running."""
         self._middlewares.append(middleware)
+
+    def add_trace_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(trace_id)`` each time a trace becomes inactive.
+
+        A trace is inactive once its last outstanding item finished (fetched from
+        Rookery, dropped by ``cancel``, or ended by a node) and no invocation of it
+        runs (runtime.md §10); ``stop()`` ends the traces still active. Called
+        synchronously from the runtime: keep it short, never await. Its exceptions
+        are logged (``trace_listener_error``) and swallowed. Observers such as
+        ``penguiflow.otel`` use it to end a trace's span.
+
+        .. versionadded:: 3.0
+        """
+        self._traces.listeners.append(listener)
+
+    def remove_trace_listener(self, listener: Callable[[str], None]) -> None:
+        """Stop calling ``listener`` (no-op if it was not added).
+
+        .. versionadded:: 3.0
+        """
+        with contextlib.suppress(ValueError):
+            self._traces.listeners.remove(listener)
 
     async def cancel(self, trace_id: str) -> bool:
         """Cancel one trace: drop its queued items and abort its running invocations.

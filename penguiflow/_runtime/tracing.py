@@ -15,12 +15,14 @@ reaching zero, ``cancel()``), and the hot path pays nothing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from penguiflow._carried import Carried
+from penguiflow._runtime.events import LOGGER
 from penguiflow.types import Message
 
 __all__ = ["PRODUCING_TRACE", "Carried", "Invoker", "TraceBook", "carried_trace", "trace_id_of"]
@@ -94,7 +96,7 @@ class TraceBook:
     pre-seed a set event there to simulate an already-cancelled trace.
     """
 
-    __slots__ = ("counts", "events", "handlers", "memo", "waiters")
+    __slots__ = ("counts", "events", "handlers", "listeners", "memo", "waiters")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -106,6 +108,9 @@ class TraceBook:
         # limit). Woken only once the count is below the limit again, not on every
         # finished item.
         self.waiters: dict[str, tuple[list[asyncio.Future[None]], int]] = {}
+        # Called with a trace id when that trace becomes inactive (add_trace_listener).
+        # Empty unless an observer is attached, so retiring stays off the hot path.
+        self.listeners: list[Callable[[str], None]] = []
 
     def add(self, trace_id: str) -> None:
         """One more outstanding item of ``trace_id``."""
@@ -129,11 +134,13 @@ class TraceBook:
             counts[trace_id] = left
             return False
         counts.pop(trace_id, None)
-        if not (self.memo or self.events) or self.invoking(trace_id):
+        if not (self.memo or self.events or self.listeners) or self.invoking(trace_id):
             return False  # nothing to discard (the usual case), or not over yet
         return self._retire(trace_id)
 
     def _retire(self, trace_id: str) -> bool:
+        if self.listeners:
+            self._tell(trace_id)
         if self.memo:
             self.memo.pop(trace_id, None)
         if not self.events:
@@ -150,7 +157,11 @@ class TraceBook:
         here. Returns True when that ended a cancelled trace (the caller then
         emits ``trace_cancel_finish``).
         """
-        if not (self.memo or self.events) or trace_id in self.counts or self.invoking(trace_id):
+        if (
+            not (self.memo or self.events or self.listeners)
+            or trace_id in self.counts
+            or self.invoking(trace_id)
+        ):
             return False
         return self._retire(trace_id)
 
@@ -203,8 +214,25 @@ class TraceBook:
             waiter[0].append(future)
             await future
 
+    def _tell(self, trace_id: str) -> None:
+        """Tell every trace listener that ``trace_id`` ended; their errors are logged."""
+        for listener in tuple(self.listeners):
+            try:
+                listener(trace_id)
+            except Exception:
+                LOGGER.exception(
+                    "trace_listener_error",
+                    extra={"event": "trace_listener_error", "trace_id": trace_id},
+                )
+
     def clear(self) -> None:
-        """Forget everything (``stop()``); capacity waiters are released."""
+        """Forget everything (``stop()``); capacity waiters are released.
+
+        Traces still active end here, as far as trace listeners are concerned.
+        """
+        if self.listeners:
+            for trace_id in tuple(self.counts):
+                self._tell(trace_id)
         for futures, _ in self.waiters.values():
             _wake(futures)
         self.waiters.clear()

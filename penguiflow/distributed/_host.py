@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._logging import get_logger
+from penguiflow._tracecontext import expect_remote_parent
 from penguiflow.distributed import _bridge
 from penguiflow.distributed._codec import decode, encode
 from penguiflow.distributed._redis import checkpoint, ensure_group, redis_errors
@@ -394,6 +395,7 @@ class NodeHost:
             outputs: list[tuple[int, Any]] = []
             error: str | None = f"entry {entry_id} was delivered {deliveries} times; giving up"
         else:
+            expect_remote_parent(work.trace_id, work.trace_context)
             outputs, error = await self._run(flow, collector, work)
         if self._is_cancelled(work.trace_id):
             return await self._answer(stream, entry_id, work, None, stop)

@@ -41,6 +41,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._logging import get_logger, is_debug_enabled
+from penguiflow._tracecontext import current_carrier
 from penguiflow.actors import (
     SELF_LANE,
     SYSTEM_LANE,
@@ -360,6 +361,7 @@ class RemoteMailbox(Mailbox):
             edge_name=self._edge_names.get(lane, ""),
             trace_id=getattr(item, "trace_id", None),
             item=tree,
+            trace_context=current_carrier() or None,
         ).model_dump_json()
 
     def _enqueue(self, seq: int, wire: str, item: Any, lane: int) -> None:

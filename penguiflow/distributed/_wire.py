@@ -62,6 +62,9 @@ class WorkEntry(BaseModel):
     edge_name: str  # checked by the worker: both sides must build the same graph
     trace_id: str | None
     item: Any
+    # W3C trace context of the sender's span (``traceparent``...); absent without
+    # OpenTelemetry. Optional, so entries of older origins still validate.
+    trace_context: dict[str, str] | None = None
 
 
 class ResultEntry(BaseModel):

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from penguiflow.errors import LLMCallError
+from penguiflow.planner._telemetry import record_token_usage
 
 __all__ = ["JSONLLMClient", "LiteLLMJSONClient", "json_schema_format"]
 
@@ -107,7 +108,17 @@ class LiteLLMJSONClient:
         # ``ReactPlanner.run`` unchanged (spec/planner.md section 3), and programs
         # catch LiteLLM's own types (``litellm.RateLimitError``) to retry.
         response = await litellm.acompletion(**params)
+        usage = _field(response, "usage")
+        if usage is not None:
+            record_token_usage(_field(usage, "prompt_tokens"), _field(usage, "completion_tokens"))
         content = response["choices"][0]["message"]["content"]
         if content is None:
             raise LLMCallError("LiteLLM returned empty content", model=self.model)
         return str(content)
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``obj[name]`` or ``obj.name`` (LiteLLM answers with dict-like model objects)."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)

@@ -27,6 +27,7 @@ from penguiflow.planner._models import PlannerAction, PlannerFinish, PlannerPaus
 from penguiflow.planner._parallel import run_parallel
 from penguiflow.planner._pause import PAUSE_DISABLED, PauseBook
 from penguiflow.planner._run import PlannerRun, RunSettings
+from penguiflow.planner._telemetry import chat_span
 
 if TYPE_CHECKING:
     from penguiflow._time import Clock
@@ -190,9 +191,10 @@ class ReactPlanner:
             if last_error is not None:
                 repair = prompts.render_repair_message(last_error)
                 messages.append({"role": "system", "content": repair})
-            raw = await self._client.complete(
-                messages=messages, response_format=self._response_format
-            )
+            async with chat_span(self._client):
+                raw = await self._client.complete(
+                    messages=messages, response_format=self._response_format
+                )
             try:
                 return PlannerAction.model_validate_json(raw)
             except ValidationError as exc:

@@ -28,6 +28,7 @@ from penguiflow.planner._models import (
     TrajectoryStep,
 )
 from penguiflow.planner._pause import PauseBook, PauseRecord, ToolContext
+from penguiflow.planner._telemetry import tool_span
 from penguiflow.planner._tool_actors import ToolSupervisor
 from penguiflow.planner._tools import ToolOutcome, errors_json
 
@@ -132,6 +133,10 @@ class PlannerRun:
 
     async def invoke(self, spec: NodeSpec, args: BaseModel, ctx: ToolContext) -> ToolOutcome:
         """Run one tool call in an actor, under the planner's concurrency bound if any."""
+        async with tool_span(spec.name):
+            return await self._invoke(spec, args, ctx)
+
+    async def _invoke(self, spec: NodeSpec, args: BaseModel, ctx: ToolContext) -> ToolOutcome:
         settings = self.settings
         tools = self._tools
         if tools is None:

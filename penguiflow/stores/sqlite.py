@@ -293,6 +293,25 @@ class SQLiteStateStore:
             for row in rows
         ]
 
+    async def list_traces(self, limit: int = 100) -> list[tuple[str, float, float, int]]:
+        """The most recently active traces: ``(trace_id, first ts, last ts, events)``.
+
+        Newest first (by last saved event). Used by ``penguiflow-admin inspect``.
+
+        .. versionadded:: 3.0
+        """
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT trace_id, MIN(ts), MAX(ts), COUNT(*), MAX(id) AS last "
+                "FROM penguiflow_events WHERE trace_id IS NOT NULL "
+                "GROUP BY trace_id ORDER BY last DESC LIMIT ?",
+                (int(limit),),
+            ).fetchall()
+
+        rows = await self._run(select)
+        return [(str(r[0]), float(r[1]), float(r[2]), int(r[3])) for r in rows]
+
     async def save_remote_binding(self, binding: RemoteBinding) -> None:
         """Record which remote task serves ``binding.trace_id`` (once per distinct binding)."""
         row = (binding.trace_id, binding.context_id, binding.task_id, binding.agent_url)

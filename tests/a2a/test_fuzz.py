@@ -17,8 +17,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from penguiflow import Message, Node, NodePolicy, create
+from penguiflow.testkit import FakeClock
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 from penguiflow_a2a._aiohttp_app import SERVICE_KEY
+from penguiflow_a2a._http import BODY_TIMEOUT_KEY
 from penguiflow_a2a.jsonrpc import METHODS
 from penguiflow_a2a.principals import SHARED_PRINCIPAL
 
@@ -47,11 +50,15 @@ def strict_json(raw: bytes) -> Any:
     return value
 
 
-def check_reply(status: int, content_type: str, raw: bytes) -> None:
-    """No 5xx, strict JSON (or SSE frames of strict JSON), no exception text."""
+def check_reply(status: int, content_type: str, raw: bytes, *, leaks: bool = True) -> None:
+    """No 5xx, strict JSON (or SSE frames of strict JSON), no exception text.
+
+    ``leaks=False`` skips the exception-text check (a ``FlowError`` the flow sent
+    to Rookery names its exception by design).
+    """
     assert status < 500, (status, raw[:300])
     text = raw.decode("utf-8")
-    for leak in _LEAKS:
+    for leak in _LEAKS if leaks else ():
         assert leak.lower() not in text.lower(), (leak, text[:300])
     if content_type.startswith("text/event-stream"):
         for frame in text.split("\n\n"):
@@ -63,26 +70,30 @@ def check_reply(status: int, content_type: str, raw: bytes) -> None:
     strict_json(raw)
 
 
-async def post(client: TestClient[Any, Any], path: str, body: bytes) -> tuple[int, Any]:
+async def post(
+    client: TestClient[Any, Any], path: str, body: bytes, *, leaks: bool = True
+) -> tuple[int, Any]:
     """POST ``body`` as JSON, check the reply, return its status and parsed JSON (or SSE text)."""
     async with asyncio.timeout(5):
         response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
         raw = await response.read()
     content_type = response.headers.get("Content-Type", "").split(";")[0]
-    check_reply(response.status, content_type, raw)
+    check_reply(response.status, content_type, raw, leaks=leaks)
     if content_type == "application/json":
         return response.status, strict_json(raw)
     return response.status, raw.decode()
 
 
-async def assert_every_task_settled(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+async def assert_every_task_settled(
+    client: TestClient[Any, Any], *, leaks: bool = True
+) -> list[dict[str, Any]]:
     """Wait for every stored task to end; ListTasks is strict JSON, every task terminal."""
     service = client.server.app[SERVICE_KEY]
     async with asyncio.timeout(5):
         for record in service.tasks.records(SHARED_PRINCIPAL):
             await record.done.wait()
     body = {"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageSize": 100}}
-    _, reply = await post(client, "/", json.dumps(body).encode())
+    _, reply = await post(client, "/", json.dumps(body).encode(), leaks=leaks)
     tasks: list[dict[str, Any]] = reply["result"]["tasks"]
     for task in tasks:
         assert task["status"]["state"] in {
@@ -578,3 +589,301 @@ async def test_jsonrpc_data_part_may_nest_59_levels_under_the_default_limit(
     assert reply["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     _, reply = await post(served, "/", rpc_send(b"[" * 60 + b"]" * 60))
     assert reply["error"]["code"] == -32700
+
+
+# -- hostile output: what the flow produces never breaks a reply ------------------------------
+
+NOT_JSON_RESULT = "flow produced a result that is not valid JSON"
+NOT_JSON_CHUNK = "flow produced a stream chunk that is not valid JSON"
+NOT_JSON_ERROR = "flow produced an error that is not valid JSON"
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+HOSTILE_VALUES: dict[str, Any] = {
+    "inf": float("inf"),
+    "nan": float("nan"),
+    "surrogate": "lone \ud800 surrogate",
+    "deep": _deep(10_000),
+    "huge": "x" * 1_000_000,
+}
+#: where the node puts the value: its result, its result's meta, a chunk's text or
+#: meta, or the text of the exception it raises (a FlowError in Rookery).
+PLACES = ["result", "meta", "chunk_text", "chunk_meta", "error"]
+
+
+def hostile_flow() -> Any:
+    """One node returning ``HOSTILE_VALUES[kind]`` at ``place`` (from the payload)."""
+
+    async def produce(message: Message, ctx: Any) -> Any:
+        value = HOSTILE_VALUES[message.payload["kind"]]
+        place = message.payload["place"]
+        if place == "result":
+            return {"v": value}
+        if place == "meta":
+            return message.model_copy(update={"payload": {"ok": 1}, "meta": {"v": value}})
+        if place == "error":
+            raise ValueError(value if isinstance(value, str) else "not text")
+        text, meta = (value, {}) if place == "chunk_text" and isinstance(value, str) else ("t", {})
+        if place == "chunk_meta" or not isinstance(value, str):
+            meta = {"v": value}
+        await ctx.emit_chunk(parent=message, text=text, done=False, meta=meta)
+        return {"final": 1}
+
+    node = Node(produce, name="produce", policy=NodePolicy(validate="none"))
+    return create(node.to(), emit_errors_to_rookery=True)
+
+
+def _expected_failure(kind: str, place: str) -> str | None:
+    """The safe message of the failure, or ``None`` when the value is fine JSON."""
+    if kind == "huge" or (place == "error" and kind != "surrogate"):
+        return None
+    if place == "error":
+        return NOT_JSON_ERROR
+    return NOT_JSON_CHUNK if place.startswith("chunk") else NOT_JSON_RESULT
+
+
+def check_legacy_sse(raw: bytes) -> list[tuple[str, Any]]:
+    """2.2.5 SSE frames: named events carry strict JSON, chunk frames text then JSON meta."""
+    events: list[tuple[str, Any]] = []
+    for frame in raw.decode("utf-8").split("\n\n"):
+        if not frame:
+            continue
+        lines = frame.split("\n")
+        name = lines[0].removeprefix("event: ")
+        data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+        if name in {"chunk", "done"} and lines[1].startswith("id: "):
+            events.append((name, [data[0], *[strict_json(d.encode()) for d in data[1:]]]))
+        else:
+            (one,) = data
+            events.append((name, strict_json(one.encode())))
+    assert events[-1][0] == "done", events[-1]
+    return events
+
+
+async def _call(client: TestClient[Any, Any], path: str, body: Any) -> tuple[int, bytes, str]:
+    async with asyncio.timeout(20):
+        response = await client.post(path, json=body)
+        raw = await response.read()
+    return response.status, raw, response.headers.get("Content-Type", "").split(";")[0]
+
+
+@pytest.fixture
+async def hostile(make_client: Any) -> TestClient[Any, Any]:
+    adapter = A2AServerAdapter(hostile_flow(), agent_card=make_card(), agent_url=AGENT_URL)
+    client: TestClient[Any, Any] = await make_client(adapter, sse_heartbeat_s=None)
+    yield client
+    await adapter.stop()
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("kind", sorted(HOSTILE_VALUES))
+async def test_hostile_flow_output_on_every_route_gives_strict_json_and_failed_tasks(
+    hostile: TestClient[Any, Any], kind: str, place: str
+) -> None:
+    payload = {"kind": kind, "place": place}
+    failure = _expected_failure(kind, place)
+    # The 2.2.5 send skips chunks; a result it cannot encode is the spec's flow failure.
+    status, raw, _ = await _call(
+        hostile, "/message/send", {"payload": payload, "headers": {"tenant": "t"}}
+    )
+    reply = strict_json(raw)
+    if failure in {NOT_JSON_RESULT, NOT_JSON_ERROR}:
+        # The 2.2.5 reply holds the error too: that reply is what cannot be sent.
+        failure_text = f"flow execution failed: {NOT_JSON_RESULT}"
+        assert (status, reply) == (500, {"detail": failure_text})
+    else:
+        assert status == 200
+        assert reply["status"] in {"succeeded", "failed"}
+    status, raw, content_type = await _call(
+        hostile, "/message/stream", {"payload": payload, "headers": {"tenant": "t"}}
+    )
+    assert (status, content_type) == (200, "text/event-stream")
+    events = check_legacy_sse(raw)
+    if failure is not None and place != "meta":  # the 2.2.5 stream sends no result meta
+        name, data = events[-2]
+        assert (name, data["code"], data["message"]) == ("error", "INTERNAL_ERROR", failure)
+
+    data_part = {"data": payload}
+    for path, method in [
+        ("/", "SendMessage"),
+        ("/", "message/send"),
+        ("/", "SendStreamingMessage"),
+        ("/", "message/stream"),
+        ("/message:send", None),
+        ("/message:stream", None),
+    ]:
+        params = {"message": message(data_part)}
+        body = (
+            params
+            if method is None
+            else {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        )
+        status, raw, content_type = await _call(hostile, path, body)
+        check_reply(status, content_type, raw, leaks=place != "error")
+        if content_type == "text/event-stream":
+            last = strict_json(
+                raw.decode().strip().split("\n\n")[-1].removeprefix("data: ").encode()
+            )
+            last = last.get("result", last)
+            update = last.get("statusUpdate", last)
+            state = update["status"]["state"]
+        else:
+            result = strict_json(raw)
+            result = result.get("result", result)
+            state = result.get("task", result)["status"]["state"]
+        if failure is None:
+            assert state.lower().removeprefix("task_state_") in {"completed", "failed"}
+        else:
+            assert state.lower().removeprefix("task_state_") == "failed"
+            assert failure in raw.decode()
+
+    tasks = await assert_every_task_settled(hostile, leaks=place != "error")
+    assert len(tasks) == 6
+    # Every stored task renders as strict JSON, artifacts and history included.
+    for rendering in ["?includeArtifacts=true", "?includeArtifacts=true&historyLength=10"]:
+        async with asyncio.timeout(20):
+            response = await hostile.get("/tasks" + rendering)
+            raw = await response.read()
+            check_reply(response.status, response.content_type, raw, leaks=place != "error")
+    for task in tasks:
+        async with asyncio.timeout(20):
+            response = await hostile.get(f"/tasks/{task['id']}")
+            raw = await response.read()
+            check_reply(response.status, response.content_type, raw, leaks=place != "error")
+
+
+async def test_a_bad_stream_chunk_fails_the_task_and_cancels_its_trace(
+    make_client: Any, gates: Gates
+) -> None:
+    async def produce(message: Message, ctx: Any) -> Any:
+        await ctx.emit_chunk(parent=message, text="\ud800", done=False)
+        gates.entered("after").set()
+        try:
+            await gates.gate("after").wait()
+        except asyncio.CancelledError:
+            gates.cancelled("after").set()
+            raise
+        return {"never": "sent"}
+
+    node = Node(produce, name="produce", policy=NodePolicy(validate="none"))
+    adapter = A2AServerAdapter(create(node.to()), agent_card=make_card(), agent_url=AGENT_URL)
+    client = await make_client(adapter, sse_heartbeat_s=None)
+    try:
+        reply = await rpc(client, "SendMessage", {"message": message({"text": "go"})})
+        task = reply["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_FAILED"
+        assert task["status"]["message"]["parts"] == [{"text": NOT_JSON_CHUNK}]
+        assert "artifacts" not in task  # nothing of the bad chunk was stored
+        async with asyncio.timeout(5):
+            await gates.cancelled("after").wait()
+    finally:
+        await adapter.stop()
+
+
+# -- slow bodies: the body read timeout ----------------------------------------------------------
+
+
+async def _open_raw(client: TestClient[Any, Any], head: bytes) -> Any:
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(head)
+    await writer.drain()
+    return reader, writer
+
+
+def _head(path: str, *, chunked: bool) -> bytes:
+    length = "Transfer-Encoding: chunked" if chunked else "Content-Length: 100"
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Connection: close\r\n{length}\r\n\r\n"
+    ).encode()
+
+
+async def _reply_after_timeout(clock: FakeClock, reader: Any, writer: Any) -> tuple[bytes, Any]:
+    """Fire the body timeout; the reply arrives and the server closes the connection."""
+    try:
+        async with asyncio.timeout(5):
+            clock.advance(30)
+            raw = await reader.read()  # to EOF: the server closed its side
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"connection: close" in head.lower(), head
+    return head.split(b"\r\n", 1)[0], strict_json(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/message/send", b"408"),
+        ("/message/stream", b"408"),
+        ("/", b"200"),
+        ("/message:send", b"408"),
+    ],
+)
+async def test_a_body_trickling_past_the_timeout_is_refused_and_the_connection_closed(
+    make_adapter: Any, make_client: Any, path: str, status: bytes
+) -> None:
+    clock = FakeClock()
+    client = await make_client(make_adapter(), clock=clock, sse_heartbeat_s=None)
+    reader, writer = await _open_raw(client, _head(path, chunked=False) + b'{"payload"')
+    async with asyncio.timeout(5):
+        await clock.wait_for_timers(1)  # the handler is reading the body
+    status_line, reply = await _reply_after_timeout(clock, reader, writer)
+    assert status in status_line
+    message = "request body not received within 30 s"
+    if path == "/":
+        assert reply["error"] == {**reply["error"], "code": -32600, "message": message}
+        assert reply["id"] is None
+    elif path == "/message:send":
+        assert reply["error"]["code"] == 408
+        assert reply["error"]["message"] == message
+    else:
+        assert reply == {"detail": message}
+    assert await assert_every_task_settled(client) == []
+
+
+async def test_a_bad_chunk_size_after_a_valid_chunk_does_not_hold_the_handler(
+    make_adapter: Any, make_client: Any
+) -> None:
+    # aiohttp queues the chunk-size error as the next request and never fails
+    # the body being read: without the body timeout this handler waits forever.
+    clock = FakeClock()
+    client = await make_client(make_adapter(), clock=clock, sse_heartbeat_s=None)
+    reader, writer = await _open_raw(
+        client, _head("/message/send", chunked=True) + b'5\r\n{"pay\r\n'
+    )
+    async with asyncio.timeout(5):
+        await clock.wait_for_timers(1)
+    writer.write(b"ZZ\r\nxx\r\n")
+    await writer.drain()
+    status_line, reply = await _reply_after_timeout(clock, reader, writer)
+    assert b"408" in status_line
+    assert reply == {"detail": "request body not received within 30 s"}
+    # The server is unharmed.
+    status, _ = await post(client, "/message/send", LEGACY_OK % b"1")
+    assert status == 200
+
+
+async def test_body_timeout_is_an_app_option_and_none_disables_it(make_adapter: Any) -> None:
+    assert create_a2a_app(make_adapter())[BODY_TIMEOUT_KEY][0] == 30.0
+    assert create_a2a_app(make_adapter(), body_timeout_s=None)[BODY_TIMEOUT_KEY][0] is None
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="body_timeout_s"):
+            create_a2a_app(make_adapter(), body_timeout_s=bad)
+
+
+async def test_without_a_body_timeout_no_timer_is_armed(
+    make_adapter: Any, make_client: Any
+) -> None:
+    clock = FakeClock()
+    client = await make_client(make_adapter(), clock=clock, body_timeout_s=None)
+    status, _ = await post(client, "/message/send", LEGACY_OK % b"1")
+    assert status == 200
+    assert clock.pending_timers == 0

@@ -261,8 +261,10 @@ def test_protocols_are_typing_protocols() -> None:
 def test_import_does_not_load_server_or_llm_stacks() -> None:
     code = (
         "import sys, penguiflow\n"
-        "from penguiflow import create, Node, Message, testkit\n"
-        "bad = [m for m in ('aiohttp', 'litellm', 'fastapi') if m in sys.modules]\n"
+        "from penguiflow import create, Node, Message, testkit, FlowEvent\n"
+        "import penguiflow.metrics, penguiflow.middlewares\n"
+        "heavy = ('aiohttp', 'litellm', 'fastapi', 'opentelemetry', 'prometheus_client')\n"
+        "bad = [m for m in heavy if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run(

@@ -32,6 +32,7 @@ EXPECTED: dict[str, str] = {
     "metadata_propagation": "steps: ['annotate', 'retrieve', 'summarize']",
     "mcp_tools": "flow result: {'result': 60}",
     "mlflow_metrics": "Word count: 3",
+    "observability": "span 'penguiflow.trace'",
     "persistence_sqlite": "node_success",
     "playbook_retrieval": "Final answer: krill is the main food | penguins eat fish",
     "quickstart": "summarize 2 docs",

@@ -1,0 +1,382 @@
+"""OpenTelemetry spans for a flow: one per trace, one per node attempt (extra ``otel``).
+
+``instrument(flow)`` attaches a middleware (node attempts), a trace listener
+(the end of each trace) and wraps the flow's ``emit``/``emit_nowait`` so a
+trace's span starts in the caller's context. Nothing is installed on a flow
+that is not instrumented, so an uninstrumented flow pays nothing.
+
+Span names and attributes are listed in ``docs/observability.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from contextvars import Token
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "penguiflow.otel needs opentelemetry-api: pip install 'penguiflow[otel]'"
+    ) from exc
+
+from penguiflow import __version__
+from penguiflow._tracecontext import take_remote_parent
+from penguiflow.planner._telemetry import record_token_usage
+
+if TYPE_CHECKING:
+    from penguiflow.actors import DeadLetter
+    from penguiflow.metrics import FlowEvent
+
+__all__ = [
+    "ATTEMPT_ATTR",
+    "FLOW_ATTR",
+    "NODE_ATTR",
+    "OUTCOME_ATTR",
+    "TRACE_ID_ATTR",
+    "TRACE_SPAN",
+    "Instrumentation",
+    "instrument",
+    "record_token_usage",
+]
+
+TRACE_SPAN = "penguiflow.trace"
+"""Name of the span covering one trace, from ``emit`` to its end."""
+TRACE_ID_ATTR = "penguiflow.trace_id"
+FLOW_ATTR = "penguiflow.flow"
+NODE_ATTR = "penguiflow.node"
+ATTEMPT_ATTR = "penguiflow.attempt"
+OUTCOME_ATTR = "penguiflow.outcome"
+
+_OUTCOMES: Mapping[str, str] = {
+    "node_success": "success",
+    "node_error": "error",
+    "node_timeout": "timeout",
+    "node_trace_cancelled": "cancelled",
+    "node_cancelled": "cancelled",
+}
+
+
+@dataclass(slots=True)
+class _TraceSpan:
+    span: Span
+    context: otel_context.Context
+    recording: bool
+    failed: bool = False
+    emitting: int = 0  # emit calls of this trace in progress
+    ended: bool = False  # the trace is over (its span ends once no emit is in progress)
+
+
+@dataclass(slots=True)
+class _AttemptSpan:
+    span: Span | None  # None for a trace that is not sampled
+    name: str  # the node's name (= its actor's name)
+    token: object
+    task: asyncio.Task[Any] | None
+    trace_id: str | None
+
+
+class Instrumentation:
+    """What ``instrument`` returns: the live instrumentation of one flow.
+
+    Also usable as an ``ActorSystem(on_dead_letter=handle.on_dead_letter)``
+    callback, so dead letters become span events.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, flow: Any, tracer: Tracer, flow_name: str) -> None:
+        self._flow = flow
+        self._tracer = tracer
+        self._flow_name = flow_name
+        self._traces: dict[str, _TraceSpan] = {}
+        self._attempts: dict[str, _AttemptSpan] = {}  # node id -> its attempt in hand
+        self._installed = True
+        original_emit = flow.emit
+        original_emit_nowait = flow.emit_nowait
+
+        async def emit(msg: Any, to: Any = None) -> None:
+            state, started, token = self._begin(msg)
+            try:
+                await original_emit(msg, to)
+            except BaseException as error:
+                if state is not None:
+                    self._emit_failed(msg.trace_id, state, started, error)
+                raise
+            finally:
+                if state is not None:
+                    self._emit_done(state, token)
+
+        def emit_nowait(msg: Any, to: Any = None) -> None:
+            state, started, token = self._begin(msg)
+            try:
+                original_emit_nowait(msg, to)
+            except BaseException as error:
+                if state is not None:
+                    self._emit_failed(msg.trace_id, state, started, error)
+                raise
+            finally:
+                if state is not None:
+                    self._emit_done(state, token)
+
+        emit.__doc__ = original_emit.__doc__
+        emit_nowait.__doc__ = original_emit_nowait.__doc__
+        # Instance attributes shadow the class's methods; uninstrument() deletes them.
+        flow.emit = emit
+        flow.emit_nowait = emit_nowait
+        flow.add_middleware(self._on_event)
+        flow.add_trace_listener(self._trace_ended)
+
+    @property
+    def tracer(self) -> Tracer:
+        """The tracer every span of this flow comes from."""
+        return self._tracer
+
+    def uninstrument(self) -> None:
+        """Remove the instrumentation; spans still open end now. Idempotent."""
+        if not self._installed:
+            return
+        self._installed = False
+        flow = self._flow
+        flow.__dict__.pop("emit", None)
+        flow.__dict__.pop("emit_nowait", None)
+        # The middleware stays registered (there is no public removal) but inert.
+        flow.remove_trace_listener(self._trace_ended)
+        for node_id in tuple(self._attempts):
+            self._end_attempt(node_id, "cancelled")
+        for trace_id in tuple(self._traces):
+            self._trace_ended(trace_id)
+
+    # -- traces -----------------------------------------------------------------------
+    def _begin(
+        self, msg: Any
+    ) -> tuple[_TraceSpan | None, bool, Token[otel_context.Context] | None]:
+        """Open the span of ``msg``'s trace in the caller's context and make it current.
+
+        Returns the trace's state, whether its span is new, and the token to
+        detach: while ``emit`` runs, whatever it sends across a process (a
+        distributed node's work entry) names the trace's span as its parent.
+        """
+        trace_id = getattr(msg, "trace_id", None)
+        if not isinstance(trace_id, str):
+            return None, False, None
+        state = self._traces.get(trace_id)
+        started = state is None
+        if state is None:
+            state = self._open_trace(trace_id, otel_context.get_current())
+        state.emitting += 1
+        return state, started, otel_context.attach(state.context)
+
+    def _emit_done(self, state: _TraceSpan, token: Token[otel_context.Context] | None) -> None:
+        state.emitting -= 1
+        if token is not None:
+            otel_context.detach(token)
+        if state.ended and not state.emitting:
+            state.span.end()
+
+    def _open_trace(self, trace_id: str, parent: otel_context.Context | None) -> _TraceSpan:
+        span = self._tracer.start_span(
+            TRACE_SPAN,
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes={TRACE_ID_ATTR: trace_id, FLOW_ATTR: self._flow_name},
+        )
+        state = _TraceSpan(span, otel_trace.set_span_in_context(span), span.is_recording())
+        self._traces[trace_id] = state
+        return state
+
+    def _emit_failed(
+        self, trace_id: str, state: _TraceSpan, started: bool, error: BaseException
+    ) -> None:
+        """``emit`` raised: if that left the trace with nothing, its span ends with it."""
+        if not state.ended:
+            if not started or self._flow_active(trace_id):
+                return  # the trace goes on (an earlier emit of it is under way)
+            # Nothing was counted, so no trace listener will ever end it.
+            self._traces.pop(trace_id, None)
+            state.ended = True
+        if isinstance(error, asyncio.CancelledError):
+            state.span.add_event("penguiflow.emit_cancelled")
+        else:
+            state.span.record_exception(error)
+            state.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
+    def _flow_active(self, trace_id: str) -> bool:
+        snapshot = self._flow.mailboxes()
+        return any(
+            getattr(item, "trace_id", None) == trace_id
+            for box in snapshot.values()
+            for item in box.items
+        )
+
+    def _trace_ended(self, trace_id: str) -> None:
+        state = self._traces.pop(trace_id, None)
+        if state is None:
+            return
+        state.ended = True
+        if not state.emitting:  # else the emit in progress ends it (_emit_done)
+            state.span.end()
+
+    def _trace(self, trace_id: str) -> _TraceSpan:
+        state = self._traces.get(trace_id)
+        if state is None:
+            remote = take_remote_parent(trace_id)
+            if remote is not None:
+                # A worker's item: its attempts are children of the sender's span
+                # (which this process does not own, so no local trace span).
+                span = otel_trace.get_current_span(remote)
+                sampled = span.get_span_context().trace_flags.sampled
+                state = _TraceSpan(span, remote, sampled)
+                self._traces[trace_id] = state
+            else:
+                # A trace that did not enter through flow.emit (a node emitted a
+                # message of a new trace): a root span from its first attempt on.
+                state = self._open_trace(trace_id, None)
+        return state
+
+    # -- node attempts ------------------------------------------------------------------
+    async def _on_event(self, event: FlowEvent) -> None:
+        if not self._installed:
+            return
+        kind = event.event_type
+        if kind == "node_start":
+            self._start_attempt(event)
+        elif kind in _OUTCOMES:
+            node_id = event.node_id
+            if node_id is not None and node_id in self._attempts:
+                self._end_attempt(node_id, _OUTCOMES[kind], event)
+        elif kind == "node_failed":
+            self._trace_failed(event)
+        elif kind == "trace_cancel_start" and event.trace_id is not None:
+            state = self._traces.get(event.trace_id)
+            if state is not None:
+                state.span.add_event(
+                    "penguiflow.trace.cancelled", {"pending": int(event.extra.get("pending", 0))}
+                )
+
+    def _start_attempt(self, event: FlowEvent) -> None:
+        node_id = event.node_id or ""
+        restarted = node_id in self._attempts
+        if restarted:
+            # The previous attempt never ended: its actor crashed and was restarted,
+            # and the kernel redelivered the item.
+            self._end_attempt(node_id, "error")
+        trace_id = event.trace_id
+        parent: otel_context.Context | None = None
+        if trace_id is not None:
+            state = self._trace(trace_id)
+            parent = state.context
+            if not state.recording:
+                # Sampled out: no attempt spans (they would be dropped anyway), but
+                # the node's code still runs in the trace's context, so whatever it
+                # propagates carries the trace and its sampling decision.
+                token = otel_context.attach(parent)
+                self._attempts[node_id] = _AttemptSpan(
+                    None, event.node_name or node_id, token, _current_task(), trace_id
+                )
+                return
+        name = event.node_name or node_id
+        span = self._tracer.start_span(
+            f"penguiflow.node {name}",
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            # Only what the parent does not say already: every attribute is
+            # validated by the SDK, a cost paid on every hop.
+            attributes={NODE_ATTR: name, ATTEMPT_ATTR: event.attempt},
+        )
+        if restarted:
+            span.add_event("penguiflow.actor.restart", {"penguiflow.actor": name})
+        # Current for the node's own code (a planner, a playbook, a remote call): the
+        # middleware runs inline in the node actor's task, right before the node.
+        token = otel_context.attach(otel_trace.set_span_in_context(span))
+        self._attempts[node_id] = _AttemptSpan(span, name, token, _current_task(), trace_id)
+
+    def _end_attempt(self, node_id: str, outcome: str, event: FlowEvent | None = None) -> None:
+        attempt = self._attempts.pop(node_id)
+        span = attempt.span
+        if span is None:
+            if attempt.task is _current_task():
+                otel_context.detach(attempt.token)  # type: ignore[arg-type]
+            return
+        span.set_attribute(OUTCOME_ATTR, outcome)
+        if outcome in ("error", "timeout"):
+            detail = str(event.extra.get("exception", "")) if event is not None else ""
+            kind = detail.split("(", 1)[0] or ("TimeoutError" if outcome == "timeout" else "")
+            span.add_event(
+                "exception", {"exception.type": kind or "unknown", "exception.message": detail}
+            )
+            span.set_status(Status(StatusCode.ERROR, kind or outcome))
+        elif outcome == "cancelled":
+            span.add_event("penguiflow.cancelled")
+        # Detach only in the task that attached (a token is bound to its context).
+        if attempt.task is _current_task():
+            otel_context.detach(attempt.token)  # type: ignore[arg-type]
+        span.end()
+
+    def _trace_failed(self, event: FlowEvent) -> None:
+        trace_id = event.trace_id
+        if trace_id is None:
+            return
+        state = self._trace(trace_id)
+        state.failed = True
+        error = event.error_payload or {}
+        code = str(error.get("code", "NODE_EXCEPTION"))
+        state.span.set_attribute("penguiflow.error.code", code)
+        if event.node_name is not None:
+            state.span.set_attribute("penguiflow.error.node", event.node_name)
+        state.span.set_status(Status(StatusCode.ERROR, str(error.get("message", code))))
+
+    # -- dead letters ---------------------------------------------------------------------
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        """Record a dead letter as a ``penguiflow.dead_letter`` event on the span in hand.
+
+        The span in hand is the current span, else the attempt of the actor
+        concerned, else the span of the letter's trace.
+        """
+        span: Span | None = otel_trace.get_current_span()
+        if span is None or not span.is_recording():
+            span = next((a.span for a in self._attempts.values() if a.name == letter.actor), None)
+        if span is None:
+            trace_id = getattr(letter.message, "trace_id", None)
+            state = self._traces.get(trace_id) if isinstance(trace_id, str) else None
+            span = state.span if state is not None else None
+        if span is not None:
+            span.add_event(
+                "penguiflow.dead_letter",
+                {"penguiflow.actor": letter.actor, "penguiflow.reason": letter.reason},
+            )
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def instrument(
+    flow: Any, tracer_provider: TracerProvider | None = None, *, name: str | None = None
+) -> Instrumentation:
+    """Emit OpenTelemetry spans for ``flow``: one per trace and one per node attempt.
+
+    Args:
+        flow: a ``PenguiFlow`` that is not running yet.
+        tracer_provider: where spans go; ``None`` means the global provider.
+        name: the ``penguiflow.flow`` attribute (default: ``"penguiflow"``).
+
+    Raises:
+        RuntimeError: the flow is already running, or already instrumented.
+
+    .. versionadded:: 3.0
+    """
+    if flow.supervisor is not None:
+        raise RuntimeError("instrument(flow) must be called before flow.run()")
+    if "emit" in getattr(flow, "__dict__", {}):
+        raise RuntimeError("flow is already instrumented (call handle.uninstrument() first)")
+    tracer = otel_trace.get_tracer("penguiflow", __version__, tracer_provider=tracer_provider)
+    return Instrumentation(flow, tracer, name or "penguiflow")
