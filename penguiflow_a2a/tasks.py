@@ -46,6 +46,7 @@ from ._session import (
     jsonable,
     payload_of,
 )
+from ._fastapi_json import jsonable_encoder
 from ._strict_json import NotJsonError, check_text, strict_value
 from .principals import SHARED_PRINCIPAL, Principal
 
@@ -83,15 +84,27 @@ def timestamp(epoch: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def wire_data(value: Any) -> Any:
+    """``value`` as JSON data for a task: ``jsonable``, then FastAPI's conversions.
+
+    Datetimes become ISO text, UUIDs and decimals strings, enums their values (as
+    the 2.2.5 routes encode them), so a result holding them is kept, not refused.
+
+    Raises:
+        ValueError: an object with no JSON form.
+    """
+    return jsonable_encoder(jsonable(value))
+
+
 def part_for(value: Any) -> dict[str, Any]:
     """One part for a result: text for ``str``, data for anything else."""
     if isinstance(value, str):
         return {"text": value}
-    return {"data": jsonable(value)}
+    return {"data": wire_data(value)}
 
 
 def _error_parts(error: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"text": str(error.get("message", ""))}, {"data": jsonable(error)}]
+    return [{"text": str(error.get("message", ""))}, {"data": wire_data(error)}]
 
 
 @dataclass(slots=True)
@@ -373,7 +386,7 @@ class TaskManager:
             "parts": [{"text": chunk.text}],
         }
         if chunk.meta:
-            update["metadata"] = strict_value(chunk.meta, what=_CHUNK, convert=jsonable)
+            update["metadata"] = strict_value(chunk.meta, what=_CHUNK, convert=wire_data)
         appended = record.stream_text is not None
         if record.stream_text is None:
             record.stream_text = StreamText(chunk.text)
@@ -411,7 +424,7 @@ class TaskManager:
                 }
                 meta = getattr(item, "meta", None)
                 if meta:
-                    artifact["metadata"] = strict_value(dict(meta), what=_RESULT, convert=jsonable)
+                    artifact["metadata"] = strict_value(dict(meta), what=_RESULT, convert=wire_data)
                 record.add_artifact(artifact)
                 self._publish(
                     record, ArtifactEvent(record.id, record.context_id, artifact, False, True)
