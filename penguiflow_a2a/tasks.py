@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
 
+from ._fastapi_json import jsonable_encoder
 from ._session import (
     SessionCancelled,
     SessionOverflow,
@@ -46,7 +47,6 @@ from ._session import (
     jsonable,
     payload_of,
 )
-from ._fastapi_json import jsonable_encoder
 from ._strict_json import NotJsonError, check_text, strict_value
 from .principals import SHARED_PRINCIPAL, Principal
 
