@@ -16,12 +16,14 @@ from penguiflow._time import Clock
 from penguiflow._tracecontext import continued
 
 from ._http import BODY_TIMEOUT_KEY, close_if_timed_out
+from ._request import PRINCIPAL_KEY
 from .adapter import A2AServerAdapter
 from .app import AuthHook
 from .card import standard_agent_card
 from .errors import A2AError, internal_error
 from .jsonrpc import JsonRpcRoutes
 from .legacy import LegacyRoutes
+from .principals import admit
 from .push import PushSettings
 from .rest import RestRoutes
 from .service import A2AService
@@ -109,12 +111,17 @@ def _guard(hooks: list[AuthHook]) -> Any:
         path = request.path
         try:
             if hooks and path not in _CARD_PATHS:
+                verdicts = []
                 for hook in hooks:
                     verdict = hook(request)
                     if inspect.isawaitable(verdict):
                         verdict = await verdict
-                    if not verdict:
-                        return _unauthorized(path)
+                    verdicts.append(verdict)
+                principal = admit(verdicts)
+                if principal is None:
+                    return _unauthorized(path)
+                # Every task lookup of the handlers takes this principal.
+                request[PRINCIPAL_KEY] = principal
             # A caller's W3C traceparent becomes the parent of the traces it starts.
             with continued(request.headers):
                 response = await handler(request)
@@ -191,6 +198,7 @@ def build_app(
     clock: Clock,
     push_allow_hosts: Sequence[str] = (),
     push_settings: PushSettings | None = None,
+    max_buffered_events: int,
     collector: Any = None,
 ) -> web.Application:
     """Assemble the application (see ``create_a2a_app``)."""
@@ -200,12 +208,16 @@ def build_app(
     if auth is not None:
         hooks.append(auth)
     app = web.Application(middlewares=[_guard(hooks)], client_max_size=max_body_bytes)
+    # The router's inboxes (read at adapter.start()) and the task subscribers
+    # share the one bound.
+    adapter.max_buffered_events = max_buffered_events
     service = A2AService(
         adapter,
         clock=clock,
         max_tasks=max_tasks,
         push_allow_hosts=push_allow_hosts,
         push_settings=push_settings,
+        max_buffered_events=max_buffered_events,
     )
     app[ADAPTER_KEY] = adapter
     app[SERVICE_KEY] = service

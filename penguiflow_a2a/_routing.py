@@ -13,6 +13,13 @@ the item's own ``trace_id`` attribute. Nothing is guessed: an item whose trace
 is still unknown (a bare payload from such a flow, or one emitted from outside
 any node) is logged (``a2a_untraced_item_dropped``, WARNING) and dropped, never
 handed to another request.
+
+Bounded inboxes: the dispatcher never waits for a request (that would stall
+every other trace), so an inbox holds at most ``inbox_limit`` items. When one
+more arrives for a full inbox the router gives up on that trace: the items
+are dropped (the buffer is freed), ``OVERFLOW`` takes their place, the trace is
+cancelled (``flow.cancel``) and its later items are discarded. The request
+then ends with its protocol's error (``SessionOverflow``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 
 from penguiflow._logging import get_logger
 
-__all__ = ["CANCELLED", "SHUTDOWN", "DispatchFailed", "RookeryRouter"]
+__all__ = ["CANCELLED", "OVERFLOW", "SHUTDOWN", "DispatchFailed", "RookeryRouter"]
 
 _log = get_logger("penguiflow_a2a.routing")
 
@@ -46,6 +53,8 @@ class _Signal:
 CANCELLED = _Signal("cancelled")
 #: the adapter is stopping; no more items will come
 SHUTDOWN = _Signal("shutdown")
+#: the inbox overflowed: its items were dropped and the trace cancelled
+OVERFLOW = _Signal("overflow")
 
 
 class DispatchFailed:
@@ -87,12 +96,22 @@ class RookeryRouter:
             held (oldest dropped first), so a stray producer cannot grow memory.
         finished_limit: how many recently finished traces are remembered, so
             their late items are dropped instead of held.
+        inbox_limit: most items one inbox holds (see the module docstring).
     """
 
-    def __init__(self, flow: Any, *, hold_limit: int = 1024, finished_limit: int = 4096) -> None:
+    def __init__(
+        self,
+        flow: Any,
+        *,
+        hold_limit: int = 1024,
+        finished_limit: int = 4096,
+        inbox_limit: int = 1024,
+    ) -> None:
         self._flow = flow
         self._hold_limit = hold_limit
         self._finished_limit = finished_limit
+        self._inbox_limit = inbox_limit
+        self._overflowed: set[str] = set()
         self._inboxes: dict[str, asyncio.Queue[Any]] = {}
         self._held: deque[tuple[str, Any]] = deque()
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -129,6 +148,7 @@ class RookeryRouter:
             inbox.put_nowait(self._failure)
         self._inboxes[trace_id] = inbox
         self._finished.pop(trace_id, None)
+        self._overflowed.discard(trace_id)
         if self._held:
             keep: deque[tuple[str, Any]] = deque()
             for held_trace, item in self._held:
@@ -141,6 +161,7 @@ class RookeryRouter:
 
     def unregister(self, trace_id: str) -> None:
         """Drop the inbox of a finished request; its later items are discarded."""
+        self._overflowed.discard(trace_id)
         if self._inboxes.pop(trace_id, None) is None:
             return
         self._finished[trace_id] = None
@@ -157,24 +178,41 @@ class RookeryRouter:
         self._inboxes.clear()
         self._held.clear()
         self._finished.clear()
+        self._overflowed.clear()
 
-    def route(self, trace_id: str | None, item: Any) -> None:
-        """Deliver one fetched item to its trace's inbox (or hold/drop it)."""
+    def route(self, trace_id: str | None, item: Any) -> bool:
+        """Deliver one fetched item to its trace's inbox (or hold/drop it).
+
+        Returns:
+            ``True`` when this item overflowed the inbox (the caller cancels
+            the trace), else ``False``.
+        """
         if trace_id is None:
             # Whose it is cannot be known: giving it to some waiting request would
             # answer that request with another one's result.
             _log.warning("a2a_untraced_item_dropped", item_type=type(item).__name__)
-            return
+            return False
         inbox = self._inboxes.get(trace_id)
         if inbox is not None:
-            inbox.put_nowait(item)
-            return
+            if trace_id in self._overflowed:
+                return False
+            if inbox.qsize() < self._inbox_limit:
+                inbox.put_nowait(item)
+                return False
+            # The request stopped reading: free its buffer now, not when it reads.
+            while not inbox.empty():
+                inbox.get_nowait()
+            inbox.put_nowait(OVERFLOW)
+            self._overflowed.add(trace_id)
+            _log.warning("a2a_stream_overflow", trace_id=trace_id, limit=self._inbox_limit)
+            return True
         if trace_id in self._finished:
-            return
+            return False
         self._held.append((trace_id, item))
         if len(self._held) > self._hold_limit:
             dropped_trace, _ = self._held.popleft()
             _log.warning("a2a_held_item_dropped", trace_id=dropped_trace)
+        return False
 
     async def _run(self, fetch: Fetch) -> None:
         while True:
@@ -189,7 +227,18 @@ class RookeryRouter:
                 self._failure = DispatchFailed(exc)
                 self.signal_all(self._failure)
                 return
-            self.route(trace_id, item)
+            if self.route(trace_id, item) and trace_id is not None:
+                await self._cancel(trace_id)
+
+    async def _cancel(self, trace_id: str) -> None:
+        # Awaited here, once per overflowing trace: flow.cancel only sets the
+        # trace's flag and purges its queued items, it never waits for a node.
+        try:
+            await self._flow.cancel(trace_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.warning("a2a_overflow_cancel_failed", trace_id=trace_id, exception=repr(exc))
 
 
 def _current_task_cancelling() -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,10 +12,11 @@ from pydantic import BaseModel
 from penguiflow.errors import FlowError
 from penguiflow.types import Message, StreamChunk
 
-from ._routing import CANCELLED, SHUTDOWN, DispatchFailed, RookeryRouter
+from ._routing import CANCELLED, OVERFLOW, SHUTDOWN, DispatchFailed, RookeryRouter
 
 __all__ = [
     "SessionCancelled",
+    "SessionOverflow",
     "SessionShutdown",
     "TraceSession",
     "chunk_of",
@@ -27,6 +28,10 @@ __all__ = [
 
 class SessionCancelled(Exception):
     """The request's trace was cancelled while the request waited."""
+
+
+class SessionOverflow(Exception):
+    """The request's consumer fell too far behind; its trace was cancelled."""
 
 
 class SessionShutdown(Exception):
@@ -53,12 +58,15 @@ class TraceSession:
         context_id: str,
         target: Any,
         on_close: Callable[[TraceSession], None],
+        principal: Hashable,
     ) -> None:
         self.flow = flow
         self.message = message
         self.trace_id: str = message.trace_id
         self.task_id = task_id
         self.context_id = context_id
+        #: who opened the request (``penguiflow_a2a.principals``)
+        self.principal = principal
         self._router = router
         self._target = target
         self._on_close = on_close
@@ -89,6 +97,7 @@ class TraceSession:
 
         Raises:
             SessionCancelled: the trace was cancelled.
+            SessionOverflow: more items waited than the router's inbox limit.
             SessionShutdown: the adapter is stopping.
             Exception: the dispatcher could not fetch from the flow (its error).
         """
@@ -97,6 +106,8 @@ class TraceSession:
             raise SessionCancelled
         if item is SHUTDOWN:
             raise SessionShutdown
+        if item is OVERFLOW:
+            raise SessionOverflow
         if isinstance(item, DispatchFailed):
             raise item.error
         return item

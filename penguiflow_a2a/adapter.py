@@ -21,6 +21,7 @@ from penguiflow.types import Headers, Message
 from ._routing import SHUTDOWN, RookeryRouter
 from ._session import (
     SessionCancelled,
+    SessionOverflow,
     SessionShutdown,
     TraceSession,
     chunk_of,
@@ -31,10 +32,14 @@ from ._session import (
 from ._sse import chunk_event, named_event
 from ._strict_json import NotJsonError, strict_value
 from .models import A2AAgentCard, A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
+from .principals import SHARED_PRINCIPAL, Principal
 
-__all__ = ["A2AServerAdapter"]
+__all__ = ["STREAM_OVERFLOW_MESSAGE", "A2AServerAdapter"]
 
 _log = get_logger("penguiflow_a2a.adapter")
+
+#: The error text of a request whose client fell too far behind its stream.
+STREAM_OVERFLOW_MESSAGE = "stream client too slow: too many undelivered events; trace cancelled"
 
 
 class A2AServerAdapter:
@@ -49,6 +54,10 @@ class A2AServerAdapter:
         target: forwarded as ``to=`` of ``flow.emit`` (default: all ingress nodes).
         registry: forwarded to ``flow.run(registry=...)``.
         default_headers: merged under each request's ``headers``.
+        max_buffered_events: most items held for one request that has not
+            taken them yet (``create_a2a_app(max_buffered_events=...)`` sets
+            it); one more ends that request (see ``_routing``). Read by
+            ``start()``.
     """
 
     def __init__(
@@ -60,6 +69,7 @@ class A2AServerAdapter:
         target: Any = None,
         registry: Any = None,
         default_headers: Mapping[str, Any] | None = None,
+        max_buffered_events: int = 1024,
     ) -> None:
         self.flow = flow
         self.agent_card = (
@@ -71,6 +81,7 @@ class A2AServerAdapter:
         self.target = target
         self.registry = registry
         self.default_headers: dict[str, Any] = dict(default_headers or {})
+        self.max_buffered_events = max_buffered_events
         self._router: RookeryRouter | None = None
         self._by_task: dict[str, TraceSession] = {}
         self._by_trace: dict[str, TraceSession] = {}
@@ -88,7 +99,7 @@ class A2AServerAdapter:
         if self._router is not None:
             return
         self.flow.run(registry=self.registry)
-        router = RookeryRouter(self.flow)
+        router = RookeryRouter(self.flow, inbox_limit=self.max_buffered_events)
         router.start()
         self._router = router
 
@@ -109,8 +120,10 @@ class A2AServerAdapter:
 
     # -- request preparation -------------------------------------------------------------
 
-    async def open_session(self, request: A2AMessagePayload) -> TraceSession:
-        """Validate and reserve a request (spec steps 1-7); the caller must close it.
+    async def open_session(
+        self, request: A2AMessagePayload, *, principal: Principal = SHARED_PRINCIPAL
+    ) -> TraceSession:
+        """Validate and reserve a request of ``principal``; the caller must close it.
 
         Raises:
             A2ARequestError: 503 when not started, 422 for invalid headers, 409
@@ -161,6 +174,7 @@ class A2AServerAdapter:
             context_id=context_id,
             target=self.target,
             on_close=self._release,
+            principal=principal,
         )
         self._by_task[task_id] = session
         self._by_trace[trace_id] = session
@@ -173,14 +187,21 @@ class A2AServerAdapter:
         if self._by_trace.get(session.trace_id) is session:
             del self._by_trace[session.trace_id]
 
-    def session_for_task(self, task_id: str) -> TraceSession | None:
-        """The active session serving ``task_id``, if any."""
-        return self._by_task.get(task_id)
+    def session_for_task(
+        self, task_id: str, principal: Principal = SHARED_PRINCIPAL
+    ) -> TraceSession | None:
+        """The active session of ``principal`` serving ``task_id``, if any."""
+        session = self._by_task.get(task_id)
+        if session is None or session.principal != principal:
+            return None
+        return session
 
     # -- message/send ----------------------------------------------------------------------
 
-    async def handle_send(self, request: A2AMessagePayload) -> dict[str, Any]:
-        """Run one request to its first non-chunk result (``message/send``).
+    async def handle_send(
+        self, request: A2AMessagePayload, *, principal: Principal = SHARED_PRINCIPAL
+    ) -> dict[str, Any]:
+        """Run one request of ``principal`` to its first non-chunk result (``message/send``).
 
         Returns:
             ``{"status": "succeeded" | "cancelled" | "failed", "taskId", "contextId",
@@ -190,7 +211,7 @@ class A2AServerAdapter:
             A2ARequestError: preparation errors; 503 when the adapter stops
                 while waiting; 500 for unexpected failures.
         """
-        session = await self.open_session(request)
+        session = await self.open_session(request, principal=principal)
         ids = {
             "taskId": session.task_id,
             "contextId": session.context_id,
@@ -204,6 +225,8 @@ class A2AServerAdapter:
                     return _send_reply(item, ids)
         except SessionCancelled:
             return {"status": "cancelled", **ids}
+        except SessionOverflow as exc:
+            raise A2ARequestError(status_code=503, detail=STREAM_OVERFLOW_MESSAGE) from exc
         except SessionShutdown as exc:
             raise A2ARequestError(status_code=503, detail="flow is shutting down") from exc
         except Exception as exc:
@@ -217,8 +240,10 @@ class A2AServerAdapter:
 
     # -- message/stream --------------------------------------------------------------------
 
-    async def stream(self, request: A2AMessagePayload) -> tuple[AsyncIterator[bytes], str, str]:
-        """Prepare a streamed request; returns ``(events, task_id, context_id)``.
+    async def stream(
+        self, request: A2AMessagePayload, *, principal: Principal = SHARED_PRINCIPAL
+    ) -> tuple[AsyncIterator[bytes], str, str]:
+        """Prepare a streamed request of ``principal``; returns ``(events, task_id, context_id)``.
 
         The message is emitted when iteration starts. Each element is one
         complete SSE event (UTF-8). Closing the iterator releases the
@@ -227,20 +252,25 @@ class A2AServerAdapter:
         Raises:
             A2ARequestError: preparation errors (503, 422, 409).
         """
-        session = await self.open_session(request)
+        session = await self.open_session(request, principal=principal)
         return _LegacyEventStream(session), session.task_id, session.context_id
 
     # -- tasks/cancel ----------------------------------------------------------------------
 
-    async def cancel(self, request: A2ATaskCancelRequest) -> dict[str, Any]:
-        """Cancel the trace serving ``request.task_id`` (``tasks/cancel``).
+    async def cancel(
+        self, request: A2ATaskCancelRequest, *, principal: Principal = SHARED_PRINCIPAL
+    ) -> dict[str, Any]:
+        """Cancel the trace serving ``request.task_id`` for ``principal`` (``tasks/cancel``).
+
+        A task of another principal is answered as an unknown one
+        (``cancelled: false``) and keeps running.
 
         Raises:
             A2ARequestError: 503 when the adapter is not started.
         """
         if self._router is None:
             raise A2ARequestError(status_code=503, detail="flow is not running")
-        session = self._by_task.get(request.task_id)
+        session = self.session_for_task(request.task_id, principal)
         if session is None:
             return {"taskId": request.task_id, "cancelled": False}
         cancelled = bool(await self.flow.cancel(session.trace_id))
@@ -321,6 +351,11 @@ class _LegacyEventStream:
                 last = named_event(
                     "error",
                     {**ids, "code": "TRACE_CANCELLED", "message": "Trace cancelled"},
+                )
+            except SessionOverflow:
+                # The router already cancelled the trace and freed the buffer.
+                last = named_event(
+                    "error", {**ids, "code": "STREAM_OVERFLOW", "message": STREAM_OVERFLOW_MESSAGE}
                 )
             except asyncio.CancelledError:
                 raise

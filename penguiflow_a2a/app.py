@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
 from ._body import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT
+from .principals import Principal
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -19,10 +20,14 @@ if TYPE_CHECKING:
     from .adapter import A2AServerAdapter
     from .push import PushSettings
 
-__all__ = ["AuthHook", "create_a2a_app"]
+__all__ = ["DEFAULT_MAX_BUFFERED_EVENTS", "AuthHook", "create_a2a_app"]
 
-#: ``auth(request) -> bool`` (or an awaitable of it): ``True`` lets the request in.
-AuthHook = Callable[["web.Request"], "bool | Awaitable[bool]"]
+#: ``auth(request) -> principal`` (or an awaitable of it): a principal (any
+#: hashable) or ``True`` lets the request in; ``False`` or ``None`` answers 401.
+AuthHook = Callable[["web.Request"], "Principal | Awaitable[Principal]"]
+
+#: Default of ``create_a2a_app(max_buffered_events=...)``.
+DEFAULT_MAX_BUFFERED_EVENTS = 1024
 
 _MISSING_STACK = (
     "create_a2a_app needs the A2A server stack (aiohttp); "
@@ -45,6 +50,7 @@ def create_a2a_app(
     clock: Clock = SYSTEM_CLOCK,
     push_allow_hosts: Sequence[str] = (),
     push_settings: PushSettings | None = None,
+    max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
     collector: Any = None,
 ) -> web.Application:
     """Build the aiohttp application serving ``adapter`` (2.2.5 routes and standard A2A).
@@ -71,10 +77,14 @@ def create_a2a_app(
             seconds after its handler started reading it is refused (408 on
             the 2.2.5 and REST routes, a JSON-RPC ``-32600`` on ``POST /``)
             and its connection closed; ``None`` waits forever.
-        auth: called for every request except the agent cards; a false
-            result answers 401.
+        auth: called for every request except the agent cards; it returns
+            the caller's principal (any hashable, e.g. a user or tenant id),
+            ``True`` (the one shared principal) or ``False``/``None`` (401).
+            A task is visible only to the principal that created it: for
+            any other, every task method answers "task not found".
         bearer_token: shorthand for an ``auth`` hook requiring
-            ``Authorization: Bearer <token>`` (both may be given).
+            ``Authorization: Bearer <token>`` (both may be given; the
+            principal is then ``auth``'s).
         rest: serve the HTTP+JSON binding.
         max_tasks: capacity of the in-memory A2A task store.
         sse_heartbeat_s: idle interval after which streams send an SSE
@@ -84,25 +94,32 @@ def create_a2a_app(
             as ``"10.0.0.0/8"``) the SSRF guard admits although they are not
             public; ``["127.0.0.1"]`` for a receiver on this machine.
         push_settings: limits of push delivery (``penguiflow_a2a.push.PushSettings``).
+        max_buffered_events: how many events one stream may hold for a
+            client that does not read them; one more ends that stream with
+            an error event, cancels its trace and frees the buffer
+            (docs/a2a.md, "Slow stream clients"). At least 1.
         collector: a ``penguiflow.metrics.PrometheusCollector``; when given,
             ``GET /metrics`` serves its registry in Prometheus text format
             (behind ``auth`` like every other route).
 
     Raises:
         RuntimeError: aiohttp is not installed.
-        ValueError: ``max_json_depth`` outside 1-256, or ``body_timeout_s``
-            not positive.
+        ValueError: ``max_json_depth`` outside 1-256, ``body_timeout_s`` not
+            positive, or ``max_buffered_events`` below 1.
 
     .. versionadded:: 3.0 ``max_body_bytes``, ``max_json_depth``, ``body_timeout_s``,
        ``auth``, ``bearer_token``,
        ``rest``, ``max_tasks``, ``sse_heartbeat_s``, ``clock`` and the
        standard A2A routes; ``push_allow_hosts``, ``push_settings``,
-       ``collector``, push notifications.
+       ``collector``, push notifications; ``max_buffered_events``; ``auth``
+       returning a principal.
     """
     if not 1 <= max_json_depth <= MAX_DEPTH_LIMIT:
         raise ValueError(f"max_json_depth must be between 1 and {MAX_DEPTH_LIMIT}")
     if body_timeout_s is not None and not body_timeout_s > 0:
         raise ValueError("body_timeout_s must be positive (or None)")
+    if max_buffered_events < 1:
+        raise ValueError("max_buffered_events must be at least 1")
     try:
         from ._aiohttp_app import build_app
     except ImportError as exc:  # pragma: no cover - exercised without aiohttp only
@@ -121,5 +138,6 @@ def create_a2a_app(
         clock=clock,
         push_allow_hosts=push_allow_hosts,
         push_settings=push_settings,
+        max_buffered_events=max_buffered_events,
         collector=collector,
     )

@@ -16,6 +16,7 @@ from penguiflow._logging import get_logger
 
 from ._body import DEFAULT_MAX_DEPTH, BodyError
 from ._http import read_json, stream_subscription
+from ._request import principal_of
 from ._sse import data_event
 from .codec import V0_3, V1_0, Codec
 from .errors import (
@@ -26,6 +27,7 @@ from .errors import (
     method_not_found,
     version_not_supported,
 )
+from .principals import Principal
 from .push_config import render_config
 from .service import A2AService
 from .tasks import TaskEvent, TaskRecord
@@ -169,44 +171,51 @@ class JsonRpcRoutes:
         self, request: web.Request, request_id: Any, operation: str, codec: Codec, params: Any
     ) -> web.StreamResponse:
         service = self.service
+        principal = principal_of(request)
         if operation == "send":
             blocking_key = "returnImmediately" if codec is V1_0 else "blocking"
-            record = await service.send(params, blocking_key=blocking_key, version=codec.version)
+            record = await service.send(
+                params, principal, blocking_key=blocking_key, version=codec.version
+            )
             return web.json_response(_result(request_id, codec.send_result(record)))
         if operation == "get":
-            record, history_length = service.get(params)
+            record, history_length = service.get(params, principal)
             task = codec.task(record, history_length=history_length)
             return web.json_response(_result(request_id, task))
         if operation == "list":
             return web.json_response(
-                _result(request_id, codec.task_list(service.list_tasks(params)))
+                _result(request_id, codec.task_list(service.list_tasks(params, principal)))
             )
         if operation == "cancel":
-            record = await service.cancel(params)
+            record = await service.cancel(params, principal)
             return web.json_response(_result(request_id, codec.task(record)))
         if operation.startswith("push_"):
             return web.json_response(
-                _result(request_id, await self._push(operation, codec.version, params))
+                _result(request_id, await self._push(operation, codec.version, params, principal))
             )
         if operation == "stream":
-            record, queue = await service.stream(params, version=codec.version)
+            record, queue = await service.stream(params, principal, version=codec.version)
         else:
-            record, queue = service.subscribe(params)
+            record, queue = service.subscribe(params, principal)
         return await self._stream(request, request_id, codec, record, queue)
 
-    async def _push(self, operation: str, version: str, params: Any) -> Any:
+    async def _push(self, operation: str, version: str, params: Any, principal: Principal) -> Any:
         service = self.service
         if operation == "push_set":
-            return render_config(await service.set_push_config(params, version=version), version)
+            return render_config(
+                await service.set_push_config(params, principal, version=version), version
+            )
         if operation == "push_get":
-            return render_config(service.get_push_config(params, version=version), version)
+            return render_config(
+                service.get_push_config(params, principal, version=version), version
+            )
         if operation == "push_list":
-            configs, next_token = service.list_push_configs(params, version=version)
+            configs, next_token = service.list_push_configs(params, principal, version=version)
             rendered = [render_config(config, version) for config in configs]
             if version == "0.3":
                 return rendered
             return {"configs": rendered, "nextPageToken": next_token}
-        service.delete_push_config(params, version=version)
+        service.delete_push_config(params, principal, version=version)
         return None
 
     async def _stream(

@@ -19,6 +19,7 @@ from penguiflow._logging import get_logger
 from ._body import DEFAULT_MAX_DEPTH, BodyError
 from ._fastapi_json import fastapi_dumps
 from ._http import SSEWriter, read_json
+from ._request import principal_of
 from ._strict_json import NotJsonError
 from .adapter import A2AServerAdapter, _LegacyEventStream
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
@@ -124,7 +125,7 @@ class LegacyRoutes:
         if isinstance(payload, web.Response):
             return payload
         try:
-            reply = await self.adapter.handle_send(payload)
+            reply = await self.adapter.handle_send(payload, principal=principal_of(request))
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)
         try:
@@ -143,7 +144,9 @@ class LegacyRoutes:
         if isinstance(payload, web.Response):
             return payload
         try:
-            events, task_id, context_id = await self.adapter.stream(payload)
+            events, task_id, context_id = await self.adapter.stream(
+                payload, principal=principal_of(request)
+            )
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)
         assert isinstance(events, _LegacyEventStream)
@@ -178,6 +181,7 @@ class LegacyRoutes:
         if isinstance(body, web.Response):
             return body
         try:
-            return web.json_response(await self.adapter.cancel(body), dumps=fastapi_dumps)
+            reply = await self.adapter.cancel(body, principal=principal_of(request))
+            return web.json_response(reply, dumps=fastapi_dumps)
         except A2ARequestError as exc:
             return _detail(exc.status_code, exc.detail)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ._body import DEFAULT_MAX_DEPTH, BodyError
 from ._http import read_json, stream_subscription
+from ._request import principal_of
 from ._sse import data_event
 from .codec import V1_0
 from .errors import A2AError, body_error, invalid_params
@@ -87,7 +88,7 @@ class RestRoutes:
         try:
             params = await self._body(request)
             record = await self.service.send(
-                params, blocking_key="returnImmediately", version="1.0"
+                params, principal_of(request), blocking_key="returnImmediately", version="1.0"
             )
             return web.json_response(V1_0.send_result(record))
         except A2AError as exc:
@@ -100,7 +101,7 @@ class RestRoutes:
         try:
             if raw_length is not None:
                 params["historyLength"] = _integer(raw_length, "historyLength")
-            record, history_length = self.service.get(params)
+            record, history_length = self.service.get(params, principal_of(request))
             return web.json_response(V1_0.task(record, history_length=history_length))
         except A2AError as exc:
             return _error(exc)
@@ -117,14 +118,16 @@ class RestRoutes:
                     params[key] = _integer(query[key], key)
             if "includeArtifacts" in query:
                 params["includeArtifacts"] = query["includeArtifacts"].lower() == "true"
-            return web.json_response(V1_0.task_list(self.service.list_tasks(params)))
+            page = self.service.list_tasks(params, principal_of(request))
+            return web.json_response(V1_0.task_list(page))
         except A2AError as exc:
             return _error(exc)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """``POST /tasks/{id}:cancel``."""
         try:
-            record = await self.service.cancel({"id": request.match_info["id"]})
+            task = {"id": request.match_info["id"]}
+            record = await self.service.cancel(task, principal_of(request))
             return web.json_response(V1_0.task(record))
         except A2AError as exc:
             return _error(exc)
@@ -132,7 +135,8 @@ class RestRoutes:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """``POST /message:stream``: bare StreamResponse JSON per SSE event."""
         try:
-            subscription = await self.service.stream(await self._body(request))
+            params = await self._body(request)
+            subscription = await self.service.stream(params, principal_of(request))
         except A2AError as exc:
             return _error(exc)
         return await self._sse(request, subscription)
@@ -140,7 +144,8 @@ class RestRoutes:
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
         """``GET|POST /tasks/{id}:subscribe``."""
         try:
-            subscription = self.service.subscribe({"id": request.match_info["id"]})
+            task = {"id": request.match_info["id"]}
+            subscription = self.service.subscribe(task, principal_of(request))
         except A2AError as exc:
             return _error(exc)
         return await self._sse(request, subscription)
@@ -153,7 +158,9 @@ class RestRoutes:
                 raise invalid_params("the body must be a TaskPushNotificationConfig object")
             # The path names the task; a different taskId in the body does not.
             params = {**body, "taskId": request.match_info["id"]}
-            config = await self.service.set_push_config(params, version="1.0")
+            config = await self.service.set_push_config(
+                params, principal_of(request), version="1.0"
+            )
             return web.json_response(render_config(config, "1.0"))
         except A2AError as exc:
             return _error(exc)
@@ -162,7 +169,7 @@ class RestRoutes:
         """``GET /tasks/{id}/pushNotificationConfigs/{config}``."""
         params = {"taskId": request.match_info["id"], "id": request.match_info["config"]}
         try:
-            config = self.service.get_push_config(params, version="1.0")
+            config = self.service.get_push_config(params, principal_of(request), version="1.0")
             return web.json_response(render_config(config, "1.0"))
         except A2AError as exc:
             return _error(exc)
@@ -176,7 +183,9 @@ class RestRoutes:
                 params["pageSize"] = _integer(query["pageSize"], "pageSize")
             if "pageToken" in query:
                 params["pageToken"] = query["pageToken"]
-            configs, next_token = self.service.list_push_configs(params, version="1.0")
+            configs, next_token = self.service.list_push_configs(
+                params, principal_of(request), version="1.0"
+            )
             rendered = [render_config(config, "1.0") for config in configs]
             return web.json_response({"configs": rendered, "nextPageToken": next_token})
         except A2AError as exc:
@@ -186,7 +195,7 @@ class RestRoutes:
         """``DELETE /tasks/{id}/pushNotificationConfigs/{config}``."""
         params = {"taskId": request.match_info["id"], "id": request.match_info["config"]}
         try:
-            self.service.delete_push_config(params, version="1.0")
+            self.service.delete_push_config(params, principal_of(request), version="1.0")
             return web.json_response({})
         except A2AError as exc:
             return _error(exc)

@@ -3,6 +3,10 @@
 Each method validates its params, works on the task store and returns
 neutral records; the bindings render them with a ``codec.Codec``. Errors are
 ``errors.A2AError`` (a JSON-RPC code the bindings translate).
+
+Every operation takes the caller's ``principal`` (``principals.principal_of``)
+and reaches tasks only through ``find`` or the store's principal-aware
+lookups, so a task of another principal is "task not found" everywhere.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .errors import (
     unsupported_operation,
 )
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
+from .principals import Principal
 from .push import PushSender, PushSettings
 from .push_config import PushConfig, parse_config_03, parse_config_10
 from .push_guard import WebhookGuard, WebhookRefused
@@ -44,6 +49,7 @@ class A2AService:
         clock: source of status timestamps.
         max_tasks: capacity of the in-memory task store.
         cancel_wait_s: how long CancelTask waits for the task to settle.
+        max_buffered_events: most unread events per stream subscriber.
         push_allow_hosts: webhook hosts, addresses or networks admitted by
             the SSRF guard although not public.
         push_settings: the limits of push delivery.
@@ -58,10 +64,16 @@ class A2AService:
         cancel_wait_s: float = 5.0,
         push_allow_hosts: Iterable[str] = (),
         push_settings: PushSettings | None = None,
+        max_buffered_events: int = 1024,
     ) -> None:
         self.adapter = adapter
         self.push = PushSender(WebhookGuard(push_allow_hosts), settings=push_settings, clock=clock)
-        self.tasks = TaskManager(clock=clock, max_tasks=max_tasks, on_event=self.push.notify)
+        self.tasks = TaskManager(
+            clock=clock,
+            max_tasks=max_tasks,
+            max_buffered=max_buffered_events,
+            on_event=self.push.notify,
+        )
         self._cancel_wait_s = cancel_wait_s
 
     async def start(self) -> None:
@@ -78,8 +90,8 @@ class A2AService:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def open_task(self, params: Any) -> TaskRecord:
-        """Validate a SendMessageRequest and start its task.
+    async def open_task(self, params: Any, principal: Principal) -> TaskRecord:
+        """Validate a SendMessageRequest and start its task, owned by ``principal``.
 
         Raises:
             A2AError: invalid params, unknown or finished ``taskId``, a full
@@ -90,7 +102,7 @@ class A2AService:
         message = parse_message(params.get("message"))
         task_id = message.get("taskId")
         if task_id is not None:
-            existing = self.lookup(task_id)
+            existing = self.lookup(task_id, principal)
             state = "a terminal state" if existing.terminal else "progress"
             raise unsupported_operation(f"Task {task_id} is in {state}; send a new message")
         meta = dict(message.get("metadata") or {})
@@ -108,7 +120,7 @@ class A2AService:
         )
         try:
             self.tasks.reserve_slot()
-            session = await self.adapter.open_session(request)
+            session = await self.adapter.open_session(request, principal=principal)
         except TaskStoreFull as exc:
             raise internal_error(str(exc)) from exc
         except A2ARequestError as exc:
@@ -119,6 +131,7 @@ class A2AService:
                 session,
                 user_message=message,
                 metadata=dict(metadata) if isinstance(metadata, dict) else {},
+                principal=principal,
             )
         except TaskStoreFull as exc:
             # Filled up while the session was being opened: give the reservation back.
@@ -147,7 +160,9 @@ class A2AService:
                 record, dataclasses.replace(config, task_id=record.id, id=config.id or record.id)
             )
 
-    async def send(self, params: Any, *, blocking_key: str, version: str = "1.0") -> TaskRecord:
+    async def send(
+        self, params: Any, principal: Principal, *, blocking_key: str, version: str = "1.0"
+    ) -> TaskRecord:
         """SendMessage: start the task and, unless told not to block, wait for its end.
 
         ``blocking_key`` is where the version says "do not wait":
@@ -156,7 +171,7 @@ class A2AService:
         is registered before the task runs.
         """
         push = await self._inline_push(params, version)
-        record = await self.open_task(params)
+        record = await self.open_task(params, principal)
         self._attach_inline(record, push)
         configuration = params.get("configuration") if isinstance(params, dict) else None
         wait = True
@@ -168,58 +183,65 @@ class A2AService:
             await record.done.wait()
         return record
 
-    async def stream(self, params: Any, *, version: str = "1.0") -> Subscription:
+    async def stream(
+        self, params: Any, principal: Principal, *, version: str = "1.0"
+    ) -> Subscription:
         """SendStreamingMessage: start the task and subscribe before it runs."""
         push = await self._inline_push(params, version)
-        record = await self.open_task(params)
+        record = await self.open_task(params, principal)
         self._attach_inline(record, push)
         # The runner has not run yet (it was only scheduled), so no event is missed.
         return record, record.subscribe()
 
     # -- task operations ---------------------------------------------------------------------
 
-    def find(self, params: Any) -> TaskRecord:
-        """The task named by ``params["id"]``.
+    def find(self, params: Any, principal: Principal) -> TaskRecord:
+        """The task of ``principal`` named by ``params["id"]``.
+
+        The one lookup of every task method (push-notification configs
+        included): a task of another principal is ``-32001`` like an unknown id.
 
         Raises:
-            A2AError: ``-32602`` without a string id, ``-32001`` for an unknown one.
+            A2AError: ``-32602`` without a string id, ``-32001`` for an unknown
+                one or one of another principal.
         """
         if not isinstance(params, dict) or not isinstance(params.get("id"), str):
             raise invalid_params("'id' must be a string")
-        return self.lookup(params["id"])
+        return self.lookup(params["id"], principal)
 
-    def lookup(self, task_id: str) -> TaskRecord:
-        """The stored task ``task_id``: the one lookup every task operation goes through.
+    def lookup(self, task_id: str, principal: Principal) -> TaskRecord:
+        """The task ``task_id`` of ``principal``: the one lookup every task operation goes through.
 
         Raises:
-            A2AError: ``-32001`` for an unknown task.
+            A2AError: ``-32001`` for an unknown task or one of another principal
+                (the same answer, so ids cannot be probed).
         """
-        record = self.tasks.get(task_id)
+        record = self.tasks.get(task_id, principal)
         if record is None:
             raise task_not_found(task_id)
         return record
 
-    def get(self, params: Any) -> tuple[TaskRecord, int | None]:
+    def get(self, params: Any, principal: Principal) -> tuple[TaskRecord, int | None]:
         """GetTask: the task and the requested history length."""
         history_length = params.get("historyLength") if isinstance(params, dict) else None
         if history_length is not None and (
             not isinstance(history_length, int) or isinstance(history_length, bool)
         ):
             raise invalid_params("'historyLength' must be an integer")
-        return self.find(params), history_length
+        return self.find(params, principal), history_length
 
-    async def cancel(self, params: Any) -> TaskRecord:
+    async def cancel(self, params: Any, principal: Principal) -> TaskRecord:
         """CancelTask: cancel the trace and wait (bounded) until the task is canceled.
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32002`` already terminal.
         """
-        record = self.find(params)
+        record = self.find(params, principal)
         if record.terminal:
             raise task_not_cancelable(record.id, record.state)
         session = record.session
         try:
-            await self.adapter.cancel(A2ATaskCancelRequest(task_id=record.id))
+            await self.adapter.cancel(A2ATaskCancelRequest(task_id=record.id), principal=principal)
         except A2ARequestError as exc:
             raise _from_request_error(exc) from exc
         if session is not None:
@@ -231,8 +253,8 @@ class A2AService:
                 await record.done.wait()
         return record
 
-    def list_tasks(self, params: Any) -> TaskPage:
-        """ListTasks: stored tasks, most recent first, filtered and paged.
+    def list_tasks(self, params: Any, principal: Principal) -> TaskPage:
+        """ListTasks: the stored tasks of ``principal``, most recent first, filtered and paged.
 
         Params (all optional): ``contextId``, ``status`` (``TASK_STATE_*``),
         ``pageSize`` (1-100, default 50), ``pageToken`` (from the previous
@@ -255,7 +277,7 @@ class A2AService:
             raise invalid_params("invalid 'pageToken' or 'pageSize' (1-100)")
         records = [
             r
-            for r in self.tasks.records()
+            for r in self.tasks.records(principal)
             if (context_id is None or r.context_id == context_id)
             and (status is None or V1_0.state(r.state) == status)
         ]
@@ -270,13 +292,13 @@ class A2AService:
             artifacts=artifacts,
         )
 
-    def subscribe(self, params: Any) -> Subscription:
+    def subscribe(self, params: Any, principal: Principal) -> Subscription:
         """SubscribeToTask: the task and a queue of its later events.
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32004`` task already terminal.
         """
-        record = self.find(params)
+        record = self.find(params, principal)
         if record.terminal:
             raise unsupported_operation(f"Task {record.id} is in terminal state {record.state}")
         return record, record.subscribe()
@@ -289,7 +311,9 @@ class A2AService:
         except WebhookRefused as exc:
             raise invalid_params(f"push notification URL refused: {exc.reason}") from exc
 
-    async def set_push_config(self, params: Any, *, version: str) -> PushConfig:
+    async def set_push_config(
+        self, params: Any, principal: Principal, *, version: str
+    ) -> PushConfig:
         """Create or replace a task's push config (1.0 Create..., 0.3 ``set``).
 
         1.0 params are a flat ``TaskPushNotificationConfig`` (``taskId``,
@@ -302,7 +326,7 @@ class A2AService:
                 configs; ``-32001`` for an unknown task.
         """
         task_id = _task_id(params, "taskId")
-        self.lookup(task_id)
+        self.lookup(task_id, principal)
         if version == "0.3":
             config = parse_config_03(
                 params.get("pushNotificationConfig"),
@@ -313,20 +337,20 @@ class A2AService:
             config = parse_config_10(params, task_id=task_id)
         await self._check_url(config.url)
         # Looked up again: the task may have been evicted while the URL resolved.
-        record = self.lookup(task_id)
+        record = self.lookup(task_id, principal)
         limit = self.push.settings.max_configs_per_task
         if config.id not in record.push_configs and len(record.push_configs) >= limit:
             raise invalid_params(f"a task holds at most {limit} push notification configs")
         self.push.register(record, config)
         return config
 
-    def get_push_config(self, params: Any, *, version: str) -> PushConfig:
+    def get_push_config(self, params: Any, principal: Principal, *, version: str) -> PushConfig:
         """One push config of a task (0.3 without a config id: the task's default one).
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32602`` unknown config.
         """
-        record, config_id = self._config_ref(params, version, required=version != "0.3")
+        record, config_id = self._config_ref(params, principal, version, required=version != "0.3")
         if config_id is None:
             config = record.push_configs.get(record.id) or next(
                 iter(record.push_configs.values()), None
@@ -337,14 +361,16 @@ class A2AService:
             raise invalid_params(f"push notification config not found: {config_id or record.id}")
         return config
 
-    def list_push_configs(self, params: Any, *, version: str) -> tuple[list[PushConfig], str]:
+    def list_push_configs(
+        self, params: Any, principal: Principal, *, version: str
+    ) -> tuple[list[PushConfig], str]:
         """A task's push configs and the next page token (1.0 pages, 0.3 lists all).
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32602`` bad paging.
         """
         key = "id" if version == "0.3" else "taskId"
-        record = self.lookup(_task_id(params, key))
+        record = self.lookup(_task_id(params, key), principal)
         configs = list(record.push_configs.values())
         if version == "0.3":
             return configs, ""
@@ -356,18 +382,18 @@ class A2AService:
         end = start + page_size
         return configs[start:end], str(end) if end < len(configs) else ""
 
-    def delete_push_config(self, params: Any, *, version: str) -> None:
+    def delete_push_config(self, params: Any, principal: Principal, *, version: str) -> None:
         """Delete a push config; its undelivered updates are dropped.
 
         Raises:
             A2AError: ``-32001`` unknown task, ``-32602`` unknown config.
         """
-        record, config_id = self._config_ref(params, version, required=True)
+        record, config_id = self._config_ref(params, principal, version, required=True)
         if not self.push.unregister(record, str(config_id)):
             raise invalid_params(f"push notification config not found: {config_id}")
 
     def _config_ref(
-        self, params: Any, version: str, *, required: bool
+        self, params: Any, principal: Principal, version: str, *, required: bool
     ) -> tuple[TaskRecord, str | None]:
         task_key, config_key = (
             ("id", "pushNotificationConfigId")
@@ -377,7 +403,7 @@ class A2AService:
                 "id",
             )
         )
-        record = self.lookup(_task_id(params, task_key))
+        record = self.lookup(_task_id(params, task_key), principal)
         config_id = params.get(config_key)
         if config_id is None and not required:
             return record, None

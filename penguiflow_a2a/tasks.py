@@ -6,6 +6,20 @@ stream chunks append to a ``stream`` artifact, the result becomes a
 ``result`` artifact and ``completed``, a ``FlowError`` ``failed``, a cancel
 ``canceled``. Records use the A2A 1.0 JSON shapes with lowercase states and
 roles; the JSON-RPC and REST codecs (``codec``) render them per version.
+
+Visibility: every task belongs to the principal that created it
+(``penguiflow_a2a.principals``), and the store is the one place that decides
+who sees it. Every lookup takes the caller's principal:
+``TaskManager.get(task_id, principal)`` returns ``None`` for a task of
+another principal exactly as for an unknown id, and
+``TaskManager.records(principal)`` lists only that principal's tasks. Handlers
+(GetTask, CancelTask, SubscribeToTask, ListTasks, a message continuing a task,
+push-notification configs) get records only through these two methods.
+
+Slow subscribers: a subscriber queue holds at most ``max_buffered`` events a
+client has not read. One more and the runner stops the task: it cancels the
+trace, drops what that client had not read, and ends the task ``failed``
+with ``STREAM_OVERFLOW_TEXT`` (every subscriber receives that final status).
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from penguiflow._time import Clock
 from ._fastapi_json import jsonable_encoder
 from ._session import (
     SessionCancelled,
+    SessionOverflow,
     SessionShutdown,
     TraceSession,
     chunk_of,
@@ -33,11 +48,13 @@ from ._session import (
     payload_of,
 )
 from ._strict_json import NotJsonError, check_text, strict_value
+from .principals import SHARED_PRINCIPAL, Principal
 
 if TYPE_CHECKING:
     from .push_config import PushConfig
 
 __all__ = [
+    "STREAM_OVERFLOW_TEXT",
     "TERMINAL_STATES",
     "ArtifactEvent",
     "StatusEvent",
@@ -55,6 +72,8 @@ _log = get_logger("penguiflow_a2a.tasks")
 
 TERMINAL_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
 
+#: The status text of a task stopped because a stream client fell too far behind.
+STREAM_OVERFLOW_TEXT = "stream client too slow: too many undelivered events; task stopped"
 _CHUNK = "a stream chunk"
 _RESULT = "a result"
 
@@ -161,6 +180,10 @@ class TaskRecord:
     subscribers: set[asyncio.Queue[TaskEvent | None]] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     session: TraceSession | None = None
+    principal: Principal = SHARED_PRINCIPAL
+    max_buffered: int = 1024
+    #: subscribers that fell ``max_buffered`` events behind: they get only the final status
+    stalled: list[asyncio.Queue[TaskEvent | None]] = field(default_factory=list)
     push_configs: dict[str, PushConfig] = field(default_factory=dict)
 
     @property
@@ -201,9 +224,19 @@ class TaskRecord:
         self.subscribers.discard(queue)
 
     def publish(self, event: TaskEvent) -> None:
-        """Hand ``event`` to every subscriber."""
+        """Hand ``event`` to every subscriber; one that is full becomes ``stalled``."""
+        full = None
         for queue in self.subscribers:
-            queue.put_nowait(event)
+            if queue.qsize() >= self.max_buffered:
+                full = [*(full or ()), queue]
+            else:
+                queue.put_nowait(event)
+        for queue in full or ():
+            # Free what the client did not read; it is told only how the task ended.
+            while not queue.empty():
+                queue.get_nowait()
+            self.subscribers.discard(queue)
+            self.stalled.append(queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +262,8 @@ class TaskManager:
         clock: where status timestamps come from (wall clock).
         max_tasks: how many tasks are kept; the oldest finished ones are
             evicted first, and a new task is refused while all are running.
+        max_buffered: how many unread events one subscriber may hold (see
+            the module docstring).
         on_event: called with every event after the subscribers got it
             (the push sender).
     """
@@ -238,24 +273,34 @@ class TaskManager:
         *,
         clock: Clock,
         max_tasks: int = 1000,
+        max_buffered: int = 1024,
         on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
     ) -> None:
         self._clock = clock
         self._on_event = on_event
         self._max_tasks = max_tasks
+        self._max_buffered = max_buffered
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
         self._runners: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def get(self, task_id: str) -> TaskRecord | None:
-        """The stored task ``task_id``, if known."""
-        return self._tasks.get(task_id)
+    def get(self, task_id: str, principal: Principal) -> TaskRecord | None:
+        """The stored task ``task_id`` if it belongs to ``principal``, else ``None``.
 
-    def records(self) -> list[TaskRecord]:
-        """Every stored task, most recently updated first."""
-        return sorted(self._tasks.values(), key=lambda record: record.updated, reverse=True)
+        A task of another principal is ``None`` exactly like an unknown id, so
+        a caller cannot tell them apart.
+        """
+        record = self._tasks.get(task_id)
+        if record is None or record.principal != principal:
+            return None
+        return record
+
+    def records(self, principal: Principal) -> list[TaskRecord]:
+        """The stored tasks of ``principal``, most recently updated first."""
+        mine = [record for record in self._tasks.values() if record.principal == principal]
+        return sorted(mine, key=lambda record: record.updated, reverse=True)
 
     def reserve_slot(self) -> None:
         """Make room for one more task.
@@ -270,9 +315,14 @@ class TaskManager:
             del self._tasks[victim]
 
     def launch(
-        self, session: TraceSession, *, user_message: dict[str, Any], metadata: dict[str, Any]
+        self,
+        session: TraceSession,
+        *,
+        user_message: dict[str, Any],
+        metadata: dict[str, Any],
+        principal: Principal = SHARED_PRINCIPAL,
     ) -> TaskRecord:
-        """Store a task for ``session`` and start its runner."""
+        """Store a task of ``principal`` for ``session`` and start its runner."""
         self.reserve_slot()
         record = TaskRecord(
             id=session.task_id,
@@ -282,6 +332,8 @@ class TaskManager:
             history=[{**user_message, "taskId": session.task_id, "contextId": session.context_id}],
             metadata=metadata,
             session=session,
+            principal=principal,
+            max_buffered=self._max_buffered,
         )
         self._tasks[record.id] = record
         runner = asyncio.get_running_loop().create_task(
@@ -309,9 +361,11 @@ class TaskManager:
         record.state = state
         record.updated = self._clock.time()
         record.status_message = message
-        self._publish(
-            record, StatusEvent(record.id, record.context_id, record.status(), record.terminal)
-        )
+        event = StatusEvent(record.id, record.context_id, record.status(), record.terminal)
+        self._publish(record, event)
+        if record.terminal:
+            for queue in record.stalled:
+                queue.put_nowait(event)
 
     def _agent_message(self, record: TaskRecord, parts: list[dict[str, Any]]) -> dict[str, Any]:
         message = {
@@ -355,6 +409,8 @@ class TaskManager:
                 if chunk is None:
                     break
                 self._add_chunk(record, chunk)
+                if record.stalled:
+                    raise SessionOverflow
             if is_flow_error(item):
                 error = item.to_payload()
                 error.setdefault("trace_id", session.trace_id)
@@ -376,6 +432,13 @@ class TaskManager:
                 self._set_state(record, "completed", None)
         except SessionCancelled:
             self._set_state(record, "canceled", None)
+        except SessionOverflow:
+            # A client of this task (or the task's own inbox) fell too far
+            # behind: stop the work instead of buffering without limit.
+            _log.warning("a2a_stream_overflow", task_id=record.id, limit=self._max_buffered)
+            await _cancel_trace(session)
+            message = self._agent_message(record, [{"text": STREAM_OVERFLOW_TEXT}])
+            self._set_state(record, "failed", message)
         except SessionShutdown:
             message = self._agent_message(record, [{"text": "flow is shutting down"}])
             self._set_state(record, "failed", message)
@@ -398,7 +461,18 @@ class TaskManager:
             record.session = None
             session.close()
             record.done.set()
-            for queue in record.subscribers:
+            for queue in (*record.subscribers, *record.stalled):
                 queue.put_nowait(None)
             record.subscribers.clear()
+            record.stalled.clear()
             await session.aclose()
+
+
+async def _cancel_trace(session: TraceSession) -> None:
+    try:
+        await session.flow.cancel(session.trace_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        # The flow stopping meanwhile is not this task's failure.
+        _log.warning("a2a_overflow_cancel_failed", trace_id=session.trace_id, exception=repr(exc))

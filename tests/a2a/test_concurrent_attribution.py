@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from penguiflow import Message, Node, NodePolicy, create
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 from penguiflow_a2a._aiohttp_app import SERVICE_KEY
+from penguiflow_a2a.principals import SHARED_PRINCIPAL
 
 REQUESTS = 200
 POLICY = NodePolicy(validate="none")
@@ -153,5 +154,5 @@ async def test_every_concurrent_request_gets_its_own_answer(
     async with asyncio.timeout(30):
         answers = await asyncio.gather(*(send(served, req) for req in range(REQUESTS)))
     assert answers == [{"req": req, "hops": ["node2", "node3"]} for req in range(REQUESTS)]
-    records = served.server.app[SERVICE_KEY].tasks.records()
+    records = served.server.app[SERVICE_KEY].tasks.records(SHARED_PRINCIPAL)
     assert [r.state for r in records if r.state not in ("completed",)] == []

@@ -23,6 +23,7 @@ from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 from penguiflow_a2a._aiohttp_app import SERVICE_KEY
 from penguiflow_a2a._http import BODY_TIMEOUT_KEY
 from penguiflow_a2a.jsonrpc import METHODS
+from penguiflow_a2a.principals import SHARED_PRINCIPAL
 
 # -- what every reply must satisfy -----------------------------------------------------------
 
@@ -89,7 +90,7 @@ async def assert_every_task_settled(
     """Wait for every stored task to end; ListTasks is strict JSON, every task terminal."""
     service = client.server.app[SERVICE_KEY]
     async with asyncio.timeout(5):
-        for record in service.tasks.records():
+        for record in service.tasks.records(SHARED_PRINCIPAL):
             await record.done.wait()
     body = {"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageSize": 100}}
     _, reply = await post(client, "/", json.dumps(body).encode(), leaks=leaks)

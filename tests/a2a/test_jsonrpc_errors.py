@@ -10,6 +10,8 @@ import pytest
 from a2a_support import Gates, SSEReader, message, rpc, send_running
 from aiohttp.test_utils import TestClient
 
+from penguiflow_a2a.principals import SHARED_PRINCIPAL
+
 # -- envelope errors -----------------------------------------------------------------------
 
 
@@ -236,7 +238,7 @@ async def test_stream_client_leaving_drops_only_its_subscription(
         stream.response.close()  # the client goes away mid-stream
         async with asyncio.timeout(5):
             await handler_done.wait()
-        record = app[SERVICE_KEY].tasks.get(task_id)
+        record = app[SERVICE_KEY].tasks.get(task_id, SHARED_PRINCIPAL)
         assert record is not None
         assert not record.subscribers
         assert not record.terminal  # the task itself keeps running
@@ -258,7 +260,7 @@ async def test_service_stop_cancels_running_tasks(make_adapter: Any, gates: Gate
         "configuration": {"returnImmediately": True},
     }
     async with asyncio.timeout(5):
-        record = await service.send(params, blocking_key="returnImmediately")
+        record = await service.send(params, SHARED_PRINCIPAL, blocking_key="returnImmediately")
         await gates.wait_entered("g")
         await service.stop()
     assert record.state == "canceled"
@@ -284,7 +286,9 @@ async def test_emit_failure_fails_the_task(gates: Gates) -> None:
     try:
         service = A2AService(adapter)
         async with asyncio.timeout(5):
-            record = await service.send({"message": message()}, blocking_key="returnImmediately")
+            record = await service.send(
+                {"message": message()}, SHARED_PRINCIPAL, blocking_key="returnImmediately"
+            )
     finally:
         await adapter.stop()
     assert record.state == "failed"

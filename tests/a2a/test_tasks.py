@@ -47,7 +47,8 @@ def test_stream_text_joins_only_when_read() -> None:
 
 
 async def run_task(items: list[Any]) -> Any:
-    manager = TaskManager(clock=SYSTEM_CLOCK)
+    # The subscriber reads only after the end: the bound must hold every event.
+    manager = TaskManager(clock=SYSTEM_CLOCK, max_buffered=len(items) + 2)
     record = manager.launch(
         ScriptedSession(items),
         user_message={"messageId": "m", "role": "user", "parts": []},
