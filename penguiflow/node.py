@@ -56,9 +56,8 @@ class NodePolicy:
             from penguiflow.ratelimit import RateLimit
 
             if not isinstance(self.rate_limit, RateLimit):
-                raise TypeError(
-                    f"rate_limit must be a penguiflow.RateLimit, got {type(self.rate_limit).__name__}"
-                )
+                kind = type(self.rate_limit).__name__
+                raise TypeError(f"rate_limit must be a penguiflow.RateLimit, got {kind}")
 
 
 @dataclass(slots=True)

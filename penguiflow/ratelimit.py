@@ -1,4 +1,4 @@
-"""Rate limits: ``RateLimit`` (a token bucket's settings), the ``RateLimiter`` seam, its in-memory form.
+"""Rate limits: ``RateLimit`` (a token bucket), the ``RateLimiter`` seam, its in-memory form.
 
 A ``RateLimit`` is a token bucket: it holds at most ``burst`` tokens, starts
 full, and refills at ``rate`` tokens every ``per_s`` seconds. A node whose
@@ -166,7 +166,7 @@ class InMemoryRateLimiter:
         return self._clock
 
     async def reserve(self, key: str, limit: RateLimit, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens from bucket ``key``; return the seconds to wait (see ``RateLimiter``)."""
+        """Take ``cost`` tokens from bucket ``key``; return the seconds to wait."""
         return self.reserve_nowait(key, limit, cost)
 
     def reserve_nowait(self, key: str, limit: RateLimit, cost: float = 1.0) -> float:

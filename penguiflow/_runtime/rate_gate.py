@@ -115,7 +115,8 @@ class RateGate:
 
     async def _skip_late(self, item: Message, trace_id: str | None, deadline: float) -> None:
         # The deadline branch of NodeActor._admit: the same event and final answer.
-        await self._events.emit("deadline_skip", self._ctx, trace_id, extra={"deadline_s": deadline})
+        extra = {"deadline_s": deadline}
+        await self._events.emit("deadline_skip", self._ctx, trace_id, extra=extra)
         if isinstance(item.payload, FinalAnswer):
             final = item.model_copy()
         else:

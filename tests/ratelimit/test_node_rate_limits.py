@@ -45,9 +45,7 @@ class Calls:
                 await self.changed.wait()
 
 
-def limited(
-    calls: Calls, name: str, limit: RateLimit, **policy: Any
-) -> Node:
+def limited(calls: Calls, name: str, limit: RateLimit, **policy: Any) -> Node:
     async def work(msg: Any, ctx: Any) -> Any:
         return await calls(msg, ctx)
 
@@ -90,9 +88,7 @@ async def test_an_idle_bucket_refills_only_up_to_its_burst(
     calls = Calls(fake_clock)
     limiter = InMemoryRateLimiter(clock=fake_clock)
     limit = RateLimit(rate=1.0, per_s=1.0, burst=2, key="k")
-    flow = flow_factory(
-        limited(calls, "n", limit).to(), clock=fake_clock, rate_limiter=limiter
-    )
+    flow = flow_factory(limited(calls, "n", limit).to(), clock=fake_clock, rate_limiter=limiter)
     flow.run()
     await flow.emit(message(0))
     await fetch(flow)

@@ -90,7 +90,7 @@ def test_node_policy_keeps_the_225_positional_order() -> None:
 
 
 def test_node_policy_refuses_a_rate_limit_that_is_not_one() -> None:
-    with pytest.raises(TypeError, match="rate_limit must be a penguiflow.RateLimit"):
+    with pytest.raises(TypeError, match=r"rate_limit must be a penguiflow\.RateLimit"):
         NodePolicy(rate_limit={"rate": 1})  # type: ignore[arg-type]
 
 
