@@ -124,3 +124,43 @@ async def test_three_worker_processes_share_one_limit(redis_url: str, namespace:
     assert rate == pytest.approx(ratelimit_flows.RATE, rel=0.1)
     assert len({result["pid"] for result in results}) == 3  # every worker took a share
     assert [proc.returncode for proc in workers] == [0, 0, 0]
+
+
+async def test_a_deployment_shares_the_origins_keyed_buckets(
+    redis_url: str, namespace: str, redis_client: Any
+) -> None:
+    flow = ratelimit_flows.build()
+    async with RedisDeployment(redis_url, nodes=[], flow_name="limited", prefix=namespace) as dep:
+        dep.apply(flow)
+        flow.run()
+        try:
+            await flow.emit(Message(payload=0, headers=Headers(tenant="t")))
+            async with asyncio.timeout(10):
+                await flow.fetch()
+        finally:
+            await flow.stop()
+    assert await redis_client.exists(f"{namespace}:ratelimit:provider") == 1
+
+
+async def test_a_flow_given_its_own_limiter_keeps_it(
+    redis_url: str, namespace: str, redis_client: Any
+) -> None:
+    from penguiflow import Node, NodePolicy, create
+    from penguiflow.ratelimit import InMemoryRateLimiter
+
+    own = InMemoryRateLimiter()
+    node = Node(
+        ratelimit_flows.call, name="call", policy=NodePolicy(rate_limit=ratelimit_flows.LIMIT)
+    )
+    flow = create(node.to(), rate_limiter=own)
+    async with RedisDeployment(redis_url, nodes=[], flow_name="limited", prefix=namespace) as dep:
+        dep.apply(flow)
+        flow.run()
+        try:
+            await flow.emit(Message(payload=0, headers=Headers(tenant="t")))
+            async with asyncio.timeout(10):
+                await flow.fetch()
+        finally:
+            await flow.stop()
+    assert await redis_client.exists(f"{namespace}:ratelimit:provider") == 0
+    assert own.statistics().reservations == 1
