@@ -164,3 +164,9 @@ async def test_a_flow_given_its_own_limiter_keeps_it(
             await flow.stop()
     assert await redis_client.exists(f"{namespace}:ratelimit:provider") == 0
     assert own.statistics().reservations == 1
+
+
+async def test_passes_the_rate_limiter_contract_suite(redis_client: Any, namespace: str) -> None:
+    from penguiflow.testkit import check_rate_limiter
+
+    await check_rate_limiter(lambda: RedisRateLimiter(redis_client, prefix=namespace))

@@ -11,7 +11,7 @@ import pytest
 import penguiflow
 from penguiflow import NodePolicy, RateLimit
 from penguiflow.ratelimit import InMemoryRateLimiter, RateLimiter, RateLimiterStatistics
-from penguiflow.testkit import FakeClock
+from penguiflow.testkit import RATE_LIMITER_CHECKS, FakeClock, check_rate_limiter
 
 LIMIT = RateLimit(rate=2.0, per_s=1.0, burst=3)
 
@@ -151,3 +151,30 @@ def test_default_clock_is_the_system_clock() -> None:
     from penguiflow._time import SYSTEM_CLOCK
 
     assert InMemoryRateLimiter().clock is SYSTEM_CLOCK
+
+
+async def test_the_in_memory_limiter_passes_the_contract_suite(fake_clock: FakeClock) -> None:
+    await check_rate_limiter(lambda: InMemoryRateLimiter(clock=fake_clock))
+
+
+class Unlimited:
+    """A limiter that never makes anyone wait (a broken one)."""
+
+    async def reserve(self, key: str, limit: RateLimit, cost: float = 1.0) -> float:
+        return 0.0
+
+    async def refund(self, key: str, limit: RateLimit, cost: float = 1.0) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "name", ["reservations_queue_in_order", "cost_counts_tokens", "refund_is_capped_at_the_burst"]
+)
+async def test_contract_checks_catch_a_limiter_that_never_limits(name: str) -> None:
+    with pytest.raises(AssertionError):
+        await RATE_LIMITER_CHECKS[name](Unlimited(), "k")
+
+
+async def test_the_suite_names_the_failed_check() -> None:
+    with pytest.raises(AssertionError, match="rate limiter contract 'satisfies_protocol'"):
+        await check_rate_limiter(object)  # type: ignore[arg-type]
