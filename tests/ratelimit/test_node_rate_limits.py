@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from penguiflow import Headers, Message, Node, NodePolicy, RateLimit
+from penguiflow import FlowError, Headers, Message, Node, NodePolicy, RateLimit
 from penguiflow.core import PenguiFlow
 from penguiflow.ratelimit import InMemoryRateLimiter
-from penguiflow.testkit import EventRecorder, FakeClock
+from penguiflow.testkit import EventRecorder, FakeClock, kill_actor
 from penguiflow.types import FinalAnswer
 
 SAFETY_S = 5.0
@@ -340,3 +340,88 @@ def test_a_rate_limiter_that_is_not_one_is_refused() -> None:
 
     with pytest.raises(TypeError, match="rate_limiter must be a RateLimiter"):
         PenguiFlow(Node(work, name="a").to(), rate_limiter=object())  # type: ignore[arg-type]
+
+
+async def test_a_bare_payload_waits_for_its_token_too(
+    flow_factory: MakeFlow, fake_clock: FakeClock
+) -> None:
+    calls = Calls(fake_clock)
+    node = limited(calls, "n", RateLimit(rate=1.0, per_s=1.0, burst=1))
+    flow = flow_factory(node.to(), clock=fake_clock)
+    flow.run()
+    await flow.emit({"n": 0})
+    await flow.emit({"n": 1})
+    assert await fetch(flow) == {"n": 0}
+    await advance_when_waiting(fake_clock, 1.0)
+    assert await fetch(flow) == {"n": 1}
+    assert calls.times == [0.0, 1.0]
+
+
+async def test_a_nodes_own_bucket_survives_a_restart_of_its_actor(
+    flow_factory: MakeFlow, fake_clock: FakeClock
+) -> None:
+    calls = Calls(fake_clock)
+    node = limited(calls, "n", RateLimit(rate=1.0, per_s=1.0, burst=1))
+    flow = flow_factory(node.to(), clock=fake_clock)
+    flow.run()
+    await flow.emit(message(0))
+    await fetch(flow)
+    assert kill_actor(flow, node, only_idle=True)
+    await flow.emit(message(1))  # the new incarnation finds the bucket empty
+    await advance_when_waiting(fake_clock, 1.0)
+    assert (await fetch(flow)).payload == 1
+    assert calls.times == [0.0, 1.0]
+
+
+async def test_a_crash_while_waiting_gives_the_token_back_and_redelivers(
+    flow_factory: MakeFlow, fake_clock: FakeClock
+) -> None:
+    calls = Calls(fake_clock)
+    limiter = InMemoryRateLimiter(clock=fake_clock)
+    limit = RateLimit(rate=1.0, per_s=1.0, burst=1, key="k")
+    node = limited(calls, "n", limit)
+    flow = flow_factory(node.to(), clock=fake_clock, rate_limiter=limiter)
+    flow.run()
+    await flow.emit(message(0))
+    await fetch(flow)
+    await flow.emit(message(1))
+    async with asyncio.timeout(SAFETY_S):
+        await fake_clock.wait_for_timers(1)
+    assert kill_actor(flow, node)
+    await advance_when_waiting(fake_clock, 1.0)  # the redelivered item waits again
+    assert (await fetch(flow)).payload == 1
+    assert calls.times == [0.0, 1.0]
+    assert limiter.statistics().refunds == 1
+
+
+class BrokenLimiter:
+    """A shared limiter whose server is gone."""
+
+    async def reserve(self, key: str, limit: RateLimit, cost: float = 1.0) -> float:
+        raise ConnectionError("limiter unreachable")
+
+    async def refund(self, key: str, limit: RateLimit, cost: float = 1.0) -> None:
+        return None
+
+
+async def test_a_failing_limiter_fails_the_item_instead_of_hanging(
+    flow_factory: MakeFlow, fake_clock: FakeClock
+) -> None:
+    calls = Calls(fake_clock)
+    recorder = EventRecorder()
+    node = limited(calls, "n", RateLimit(key="k"))
+    flow = flow_factory(
+        node.to(),
+        clock=fake_clock,
+        rate_limiter=BrokenLimiter(),
+        middlewares=[recorder],
+        emit_errors_to_rookery=True,
+    )
+    flow.run()
+    await flow.emit(message())
+    error = await fetch(flow)
+    assert isinstance(error, FlowError)
+    assert error.metadata["reason"] == "crashed"
+    assert "limiter unreachable" in repr(error.original_exc)
+    assert len(recorder.of_type("node_failed")) == 1
+    assert calls.times == []
