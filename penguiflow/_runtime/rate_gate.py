@@ -18,7 +18,8 @@ behind it fills and producers feel the usual backpressure; nothing is dropped.
 Buckets: ``key=None`` uses the flow's own in-memory limiter (one bucket per node,
 kept across actor restarts); a keyed limit uses the flow's shared limiter, the
 ``rate_limiter=`` given to the flow, else that same in-memory one. A Redis
-deployment swaps the shared limiter for ``RedisRateLimiter`` (``share``).
+deployment swaps the shared limiter for ``RedisRateLimiter``, and
+``call_playbook`` gives a subflow its caller's (``share``).
 """
 
 from __future__ import annotations

@@ -425,3 +425,25 @@ async def test_a_failing_limiter_fails_the_item_instead_of_hanging(
     assert "limiter unreachable" in repr(error.original_exc)
     assert len(recorder.of_type("node_failed")) == 1
     assert calls.times == []
+
+
+async def test_a_playbook_draws_keyed_buckets_from_its_callers_limiter(
+    flow_factory: MakeFlow, fake_clock: FakeClock
+) -> None:
+    calls = Calls(fake_clock)
+    limit = RateLimit(rate=1.0, per_s=1.0, burst=1, key="provider")
+
+    def playbook() -> tuple[PenguiFlow, None]:
+        return PenguiFlow(limited(calls, "inner", limit).to(), clock=fake_clock), None
+
+    async def outer(msg: Message, ctx: Any) -> Any:
+        await calls(msg, ctx)
+        return await ctx.call_playbook(playbook, msg)
+
+    node = Node(outer, name="outer", policy=NodePolicy(validate="none", rate_limit=limit))
+    flow = flow_factory(node.to(), clock=fake_clock)
+    flow.run()
+    await flow.emit(message())
+    await advance_when_waiting(fake_clock, 1.0)  # the playbook's node waits for the token
+    await fetch(flow)
+    assert calls.times == [0.0, 1.0]
