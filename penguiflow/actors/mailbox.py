@@ -53,6 +53,7 @@ __all__ = [
     "SELF_LANE",
     "SYSTEM_LANE",
     "Delivery",
+    "ItemWatch",
     "Mailbox",
     "MailboxEmpty",
     "MailboxStatistics",
@@ -516,6 +517,28 @@ class Mailbox:
             self._wake_empty()
         return delivery
 
+    def call_on_item(self, fn: Callable[[], object]) -> ItemWatch | None:
+        """Call ``fn()`` once, synchronously, when the next item is handed to the watch.
+
+        Returns None (and does not call ``fn``) when an item is already queued,
+        the mailbox is closed, or it is a subclass that overrides ``next`` (its
+        consumer does work there, e.g. a remote return pump, so it must run
+        now). Otherwise the watch counts as a waiting
+        consumer: the next item is handed to it (``ItemWatch.delivery``) and
+        ``fn`` runs inside the ``put`` (or ``requeue_front``, ...) that brought
+        it; ``fn`` also runs, with no item, when waiting consumers are failed
+        (``close``, ``fail_getters``). ``ItemWatch.cancel()`` withdraws an
+        armed watch. A dormant actor uses this to get its task only when it
+        has mail.
+
+        .. versionadded:: 3.0
+        """
+        if self._size or self._closed or type(self).next is not Mailbox.next:
+            return None
+        watch = ItemWatch(self, fn)
+        self._getters.append((watch, None))  # type: ignore[arg-type]  # a stand-in future
+        return watch
+
     def _abandon_get(self, fut: asyncio.Future[Delivery]) -> None:
         """A waiting consumer was cancelled: take nothing, lose nothing."""
         if fut.cancelled():
@@ -663,6 +686,78 @@ class Mailbox:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+
+
+class ItemWatch:
+    """A pending ``Mailbox.call_on_item``: stands in a waiting consumer's future.
+
+    ``_deliver`` and the inlined puts hand the next item to it as they would to a
+    waiting ``next()``: the item is then *in transit* (counted in ``len`` and
+    ``depth``, not in ``snapshot``), exactly as for an idle actor, until the
+    owner takes it with ``accept()`` or puts it back with ``give_back()``.
+
+    .. versionadded:: 3.0
+    """
+
+    __slots__ = ("_fn", "_mailbox", "delivery")
+
+    def __init__(self, mailbox: Mailbox, fn: Callable[[], object]) -> None:
+        self._mailbox = mailbox
+        self._fn: Callable[[], object] | None = fn
+        #: The item handed over (with its lane), until accepted or given back.
+        self.delivery: Delivery | None = None
+
+    def done(self) -> bool:
+        """False while armed (the mailbox's test for a live consumer)."""
+        return self._fn is None
+
+    def cancel(self) -> None:
+        """Withdraw an armed watch; ``fn`` will not be called. Idempotent."""
+        if self._fn is not None:
+            self._fn = None
+            _discard_getter(self._mailbox._getters, self)  # type: ignore[arg-type]
+
+    def set_result(self, delivery: Delivery) -> None:
+        fn = self._fn
+        assert fn is not None
+        self._fn = None
+        self.delivery = delivery
+        fn()
+
+    def set_exception(self, error: BaseException) -> None:
+        # close() / fail_getters(): the consumer this stands for would have been
+        # woken with ``error``; wake the owner, whose next() meets it (or waits).
+        fn = self._fn
+        if fn is not None:
+            self._fn = None
+            fn()
+
+    def accept(self) -> Any:
+        """Take the item handed over (as ``next()`` does on waking); sets ``last_lane``."""
+        delivery = self.delivery
+        assert delivery is not None
+        self.delivery = None
+        mailbox = self._mailbox
+        lane = mailbox.last_lane = delivery.lane
+        ln = mailbox._lane(lane)
+        ln.transit -= 1
+        mailbox._size -= 1
+        if ln.putters:
+            mailbox._admit(ln)
+        mailbox._after_take()
+        return delivery.item
+
+    def give_back(self) -> None:
+        """Put the item handed over back at the front of its lane (nothing is lost)."""
+        delivery = self.delivery
+        if delivery is None:
+            return
+        self.delivery = None
+        mailbox = self._mailbox
+        ln = mailbox._lane(delivery.lane)
+        ln.transit -= 1
+        mailbox._size -= 1
+        mailbox._deliver(ln, delivery.item, delivery.lane, front=True)
 
 
 def _discard_putter(putters: deque[_Putter], fut: asyncio.Future[None]) -> None:

@@ -174,8 +174,12 @@ class _SupervisorCore:
         child.cell = cell
         child.registry = system
         self._children[spec.id] = child
-        cell.launch(made)
-        self._watch(child)
+        if spec.lazy:
+            # The supervisor hears of the task when the first message creates it.
+            cell.launch_on_mail(made, functools.partial(self._watch, child))
+        else:
+            cell.launch(made)
+            self._watch(child)
         return cell.ref
 
     def _watch(self, child: _Child) -> None:
