@@ -10,6 +10,7 @@ about restarts.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,10 @@ __all__ = ["LOGGER_NAME", "ActorCell", "ActorFactory"]
 LOGGER_NAME = "penguiflow.actors"
 
 ActorFactory = Callable[[], "Actor | Awaitable[Actor]"]
+
+_Dormant = tuple[
+    "ItemWatch", "Actor | Awaitable[Actor] | None", Callable[[], object], contextvars.Context
+]
 
 # Lifecycle events (started, stopped) are INFO: tested against the stdlib logger
 # first, so a cell that never logs never binds its structlog logger.
@@ -102,9 +107,8 @@ class ActorCell:
         self._pending_interrupt: _Interrupt | None = None
         # (item, crashes so far) of the message redelivered after a crash.
         self._redelivery: tuple[Any, int] | None = None
-        # (watch, first, on_launch) while the first incarnation waits for mail.
-        self._dormant: tuple[ItemWatch, Actor | Awaitable[Actor] | None, Callable[[], object]] | None
-        self._dormant = None
+        # (watch, first, on_launch, context) while the first incarnation waits for mail.
+        self._dormant: _Dormant | None = None
         # The watch holding the first message of a woken dormant actor (in
         # transit, as for an idle actor) until the new task takes it.
         self._handed: ItemWatch | None = None
@@ -130,14 +134,21 @@ class ActorCell:
         *,
         previous: Actor | None = None,
         reason: object = None,
+        context: contextvars.Context | None = None,
     ) -> asyncio.Task[object]:
-        """Start the next incarnation in a new task (created now) and return it."""
+        """Start the next incarnation in a new task (created now) and return it.
+
+        ``context``: the contextvars the task runs in (default: a copy of the
+        caller's, as for any task).
+        """
         self._disarm()
         self.incarnation += 1
         self.stop_final = False
         self._pending_interrupt = None  # one that died with the last incarnation
         task = self.loop.create_task(
-            self._run(first, previous, reason), name=f"actor {self.name}#{self.incarnation}"
+            self._run(first, previous, reason),
+            name=f"actor {self.name}#{self.incarnation}",
+            context=context,
         )
         self.task = task
         return task
@@ -158,7 +169,9 @@ class ActorCell:
             self.launch(first)
             on_launch()
             return
-        self._dormant = (watch, first, on_launch)
+        # The task runs in the spawner's context, as an eager one would: not in
+        # that of whoever sends the first message (its tracing span, say).
+        self._dormant = (watch, first, on_launch, contextvars.copy_context())
 
     @property
     def dormant(self) -> bool:
@@ -170,8 +183,9 @@ class ActorCell:
         if dormant is None:
             return
         self._dormant = None
-        watch, first, on_launch = dormant
-        self.launch(first)
+        watch, first, on_launch, context = dormant
+        watch.cancel()  # still armed if woken by wake(): withdraw it (else a no-op)
+        self.launch(first, context=context)
         if watch.delivery is not None:
             self._handed = watch
         on_launch()
