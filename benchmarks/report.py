@@ -81,7 +81,9 @@ GOALS = (
         True,
         0.8,
     ),
-    Goal("h", "build + run 100-node flow ≤ PenguiFlow 2.2.5", "start_ms", "penguiflow225", True, 1.0),
+    Goal(
+        "h", "build + run 100-node flow ≤ PenguiFlow 2.2.5", "start_ms", "penguiflow225", True, 1.0
+    ),
 )
 
 Records = Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
-from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
-from types import CodeType, FunctionType
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
+from types import CodeType, FunctionType
 from typing import Any, Protocol
 
 __all__ = ["Node", "NodePolicy"]
@@ -95,8 +95,7 @@ class Node:
             second_positional = count > 1 and params[1].kind in _POSITIONAL
         if count != 2:
             raise ValueError(
-                f"Node '{self.name}' must accept exactly two parameters "
-                f"(message, ctx); got {count}"
+                f"Node '{self.name}' must accept exactly two parameters (message, ctx); got {count}"
             )
         if not second_positional:
             raise ValueError("Context parameter must be positional")

@@ -247,9 +247,7 @@ class ActorCell:
         for item in leftovers:
             self.dead_letter(item, "stopped")
         if _STDLIB_LOG.isEnabledFor(logging.INFO):
-            self._log.info(
-                "actor_stopped", reason=_describe(reason), incarnation=self.incarnation
-            )
+            self._log.info("actor_stopped", reason=_describe(reason), incarnation=self.incarnation)
 
     def dead_letter(self, item: Any, reason: str) -> None:
         """Report an undeliverable item; a pending ``ask`` fails with ActorStopped."""
