@@ -59,8 +59,17 @@ __all__ = [
     "MailboxStatistics",
 ]
 
-# A waiting producer: its future (resolved once its item is enqueued) and item.
-_Putter = tuple["asyncio.Future[None]", Any]
+
+class _Putter(asyncio.Future):  # type: ignore[type-arg]
+    """A waiting producer: resolved once its ``item`` is enqueued.
+
+    The item rides on the future (a slot) instead of in a ``(future, item)``
+    tuple: 10,000 producers blocked on a full lane hold ~470 KB less.
+    """
+
+    __slots__ = ("item",)
+
+    item: Any
 
 
 # What poll() returns when it has nothing (None is a valid message).
@@ -235,37 +244,18 @@ class Mailbox:
         Raises:
             MailboxClosed: the mailbox is or became closed.
         """
-        if self._closed:
-            raise MailboxClosed("mailbox is closed")
-        if lane < 0:
-            raise IndexError(f"no data lane {lane}")
-        ln = self._data[lane]
-        cap = self.capacity
-        if not ln.putters and (cap <= 0 or len(ln.items) + ln.transit < cap):
-            # Hot path, inlined: no waiting producer and room in the lane.
-            getters = self._getters
-            if getters:
-                getter, accepts = getters[0]
-                if accepts is None and not getter.done():
-                    # The usual case: the consumer waits for anything; hand it over.
-                    getters.pop(0)
-                    self._size += 1
-                    ln.transit += 1
-                    delivery = _new_delivery(Delivery)
-                    _set_item(delivery, item)
-                    _set_lane(delivery, lane)
-                    getter.set_result(delivery)
-                else:
-                    self._deliver(ln, item, lane)
-            else:
-                self._size += 1
-                ln.items.append(item)
+        # put_nowait has the same fast path and raises the same errors. Not
+        # inlined: every local of this frame lives as long as a producer waits
+        # (10,000 blocked producers: ~60 bytes each).
+        if self.put_nowait(item, lane):
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ln = self._data[lane]
+        fut = _Putter(loop=asyncio.get_running_loop())
+        fut.item = item
         putters = ln.putters
         if putters is _UNUSED:
             putters = ln.putters = deque()
-        putters.append((fut, item))
+        putters.append(fut)
         try:
             await fut
         except asyncio.CancelledError:
@@ -307,7 +297,8 @@ class Mailbox:
         items = ln.items
         cap = self.capacity
         while putters and (cap <= 0 or len(items) + ln.transit < cap):
-            fut, item = putters.popleft()
+            fut = putters.popleft()
+            item = fut.item
             if not fut.done():
                 if self._getters:
                     self._deliver(ln, item, ln.index)
@@ -625,7 +616,7 @@ class Mailbox:
             self._size -= len(ln.items)
             ln.items.clear()
             while ln.putters:
-                fut, _ = ln.putters.popleft()
+                fut = ln.putters.popleft()
                 if not fut.done():
                     fut.set_exception(MailboxClosed("mailbox is closed"))
         while self._getters:
@@ -663,9 +654,7 @@ class Mailbox:
             capacity=self.capacity,
             system_depth=len(self._system.items) + self._system.transit,
             self_depth=len(self._self.items) + self._self.transit,
-            waiting_producers=sum(
-                sum(1 for f, _ in ln.putters if not f.done()) for ln in self._data
-            ),
+            waiting_producers=sum(sum(1 for f in ln.putters if not f.done()) for ln in self._data),
             waiting_consumers=sum(1 for f, _ in self._getters if not f.done()),
             closed=self._closed,
         )
@@ -760,9 +749,9 @@ class ItemWatch:
         mailbox._deliver(ln, delivery.item, delivery.lane, front=True)
 
 
-def _discard_putter(putters: deque[_Putter], fut: asyncio.Future[None]) -> None:
+def _discard_putter(putters: deque[_Putter], fut: _Putter) -> None:
     # _admit() or close() may already have dropped the cancelled entry.
-    for index, (candidate, _) in enumerate(putters):
+    for index, candidate in enumerate(putters):
         if candidate is fut:
             del putters[index]
             return
