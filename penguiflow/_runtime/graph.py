@@ -88,14 +88,19 @@ class Floe:
         """The edge's queue: its own ``asyncio.Queue``, or a view of its mailbox lane."""
         queue = self._queue
         if queue is None:
-            queue = self._queue = asyncio.Queue(maxsize=self.maxsize)
+            mailbox = self.mailbox
+            if mailbox is None:
+                queue = asyncio.Queue(maxsize=self.maxsize)
+            else:
+                queue = _LaneView(mailbox, self.lane, self.maxsize)
+            self._queue = queue
         return queue
 
     def attach(self, mailbox: Mailbox, lane: int) -> None:
         """Make this edge a lane of ``mailbox`` (``SELF_LANE`` for a self-edge)."""
         self.mailbox = mailbox
         self.lane = lane
-        self._queue = _LaneView(mailbox, lane, self.maxsize)
+        self._queue = None  # the lane's view, made on first use
 
     @property
     def name(self) -> str:

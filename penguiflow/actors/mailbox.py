@@ -135,7 +135,7 @@ class Mailbox:
             raise ValueError("a mailbox needs at least one data lane")
         self.capacity = capacity
         self.lanes = lanes
-        self._data = [_Lane(index) for index in range(lanes)]
+        self._data = [_Lane(0)] if lanes == 1 else [_Lane(index) for index in range(lanes)]
         self._system = _Lane(SYSTEM_LANE)
         self._self = _Lane(SELF_LANE)
         # The single data lane of a one-lane mailbox, for get()'s inlined hot path.
