@@ -4,7 +4,12 @@ The cell, not the actor instance, owns the mailbox. A restart replaces the
 instance and the task but keeps the cell, so refs stay valid and queued
 messages wait for the next incarnation. The supervisor owns the cell's tasks
 (it launches each incarnation and hears how it ended); the cell never decides
-about restarts.
+about restarts. A lazy child's cell starts dormant (``launch_on_mail``): no
+task until its mailbox hands it the first message.
+
+This module stays whole (~450 lines): the receive loop and the lifecycle steps
+around it (launch, dormancy, interrupt, crash, finalize) share the cell's
+in-flight state, and each step must leave it as the others expect.
 """
 
 from __future__ import annotations
