@@ -6,7 +6,7 @@ API calls and backoff timers all arrive in its inbox (a ``Mailbox``), so a
 ``terminate_child`` can never race a restart. Only ``start_child_nowait`` acts
 directly, because ``ActorSystem.spawn`` must work from synchronous code; it
 changes nothing the loop holds across an ``await``. The public API is in
-``supervisor.py``. This module stays whole (~430 lines): the loop and the
+``supervisor.py``. This module stays whole (~490 lines): the loop and the
 restart and stop steps it awaits share state best audited in one place.
 """
 
