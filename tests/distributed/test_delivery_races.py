@@ -50,10 +50,11 @@ class GatedClient:
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         reply = await self._real.evalsha(sha, numkeys, *keys_and_args)
-        if isinstance(reply, list) and reply:  # the work-append script added entries
+        # The work-append script replies [made, ids]: it added entries.
+        if isinstance(reply, list) and len(reply) == 2 and reply[1]:
             hook, self.after_append = self.after_append, None
             if hook is not None:
-                await hook(reply)
+                await hook(reply[1])
             if self.lose_append_reply:
                 from redis.exceptions import ConnectionError
 
