@@ -131,6 +131,12 @@ def transient(exc: BaseException) -> bool:
     return False
 
 
+def _no_such_key(exc: BaseException) -> bool:
+    from redis.exceptions import ResponseError
+
+    return isinstance(exc, ResponseError) and "no such key" in str(exc)
+
+
 def _lost_group(exc: BaseException) -> bool:
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
@@ -358,7 +364,9 @@ class NodeHost:
                         _log.info("distributed_consumer_deleted", consumer=name, idle_ms=idle)
                 checkpoint()
             except Exception as exc:
-                if not transient(exc):
+                # "no such key": the stream is gone (a Redis restart without its
+                # data); the serve loop re-creates it, nothing is left to sweep.
+                if not (transient(exc) or _no_such_key(exc)):
                     raise
                 _log.warning("distributed_sweep_failed", stream=stream, error=repr(exc))
             with contextlib.suppress(TimeoutError):
