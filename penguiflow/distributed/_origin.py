@@ -28,7 +28,12 @@ Delivery rules at the origin:
   (workers may finish them in any order);
 * ``flow.cancel(trace_id)`` purges the trace here (queued and outstanding
   entries are finished at once), deletes its entries from the stream and
-  publishes a cancel notice so workers abort in-flight work.
+  publishes a cancel notice so workers abort in-flight work; a bare payload
+  (``Carried``) counts as an item of the trace it carries;
+* a return stream this origin made once and must make again (expired, or lost
+  with a Redis restart without persistence) means results may be lost: every
+  item sent and not answered is sent again (its ``ref`` unchanged);
+* ``aclose()`` is final: nothing is sent, read or re-created afterwards.
 
 One module, though long: sending, the return pump and cancellation share the
 pending-item bookkeeping whose ordering is what keeps results from being lost.
