@@ -288,10 +288,16 @@ class RemoteMailbox(Mailbox):
                     {self._reply_to: self._last_id}, count=_BATCH, block=self._block_ms
                 )
                 checkpoint()
+                if not rows and self._made_return and self._live:
+                    # Waiting for results and none came: a vanished return stream
+                    # (expired, or lost by Redis) would mean none ever will.
+                    if not await self._redis.exists(self._reply_to):
+                        self._check_return()
+                    checkpoint()
             except (OSError, redis_errors()) as exc:
                 _log.warning("distributed_return_retry", node=self._name, error=repr(exc))
                 # Redis may have restarted without its data: the sender checks the
-                # return stream as soon as Redis answers again (see _on_return_lost).
+                # return stream as soon as Redis answers again (_on_return_made).
                 self._check_return()
                 await asyncio.sleep(_RETRY_S)
                 continue

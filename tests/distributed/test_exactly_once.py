@@ -192,9 +192,10 @@ async def test_a_frozen_workers_heartbeat_leaves_a_claimed_entry_with_its_claime
 async def test_results_refused_while_the_return_stream_was_gone_are_redone(
     cluster, redis_client: Any, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A refresh every 300 ms; the stream is deleted as an expiry would (a refresh
-    # that came too late): the worker's answer is refused, the item must be redone.
-    flow, deployment = cluster.deploy(redis_flows.build_gated, ["gated"], return_ttl_ms=900)
+    # The stream is deleted as an expiry would (a refresh that came too late): the
+    # worker's answer is refused, the item must be redone. No refresh is due for
+    # 20 s: the waiting return pump notices the stream is gone.
+    flow, deployment = cluster.deploy(redis_flows.build_gated, ["gated"], return_ttl_ms=60_000)
     host = await cluster.host(redis_flows.build_gated, ["gated"])
     msg = _msg("refused")
     reply_to = Keys(namespace, "t").return_stream(deployment.origin, "gated")

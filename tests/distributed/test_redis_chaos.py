@@ -7,8 +7,9 @@ once), one worker is frozen (SIGSTOP) while it holds entries until others have
 claimed them, then resumed; another is frozen the same way near the end and
 resumed only after ``deployment.close()``. Every trace must be fetched exactly
 once with the right payload (the return streams are also deleted at a seeded
-moment, as an expiry would: what was refused meanwhile is redone), and Redis must end clean: node streams empty, no
-consumers, no key but the two node streams.
+moment, as an expiry would: what was refused meanwhile is redone), and Redis
+must end clean: node streams empty, no consumers, no key but the two node
+streams.
 """
 
 from __future__ import annotations
