@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import backoff_delay, failure
-from penguiflow._runtime.tracing import carried_trace
+from penguiflow._runtime.tracing import carried_trace, owning_trace
 from penguiflow.errors import PenguiFlowError
 from penguiflow.types import Message
 
@@ -86,6 +86,8 @@ class Attempts:
             crashes[key] = count
             return False
         crashes.pop(key, None)
+        # A bare payload fails for the trace it carries: its caller gets the error.
+        trace_id = owning_trace(trace_id)
         error = failure(self.node, trace_id, exc, 0, 0.0)
         error.metadata["reason"] = "crashed"
         await self._events.emit(
@@ -234,6 +236,7 @@ class Attempts:
             if delay > 0:  # backoff_base=0: retry at once, no turn of the loop
                 await self._clock.sleep(delay)
             return True
+        trace_id = owning_trace(trace_id)  # a bare payload: the trace it carries
         error = failure(node, trace_id, exc, attempt, latency_ms)
         await events.emit(
             "node_failed",

@@ -116,6 +116,7 @@ class PenguiFlow(FlowIO, FlowHooks):
         self._running = False
         self._supervisor: Supervisor | None = None
         self._watcher: asyncio.Task[None] | None = None  # hears the supervisor exit
+        self._all_started: asyncio.Handle | None = None  # see run()
         self._failure: BaseException | None = None
         # Set once the failed run's items have all been ended (context.Context._take).
         self._fetch_failure: BaseException | None = None
@@ -215,6 +216,9 @@ class PenguiFlow(FlowIO, FlowHooks):
 
     @property
     def _tasks(self) -> list[asyncio.Task[Any]]:
+        # 2.2.5 programs read this to reach every worker: start the dormant ones.
+        for ref in self._refs.values():
+            ref.wake()
         return [ref.task for ref in self._refs.values() if ref.task is not None]
 
     @property
@@ -296,6 +300,12 @@ class PenguiFlow(FlowIO, FlowHooks):
         self._started.clear()
         self._failure = self._fetch_failure = None
         self._supervisor, self._refs = start_node_actors(self, parent)
+        # Node actors start on their first message; stop() still reports
+        # node_cancelled for every node once the loop has turned (when 2.2.5's
+        # worker tasks would all have started).
+        self._all_started = asyncio.get_running_loop().call_soon(
+            self._started.update, self._graph.nodes
+        )
         self._watcher = asyncio.get_running_loop().create_task(
             watch_supervisor(self, self._supervisor), name="penguiflow.flow watcher"
         )
@@ -326,6 +336,9 @@ class PenguiFlow(FlowIO, FlowHooks):
         supervisor = self._supervisor
         self._stopping = True
         try:
+            if self._all_started is not None:
+                self._all_started.cancel()  # the loop has not turned: nothing started
+                self._all_started = None
             for ref in self._refs.values():
                 ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
             if supervisor is not None:

@@ -69,7 +69,15 @@ class FlowIO:
         if not ctx._outgoing:
             return
         io = self._io
-        for floe in ctx._out_list if to is None else ctx._targets(to):
+        floes = ctx._out_list if to is None else ctx._targets(to)
+        if len(floes) == 1:
+            # One ingress (the usual flow): no tuple iterator held while waiting.
+            floe = floes[0]
+            floes = ()
+            if not io.offer(floe, msg):
+                await io.send(floe, msg)
+            return
+        for floe in floes:
             if not io.offer(floe, msg):
                 await io.send(floe, msg)
 

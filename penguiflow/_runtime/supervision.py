@@ -87,6 +87,7 @@ def start_node_actors(
             restart="permanent",
             shutdown=0,
             mailbox=flow._mailboxes[node],
+            lazy=True,  # an idle node costs no task (see flow.run for node_cancelled)
         )
         ref = supervisor.start_child_nowait(spec)
         refs[node] = ref  # type: ignore[assignment]
