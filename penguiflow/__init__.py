@@ -73,11 +73,17 @@ _EXPORTS: dict[str, str] = {
     "TrajectoryStep": "penguiflow.planner",
 }
 
+# 3.0 names importable from the top level but kept out of ``__all__``, which lists
+# exactly the 2.2.5 names (``from penguiflow import *`` stays 2.2.5's).
+_ADDITIONS: dict[str, str] = {
+    "RateLimit": "penguiflow.ratelimit",
+}
+
 __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
+    module_name = _EXPORTS.get(name) or _ADDITIONS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'penguiflow' has no attribute {name!r}")
     module = importlib.import_module(module_name)
@@ -87,7 +93,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_ADDITIONS))
 
 
 if TYPE_CHECKING:  # pragma: no cover - static re-exports for type checkers
@@ -125,6 +131,7 @@ if TYPE_CHECKING:  # pragma: no cover - static re-exports for type checkers
     from penguiflow.policies import DictRoutingPolicy as DictRoutingPolicy
     from penguiflow.policies import RoutingPolicy as RoutingPolicy
     from penguiflow.policies import RoutingRequest as RoutingRequest
+    from penguiflow.ratelimit import RateLimit as RateLimit
     from penguiflow.registry import ModelRegistry as ModelRegistry
     from penguiflow.remote import RemoteCallRequest as RemoteCallRequest
     from penguiflow.remote import RemoteCallResult as RemoteCallResult

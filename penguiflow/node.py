@@ -9,7 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
 from types import CodeType, FunctionType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from penguiflow.ratelimit import RateLimit
 
 __all__ = ["Node", "NodePolicy"]
 
@@ -40,9 +43,13 @@ class NodePolicy:
         backoff_base: seconds before the first retry.
         backoff_mult: multiplier per further retry.
         max_backoff: cap on one backoff delay (``None``: no cap).
+        rate_limit: a ``penguiflow.RateLimit`` token bucket checked before each
+            attempt, retries included (the actor waits; nothing is dropped);
+            ``None`` for no limit. *versionadded 3.0*
 
     Raises:
         ValueError: ``validate`` is not one of the four modes.
+        TypeError: ``rate_limit`` is not a ``RateLimit``.
     """
 
     validate: str = "both"
@@ -51,10 +58,17 @@ class NodePolicy:
     backoff_base: float = 0.5
     backoff_mult: float = 2.0
     max_backoff: float | None = None
+    rate_limit: RateLimit | None = None  # last: positional use stays 2.2.5's
 
     def __post_init__(self) -> None:
         if self.validate not in _VALIDATE_MODES:
             raise ValueError("validate must be one of 'both', 'in', 'out', 'none'")
+        if self.rate_limit is not None:
+            from penguiflow.ratelimit import RateLimit
+
+            if not isinstance(self.rate_limit, RateLimit):
+                kind = type(self.rate_limit).__name__
+                raise TypeError(f"rate_limit must be a penguiflow.RateLimit, got {kind}")
 
 
 @dataclass(slots=True)

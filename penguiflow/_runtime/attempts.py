@@ -154,11 +154,14 @@ class Attempts:
         traces = self._traces
         middlewares = events._middlewares
         timeout_s = node.policy.timeout_s
+        gate = flow._rate_limits.gates.get(node)  # only for a NodePolicy.rate_limit
         while True:
             # Before a retry (the first attempt was checked on arrival, with no await since).
             if attempt and trace_id is not None and traces.cancelled(trace_id):
                 await self._report_cancel(item)
                 return
+            if gate is not None and not await gate.admit(item, trace_id):
+                return  # its deadline came before its token (rate_gate)
             if middlewares or events.state_store is not None or LOGGER.isEnabledFor(DEBUG):
                 await events.emit("node_start", ctx, trace_id, attempt=attempt, latency_ms=0.0)
             start = monotonic()

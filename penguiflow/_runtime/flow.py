@@ -21,6 +21,7 @@ from penguiflow._runtime.flow_hooks import FlowHooks
 from penguiflow._runtime.flow_io import FlowIO, RookeryDelivery
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Endpoint, Floe, build_graph
 from penguiflow._runtime.node_actor import STOPPING
+from penguiflow._runtime.rate_gate import RateLimits
 from penguiflow._runtime.supervision import (
     start_node_actors,
     stop_node_actors,
@@ -36,6 +37,7 @@ from penguiflow.types import Message
 
 if TYPE_CHECKING:
     from penguiflow.actors import ActorRef
+    from penguiflow.ratelimit import RateLimiter
     from penguiflow.supervision import Supervisor
 
 __all__ = ["DEFAULT_QUEUE_MAXSIZE", "MailboxSnapshot", "PenguiFlow", "RookeryDelivery", "create"]
@@ -72,6 +74,9 @@ class PenguiFlow(FlowIO, FlowHooks):
         message_bus: a ``MessageBus`` (every edge put is published).
         clock: where deadlines, timeouts, backoff and latency read time
             (``penguiflow.testkit.FakeClock`` in tests). *versionadded 3.0*
+        rate_limiter: where keyed ``NodePolicy.rate_limit`` buckets live (a
+            ``penguiflow.ratelimit.RateLimiter``); default, an in-memory one of
+            this flow's, on ``clock``. *versionadded 3.0*
 
     Raises:
         CycleError: the graph has a cycle and ``allow_cycles`` is false.
@@ -87,6 +92,7 @@ class PenguiFlow(FlowIO, FlowHooks):
         state_store: Any = None,
         message_bus: Any = None,
         clock: Clock | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         graph = build_graph(adjacencies, maxsize=queue_maxsize, allow_cycles=allow_cycles)
         self._graph = graph
@@ -125,6 +131,7 @@ class PenguiFlow(FlowIO, FlowHooks):
         self._contexts: dict[Node | Any, Context] = {}
         self._mailboxes: dict[Node, Mailbox] = {}
         self._wire(graph.nodes, graph.floes)
+        self._rate_limits = RateLimits(self, rate_limiter)
 
     def _wire(self, nodes: tuple[Node, ...], floes: tuple[Floe, ...]) -> None:
         maxsize = self._queue_maxsize

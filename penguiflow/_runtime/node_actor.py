@@ -107,7 +107,7 @@ class NodeActor(Attempts, Actor):
         # Fast path (receive): the first attempt runs inline when no timer is needed
         # and the node function can be called without validation.
         policy = node.policy
-        self._inline = policy.timeout_s is None
+        self._inline = policy.timeout_s is None and policy.rate_limit is None
         # Calling node.func directly is what Node.invoke does in that case; a Node
         # subclass overriding invoke is always called through it.
         direct = type(node).invoke is Node.invoke and (

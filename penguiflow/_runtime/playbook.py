@@ -31,14 +31,17 @@ async def call_playbook(
     The subflow receives the very ``parent_msg`` object (same trace id, headers
     and meta). A ``Message`` result is unwrapped to its payload; anything else,
     a ``FlowError`` included, is returned as is. With ``runtime``, cancelling
-    the parent trace cancels the subflow's work for it. The subflow is always
-    stopped before this returns or raises.
+    the parent trace cancels the subflow's work for it, and the subflow's keyed
+    rate limits draw from ``runtime``'s buckets. The subflow is always stopped
+    before this returns or raises.
 
     Raises:
         TraceCancelled: the parent trace was already cancelled.
         TimeoutError: no result within ``timeout`` seconds.
     """
     flow, registry = playbook()
+    if runtime is not None:  # keyed rate limits are the calling flow's (rate_gate)
+        flow._rate_limits.share(runtime._rate_limits.shared)
     flow.run(registry=registry)
     trace_id = getattr(parent_msg, "trace_id", None)
     watcher: asyncio.Task[None] | None = None

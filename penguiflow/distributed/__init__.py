@@ -1,4 +1,5 @@
-"""Run a flow across processes on Redis: a message bus, a state store and distributed nodes.
+"""Run a flow across processes on Redis: a message bus, a state store, distributed nodes
+and shared rate limits.
 
 Needs the ``redis`` extra (``pip install 'penguiflow[redis]'``); ``redis.asyncio``
 is imported when a Redis object is created, not at import time. See
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from penguiflow.distributed.bus import BusRecord, RedisMessageBus, WireEnvelope
 from penguiflow.distributed.deployment import RedisDeployment
+from penguiflow.distributed.ratelimit import RedisRateLimiter
 from penguiflow.distributed.store import RedisStateStore
 from penguiflow.errors import SerializationError
 
@@ -18,6 +20,7 @@ __all__ = [
     "BusRecord",
     "RedisDeployment",
     "RedisMessageBus",
+    "RedisRateLimiter",
     "RedisStateStore",
     "SerializationError",
     "WireEnvelope",

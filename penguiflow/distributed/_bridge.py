@@ -10,6 +10,8 @@ needs four things from a ``PenguiFlow`` that 2.2.5 has no public name for:
 * know whether final errors go to Rookery (``flow._emit_errors_to_rookery``);
 * turn off bus publishing in a worker's copy of the flow (``flow._io._bus``),
   since the origin already published every edge put once.
+* draw the flow's keyed rate-limit buckets from Redis
+  (``flow._rate_limits.share``), so every process shares them.
 
 Keeping them here means a future runtime hook replaces this module alone.
 """
@@ -26,6 +28,7 @@ from penguiflow.node import Node
 
 if TYPE_CHECKING:
     from penguiflow.core import PenguiFlow
+    from penguiflow.ratelimit import RateLimiter
 
 __all__ = [
     "Collector",
@@ -37,6 +40,7 @@ __all__ = [
     "mount_remote",
     "mount_worker",
     "queue_maxsize",
+    "share_rate_limits",
     "take_rookery_buffer",
 ]
 
@@ -74,6 +78,11 @@ def mount_remote(flow: PenguiFlow, node: Node, mailbox: Any) -> dict[int, int]:
         lanes[lane] = indexes[id(floe)]
     flow._mailboxes[node] = mailbox
     return lanes
+
+
+def share_rate_limits(flow: PenguiFlow, limiter: RateLimiter) -> None:
+    """Draw the flow's keyed rate-limit buckets from ``limiter`` (unless it has its own)."""
+    flow._rate_limits.share(limiter)
 
 
 def queue_maxsize(flow: PenguiFlow) -> int:

@@ -50,6 +50,7 @@ from penguiflow.distributed._wire import (
     ResultEntry,
     WorkEntry,
 )
+from penguiflow.distributed.ratelimit import RedisRateLimiter
 from penguiflow.errors import SerializationError
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class NodeHost:
         self._stale_consumer_ms = (
             2 * claim_idle_ms if stale_consumer_ms is None else stale_consumer_ms
         )
+        self._rate_limiter = RedisRateLimiter(redis, prefix=keys.prefix)
         self._answer_script = redis.register_script(_ANSWER)
         self._delete_consumer = redis.register_script(_DELETE_IDLE_CONSUMER)
         self._refresh_held = redis.register_script(_REFRESH_HELD)
@@ -257,6 +259,7 @@ class NodeHost:
         flow, registry = built if isinstance(built, tuple) else (built, None)
         node = _bridge.find_node(flow, name)
         collector = _bridge.mount_worker(flow, node)
+        _bridge.share_rate_limits(flow, self._rate_limiter)
         flow.run(registry=registry)
         self._flows.append(flow)
         return flow, node, collector, f"{self.worker_id}-{name}-{index}"

@@ -26,6 +26,7 @@ from penguiflow.distributed import _bridge
 from penguiflow.distributed._origin import RemoteMailbox
 from penguiflow.distributed._redis import connect, redis_errors
 from penguiflow.distributed._wire import Keys
+from penguiflow.distributed.ratelimit import RedisRateLimiter
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -90,6 +91,9 @@ class RedisDeployment:
 
         Call it once, before ``flow.run()``. The origin keeps a local actor per
         distributed node, which delivers the workers' results into the flow.
+        From then on the flow's keyed ``NodePolicy.rate_limit`` buckets are
+        shared through Redis (``RedisRateLimiter``), unless the flow was given
+        its own ``rate_limiter=``.
 
         Raises:
             RuntimeError: the flow is running, or this deployment was applied already.
@@ -100,6 +104,7 @@ class RedisDeployment:
         if self._mailboxes:
             raise RuntimeError("this deployment was already applied to a flow")
         found = [_bridge.find_node(flow, name) for name in self.nodes]
+        _bridge.share_rate_limits(flow, RedisRateLimiter(self._redis, prefix=self.keys.prefix))
         for node in found:
             fan_in = sum(1 for f in flow.edges if f.target is node and f.source is not node)
             capacity = self.capacity

@@ -28,10 +28,12 @@ from penguiflow.planner._parallel import run_parallel
 from penguiflow.planner._pause import PAUSE_DISABLED, PauseBook
 from penguiflow.planner._run import PlannerRun, RunSettings
 from penguiflow.planner._telemetry import chat_span
+from penguiflow.planner._tpm import RateLimitedLLMClient
 
 if TYPE_CHECKING:
     from penguiflow._time import Clock
     from penguiflow.node import Node
+    from penguiflow.ratelimit import RateLimit, RateLimiter
 
 __all__ = ["ReactPlanner"]
 
@@ -73,12 +75,21 @@ class ReactPlanner:
             2.2.5 behaviour) never times out.
         max_concurrent_tools: bound on tool calls running at once within parallel
             plans; ``None`` runs every branch at once, as 2.2.5 does.
-        clock: the clock tool timeouts use (default the system clock).
+        clock: the clock tool timeouts and ``tpm_limit`` waits use (default the
+            system clock).
+        tpm_limit: tokens per minute the planner's model calls may use (an
+            ``int``, or a ``penguiflow.RateLimit`` counted in tokens); each call
+            waits until the bucket can pay for it, fed by the usage the model
+            reports (``RateLimitedLLMClient``). ``None``: no limit.
+        rate_limiter: where the ``tpm_limit`` bucket lives (a
+            ``penguiflow.ratelimit.RateLimiter``; a ``RedisRateLimiter`` and a
+            keyed limit share it across processes); default, in memory.
 
     Raises:
         ValueError: no catalog source, or neither ``llm`` nor ``llm_client``.
 
-    .. versionadded:: 3.0 ``tool_timeout_s``, ``max_concurrent_tools``, ``clock``.
+    .. versionadded:: 3.0 ``tool_timeout_s``, ``max_concurrent_tools``, ``clock``,
+       ``tpm_limit``, ``rate_limiter``.
     """
 
     def __init__(
@@ -105,6 +116,8 @@ class ReactPlanner:
         tool_timeout_s: float | None = None,
         max_concurrent_tools: int | None = None,
         clock: Clock | None = None,
+        tpm_limit: int | RateLimit | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         if catalog is None and (nodes is None or registry is None):
             raise ValueError(_NO_SOURCE)
@@ -120,6 +133,10 @@ class ReactPlanner:
             assert llm is not None
             llm_client = LiteLLMJSONClient(
                 llm, temperature=temperature, json_schema_mode=json_schema_mode
+            )
+        if tpm_limit is not None:
+            llm_client = RateLimitedLLMClient(
+                llm_client, tpm_limit, limiter=rate_limiter, clock=clock
             )
         self._client: JSONLLMClient = llm_client
         self._summarizer_client: JSONLLMClient | None = None

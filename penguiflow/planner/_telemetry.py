@@ -12,9 +12,14 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["chat_span", "record_token_usage", "tool_span"]
+__all__ = ["USAGE", "chat_span", "record_token_usage", "tool_span"]
+
+USAGE: ContextVar[list[int] | None] = ContextVar("penguiflow_llm_usage", default=None)
+"""Where ``record_token_usage`` also appends the tokens it reports: set by
+``RateLimitedLLMClient`` around the call it limits (empty afterwards: no report)."""
 
 _SCOPE = "penguiflow.planner"
 
@@ -72,8 +77,12 @@ def tool_span(name: str) -> Any:
 def record_token_usage(input_tokens: int | None, output_tokens: int | None) -> None:
     """Put token counts on the current model-call span (a no-op without one).
 
-    A custom ``JSONLLMClient`` calls this from ``complete`` to report usage.
+    A custom ``JSONLLMClient`` calls this from ``complete`` to report usage; it
+    also feeds a tokens-per-minute limit (``RateLimitedLLMClient``).
     """
+    sink = USAGE.get()
+    if sink is not None:
+        sink.append(int(input_tokens or 0) + int(output_tokens or 0))
     if "opentelemetry.trace" not in sys.modules:
         return
     from opentelemetry import trace

@@ -13,13 +13,16 @@ harness ``FaultPlan``, ``FaultKind``, ``FaultStatistics``, ``InjectedFault``,
 suites ``check_state_store``, ``check_state_store_reopen``,
 ``check_message_bus``, ``STATE_STORE_CHECKS``, ``MESSAGE_BUS_CHECKS``, and for
 durable flows the in-memory ``InMemoryJournal`` with its contract suite
-``check_journal``, ``check_journal_reopen``, ``JOURNAL_CHECKS``. The pytest fixtures live in
+``check_journal``, ``check_journal_reopen``, ``JOURNAL_CHECKS``, and for rate limits
+``InMemoryRateLimiter`` (the in-process limiter; give it the ``FakeClock``) with the
+contract suite ``check_rate_limiter``, ``RATE_LIMITER_CHECKS``. The pytest fixtures live in
 ``penguiflow.testkit.pytest_plugin`` so importing this package never imports
 pytest.
 """
 
 from __future__ import annotations
 
+from penguiflow.ratelimit import InMemoryRateLimiter as InMemoryRateLimiter
 from penguiflow.testkit._clock import FakeClock as FakeClock
 from penguiflow.testkit._contracts import MESSAGE_BUS_CHECKS as MESSAGE_BUS_CHECKS
 from penguiflow.testkit._contracts import STATE_STORE_CHECKS as STATE_STORE_CHECKS
@@ -46,6 +49,8 @@ from penguiflow.testkit._journal_contracts import check_journal_reopen as check_
 from penguiflow.testkit._mailboxes import format_mailboxes as format_mailboxes
 from penguiflow.testkit._mailboxes import inspect_mailboxes as inspect_mailboxes
 from penguiflow.testkit._mailboxes import wait_idle as wait_idle
+from penguiflow.testkit._ratelimit_contracts import RATE_LIMITER_CHECKS as RATE_LIMITER_CHECKS
+from penguiflow.testkit._ratelimit_contracts import check_rate_limiter as check_rate_limiter
 from penguiflow.testkit._recorder import clear_recorded_events as clear_recorded_events
 from penguiflow.testkit._remote import HOLD as HOLD
 from penguiflow.testkit._remote import InMemoryRemoteTransport as InMemoryRemoteTransport

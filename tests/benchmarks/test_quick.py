@@ -134,3 +134,26 @@ def test_journal_benchmark_runs() -> None:
     assert [(row[0], row[1]) for row in rows] == [
         (op, callers) for op in ("commit_step", "accept") for callers in ("1", "8", "64")
     ]
+
+
+@pytest.mark.redis
+def test_rate_limits_benchmark_runs() -> None:
+    """``python -m benchmarks.rate_limits --quick`` measures both setups (no timing asserted)."""
+    url = os.environ.get("PENGUIFLOW_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("PENGUIFLOW_TEST_REDIS_URL is not set under CI: the redis tests must run")
+        pytest.skip("PENGUIFLOW_TEST_REDIS_URL is not set (scripts/redis.sh)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rate_limits", "--quick", "--redis", url],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("in-process", "Redis"))]
+    assert [row.split()[0] for row in rows] == ["in-process", "Redis"]

@@ -34,6 +34,7 @@ def test_policy_defaults_and_field_order() -> None:
         "backoff_base",
         "backoff_mult",
         "max_backoff",
+        "rate_limit",  # 3.0, last: positional use stays 2.2.5's
     ]
     policy = NodePolicy()
     assert (policy.validate, policy.timeout_s, policy.max_retries) == ("both", None, 0)

@@ -14,6 +14,7 @@ def test_package_exports_exactly_these_names() -> None:
         "BusRecord",
         "RedisDeployment",
         "RedisMessageBus",
+        "RedisRateLimiter",
         "RedisStateStore",
         "SerializationError",
         "WireEnvelope",

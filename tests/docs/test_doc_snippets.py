@@ -37,6 +37,11 @@ REDIS_ENV = "PENGUIFLOW_TEST_REDIS_URL"
 BLOCK_TIMEOUT_S = 45.0
 WORKERS = 6
 
+# The first test's setup runs every block (the module fixture below): its time grows
+# with the docs and with the machine's load (coverage follows the subprocesses), so
+# the suite-wide 120 s per test is too tight for it. Each block keeps its own bound.
+pytestmark = pytest.mark.timeout(600)
+
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 _MARKER = re.compile(r"<!--\s*snippet:\s*([\w-]+)\s*-->")
 

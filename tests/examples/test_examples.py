@@ -36,6 +36,7 @@ EXPECTED: dict[str, str] = {
     "persistence_sqlite": "node_success",
     "playbook_retrieval": "Final answer: krill is the main food | penguins eat fish",
     "quickstart": "summarize 2 docs",
+    "rate_limits": "none dropped: True",
     "react_minimal": "reason: answer_complete",
     "react_parallel": "join:",
     "react_pause_resume": "reason: answer_complete",

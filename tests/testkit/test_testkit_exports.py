@@ -39,6 +39,9 @@ ADDITIONS = [
     "check_journal",
     "check_journal_reopen",
     "JOURNAL_CHECKS",
+    "InMemoryRateLimiter",
+    "check_rate_limiter",
+    "RATE_LIMITER_CHECKS",
 ]
 
 

@@ -30,6 +30,7 @@ from penguiflow import (
     NodePolicy,
     NodeSpec,
     PenguiFlow,
+    RateLimit,
     StreamChunk,
     build_catalog,
     call_playbook,
@@ -65,6 +66,7 @@ from penguiflow.planner import (
     ToolContext,
     Trajectory,
 )
+from penguiflow.ratelimit import InMemoryRateLimiter, RateLimiter
 from penguiflow.supervision import (
     ActorSystem,
     ChildCounts,
@@ -104,8 +106,14 @@ async def stream(message: Message, ctx: Context) -> None:
 def build_flow() -> tuple[PenguiFlow, ModelRegistry]:
     policy = NodePolicy(validate="in", timeout_s=2.0, max_retries=2, backoff_base=0.1)
     triage_node = Node(triage, name="triage", policy=policy)
-    stream_node = Node(stream, name="stream", policy=NodePolicy(validate="none"))
-    flow = create(triage_node.to(stream_node), stream_node.to(), queue_maxsize=16)
+    limit = RateLimit(rate=10.0, per_s=1.0, burst=20, key="provider")
+    assert_type(limit.tokens_per_s, float)
+    limited = NodePolicy(validate="none", rate_limit=limit)
+    stream_node = Node(stream, name="stream", policy=limited)
+    limiter: RateLimiter = InMemoryRateLimiter()
+    flow = create(
+        triage_node.to(stream_node), stream_node.to(), queue_maxsize=16, rate_limiter=limiter
+    )
     assert_type(flow, PenguiFlow)
     registry = ModelRegistry()
     registry.register("triage", Message, Message)
