@@ -78,6 +78,10 @@ class RateLimit:
                 raise TypeError(f"RateLimit.key must be a string or None, got {key!r}")
             if not key:
                 raise ValueError("RateLimit.key must not be empty (None: the node's own bucket)")
+            try:
+                key.encode("utf-8")  # a shared bucket's name travels to Redis as UTF-8
+            except UnicodeEncodeError:
+                raise ValueError(f"RateLimit.key must be valid Unicode text, got {key!r}") from None
 
     @property
     def tokens_per_s(self) -> float:

@@ -58,6 +58,7 @@ def test_defaults_are_the_documented_ones() -> None:
         pytest.param({"burst": 2.5}, TypeError, "burst must be an int", id="burst-float"),
         pytest.param({"burst": True}, TypeError, "burst must be an int", id="burst-bool"),
         pytest.param({"key": ""}, ValueError, "key must not be empty", id="key-empty"),
+        pytest.param({"key": "a\ud800"}, ValueError, "valid Unicode", id="key-lone-surrogate"),
         pytest.param({"key": 3}, TypeError, "key must be a string", id="key-int"),
     ],
 )
