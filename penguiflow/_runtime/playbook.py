@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from penguiflow._runtime.node_actor import TraceCancelled
+from penguiflow._runtime.signals import TraceCancelled
 from penguiflow.types import Message
 
 if TYPE_CHECKING:

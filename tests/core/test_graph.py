@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from penguiflow import hosting
 from penguiflow.core import OPEN_SEA, ROOKERY, CycleError, Endpoint, Floe, PenguiFlow, create
 from penguiflow.node import Node
 
@@ -27,7 +28,7 @@ def test_create_forwards_to_the_constructor() -> None:
     a = node("a")
     flow = create(a.to(), queue_maxsize=3)
     assert isinstance(flow, PenguiFlow)
-    assert flow._queue_maxsize == 3
+    assert hosting.capacity(flow) == 3
 
 
 def test_empty_flow_is_allowed() -> None:
@@ -143,8 +144,8 @@ def test_runtime_edges_expose_queue_sizes() -> None:
 def test_context_maps_name_successors_and_predecessors() -> None:
     a, b = node("a"), node("b")
     flow = create(a.to(b))
-    assert set(flow._contexts[a]._outgoing) == {b}
-    assert set(flow._contexts[b]._outgoing) == {ROOKERY}
-    assert set(flow._contexts[a]._incoming) == {OPEN_SEA}
-    assert set(flow._contexts[ROOKERY]._incoming) == {b}
-    assert {k.name for k in flow._contexts[OPEN_SEA]._outgoing} == {"a"}
+    assert set(flow.context(a)._outgoing) == {b}
+    assert set(flow.context(b)._outgoing) == {ROOKERY}
+    assert set(flow.context(a)._incoming) == {OPEN_SEA}
+    assert set(flow.context(ROOKERY)._incoming) == {b}
+    assert {k.name for k in flow.context(OPEN_SEA)._outgoing} == {"a"}

@@ -199,7 +199,7 @@ async def test_record_remote_event(
         await flow.record_remote_event(
             event="remote_call_start",
             node=node,
-            context=flow._contexts[node],
+            context=flow.context(node),
             trace_id="t",
             latency_ms=0.0,
             level=logging.DEBUG,

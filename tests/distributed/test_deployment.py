@@ -15,7 +15,7 @@ from redis_flows import Order
 from penguiflow import WM, FinalAnswer, FlowError, Headers, Message
 from penguiflow.distributed import RedisDeployment, SerializationError
 from penguiflow.distributed._codec import encode
-from penguiflow.distributed._wire import GROUP, ROOKERY_CODE, Keys, ResultEntry, WorkEntry
+from penguiflow.distributed._protocol import GROUP, ROOKERY_CODE, Keys, ResultEntry, WorkEntry
 
 pytestmark = pytest.mark.redis
 

@@ -343,7 +343,7 @@ async def test_join_k_cancel_of_one_trace_keeps_other_partial_groups(
     async with asyncio.timeout(5):
         await flow.wait_idle()
     with pytest.raises(asyncio.QueueEmpty):
-        flow._contexts[ROOKERY].fetch_nowait()  # nothing was emitted for TA
+        flow.context(ROOKERY).fetch_nowait()  # nothing was emitted for TA
 
 
 async def test_join_k_keeps_partial_groups_across_stop_and_run(

@@ -36,7 +36,7 @@ async def test_a_stream_cut_by_cancel_leaves_no_sequence_counter_behind() -> Non
                 await flow.fetch()  # its first chunk: the node now waits mid-stream
                 assert await flow.cancel(msg.trace_id)
             await flow.wait_idle()
-            assert flow._contexts[node]._stream_seq == {}
+            assert flow.context(node)._stream_seq == {}
             release.set()
             await flow.emit(Message(payload=9, headers=Headers(tenant="t"), trace_id="cut-0"))
             chunk = (await flow.fetch()).payload
