@@ -7,15 +7,11 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 __all__ = ["Node", "NodePolicy"]
 
 _VALIDATE_MODES = ("both", "in", "out", "none")
-
-
-class _AdapterRegistry(Protocol):
-    def adapters(self, node_name: str) -> tuple[Any, Any]: ...
 
 
 @dataclass(slots=True)

@@ -367,7 +367,7 @@ def join_k(name: str, k: int) -> Node:
         return aggregate
 
     # Tests and debuggers reach the buckets through the function (Node has slots).
-    join._join_state = state  # type: ignore[attr-defined]
+    join.join_state = state  # type: ignore[attr-defined]
     node = Node(join, name=name, policy=NodePolicy(validate="none"))
     state.node = node
     return node

@@ -11,6 +11,9 @@ deployments (``hosting``). This module delegates; only ``emit`` and ``fetch``
 keep their bodies here, because an emitter waiting on a full edge should hold
 one coroutine frame, not two (10,000 concurrent emitters: megabytes), and both
 run once per message.
+
+It stays one module past ~400 lines: the facade's public methods, each with its
+2.2.5 docstring, are one API read in one place; their logic lives elsewhere.
 """
 
 from __future__ import annotations
@@ -203,7 +206,7 @@ class PenguiFlow:
         """
         await self._run.wait_idle()
 
-    # -- the 2.2.5 compatibility surface (spec: runtime.md, "private names") -------
+    # -- the 2.2.5 private names real programs touch (docs/architecture.md) --------
     @property
     def _contexts(self) -> dict[Any, Context]:
         return self._run.contexts

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # Its public home is penguiflow.core, which keeps it outside __all__ (2.2.5 surface).
-    from penguiflow._runtime.flow import MailboxSnapshot
+    from penguiflow.core import MailboxSnapshot
 
 __all__ = ["format_mailboxes", "inspect_mailboxes", "trace_counts", "wait_idle"]
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from core_support import Recorder, fetch, idle, message
 
+from penguiflow import hosting
 from penguiflow.core import PenguiFlow, TraceCancelled, create
 from penguiflow.node import Node
 from penguiflow.testkit import trace_counts
@@ -141,7 +142,7 @@ async def test_cancel_removes_queued_rookery_items(make_flow: MakeFlow) -> None:
     msg = message()
     await flow.emit(msg)
     await idle(flow)
-    await flow._emit_to_rookery(msg)  # a second Rookery item of the same trace
+    await hosting.deliver_to_rookery(flow, msg)  # a second Rookery item of the same trace
     assert flow.mailboxes()["Rookery"].depth == 2
     assert await flow.cancel(msg.trace_id) is True
     assert flow.mailboxes()["Rookery"].depth == 0

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from core_support import fetch, idle, message, run_state
 
+from penguiflow import hosting
 from penguiflow.core import OPEN_SEA, ROOKERY, Context, Endpoint, PenguiFlow
 from penguiflow.node import Node
 from penguiflow.testkit import trace_counts
@@ -279,7 +280,7 @@ async def test_empty_flow_emit_is_a_silent_noop(make_flow: MakeFlow) -> None:
 async def test_emit_to_rookery_compat_is_counted_and_fetchable(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo).to())
     msg = message()
-    await flow._emit_to_rookery(msg)
+    await hosting.deliver_to_rookery(flow, msg)
     assert trace_counts(flow).get(msg.trace_id, 0) == 1
     assert await fetch(flow) is msg
     assert trace_counts(flow) == {}
@@ -288,7 +289,7 @@ async def test_emit_to_rookery_compat_is_counted_and_fetchable(make_flow: MakeFl
 async def test_rookery_buffer_used_without_egress_edges(make_flow: MakeFlow) -> None:
     a, b = Node(echo, name="a"), Node(echo, name="b")
     flow = make_flow(a.to(b), b.to(a), allow_cycles=True)
-    await flow._emit_to_rookery("buffered")
+    await hosting.deliver_to_rookery(flow, "buffered")
     assert await fetch(flow) == "buffered"
 
 

@@ -21,7 +21,7 @@ def node(name: str, *, allow_cycle: bool = False) -> Node:
 
 
 def edges(flow: PenguiFlow) -> set[tuple[str, str]]:
-    return {(f.source.name, f.target.name) for f in flow._floes}
+    return {(f.source.name, f.target.name) for f in flow.edges}
 
 
 def test_create_forwards_to_the_constructor() -> None:
@@ -32,7 +32,7 @@ def test_create_forwards_to_the_constructor() -> None:
 
 
 def test_empty_flow_is_allowed() -> None:
-    assert list(create()._floes) == []
+    assert list(create().edges) == []
 
 
 def test_endpoints() -> None:
@@ -59,13 +59,13 @@ def test_nodes_are_in_declaration_order_and_edges_equal_floes() -> None:
     a, b, c = node("a"), node("b"), node("c")
     flow = create(a.to(b), c.to(), b.to(c))
     assert flow.nodes == (a, b, c)
-    assert flow.edges == tuple(flow._floes)
+    assert flow.edges == tuple(flow.edges)
 
 
 def test_duplicate_edges_collapse() -> None:
     a, b = node("a"), node("b")
     flow = create(a.to(b), a.to(b), b.to())
-    assert len([f for f in flow._floes if f.source is a]) == 1
+    assert len([f for f in flow.edges if f.source is a]) == 1
 
 
 def test_successor_only_nodes_are_egress() -> None:
@@ -100,7 +100,7 @@ def test_self_loop_without_allow_cycle_raises() -> None:
 def test_allow_cycles_accepts_cycles_and_pure_cycle_has_no_ingress() -> None:
     a, b = node("a"), node("b")
     flow = create(a.to(b), b.to(a), allow_cycles=True)
-    assert not [f for f in flow._floes if f.source == OPEN_SEA]
+    assert not [f for f in flow.edges if f.source == OPEN_SEA]
 
 
 def test_self_loop_without_allow_cycle_counts_as_incoming_edge() -> None:
@@ -134,7 +134,7 @@ async def test_standalone_floe_has_a_queue() -> None:
 def test_runtime_edges_expose_queue_sizes() -> None:
     a = node("a")
     flow = create(a.to(), queue_maxsize=1)
-    ingress = next(f for f in flow._floes if f.source == OPEN_SEA)
+    ingress = next(f for f in flow.edges if f.source == OPEN_SEA)
     flow.emit_nowait("x")
     assert ingress.queue.qsize() == 1
     assert ingress.queue.full()

@@ -46,7 +46,7 @@ async def test_registry_coverage_lists_missing_nodes_sorted(make_flow: MakeFlow)
         "ModelRegistry is missing entries for nodes requiring validation: a, b"
     )
     assert flow.running is False
-    assert flow._tasks == []
+    assert flow.supervisor is None
 
 
 async def test_registry_property(make_flow: MakeFlow) -> None:
@@ -75,7 +75,7 @@ async def test_running_flag_and_tasks(make_flow: MakeFlow) -> None:
     tasks = list(flow._tasks)
     await flow.stop()
     assert flow.running is False
-    assert flow._tasks == []
+    assert flow.supervisor is None
     assert all(task.done() for task in tasks)
 
 

@@ -40,7 +40,7 @@ async def test_returns_the_payload_of_the_first_result() -> None:
     assert await call_playbook(playbook, message("hi")) == "HI"
     (sub,) = playbook.flows
     assert sub.running is False
-    assert sub._tasks == []
+    assert sub.supervisor is None
 
 
 async def test_subflow_sees_the_parent_message_itself() -> None:

@@ -68,7 +68,7 @@ async def test_stops_the_flow_after_returning() -> None:
     flow = create(Node(echo, name="echo", policy=NodePolicy(validate="none")).to())
     await run_one(flow, make_message())
     assert flow.running is False
-    assert flow._tasks == []
+    assert flow.supervisor is None
 
 
 async def test_fetch_timeout_raises_and_still_stops_the_flow() -> None:
