@@ -284,31 +284,42 @@ class PenguiFlow:
             KeyError: a target is not an ingress node.
             Escalated: the run failed (see ``failure``); nothing would take it.
         """
+        if self._emit_observers:
+            # Observed (hosting.observe_emits): the same steps, not inlined.
+            await self._observed_emit(msg, to)
+            return
+        run = self._run
+        if run.failure is not None:
+            raise run.failure
+        # No memo, no duplicate: the memo is only filled by WM streaming.
+        if run.traces.memo and self._wm_duplicate(msg):
+            return
+        # Context.emit inlined: an emitter waiting on a full edge holds one
+        # coroutine frame less (10k concurrent emitters: megabytes), and a
+        # small one (each local is 8 bytes more in every waiting frame).
+        ctx = self._open_sea_ctx
+        if not ctx._outgoing:
+            return
+        io = run.io
+        for floe in ctx._out_list if to is None else ctx._targets(to):
+            if not io.offer(floe, msg):
+                await io.send(floe, msg)
+
+    async def _observed_emit(self, msg: Any, to: Target | Sequence[Target] | None) -> None:
         observers = self._emit_observers
-        handles = emit_started(observers, msg) if observers else None
+        handles = emit_started(observers, msg)
         error: BaseException | None = None
         try:
-            run = self._run
-            if run.failure is not None:
-                raise run.failure
-            # No memo, no duplicate: the memo is only filled by WM streaming.
-            if run.traces.memo and self._wm_duplicate(msg):
-                return
-            # Context.emit inlined: an emitter waiting on a full edge holds one
-            # coroutine frame less (10k concurrent emitters: megabytes).
-            ctx = self._open_sea_ctx
-            if not ctx._outgoing:
-                return
-            io = run.io
-            for floe in ctx._out_list if to is None else ctx._targets(to):
-                if not io.offer(floe, msg):
-                    await io.send(floe, msg)
+            failure = self._run.failure
+            if failure is not None:
+                raise failure
+            if not self._wm_duplicate(msg):
+                await self._open_sea_ctx.emit(msg, to)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            if handles is not None:
-                emit_finished(observers, msg, handles, error)
+            emit_finished(observers, msg, handles, error)
             error = None  # no cycle through the traceback
 
     def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:

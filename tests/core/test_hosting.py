@@ -88,7 +88,7 @@ async def test_replacing_a_mailbox_is_refused_while_running(make_flow: Any) -> N
     a = Node(echo, name="a")
     flow = make_flow(a.to())
     flow.run()
-    with pytest.raises(RuntimeError, match="before flow.run"):
+    with pytest.raises(RuntimeError, match=r"before flow\.run"):
         hosting.replace_mailbox(flow, a, Mailbox(4))
 
 
@@ -130,7 +130,7 @@ async def test_an_attached_edge_feeds_its_sink(make_flow: Any) -> None:
     await flow.emit(msg)
     async with asyncio.timeout(5):
         assert (await sink.get()).item is msg
-    with pytest.raises(RuntimeError, match="before flow.run"):
+    with pytest.raises(RuntimeError, match=r"before flow\.run"):
         hosting.attach_edge(flow, 0, sink, 0)
 
 
@@ -260,3 +260,36 @@ async def test_unobserve_stops_the_calls_and_ignores_strangers(make_flow: Any) -
     flow.run()
     await flow.emit(message())
     assert log == []
+
+
+# -- the surface ------------------------------------------------------------------------
+HOSTING_NAMES = [
+    "OPEN_SEA",
+    "ROOKERY",
+    "EmitObserver",
+    "attach_edge",
+    "capacity",
+    "deliver_to_rookery",
+    "disable_bus",
+    "emits_errors",
+    "finish",
+    "finish_nowait",
+    "inject",
+    "is_running",
+    "node_named",
+    "observe_emits",
+    "outstanding",
+    "replace_mailbox",
+    "take_rookery_buffer",
+    "unobserve_emits",
+]
+
+
+def test_the_hosting_surface_is_pinned() -> None:
+    assert hosting.__all__ == HOSTING_NAMES
+    for name in HOSTING_NAMES:
+        assert getattr(hosting, name) is not None, name
+
+
+def test_an_observer_is_an_emit_observer() -> None:
+    assert isinstance(Observer("o", []), hosting.EmitObserver)
