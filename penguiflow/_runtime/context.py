@@ -290,6 +290,13 @@ class Context:
         """Number of outgoing edges (successors, plus Rookery for egress nodes)."""
         return len(self._outgoing)
 
+    def successors(self) -> tuple[Target, ...]:
+        """The targets this context sends to: successor nodes, and ``ROOKERY`` for egress.
+
+        .. versionadded:: 3.0
+        """
+        return tuple(self._outgoing)
+
     def queue_depth_in(self) -> int:
         """Items waiting on this context's incoming edges."""
         mailbox = self._in_mailbox

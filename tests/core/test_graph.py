@@ -149,3 +149,10 @@ def test_context_maps_name_successors_and_predecessors() -> None:
     assert set(flow.context(a)._incoming) == {OPEN_SEA}
     assert set(flow.context(ROOKERY)._incoming) == {b}
     assert {k.name for k in flow.context(OPEN_SEA)._outgoing} == {"a"}
+
+
+def test_a_context_names_its_successors() -> None:
+    a, b = node("a"), node("b")
+    flow = create(a.to(b))
+    assert flow.context(a).successors() == (b,)
+    assert flow.context(b).successors() == (ROOKERY,)
