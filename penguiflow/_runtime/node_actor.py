@@ -122,7 +122,7 @@ class NodeActor(Actor):
             # the kernel puts this item back at the front of its lane.
             await asyncio.get_running_loop().create_future()
         self._open = True
-        run.begin_item()
+        run.busy += 1  # RunState.begin_item, inlined: once per hop
         traces = run.traces
         dropped = False  # a bare item of a cancelled trace
         # trace_id_of's own first test, without the call (most items are Messages).
@@ -276,7 +276,10 @@ class NodeActor(Actor):
             run.settled(message)
         if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)
             self._open = False
-            run.end_item()
+            # RunState.end_item, inlined: once per hop, and wait_idle is rarely waiting.
+            run.busy -= 1
+            if not run.busy and run.idle is not None:
+                run.end_item_idle()
             # Transport.finish inlined: no coroutine, and TraceBook.done's common
             # case (the trace has other items, nobody waits for capacity) in place.
             if trace_id is not None and not handed_over:

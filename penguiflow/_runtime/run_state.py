@@ -43,7 +43,6 @@ class RunState:
     """
 
     __slots__ = (
-        "_idle",
         "busy",
         "clock",
         "contexts",
@@ -53,6 +52,7 @@ class RunState:
         "external",
         "failure",
         "fetch_failure",
+        "idle",
         "io",
         "mailboxes",
         "middlewares",
@@ -112,7 +112,7 @@ class RunState:
         self.crashes: dict[int, int] = {}  # id(item) -> crashes it caused
         self.external: set[asyncio.Future[Any]] = set()
         self.busy = 0  # items taken by node actors and not yet finished
-        self._idle: asyncio.Event | None = None
+        self.idle: asyncio.Event | None = None  # set when busy drops to 0 (wait_idle)
 
     # -- busy / idle --------------------------------------------------------------
     def begin_item(self) -> None:
@@ -122,9 +122,14 @@ class RunState:
     def end_item(self) -> None:
         """A node actor finished (or dropped) the item it took; may wake ``wait_idle``."""
         self.busy -= 1
-        if not self.busy and self._idle is not None:
-            self._idle.set()
-            self._idle = None
+        if not self.busy and self.idle is not None:
+            self.end_item_idle()
+
+    def end_item_idle(self) -> None:
+        """Wake ``wait_idle``: the busy count just dropped to 0 (``end_item``'s tail)."""
+        if self.idle is not None:
+            self.idle.set()
+            self.idle = None
 
     async def wait_idle(self) -> None:
         """Return once every node mailbox is empty and no node handles an item."""
@@ -135,15 +140,15 @@ class RunState:
                 continue
             if not self.busy:
                 return
-            if self._idle is None:
-                self._idle = asyncio.Event()
-            await self._idle.wait()
+            if self.idle is None:
+                self.idle = asyncio.Event()
+            await self.idle.wait()
 
     def _clear_busy(self) -> None:
         self.busy = 0
-        if self._idle is not None:
-            self._idle.set()
-            self._idle = None
+        if self.idle is not None:
+            self.idle.set()
+            self.idle = None
 
     # -- crashes ------------------------------------------------------------------
     def crashed(self, item: Any) -> bool:
