@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.policy import backoff_delay, failure
 from penguiflow._runtime.signals import CRASH_LIMIT, TraceCancelled
-from penguiflow._runtime.tracing import carried_trace
+from penguiflow._runtime.tracing import carried_trace, owning_trace
 
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context
@@ -62,6 +62,7 @@ class Attempts:
             if delay > 0:  # backoff_base=0: retry at once, no turn of the loop
                 await run.clock.sleep(delay)
             return True
+        trace_id = owning_trace(trace_id)  # a bare payload: the trace it carries
         error = failure(node, trace_id, exc, attempt, latency_ms)
         await events.emit(
             "node_failed",
@@ -86,6 +87,8 @@ class Attempts:
         run = self.run
         if not run.crashed(item):
             return False
+        # A bare payload fails for the trace it carries: its caller gets the error.
+        trace_id = owning_trace(trace_id)
         error = failure(self.node, trace_id, exc, 0, 0.0)
         error.metadata["reason"] = "crashed"
         await run.events.emit(

@@ -25,13 +25,30 @@ from penguiflow._carried import Carried
 from penguiflow._runtime.events import LOGGER
 from penguiflow.types import Message
 
-__all__ = ["PRODUCING_TRACE", "Carried", "Invoker", "TraceBook", "carried_trace", "trace_id_of"]
+__all__ = [
+    "PRODUCING_TRACE",
+    "Carried",
+    "Invoker",
+    "TraceBook",
+    "carried_trace",
+    "owning_trace",
+    "trace_id_of",
+]
 
 #: Trace of the item the current node actor is handling: the item's own
 #: ``trace_id``, or the trace a bare payload carries (``Carried``). Set per item by
 #: the node actor (child tasks a node spawns inherit it), read by the transport,
 #: which makes every trace-less item sent while it is set carry it.
 PRODUCING_TRACE: ContextVar[str | None] = ContextVar("penguiflow_producing_trace", default=None)
+
+
+def owning_trace(trace_id: str | None) -> str | None:
+    """``trace_id``, or, for a trace-less item, the trace it was produced for.
+
+    Inside a node actor a bare payload that arrived ``Carried`` belongs to the trace
+    set in ``PRODUCING_TRACE``; an item that came from outside any trace has none.
+    """
+    return trace_id if trace_id is not None else PRODUCING_TRACE.get()
 
 
 def carried_trace(item: Any) -> str | None:

@@ -156,3 +156,45 @@ async def test_every_concurrent_request_gets_its_own_answer(
     assert answers == [{"req": req, "hops": ["node2", "node3"]} for req in range(REQUESTS)]
     records = served.server.app[SERVICE_KEY].tasks.records(SHARED_PRINCIPAL)
     assert [r.state for r in records if r.state not in ("completed",)] == []
+
+
+async def test_a_failure_on_a_bare_payload_fails_its_own_request() -> None:
+    """node2 returns a dict, node3 fails on some: each caller gets its own outcome."""
+
+    async def node1(msg: Message, ctx: Any) -> dict[str, Any]:
+        return {"req": msg.payload["req"]}
+
+    async def node2(item: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        if item["req"] % 3 == 0:
+            raise ValueError(f"refused {item['req']}")
+        return {"req": item["req"], "ok": True}
+
+    first, second = Node(node1, name="node1", policy=POLICY), Node(node2, name="node2")
+    flow = create(first.to(second), second.to(), emit_errors_to_rookery=True)
+    adapter = A2AServerAdapter(flow, agent_card=make_card(), agent_url=AGENT_URL)
+    server = TestServer(create_a2a_app(adapter), host="127.0.0.1")
+    client: TestClient[Any, Any] = TestClient(server, connector=TCPConnector(limit=0))
+    async with asyncio.timeout(5):
+        await client.start_server()
+    try:
+
+        async def send(req: int) -> Any:
+            body = {"payload": {"req": req}, "headers": {"tenant": "acme"}}
+            response = await client.post("/message/send", json=body)
+            return response.status, await response.json()
+
+        async with asyncio.timeout(10):
+            replies = await asyncio.gather(*(send(req) for req in range(30)))
+    finally:
+        async with asyncio.timeout(10):
+            await client.close()
+            await adapter.stop()
+    for req, (status, reply) in enumerate(replies):
+        assert status == 200
+        if req % 3 == 0:
+            assert reply["status"] == "failed"
+            assert reply["error"]["trace_id"] == reply["traceId"]
+            assert reply["error"]["message"] == f"Node 'node2' raised ValueError: refused {req}"
+        else:
+            assert reply["status"] == "succeeded"
+            assert reply["output"] == {"req": req, "ok": True}

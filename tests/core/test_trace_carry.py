@@ -18,6 +18,7 @@ import pytest
 from core_support import Recorder, idle, message
 
 from penguiflow.core import ROOKERY, PenguiFlow
+from penguiflow.errors import FlowError, FlowErrorCode
 from penguiflow.node import Node, NodePolicy
 from penguiflow.patterns import join_k, map_concurrent, predicate_router
 from penguiflow.testkit import InMemoryMessageBus, inspect_mailboxes, trace_counts
@@ -489,3 +490,43 @@ async def test_a_router_forwarding_a_bare_item_keeps_the_trace(make_flow: MakeFl
         item, trace_id = await fetch_traced(flow)
         got[item["req"]] = trace_id
     assert got == {i: msg.trace_id for i, msg in enumerate(sent)}
+
+
+async def test_a_bare_item_that_fails_for_good_reaches_rookery_as_its_traces_flow_error(
+    make_flow: MakeFlow,
+) -> None:
+    """The caller of a trace whose bare item failed gets the FlowError, not silence."""
+
+    async def broken(item: Any, ctx: Any) -> Any:
+        raise ValueError(f"bad {item['req']}")
+
+    n1 = Node(first_hop, name="n1")
+    n2 = Node(broken, name="broken", policy=NodePolicy(max_retries=1, backoff_base=0))
+    flow = make_flow(n1.to(n2), n2.to(), emit_errors_to_rookery=True)
+    flow.run()
+    sent = [message(i) for i in range(3)]
+    for msg in sent:
+        await flow.emit(msg)
+    got = {}
+    for _ in sent:
+        item, trace_id = await fetch_traced(flow)
+        assert isinstance(item, FlowError)
+        assert item.trace_id == trace_id
+        assert item.code == FlowErrorCode.NODE_EXCEPTION.value
+        got[trace_id] = str(item.original_exc)
+    assert got == {msg.trace_id: f"bad {msg.payload}" for msg in sent}
+
+
+async def test_a_bare_item_from_outside_that_fails_delivers_no_flow_error(
+    make_flow: MakeFlow,
+) -> None:
+    """2.2.5: a FlowError reaches Rookery only for an item with a trace."""
+
+    async def broken(item: Any, ctx: Any) -> Any:
+        raise ValueError("bad")
+
+    flow = make_flow(Node(broken, name="broken").to(), emit_errors_to_rookery=True)
+    flow.run()
+    await flow.emit({"req": 1})
+    await idle(flow)
+    assert inspect_mailboxes(flow)["Rookery"].items == ()
