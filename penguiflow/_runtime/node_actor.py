@@ -56,9 +56,11 @@ class NodeActor(Actor):
     def __init__(self, run: RunState, node: Node) -> None:
         self.run = run
         self.node = node
-        self.ctx = ctx = run.contexts[node]
-        self._attempts = Attempts(run, node, ctx)
-        self._router = Router(run, node, ctx)
+        self.ctx = run.contexts[node]
+        # Made on first use (_failures, _routes): an idle flow of many nodes that
+        # never fail nor loop pays nothing for them.
+        self._attempts: Attempts | None = None
+        self._router: Router | None = None
         self._open = False  # an item was taken and is not yet finished
         # Self-cancel (cancel_self): the trace in hand, the actor's task, whether the
         # node function is running now, and whether it cancelled its own trace.
@@ -111,7 +113,7 @@ class NodeActor(Actor):
             self._close()
             return
         if self._close():  # else the cancel landed after the item was finished
-            await self._attempts.report_cancel(message)
+            await self._failures().report_cancel(message)
             await self.run.io.finish(message)
 
     async def receive(self, message: Any, ctx: ActorContext) -> None:
@@ -176,7 +178,7 @@ class NodeActor(Actor):
                 while True:
                     # Before a retry (the first attempt was checked on arrival).
                     if attempt and trace_id is not None and traces.cancelled(trace_id):
-                        await self._attempts.report_cancel(message)
+                        await self._failures().report_cancel(message)
                         break
                     observed = events.state_store is not None or len(run.middlewares) > 0
                     info = observed or LOGGER.isEnabledFor(INFO)  # INFO off: DEBUG off too
@@ -225,7 +227,7 @@ class NodeActor(Actor):
                             out = self.ctx._out_list
                             io = run.io
                             if special:
-                                await self._router.route(message, result)
+                                await self._routes().route(message, result)
                             elif (
                                 not info
                                 and len(out) == 1
@@ -270,7 +272,7 @@ class NodeActor(Actor):
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
-            if not await self._attempts.poisoned(message, trace_id, exc):
+            if not await self._failures().poisoned(message, trace_id, exc):
                 raise
         if run.crashes:
             run.settled(message)
@@ -289,6 +291,18 @@ class NodeActor(Actor):
                     counts[trace_id] = left
                 elif traces.done(trace_id):
                     await run.io.cancel_finished(trace_id)
+
+    def _failures(self) -> Attempts:
+        attempts = self._attempts
+        if attempts is None:
+            attempts = self._attempts = Attempts(self.run, self.node, self.ctx)
+        return attempts
+
+    def _routes(self) -> Router:
+        router = self._router
+        if router is None:
+            router = self._router = Router(self.run, self.node, self.ctx)
+        return router
 
     def _close(self) -> bool:
         """End the current item's busy period; False if none was open."""
@@ -359,10 +373,10 @@ class NodeActor(Actor):
         if isinstance(exc, asyncio.CancelledError | TraceCancelled):
             # TraceCancelled, or a CancelledError the node raised itself (not a
             # cancellation of this task): reported like a trace cancel.
-            await self._attempts.report_cancel(item)
+            await self._failures().report_cancel(item)
             return False
         assert isinstance(exc, Exception)  # see _must_propagate
-        return await self._attempts.failed(item, trace_id, exc, attempt, latency_ms)
+        return await self._failures().failed(item, trace_id, exc, attempt, latency_ms)
 
     async def _absorb_self_cancel(self, item: Any) -> None:
         """Settle a ``cancel_self``, delivered or still pending, and report it."""
@@ -372,7 +386,7 @@ class NodeActor(Actor):
         task = asyncio.current_task()
         if task is not None and task.uncancel() > 0:
             raise asyncio.CancelledError  # stop() or an interrupt came too: it wins
-        await self._attempts.report_cancel(item)
+        await self._failures().report_cancel(item)
 
     def _must_propagate(self, exc: BaseException) -> bool:
         """True for a real cancellation (trace interrupt, ``stop()``: the kernel
