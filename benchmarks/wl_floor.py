@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import statistics
 import time
 import tracemalloc
 import uuid
@@ -460,11 +461,30 @@ async def _idle_memory() -> tuple[float, float]:
     return traced / 1024, float(rss)
 
 
+async def _startup_ms(repeats: int) -> tuple[float, float]:
+    """Median ms to build + start a 100-stage chain (one loop turn), and to stop it."""
+    counts: Counter[str] = Counter()
+    starts: list[float] = []
+    stops: list[float] = []
+    for _ in range(repeats + 1):  # the first one is discarded, as for the flows
+        t0 = now()
+        shape = _chain(100, counts)
+        await asyncio.sleep(0)  # every stage task gets its first step
+        t1 = now()
+        await shape.stop()
+        stops.append((now() - t1) * 1e3)
+        starts.append((t1 - t0) * 1e3)
+    return statistics.median(starts[1:]), statistics.median(stops[1:])
+
+
 async def import_and_idle(repeats: int) -> dict[str, float]:
     """(h) ``import asyncio`` (+ pydantic) in fresh processes; idle 100-stage memory."""
     import_ms, use_ms = fresh_import_ms("import asyncio", "from pydantic import BaseModel", repeats)
     traced_kib, rss = await _idle_memory()
+    start_ms, stop_ms = await _startup_ms(3 * repeats)
     return {
+        "start_ms": start_ms,
+        "stop_ms": stop_ms,
         "import_ms": import_ms,
         "import_use_ms": use_ms,
         "idle_flow_kib": traced_kib,

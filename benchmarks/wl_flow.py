@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import statistics
 import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -353,15 +354,35 @@ async def _idle_flow_memory() -> tuple[float, float]:
     return traced / 1024, float(rss)
 
 
+async def _startup_ms(repeats: int) -> tuple[float, float]:
+    """Median ms to build + ``run()`` a 100-node chain (one loop turn), and to stop it."""
+    counts: Counter[str] = Counter()
+    starts: list[float] = []
+    stops: list[float] = []
+    for _ in range(repeats + 1):  # the first one pays for lazy imports: discarded
+        t0 = now()
+        flow = _chain(100, counts)
+        flow.run()
+        await asyncio.sleep(0)  # every worker task gets its first step
+        t1 = now()
+        await flow.stop()
+        stops.append((now() - t1) * 1e3)
+        starts.append((t1 - t0) * 1e3)
+    return statistics.median(starts[1:]), statistics.median(stops[1:])
+
+
 async def import_and_idle(repeats: int) -> dict[str, float]:
-    """(h) ``import penguiflow`` in fresh processes, and an idle 100-node flow's memory."""
+    """(h) ``import penguiflow`` in fresh processes, an idle 100-node flow's memory, startup."""
     import_ms, use_ms = fresh_import_ms(
         "import penguiflow",
         "from penguiflow import Headers, Message, Node, NodePolicy, create",
         repeats,
     )
     traced_kib, rss = await _idle_flow_memory()
+    start_ms, stop_ms = await _startup_ms(3 * repeats)
     return {
+        "start_ms": start_ms,
+        "stop_ms": stop_ms,
         "import_ms": import_ms,
         "import_use_ms": use_ms,
         "idle_flow_kib": traced_kib,

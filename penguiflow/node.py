@@ -7,11 +7,22 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
+from types import CodeType, FunctionType
 from typing import Any
 
 __all__ = ["Node", "NodePolicy"]
 
 _VALIDATE_MODES = ("both", "in", "out", "none")
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _code_parameters(code: CodeType) -> tuple[int, bool]:
+    """(number of parameters, whether the second is positional), as inspect counts them."""
+    positional = code.co_argcount  # positional-only ones included
+    count = positional + code.co_kwonlyargcount
+    count += bool(code.co_flags & CO_VARARGS) + bool(code.co_flags & CO_VARKEYWORDS)
+    return count, positional >= 2
 
 
 @dataclass(slots=True)
@@ -59,21 +70,30 @@ class Node:
     node_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        if not asyncio.iscoroutinefunction(self.func):
+        func = self.func
+        # A plain ``async def`` function (no decorator metadata): its code object
+        # answers both checks below; inspect.signature costs ~15 µs per node.
+        plain = type(func) is FunctionType and not func.__dict__
+        if plain:
+            code = func.__code__
+            if not code.co_flags & CO_COROUTINE:
+                raise TypeError("Node function must be declared with async def")
+        elif not asyncio.iscoroutinefunction(func):
             raise TypeError("Node function must be declared with async def")
         if not self.name:
-            self.name = self.func.__name__
+            self.name = func.__name__
         self.node_id = uuid.uuid4().hex
-        params = list(inspect.signature(self.func).parameters.values())
-        if len(params) != 2:
+        if plain:
+            count, second_positional = _code_parameters(code)
+        else:
+            params = list(inspect.signature(func).parameters.values())
+            count = len(params)
+            second_positional = count > 1 and params[1].kind in _POSITIONAL
+        if count != 2:
             raise ValueError(
-                f"Node '{self.name}' must accept exactly two parameters "
-                f"(message, ctx); got {len(params)}"
+                f"Node '{self.name}' must accept exactly two parameters (message, ctx); got {count}"
             )
-        if params[1].kind not in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
+        if not second_positional:
             raise ValueError("Context parameter must be positional")
 
     def __hash__(self) -> int:

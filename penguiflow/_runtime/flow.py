@@ -220,7 +220,11 @@ class PenguiFlow:
 
     @property
     def _tasks(self) -> list[asyncio.Task[Any]]:
-        return [ref.task for ref in self._run.refs.values() if ref.task is not None]
+        # 2.2.5 programs read this to reach every worker: start the dormant ones.
+        refs = self._run.refs.values()
+        for ref in refs:
+            ref.wake()
+        return [ref.task for ref in refs if ref.task is not None]
 
     @property
     def _trace_events(self) -> dict[str, asyncio.Event]:
@@ -303,7 +307,15 @@ class PenguiFlow:
         if not ctx._outgoing:
             return
         io = self._io
-        for floe in ctx._out_list if to is None else ctx._targets(to):
+        floes = ctx._out_list if to is None else ctx._targets(to)
+        if len(floes) == 1:
+            # One ingress (the usual flow): no tuple iterator held while waiting.
+            floe = floes[0]
+            floes = ()
+            if not io.offer(floe, msg):
+                await io.send(floe, msg)
+            return
+        for floe in floes:
             if not io.offer(floe, msg):
                 await io.send(floe, msg)
 

@@ -71,21 +71,36 @@ class Floe:
     lane of the target's mailbox and ``queue`` is a read-only view of it.
     """
 
-    __slots__ = ("lane", "mailbox", "maxsize", "queue", "source", "target")
+    __slots__ = ("_queue", "lane", "mailbox", "maxsize", "source", "target")
 
     def __init__(self, source: Node | Endpoint, target: Node | Endpoint, *, maxsize: int) -> None:
         self.source = source
         self.target = target
         self.maxsize = maxsize
-        self.queue: Any = asyncio.Queue(maxsize=maxsize)
+        # Made on first use: a flow's edges are lanes, and an asyncio.Queue
+        # (three deques) per edge would be built only to be thrown away.
+        self._queue: Any = None
         self.mailbox: Mailbox | None = None
         self.lane = 0
+
+    @property
+    def queue(self) -> Any:
+        """The edge's queue: its own ``asyncio.Queue``, or a view of its mailbox lane."""
+        queue = self._queue
+        if queue is None:
+            mailbox = self.mailbox
+            if mailbox is None:
+                queue = asyncio.Queue(maxsize=self.maxsize)
+            else:
+                queue = _LaneView(mailbox, self.lane, self.maxsize)
+            self._queue = queue
+        return queue
 
     def attach(self, mailbox: Mailbox, lane: int) -> None:
         """Make this edge a lane of ``mailbox`` (``SELF_LANE`` for a self-edge)."""
         self.mailbox = mailbox
         self.lane = lane
-        self.queue = _LaneView(mailbox, lane, self.maxsize)
+        self._queue = None  # the lane's view, made on first use
 
     @property
     def name(self) -> str:
@@ -167,10 +182,9 @@ def build_graph(adjacencies: Iterable[Any], *, maxsize: int, allow_cycles: bool)
     if not allow_cycles:
         _check_acyclic(nodes, edges)
     fed = {t for s, t in edges if not (s is t and s.allow_cycle)}
+    # Nodes with an edge to another node (a self-edge alone still leads to Rookery).
+    onward = {s for s, t in edges if s is not t}
     floes = [Floe(OPEN_SEA, node, maxsize=maxsize) for node in nodes if node not in fed]
     floes += [Floe(source, target, maxsize=maxsize) for source, target in edges]
-    for node in nodes:
-        targets = {t for s, t in edges if s is node}
-        if not targets or targets == {node}:
-            floes.append(Floe(node, ROOKERY, maxsize=maxsize))
+    floes += [Floe(node, ROOKERY, maxsize=maxsize) for node in nodes if node not in onward]
     return FlowGraph(tuple(nodes), tuple(floes))

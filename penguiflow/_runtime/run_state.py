@@ -43,6 +43,7 @@ class RunState:
     """
 
     __slots__ = (
+        "all_started",
         "busy",
         "clock",
         "contexts",
@@ -104,6 +105,10 @@ class RunState:
         self.stopping = False
         self.supervisor: Supervisor | None = None
         self.watcher: asyncio.Task[None] | None = None  # hears the supervisor exit
+        # Node actors start on their first message; stop() still reports
+        # node_cancelled for every node once the loop has turned after run()
+        # (when 2.2.5's worker tasks would all have started): run_tree.start_run.
+        self.all_started: asyncio.Handle | None = None
         self.refs: dict[Node, ActorRef] = {}
         self.started: set[Node] = set()  # nodes whose actor ran during this run
         self.failure: BaseException | None = None
@@ -200,6 +205,7 @@ class RunState:
         self.refs = {}
         self.supervisor = None
         self.watcher = None
+        self.all_started = None
         self._clear_busy()
         self.stopping = False
         self.running = False

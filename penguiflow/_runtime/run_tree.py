@@ -92,6 +92,7 @@ def start_node_actors(
             restart="permanent",
             shutdown=0,
             mailbox=run.mailboxes[node],
+            lazy=True,  # an idle node costs no task (see start_run for node_cancelled)
         )
         ref = supervisor.start_child_nowait(spec)
         refs[node] = ref  # type: ignore[assignment]
@@ -167,7 +168,9 @@ def start_run(
     run.begin_run(registry, _message_output_nodes(nodes, registry))
     supervisor, refs = start_node_actors(run, nodes, parent)
     run.supervisor, run.refs = supervisor, refs
-    run.watcher = asyncio.get_running_loop().create_task(
+    loop = asyncio.get_running_loop()
+    run.all_started = loop.call_soon(run.started.update, nodes)
+    run.watcher = loop.create_task(
         watch_supervisor(run, supervisor), name="penguiflow.flow watcher"
     )
     run.running = True
@@ -181,6 +184,9 @@ async def stop_run(run: RunState, nodes: tuple[Node, ...]) -> None:
     supervisor = run.supervisor
     run.stopping = True
     try:
+        if run.all_started is not None:
+            run.all_started.cancel()  # the loop has not turned: nothing started
+            run.all_started = None
         for ref in run.refs.values():
             ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
         if supervisor is not None:

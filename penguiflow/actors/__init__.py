@@ -19,7 +19,7 @@ from penguiflow.actors.envelope import (
     MailboxEmpty,
     MailboxStatistics,
 )
-from penguiflow.actors.mailbox import Mailbox
+from penguiflow.actors.mailbox import ItemWatch, Mailbox
 from penguiflow.actors.ports import ActorHost, CellOwner, DeadLetterSink, MailboxLike
 from penguiflow.actors.ref import ActorRef
 
@@ -34,6 +34,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterSink",
     "Delivery",
+    "ItemWatch",
     "Mailbox",
     "MailboxEmpty",
     "MailboxLike",

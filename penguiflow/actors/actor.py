@@ -55,14 +55,24 @@ class ActorContext:
     .. versionadded:: 3.0
     """
 
-    __slots__ = ("_cell", "log", "self_ref", "system")
+    __slots__ = ("_cell", "_incarnation", "_log", "self_ref", "system")
 
-    def __init__(self, cell: ActorCell, log: Any) -> None:
+    def __init__(self, cell: ActorCell) -> None:
         self._cell = cell
+        self._incarnation = cell.incarnation
+        self._log: Any = None
         self.self_ref: ActorRef = cell.ref
         # The ActorSystem (typed by the kernel's port: the kernel is below it).
         self.system: ActorHost | None = cell.system
-        self.log = log  # structlog logger bound with actor= and incarnation=
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound with ``actor=`` and ``incarnation=``."""
+        log = self._log
+        if log is None:
+            # Bound on first use: binding costs more than most actors ever log.
+            log = self._log = self._cell._log.bind(incarnation=self._incarnation)
+        return log
 
     @property
     def current(self) -> Any:

@@ -4,13 +4,20 @@ The cell, not the actor instance, owns the mailbox. A restart replaces the
 instance and the task but keeps the cell, so refs stay valid and queued
 messages wait for the next incarnation. The supervisor owns the cell's tasks
 (it launches each incarnation and hears how it ended); the cell never decides
-about restarts.
+about restarts. A lazy child's cell starts dormant (``launch_on_mail``): no
+task until its mailbox hands it the first message.
+
+This module stays whole (~450 lines): the receive loop and the lifecycle steps
+around it (launch, dormancy, interrupt, crash, finalize) share the cell's
+in-flight state, and each step must leave it as the others expect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +30,7 @@ from penguiflow.actors.ref import ActorRef
 from penguiflow.errors import ActorCrashed, ActorInterrupted, ActorStopped
 
 if TYPE_CHECKING:
+    from penguiflow.actors.mailbox import ItemWatch
     from penguiflow.actors.ports import ActorHost, CellOwner, MailboxLike
     from penguiflow.actors.threads import ThreadIngress
 
@@ -32,13 +40,23 @@ LOGGER_NAME = "penguiflow.actors"
 
 ActorFactory = Callable[[], "Actor | Awaitable[Actor]"]
 
+_Dormant = tuple[
+    "ItemWatch", "Actor | Awaitable[Actor] | None", Callable[[], object], contextvars.Context
+]
+
+# Lifecycle events (started, stopped) are INFO: tested against the stdlib logger
+# first, so a cell that never logs never binds its structlog logger.
+_STDLIB_LOG = logging.getLogger(LOGGER_NAME)
+
 
 class ActorCell:
     """Internal: one actor address (see the module docstring)."""
 
     __slots__ = (
+        "_dormant",
+        "_handed",
         "_item",
-        "_log",
+        "_log_bound",
         "_pending_interrupt",
         "_redelivery",
         "actor",
@@ -94,7 +112,22 @@ class ActorCell:
         self._pending_interrupt: _Interrupt | None = None
         # (item, crashes so far) of the message redelivered after a crash.
         self._redelivery: tuple[Any, int] | None = None
-        self._log = get_logger(LOGGER_NAME).bind(actor=name)
+        # (watch, first, on_launch, context) while the first incarnation waits for mail.
+        self._dormant: _Dormant | None = None
+        # The watch holding the first message of a woken dormant actor (in
+        # transit, as for an idle actor) until the new task takes it.
+        self._handed: ItemWatch | None = None
+        self._log_bound: Any = None
+
+    @property
+    def _log(self) -> Any:
+        # Bound on first use: most cells of a short-lived flow never log above
+        # the level the application lets through, and a bound structlog logger
+        # costs ~40 µs and ~250 bytes.
+        log = self._log_bound
+        if log is None:
+            log = self._log_bound = get_logger(LOGGER_NAME).bind(actor=self.name)
+        return log
 
     def __repr__(self) -> str:
         return f"<ActorCell {self.name!r} incarnation={self.incarnation} alive={self.alive}>"
@@ -106,16 +139,73 @@ class ActorCell:
         *,
         previous: Actor | None = None,
         reason: object = None,
+        context: contextvars.Context | None = None,
     ) -> asyncio.Task[object]:
-        """Start the next incarnation in a new task (created now) and return it."""
+        """Start the next incarnation in a new task (created now) and return it.
+
+        ``context``: the contextvars the task runs in (default: a copy of the
+        caller's, as for any task).
+        """
+        self._disarm()
         self.incarnation += 1
         self.stop_final = False
         self._pending_interrupt = None  # one that died with the last incarnation
         task = self.loop.create_task(
-            self._run(first, previous, reason), name=f"actor {self.name}#{self.incarnation}"
+            self._run(first, previous, reason),
+            name=f"actor {self.name}#{self.incarnation}",
+            context=context,
         )
         self.task = task
         return task
+
+    def launch_on_mail(
+        self, first: Actor | Awaitable[Actor] | None, on_launch: Callable[[], object]
+    ) -> None:
+        """Start the first incarnation when the first message arrives, then ``on_launch()``.
+
+        Until then the actor is dormant: no task, nothing but the cell. A
+        message (any lane), ``close`` or ``fail_getters`` on the mailbox wakes
+        it; so does ``launch``. A mailbox without ``call_on_item`` (or one that
+        already holds mail) starts it now.
+        """
+        call_on_item = getattr(self.mailbox, "call_on_item", None)
+        watch = call_on_item(self._wake) if call_on_item is not None else None
+        if watch is None:
+            self.launch(first)
+            on_launch()
+            return
+        # The task runs in the spawner's context, as an eager one would: not in
+        # that of whoever sends the first message (its tracing span, say).
+        self._dormant = (watch, first, on_launch, contextvars.copy_context())
+
+    @property
+    def dormant(self) -> bool:
+        """True while the first incarnation waits for mail (``launch_on_mail``)."""
+        return self._dormant is not None
+
+    def _wake(self) -> None:
+        dormant = self._dormant
+        if dormant is None:
+            return
+        self._dormant = None
+        watch, first, on_launch, context = dormant
+        watch.cancel()  # still armed if woken by wake(): withdraw it (else a no-op)
+        self.launch(first, context=context)
+        if watch.delivery is not None:
+            self._handed = watch
+        on_launch()
+
+    def _disarm(self) -> None:
+        """Withdraw a dormant watch, or give back a first message not yet taken."""
+        dormant = self._dormant
+        if dormant is not None:
+            self._dormant = None
+            dormant[0].cancel()
+        handed = self._handed
+        if handed is not None:
+            # The task ended (or is replaced) before it took its first message.
+            self._handed = None
+            handed.give_back()
 
     def request_stop(self, reason: object, *, final: bool) -> None:
         """Ask the receive loop to stop after the message in hand (system lane)."""
@@ -146,6 +236,7 @@ class ActorCell:
         """Mark the address dead and dead-letter what is left (the task has ended)."""
         if not self.alive:
             return
+        self._disarm()  # before close(): a dormant actor is not woken to be stopped
         self.alive = False
         self.busy = False
         self.current = None
@@ -160,7 +251,8 @@ class ActorCell:
             leftovers.extend(d.item for d in self.mailbox.purge(_is_ask))
         for item in leftovers:
             self.dead_letter(item, "stopped")
-        self._log.info("actor_stopped", reason=_describe(reason), incarnation=self.incarnation)
+        if _STDLIB_LOG.isEnabledFor(logging.INFO):
+            self._log.info("actor_stopped", reason=_describe(reason), incarnation=self.incarnation)
 
     def dead_letter(self, item: Any, reason: str) -> None:
         """Report an undeliverable item; a pending ``ask`` fails with ActorStopped."""
@@ -183,7 +275,6 @@ class ActorCell:
     ) -> object:
         task = asyncio.current_task()
         assert task is not None
-        log = self._log.bind(incarnation=self.incarnation)
         if previous is not None:
             await previous.on_restart(reason)
             self.actor = None  # on_restart ran; a failing factory must not rerun it
@@ -197,22 +288,28 @@ class ActorCell:
         if not isinstance(made, Actor):
             raise TypeError(f"the factory of actor {self.name!r} returned {made!r}, not an Actor")
         instance = self.actor = made
-        ctx = ActorContext(self, log)
+        ctx = ActorContext(self)
         await instance.on_start(ctx)
-        log.info("actor_restarted" if self.incarnation > 1 else "actor_started")
+        if _STDLIB_LOG.isEnabledFor(logging.INFO):
+            ctx.log.info("actor_restarted" if self.incarnation > 1 else "actor_started")
         # Cached once per incarnation: a per-message DEBUG event costs one bool test.
         debug = is_debug_enabled(LOGGER_NAME)
         mailbox = self.mailbox
         next_now = mailbox.poll
         next_item = mailbox.next
         receive = instance.receive
+        # A woken dormant actor's first message was handed over while it slept.
+        handed, self._handed = self._handed, None
+        item = _NOTHING if handed is None else handed.accept()
+        handed = None
         while True:
             # The whole iteration sits in the try, so an interrupt that lands after
             # the handler finished (e.g. while waiting in get) is still absorbed.
             try:
-                item = next_now()  # no coroutine while messages are queued
                 if item is _NOTHING:
-                    item = await next_item()
+                    item = next_now()  # no coroutine while messages are queued
+                    if item is _NOTHING:
+                        item = await next_item()
                 kind = type(item)
                 if kind is _Stop:
                     self.stop_final = item.final
@@ -222,6 +319,7 @@ class ActorCell:
                 if kind is _Ask:
                     reply = item.reply
                     if reply.done():
+                        item = _NOTHING
                         continue  # the caller gave up (timeout or cancel) before delivery
                     msg = item.msg
                 else:
@@ -233,7 +331,7 @@ class ActorCell:
                 self.current_lane = lane
                 self.busy = True
                 if debug:
-                    log.debug("actor_message", lane=lane, message_type=kind.__name__)
+                    ctx.log.debug("actor_message", lane=lane, message_type=kind.__name__)
                 try:
                     result = await receive(msg, ctx)
                 except Exception as exc:
@@ -259,9 +357,11 @@ class ActorCell:
                 if reply is not None and not reply.done():
                     reply.set_result(result)
                 # An idle actor must not pin its last message (and all it references).
-                item = msg = result = None
+                item = _NOTHING
+                msg = result = None
             except asyncio.CancelledError:
-                interrupt = self._absorb_interrupt(task, log)
+                item = _NOTHING
+                interrupt = self._absorb_interrupt(task, ctx)
                 if interrupt is None:
                     self._requeue_in_flight()
                     raise
@@ -269,7 +369,7 @@ class ActorCell:
         await instance.on_stop(stop_reason)
         return stop_reason
 
-    def _absorb_interrupt(self, task: asyncio.Task[object], log: Any) -> _Interrupt | None:
+    def _absorb_interrupt(self, task: asyncio.Task[object], ctx: ActorContext) -> _Interrupt | None:
         """Return the interrupt a CancelledError came from, or None for a real cancel."""
         interrupt = self._pending_interrupt
         if interrupt is None:
@@ -288,7 +388,7 @@ class ActorCell:
         self.busy = False
         self.current = None
         self.current_lane = None
-        log.info("actor_interrupted", reason=_describe(interrupt.reason))
+        ctx.log.info("actor_interrupted", reason=_describe(interrupt.reason))
         return interrupt
 
     def _requeue_in_flight(self) -> None:

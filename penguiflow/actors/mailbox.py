@@ -53,13 +53,23 @@ __all__ = [
     "SELF_LANE",
     "SYSTEM_LANE",
     "Delivery",
+    "ItemWatch",
     "Mailbox",
     "MailboxEmpty",
     "MailboxStatistics",
 ]
 
-# A waiting producer: its future (resolved once its item is enqueued) and item.
-_Putter = tuple["asyncio.Future[None]", Any]
+
+class _Putter(asyncio.Future):  # type: ignore[type-arg]
+    """A waiting producer: resolved once its ``item`` is enqueued.
+
+    The item rides on the future (a slot) instead of in a ``(future, item)``
+    tuple: 10,000 producers blocked on a full lane hold ~470 KB less.
+    """
+
+    __slots__ = ("item",)
+
+    item: Any
 
 
 # What poll() returns when it has nothing (None is a valid message).
@@ -125,7 +135,7 @@ class Mailbox:
             raise ValueError("a mailbox needs at least one data lane")
         self.capacity = capacity
         self.lanes = lanes
-        self._data = [_Lane(index) for index in range(lanes)]
+        self._data = [_Lane(0)] if lanes == 1 else [_Lane(index) for index in range(lanes)]
         self._system = _Lane(SYSTEM_LANE)
         self._self = _Lane(SELF_LANE)
         # The single data lane of a one-lane mailbox, for get()'s inlined hot path.
@@ -234,37 +244,18 @@ class Mailbox:
         Raises:
             MailboxClosed: the mailbox is or became closed.
         """
-        if self._closed:
-            raise MailboxClosed("mailbox is closed")
-        if lane < 0:
-            raise IndexError(f"no data lane {lane}")
-        ln = self._data[lane]
-        cap = self.capacity
-        if not ln.putters and (cap <= 0 or len(ln.items) + ln.transit < cap):
-            # Hot path, inlined: no waiting producer and room in the lane.
-            getters = self._getters
-            if getters:
-                getter, accepts = getters[0]
-                if accepts is None and not getter.done():
-                    # The usual case: the consumer waits for anything; hand it over.
-                    getters.pop(0)
-                    self._size += 1
-                    ln.transit += 1
-                    delivery = _new_delivery(Delivery)
-                    _set_item(delivery, item)
-                    _set_lane(delivery, lane)
-                    getter.set_result(delivery)
-                else:
-                    self._deliver(ln, item, lane)
-            else:
-                self._size += 1
-                ln.items.append(item)
+        # put_nowait has the same fast path and raises the same errors. Not
+        # inlined: every local of this frame lives as long as a producer waits
+        # (10,000 blocked producers: ~60 bytes each).
+        if self.put_nowait(item, lane):
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ln = self._data[lane]
+        fut = _Putter(loop=asyncio.get_running_loop())
+        fut.item = item
         putters = ln.putters
         if putters is _UNUSED:
             putters = ln.putters = deque()
-        putters.append((fut, item))
+        putters.append(fut)
         try:
             await fut
         except asyncio.CancelledError:
@@ -306,7 +297,8 @@ class Mailbox:
         items = ln.items
         cap = self.capacity
         while putters and (cap <= 0 or len(items) + ln.transit < cap):
-            fut, item = putters.popleft()
+            fut = putters.popleft()
+            item = fut.item
             if not fut.done():
                 if self._getters:
                     self._deliver(ln, item, ln.index)
@@ -516,6 +508,28 @@ class Mailbox:
             self._wake_empty()
         return delivery
 
+    def call_on_item(self, fn: Callable[[], object]) -> ItemWatch | None:
+        """Call ``fn()`` once, synchronously, when the next item is handed to the watch.
+
+        Returns None (and does not call ``fn``) when an item is already queued,
+        the mailbox is closed, or it is a subclass that overrides ``next`` (its
+        consumer does work there, e.g. a remote return pump, so it must run
+        now). Otherwise the watch counts as a waiting
+        consumer: the next item is handed to it (``ItemWatch.delivery``) and
+        ``fn`` runs inside the ``put`` (or ``requeue_front``, ...) that brought
+        it; ``fn`` also runs, with no item, when waiting consumers are failed
+        (``close``, ``fail_getters``). ``ItemWatch.cancel()`` withdraws an
+        armed watch. A dormant actor uses this to get its task only when it
+        has mail.
+
+        .. versionadded:: 3.0
+        """
+        if self._size or self._closed or type(self).next is not Mailbox.next:
+            return None
+        watch = ItemWatch(self, fn)
+        self._getters.append((watch, None))  # type: ignore[arg-type]  # a stand-in future
+        return watch
+
     def _abandon_get(self, fut: asyncio.Future[Delivery]) -> None:
         """A waiting consumer was cancelled: take nothing, lose nothing."""
         if fut.cancelled():
@@ -602,7 +616,7 @@ class Mailbox:
             self._size -= len(ln.items)
             ln.items.clear()
             while ln.putters:
-                fut, _ = ln.putters.popleft()
+                fut = ln.putters.popleft()
                 if not fut.done():
                     fut.set_exception(MailboxClosed("mailbox is closed"))
         while self._getters:
@@ -640,9 +654,7 @@ class Mailbox:
             capacity=self.capacity,
             system_depth=len(self._system.items) + self._system.transit,
             self_depth=len(self._self.items) + self._self.transit,
-            waiting_producers=sum(
-                sum(1 for f, _ in ln.putters if not f.done()) for ln in self._data
-            ),
+            waiting_producers=sum(sum(1 for f in ln.putters if not f.done()) for ln in self._data),
             waiting_consumers=sum(1 for f, _ in self._getters if not f.done()),
             closed=self._closed,
         )
@@ -665,9 +677,81 @@ class Mailbox:
                 fut.set_result(None)
 
 
-def _discard_putter(putters: deque[_Putter], fut: asyncio.Future[None]) -> None:
+class ItemWatch:
+    """A pending ``Mailbox.call_on_item``: stands in a waiting consumer's future.
+
+    ``_deliver`` and the inlined puts hand the next item to it as they would to a
+    waiting ``next()``: the item is then *in transit* (counted in ``len`` and
+    ``depth``, not in ``snapshot``), exactly as for an idle actor, until the
+    owner takes it with ``accept()`` or puts it back with ``give_back()``.
+
+    .. versionadded:: 3.0
+    """
+
+    __slots__ = ("_fn", "_mailbox", "delivery")
+
+    def __init__(self, mailbox: Mailbox, fn: Callable[[], object]) -> None:
+        self._mailbox = mailbox
+        self._fn: Callable[[], object] | None = fn
+        #: The item handed over (with its lane), until accepted or given back.
+        self.delivery: Delivery | None = None
+
+    def done(self) -> bool:
+        """False while armed (the mailbox's test for a live consumer)."""
+        return self._fn is None
+
+    def cancel(self) -> None:
+        """Withdraw an armed watch; ``fn`` will not be called. Idempotent."""
+        if self._fn is not None:
+            self._fn = None
+            _discard_getter(self._mailbox._getters, self)  # type: ignore[arg-type]
+
+    def set_result(self, delivery: Delivery) -> None:
+        fn = self._fn
+        assert fn is not None
+        self._fn = None
+        self.delivery = delivery
+        fn()
+
+    def set_exception(self, error: BaseException) -> None:
+        # close() / fail_getters(): the consumer this stands for would have been
+        # woken with ``error``; wake the owner, whose next() meets it (or waits).
+        fn = self._fn
+        if fn is not None:
+            self._fn = None
+            fn()
+
+    def accept(self) -> Any:
+        """Take the item handed over (as ``next()`` does on waking); sets ``last_lane``."""
+        delivery = self.delivery
+        assert delivery is not None
+        self.delivery = None
+        mailbox = self._mailbox
+        lane = mailbox.last_lane = delivery.lane
+        ln = mailbox._lane(lane)
+        ln.transit -= 1
+        mailbox._size -= 1
+        if ln.putters:
+            mailbox._admit(ln)
+        mailbox._after_take()
+        return delivery.item
+
+    def give_back(self) -> None:
+        """Put the item handed over back at the front of its lane (nothing is lost)."""
+        delivery = self.delivery
+        if delivery is None:
+            return
+        self.delivery = None
+        mailbox = self._mailbox
+        ln = mailbox._lane(delivery.lane)
+        ln.transit -= 1
+        mailbox._size -= 1
+        mailbox._deliver(ln, delivery.item, delivery.lane, front=True)
+
+
+def _discard_putter(putters: deque[_Putter], fut: _Putter) -> None:
     # _admit() or close() may already have dropped the cancelled entry.
-    for index, (candidate, _) in enumerate(putters):
+    for index, candidate in enumerate(putters):
         if candidate is fut:
             del putters[index]
             return

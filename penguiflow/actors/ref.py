@@ -63,8 +63,25 @@ class ActorRef:
 
     @property
     def task(self) -> asyncio.Task[object] | None:
-        """The current incarnation's task (for inspection)."""
+        """The current incarnation's task (for inspection); None while dormant."""
         return self._cell.task
+
+    @property
+    def dormant(self) -> bool:
+        """True while a ``lazy`` actor waits for its first message (it has no task yet).
+
+        .. versionadded:: 3.0
+        """
+        return self._cell.dormant
+
+    def wake(self) -> None:
+        """Start a dormant ``lazy`` actor now instead of at its first message.
+
+        A no-op for an actor that already runs or has stopped.
+
+        .. versionadded:: 3.0
+        """
+        self._cell._wake()
 
     # -- sending ----------------------------------------------------------------------
     def _stopped(self, msg: Any, cause: BaseException | None = None) -> ActorStopped:

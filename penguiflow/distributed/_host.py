@@ -94,6 +94,23 @@ redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
+# KEYS: node stream; ARGV: group, consumer, entry ids. The heartbeat: resets the
+# idle time of the entries this consumer still owns, and returns them. An entry
+# another worker claimed meanwhile (this one was frozen past the claim idle time)
+# is left to it: claiming it back would pass it back and forth between two live
+# workers. Nothing is claimed with a min idle time of 0 unless it is ours.
+_REFRESH_HELD = """
+local kept = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p > 0 and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept[#kept + 1] = ARGV[i]
+  end
+end
+return kept
+"""
+
 
 def transient(exc: BaseException) -> bool:
     """Whether a Redis call that raised ``exc`` may succeed if tried again later."""
@@ -113,6 +130,12 @@ def transient(exc: BaseException) -> bool:
         # UNBLOCKED: the stream was deleted under a blocked read (its group with it).
         return str(exc).startswith(("NOGROUP", "UNBLOCKED", "LOADING", "TRYAGAIN", "MASTERDOWN"))
     return False
+
+
+def _no_such_key(exc: BaseException) -> bool:
+    from redis.exceptions import ResponseError
+
+    return isinstance(exc, ResponseError) and "no such key" in str(exc)
 
 
 def _lost_group(exc: BaseException) -> bool:
@@ -189,6 +212,7 @@ class NodeHost:
         )
         self._answer_script = redis.register_script(_ANSWER)
         self._delete_consumer = redis.register_script(_DELETE_IDLE_CONSUMER)
+        self._refresh_held = redis.register_script(_REFRESH_HELD)
         self.refused = 0  # results not appended: their origin's return stream is gone
         self._flows: list[PenguiFlow] = []
         self._cancelled: dict[str, float] = {}
@@ -302,7 +326,7 @@ class NodeHost:
                             if await self._handle(
                                 flow, collector, stream, consumer, entry_id, data, deliveries, stop
                             ):
-                                del held[entry_id]
+                                held.pop(entry_id, None)
                 finally:
                     beat.cancel()
         finally:
@@ -341,7 +365,9 @@ class NodeHost:
                         _log.info("distributed_consumer_deleted", consumer=name, idle_ms=idle)
                 checkpoint()
             except Exception as exc:
-                if not transient(exc):
+                # "no such key": the stream is gone (a Redis restart without its
+                # data); the serve loop re-creates it, nothing is left to sweep.
+                if not (transient(exc) or _no_such_key(exc)):
                     raise
                 _log.warning("distributed_sweep_failed", stream=stream, error=repr(exc))
             with contextlib.suppress(TimeoutError):
@@ -486,13 +512,22 @@ class NodeHost:
     async def _heartbeat(self, stream: str, consumer: str, held: dict[str, None]) -> None:
         # Re-claiming the entries in hand resets their idle time, so a slow handler
         # (or a prefetched entry waiting its turn) is not mistaken for a dead worker.
+        # Only entries still ours: one another worker claimed while this one was
+        # frozen stays with it (this one still answers it if it gets there first:
+        # the origin drops the second result by ref), and is forgotten here so it
+        # does not keep this slot's consumer from being deleted.
         period = self._claim_idle_ms / 3000
         while True:
             await asyncio.sleep(period)
             if not held:
                 continue
             try:
-                await self._redis.xclaim(stream, GROUP, consumer, 0, list(held), justid=True)
+                ids = list(held)
+                kept = set(await self._refresh_held(keys=[stream], args=[GROUP, consumer, *ids]))
                 checkpoint()
+                for entry_id in ids:
+                    if entry_id not in kept:
+                        held.pop(entry_id, None)
+                        _log.info("distributed_entry_lost", stream=stream, entry=entry_id)
             except (OSError, redis_errors()) as exc:
                 _log.warning("distributed_heartbeat_failed", stream=stream, error=repr(exc))

@@ -28,7 +28,12 @@ Delivery rules at the origin:
   (workers may finish them in any order);
 * ``flow.cancel(trace_id)`` purges the trace here (queued and outstanding
   entries are finished at once), deletes its entries from the stream and
-  publishes a cancel notice so workers abort in-flight work.
+  publishes a cancel notice so workers abort in-flight work; a bare payload
+  (``Carried``) counts as an item of the trace it carries;
+* a return stream this origin made once and must make again (expired, or lost
+  with a Redis restart without persistence) means results may be lost: every
+  item sent and not answered is sent again (its ``ref`` unchanged);
+* ``aclose()`` is final: nothing is sent, read or re-created afterwards.
 
 One module, though long: sending, the return pump and cancellation share the
 pending-item bookkeeping whose ordering is what keeps results from being lost.
@@ -41,6 +46,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from penguiflow import hosting
+from penguiflow._carried import Carried
 from penguiflow._logging import get_logger, is_debug_enabled
 from penguiflow._tracecontext import current_carrier
 from penguiflow.actors import (
@@ -71,18 +77,24 @@ _log = get_logger(LOGGER_NAME)
 
 # Make sure the return stream KEYS[2] exists (an empty stream: MAXLEN 0) and
 # expires ARGV[1] ms from now; workers refuse to append to a missing one.
-_ENSURE_RETURN = """
+# ``made`` is 1 when it had to be created: if this origin had made it before,
+# it expired or Redis lost it, and results may have been refused or lost.
+_ENSURE_RETURN_BODY = """
+local made = 0
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', '0', '*', 'o', '')
+  made = 1
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 """
+_ENSURE_RETURN = _ENSURE_RETURN_BODY + "return made\n"
 
 # Then append up to ARGV[3..] to KEYS[1] while its length stays below ARGV[2]
-# (0 = no limit); returns the ids added, so a batch is cut where the backlog
-# reached capacity. The return stream exists before any entry can be read.
+# (0 = no limit); returns ``{made, ids}`` with the ids added, so a batch is cut
+# where the backlog reached capacity. The return stream exists before any entry
+# can be read.
 _XADD_WITHIN_CAPACITY = (
-    _ENSURE_RETURN
+    _ENSURE_RETURN_BODY
     + """
 local cap = tonumber(ARGV[2])
 local n = #ARGV - 2
@@ -92,12 +104,19 @@ if cap > 0 then
 end
 local ids = {}
 for i = 1, n do ids[i] = redis.call('XADD', KEYS[1], '*', 'd', ARGV[i + 2]) end
-return ids
+return {made, ids}
 """
 )
 
 _BATCH = 128
 _RETRY_S = 0.5
+
+
+def _trace_of(item: Any) -> str | None:
+    """The trace ``item`` belongs to: its own, or the one a bare payload carries."""
+    if isinstance(item, Carried):
+        return item.trace
+    return getattr(item, "trace_id", None)
 
 
 def _seq_of(ref: str) -> int | None:
@@ -115,7 +134,7 @@ class _Pending:
         self.item = item
         self.lane = lane
         self.wire = wire
-        self.trace_id: str | None = getattr(item, "trace_id", None)
+        self.trace_id: str | None = _trace_of(item)
         self.entry_id: str | None = None
         self.result: tuple[list[tuple[int, Any]], str | None] | None = None
         self.sent = 0  # outputs already delivered (a restarted pump resumes here)
@@ -183,6 +202,10 @@ class RemoteMailbox:
         self._ensure_return = redis.register_script(_ENSURE_RETURN)
         self._refresh_due = False
         self._refresh_timer: asyncio.TimerHandle | None = None
+        self._group_ready = False
+        self._made_return = False  # this origin created its return stream once
+        self._closed = False  # aclose() ran: nothing is sent or read again
+        self._system_ready = asyncio.Event()
         self._debug = is_debug_enabled(LOGGER_NAME)
 
     def attach(self, lanes: dict[int, int]) -> None:
@@ -251,6 +274,7 @@ class RemoteMailbox:
     def put_system(self, item: Any) -> None:
         """Queue a kernel message (a stop request); the pump hands it over between reads."""
         self._system_items.append(item)
+        self._system_ready.set()
 
     async def get(self, lanes: Sequence[int] | None = None) -> Delivery:
         """Deliver results from the workers until a kernel message arrives, then return it.
@@ -271,13 +295,28 @@ class RemoteMailbox:
 
     async def _pump(self) -> Any:
         while not self._system_items:
+            if self._closed:
+                # Closed: the return stream is deleted; reading it again would only
+                # wait for nothing. Hand over the next kernel message when it comes.
+                self._system_ready.clear()
+                await self._system_ready.wait()
+                continue
             try:
                 rows: Any = await self._redis.xread(
                     {self._reply_to: self._last_id}, count=_BATCH, block=self._block_ms
                 )
                 checkpoint()
+                if not rows and self._made_return and self._live:
+                    # Waiting for results and none came: a vanished return stream
+                    # (expired, or lost by Redis) would mean none ever will.
+                    if not await self._redis.exists(self._reply_to):
+                        self._check_return()
+                    checkpoint()
             except (OSError, redis_errors()) as exc:
                 _log.warning("distributed_return_retry", node=self._name, error=repr(exc))
+                # Redis may have restarted without its data: the sender checks the
+                # return stream as soon as Redis answers again (_on_return_made).
+                self._check_return()
                 await asyncio.sleep(_RETRY_S)
                 continue
             for _stream, entries in rows or ():
@@ -360,6 +399,10 @@ class RemoteMailbox:
     # -- sending ------------------------------------------------------------------------
     def _encode(self, item: Any, lane: int) -> tuple[int, str]:
         """Encode ``item`` as a work entry with a fresh ref; return ``(ref, json)``."""
+        if self._closed:
+            raise RuntimeError(
+                f"the deployment of node {self._name!r} is closed: nothing more can be sent"
+            )
         if self._failure is not None:
             raise RuntimeError(f"sending to node {self._name!r} failed") from self._failure
         try:
@@ -378,7 +421,7 @@ class RemoteMailbox:
             reply_to=self._reply_to,
             edge=self._edges.get(lane, -1),
             edge_name=self._edge_names.get(lane, ""),
-            trace_id=getattr(item, "trace_id", None),
+            trace_id=_trace_of(item),
             item=tree,
             trace_context=current_carrier() or None,
         ).model_dump_json()
@@ -392,6 +435,8 @@ class RemoteMailbox:
         self._kick()
 
     def _kick(self) -> None:
+        if self._closed:
+            return  # closing is final: no sender (and no stream) comes back
         self._wake.set()
         if self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._send_loop())
@@ -406,9 +451,17 @@ class RemoteMailbox:
         )
 
     def _on_refresh_due(self) -> None:
+        if self._closed:
+            return
         self._refresh_due = True
         self._wake.set()
         self._schedule_refresh()
+
+    def _check_return(self) -> None:
+        """Have the sender make sure the return stream exists (after a Redis error)."""
+        if self._sender is not None and not self._closed:
+            self._refresh_due = True
+            self._wake.set()
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -416,20 +469,20 @@ class RemoteMailbox:
             _log.error("distributed_sender_failed", node=self._name, error=repr(self._failure))
 
     async def _send_loop(self) -> None:
-        group_ready = False
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._control or self._unsent or self._refresh_due:
                 try:
-                    if not group_ready:
+                    if not self._group_ready:
                         await ensure_group(self._redis, self._stream)
-                        group_ready = True
+                        self._group_ready = True
                     if self._refresh_due:
-                        await self._ensure_return(
+                        made = await self._ensure_return(
                             keys=[self._stream, self._reply_to], args=[self._return_ttl_ms]
                         )
                         self._refresh_due = False
+                        self._on_return_made(bool(made), ())
                     elif self._control:
                         await self._send_control(*self._control[0])
                         self._control.popleft()
@@ -438,8 +491,47 @@ class RemoteMailbox:
                     checkpoint()
                 except (OSError, redis_errors()) as exc:
                     _log.warning("distributed_send_retry", node=self._name, error=repr(exc))
+                    self._refresh_due = True  # Redis may come back empty: check first
                     await asyncio.sleep(_RETRY_S)
             self._wake_flushed()
+
+    def _on_return_made(self, made: bool, batch: Sequence[_Pending]) -> None:
+        """Note that the return stream exists; if it had to be re-created, resend.
+
+        A return stream this origin made before and found missing expired (its
+        refresh came too late) or was lost with a Redis restart without
+        persistence: results appended to it, or refused while it was missing,
+        are gone, and so may be the node stream's entries. Every item sent and
+        not answered (except ``batch``, just appended) is sent again; a result
+        that does arrive twice is dropped by ref.
+        """
+        if not made:
+            self._made_return = True
+            return
+        if not self._made_return:
+            self._made_return = True  # the first creation
+            return
+        just_sent = {p.seq for p in batch}
+        # An item with an entry id was appended and is not queued to send.
+        lost = [
+            p
+            for p in self._live.values()
+            if p.entry_id is not None
+            and p.result is None
+            and not p.dropped
+            and p.seq not in just_sent
+        ]
+        _log.warning(
+            "distributed_return_lost",
+            node=self._name,
+            resent=len(lost),
+            hint="return stream expired or lost with Redis data; resending unanswered items",
+        )
+        self._last_id = "0-0"  # a new stream: its ids start over
+        self._group_ready = False  # the node stream's group may be gone too
+        for pending in lost:
+            pending.entry_id = None
+        self._unsent.extendleft(reversed(lost))
 
     async def _send_batch(self) -> None:
         batch: list[_Pending] = []
@@ -458,7 +550,7 @@ class RemoteMailbox:
                 self.capacity,
                 *(p.wire for p in batch),
             ]
-            ids = await self._xadd(keys=[self._stream, self._reply_to], args=args)
+            made, ids = await self._xadd(keys=[self._stream, self._reply_to], args=args)
         except BaseException:
             # The reply may be lost after Redis appended the batch: sending it again
             # may duplicate entries, and their second results are dropped by ref.
@@ -472,6 +564,7 @@ class RemoteMailbox:
             pending.entry_id = entry_id
             if pending.dropped:  # cancelled while being sent
                 self._control.append(([entry_id], set()))
+        self._on_return_made(bool(made), batch[: len(ids)])
         rest = [p for p in batch[len(ids) :] if not p.dropped]
         if rest:
             # The stream is at capacity (other origins share it): wait for workers.
@@ -601,7 +694,13 @@ class RemoteMailbox:
                     fut.set_result(None)
 
     async def aclose(self) -> None:
-        """Stop the sender task (items not yet sent stay unsent)."""
+        """Stop sending and reading for good (items not yet sent stay unsent).
+
+        Closing is final: a later put raises ``RuntimeError`` and nothing
+        re-creates this origin's streams.
+        """
+        self._closed = True
+        self._system_ready.set()  # a pump waiting on Redis stops reading at once
         sender, self._sender = self._sender, None
         if self._refresh_timer is not None:
             self._refresh_timer.cancel()

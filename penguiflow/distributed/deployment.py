@@ -145,7 +145,9 @@ class RedisDeployment:
     async def close(self) -> None:
         """Stop sending, delete this origin's return streams, close an owned client.
 
-        Stop the flow first: its node actors read the return streams.
+        Stop the flow first: its node actors read the return streams. Closing is
+        final: afterwards a put on a distributed node raises ``RuntimeError`` and
+        nothing re-creates the streams.
         """
         for mailbox in self._mailboxes.values():
             await mailbox.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import TYPE_CHECKING, Any, Literal
 
 from penguiflow._time import Clock
@@ -103,16 +103,23 @@ class _StopRequest:
 
 async def _wait_task(task: asyncio.Task[Any], clock: Clock, seconds: float | None) -> bool:
     """Wait up to ``seconds`` (None: forever) for ``task`` to end without cancelling it."""
+    return await _wait_tasks((task,), clock, seconds)
+
+
+async def _wait_tasks(
+    tasks: Collection[asyncio.Task[Any]], clock: Clock, seconds: float | None
+) -> bool:
+    """Wait up to ``seconds`` (None: forever) for every task to end; True if all did."""
     if seconds is None:
-        await asyncio.wait({task})
+        await asyncio.wait(tasks)
         return True
     if seconds > 0:
         try:
             async with clock.timeout_at(clock.monotonic() + seconds):
-                await asyncio.wait({task})
+                await asyncio.wait(tasks)
         except TimeoutError:
             pass
-    return task.done()
+    return all(task.done() for task in tasks)
 
 
 async def _end_task(

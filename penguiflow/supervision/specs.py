@@ -37,6 +37,11 @@ class ChildSpec:
         capacity, lanes: the mailbox created for an actor child.
         mailbox: an externally owned mailbox to use instead (not closed when
             the actor stops).
+        lazy: start an actor child's first incarnation only when its first
+            message arrives. ``start`` is still called at once, but the task,
+            ``on_start`` and everything after wait for mail, so an idle child
+            costs no task; until then ``ref.task`` is None and a stop does not
+            run ``on_stop``. Restarts start at once. *versionadded 3.0*
 
     .. versionadded:: 3.0
     """
@@ -49,6 +54,7 @@ class ChildSpec:
     capacity: int = 64
     lanes: int = 1
     mailbox: MailboxLike | None = None
+    lazy: bool = False
 
     def __post_init__(self) -> None:
         if self.restart not in RESTART_TYPES:

@@ -75,6 +75,7 @@ class Supervisor(_SupervisorCore):
                 backoff=spec.backoff,
                 capacity=spec.capacity,
                 lanes=spec.lanes,
+                lazy=spec.lazy,
             ), ()
         if len(args) != 1 or not isinstance(args[0], ChildSpec):
             raise TypeError("start_child takes one ChildSpec")
@@ -99,6 +100,8 @@ class Supervisor(_SupervisorCore):
 
     def start_child_nowait(self, *args: Any) -> ActorRef | Supervisor:
         """Start a child now, synchronously (its task is created before returning).
+
+        A ``lazy`` actor child gets its task when its first message arrives.
 
         ``args`` is one ``ChildSpec``, or for ``simple_one_for_one`` the extra
         arguments for the template's ``start``. Works from synchronous code running

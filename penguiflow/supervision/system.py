@@ -97,11 +97,13 @@ class ActorSystem:
         restart: RestartType = "permanent",
         backoff: RestartBackoff | None = None,
         shutdown: float | None = 5.0,
+        lazy: bool = False,
     ) -> ActorRef:
         """Start an actor now (synchronously) under ``supervisor`` (default: the root).
 
         ``factory`` is called for every incarnation. A given ``mailbox`` is owned by
-        the caller: stopping the actor does not close it.
+        the caller: stopping the actor does not close it. ``lazy`` defers the
+        actor's task to its first message (see ``ChildSpec``; *versionadded 3.0*).
 
         Raises:
             AlreadyStarted: an actor of that name is alive in this system.
@@ -115,6 +117,7 @@ class ActorSystem:
             capacity=capacity,
             lanes=lanes,
             mailbox=mailbox,
+            lazy=lazy,
         )
         return (supervisor or self.root)._spawn(spec, self)
 

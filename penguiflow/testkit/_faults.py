@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
+from penguiflow.actors import ActorRef
 from penguiflow.node import Node, NodePolicy
 
 __all__ = [
@@ -119,6 +120,8 @@ def kill_actor(flow: Any, node: Node | str, *, only_idle: bool = False) -> bool:
         if info.id != name or info.state != "running":
             continue
         ref = info.ref
+        if isinstance(ref, ActorRef) and ref.dormant:
+            ref.wake()  # a lazy actor not started yet: give it a task to kill
         task = getattr(ref, "task", None)
         if task is None or task.done():
             return False

@@ -18,6 +18,7 @@ ACTORS = [
     "DeadLetter",
     "DeadLetterSink",
     "Delivery",
+    "ItemWatch",
     "Mailbox",
     "MailboxEmpty",
     "MailboxLike",

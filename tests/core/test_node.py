@@ -100,6 +100,55 @@ def test_node_star_args_count_as_one_parameter() -> None:
         Node(fn)
 
 
+def _outcome(func: Any) -> str:
+    try:
+        Node(func, name="n")
+    except (TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "m, c",
+        "m, /, c",
+        "m, c, /",
+        "m, c=None",
+        "m, *, c",
+        "*, m, c",
+        "m, *c",
+        "m, **c",
+        "*m",
+        "m, c, *, k",
+        "m, c, *a",
+        "m",
+        "",
+    ],
+)
+def test_plain_and_decorated_functions_are_checked_alike(params: str) -> None:
+    # A plain function is checked from its code object, a decorated one (anything
+    # in __dict__, e.g. functools.wraps' __wrapped__) through inspect.signature.
+    namespace: dict[str, Any] = {}
+    exec(f"async def plain({params}):\n    return None", namespace)
+    exec(f"async def marked({params}):\n    return None", namespace)
+    namespace["marked"].marker = True
+    assert _outcome(namespace["plain"]) == _outcome(namespace["marked"])
+
+
+def test_a_wrapped_function_is_checked_by_its_signature() -> None:
+    import functools
+
+    async def inner(msg: Any, ctx: Any) -> Any:
+        return msg
+
+    @functools.wraps(inner)
+    async def wrapper(*args: Any) -> Any:
+        return await inner(*args)
+
+    assert Node(wrapper).name == "inner"  # inspect follows __wrapped__: two parameters
+
+
 def test_node_hash_identity_and_repr() -> None:
     first, second = Node(double), Node(double)
     assert hash(first) == hash(first.node_id)

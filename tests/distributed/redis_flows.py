@@ -223,3 +223,48 @@ def build_relay() -> Any:
     r = Node(relay, name="relay", policy=NONE)
     s = Node(sink, name="sink", policy=NONE)
     return create(r.to(s), s.to(), queue_maxsize=1)
+
+
+async def bare_gated(item: Any, ctx: Any) -> Any:
+    key = item["req"]
+    CALLS.append(("bare_gated", key))
+    ENTERED.setdefault(key, asyncio.Event()).set()
+    try:
+        await GATE.setdefault(key, asyncio.Event()).wait()
+    except asyncio.CancelledError:
+        CALLS.append(("bare_gated-cancelled", key))
+        raise
+    return item
+
+
+def build_bare_gated() -> Any:
+    """unwrap -> bare_gated -> Rookery: a distributed node given bare payloads that waits
+    until the test opens ``GATE[req]``."""
+    a = Node(unwrap, name="unwrap", policy=NONE)
+    b = Node(bare_gated, name="bare_gated", policy=NONE)
+    return create(a.to(b), b.to(), queue_maxsize=8)
+
+
+async def split(msg: Message, ctx: Any) -> None:
+    for part in ("a", "b"):
+        await ctx.emit({"req": f"{msg.payload}-{part}", "hops": []})
+
+
+def build_bare_split() -> Any:
+    """split (two bare payloads per input) -> bare_gated -> Rookery."""
+    a = Node(split, name="split", policy=NONE)
+    b = Node(bare_gated, name="bare_gated", policy=NONE)
+    return create(a.to(b), b.to(), queue_maxsize=8)
+
+
+async def hold(msg: Message, ctx: Any) -> None:
+    for part in ("a", "b"):
+        await ctx.emit({"req": f"{msg.payload}-{part}", "hops": []})
+    await GATE.setdefault(f"{msg.payload}-hold", asyncio.Event()).wait()
+
+
+def build_bare_hold() -> Any:
+    """hold (sends two bare payloads, then waits for ``GATE[payload-hold]``) -> bare_gated."""
+    a = Node(hold, name="hold", policy=NONE)
+    b = Node(bare_gated, name="bare_gated", policy=NONE)
+    return create(a.to(b), b.to(), queue_maxsize=8)

@@ -6,8 +6,10 @@ traces, six seeded SIGKILLs each take a worker down (a replacement starts at
 once), one worker is frozen (SIGSTOP) while it holds entries until others have
 claimed them, then resumed; another is frozen the same way near the end and
 resumed only after ``deployment.close()``. Every trace must be fetched exactly
-once with the right payload, and Redis must end clean: node streams empty, no
-consumers, no key but the two node streams.
+once with the right payload (the return streams are also deleted at a seeded
+moment, as an expiry would: what was refused meanwhile is redone), and Redis
+must end clean: node streams empty, no consumers, no key but the two node
+streams.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 import redis_flows
-from procs import consumers, pending_of, start_worker
+from procs import CHAIN_NODES, consumers, pending_of, start_worker
 
 from penguiflow import Headers, Message
 from penguiflow.distributed import RedisDeployment
@@ -50,6 +52,10 @@ class Chaos:
         self.kill_at = sorted(self.rng.sample(range(RESULTS // 10, RESULTS * 7 // 10), KILLS))
         self.freeze_at = self.rng.randrange(RESULTS // 5, RESULTS // 2)
         self.late_freeze_at = RESULTS - 2 * self.rng.randrange(20, 60)
+        # ...and a moment when both return streams vanish (a refresh that came
+        # too late): the results refused or dropped with them must be redone.
+        self.lose_at: int | None = self.rng.randrange(RESULTS // 10, RESULTS * 8 // 10)
+        self.origin: str | None = None
         self.frozen: str | None = None
         self.late_frozen: str | None = None
 
@@ -75,6 +81,10 @@ class Chaos:
         return None
 
     async def on_result(self, count: int) -> None:
+        if self.lose_at is not None and count >= self.lose_at and self.origin is not None:
+            self.lose_at = None
+            keys = Keys(self.prefix, "chain")
+            await self.client.delete(*(keys.return_stream(self.origin, n) for n in CHAIN_NODES))
         if self.kill_at and count >= self.kill_at[0]:
             self.kill_at.pop(0)
             worker_id = self._pick()
@@ -130,6 +140,7 @@ async def test_no_trace_is_lost_or_duplicated_through_kills_and_freezes(
     )
     deployment.apply(flow)
     chaos = Chaos(redis_url, namespace, redis_client, seed)
+    chaos.origin = deployment.origin
     for _ in range(3):
         chaos.start()
     flow.run()
@@ -154,6 +165,7 @@ async def test_no_trace_is_lost_or_duplicated_through_kills_and_freezes(
                 await chaos.on_result(count)
             await flow.wait_idle()
         assert chaos.kill_at == [], "not every kill happened"
+        assert chaos.lose_at is None, "the return streams were never lost"
         assert chaos.freeze_at is None, "no worker was frozen with entries in hand"
         assert chaos.frozen is None
         assert chaos.late_frozen is not None, "no worker was frozen near the end"

@@ -512,3 +512,66 @@ async def test_an_answer_failing_while_stopping_leaves_the_entry_to_others(
     names = [c["name"] for c in await redis_client.xinfo_consumers(stream, GROUP)]
     assert names == ["flaky-gated-0"]  # kept: its entry must stay claimable
     assert deployment.backlog() == {"gated": 1}
+
+
+# --- Redis restarts without persistence: nothing lost, nothing twice ------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [5, 17])
+async def test_no_trace_is_lost_or_duplicated_through_redis_restarts(
+    own_redis: OwnRedis, seed: int
+) -> None:
+    """Two real workers host ``prep -> enrich -> score``; Redis restarts twice, without
+    persistence, at seeded moments (every stream, group and pending entry gone). Each
+    origin mailbox finds its return stream gone and sends its unanswered items again:
+    every trace yields its two results exactly once."""
+    import collections
+    import random
+
+    from procs import start_worker
+
+    rng = random.Random(seed)
+    traces = 300
+    results = 2 * traces
+    restart_at = sorted(rng.sample(range(results // 5, results * 4 // 5), 2))
+    prefix = f"restart{seed}"
+    workers = [start_worker(own_redis.url, prefix, f"r{i}") for i in range(2)]
+    flow = redis_flows.build_chain()
+    deployment = RedisDeployment(
+        own_redis.url, nodes=["enrich", "score"], flow_name="chain", prefix=prefix, block_ms=100
+    )
+    deployment.apply(flow)
+    flow.run()
+    messages = [_msg({"n": n}) for n in range(traces)]
+    expected = {m.trace_id: m.payload["n"] for m in messages}
+    seen: dict[str, list[int]] = collections.defaultdict(list)
+    try:
+
+        async def produce() -> None:
+            for msg in messages:
+                await flow.emit(msg)
+
+        async with asyncio.timeout(60), asyncio.TaskGroup() as group:
+            group.create_task(produce())
+            for count in range(results):
+                result = await flow.fetch()
+                assert result.payload["n"] == expected[result.trace_id], "a misrouted result"
+                seen[result.trace_id].append(result.payload["seq"])
+                if restart_at and count >= restart_at[0]:
+                    restart_at.pop(0)
+                    await asyncio.to_thread(own_redis.restart)
+            await flow.wait_idle()
+        assert restart_at == []
+        assert len(seen) == traces
+        assert all(seqs == [0, 1] for seqs in seen.values()), "a trace lost or duplicated"
+        assert deployment.backlog() == {"enrich": 0, "score": 0}
+        assert all(proc.poll() is None for proc in workers), "a worker exited on a restart"
+    finally:
+        await flow.stop()
+        await deployment.close()
+        for proc in workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=30) for proc in workers]
+    assert codes == [0, 0]

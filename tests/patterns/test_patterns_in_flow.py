@@ -387,6 +387,7 @@ async def test_join_k_adds_no_middleware_and_no_task_per_trace(
     recorder = EventRecorder()
     join = join_k("join", 2)
     flow = running_flow(flow_factory(join.to(), middlewares=[recorder]))
+    assert len(flow._tasks) == 1  # starts the (lazy) node actor: one task per node
     tasks_before = len(asyncio.all_tasks())
     for index in range(5):
         await flow.emit(_message("first", trace_id=f"T{index}"))

@@ -232,3 +232,60 @@ async def test_ref_stop_while_the_supervisor_stops_waits_for_the_actor(
         await early_stop
         await stopping
     assert not early.alive
+
+
+class _Holder(Actor):
+    """Blocks in its handler and records when the cancel reaches it."""
+
+    def __init__(self, name: str, log: list[str], entered: asyncio.Event) -> None:
+        self.name, self.log, self.entered = name, log, entered
+
+    async def receive(self, message: Any, ctx: ActorContext) -> Any:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.log.append(self.name)
+
+
+async def test_adjacent_zero_shutdown_children_are_cancelled_in_reverse_start_order(
+    make_supervisor: Make, events: Events
+) -> None:
+    log: list[str] = []
+    sup = make_supervisor()
+    refs = []
+    for name in ("a", "b", "c"):
+        entered = asyncio.Event()
+        spec = ChildSpec(name, lambda n=name, e=entered: _Holder(n, log, e), shutdown=0)
+        ref = sup.start_child_nowait(spec)
+        assert isinstance(ref, ActorRef)
+        await ref.tell("hold")
+        refs.append((ref, entered))
+    async with asyncio.timeout(5):
+        for _, entered in refs:
+            await entered.wait()
+        await sup.stop()
+    assert log == ["c", "b", "a"]
+    assert all(ref.task is not None and ref.task.cancelled() for ref, _ in refs)
+    assert [info.state for info in sup.which_children()] == ["stopped"] * 3
+    assert not any(ref.alive for ref, _ in refs)
+
+
+async def test_a_child_with_a_shutdown_time_is_still_stopped_on_its_own_turn(
+    make_supervisor: Make, events: Events
+) -> None:
+    log: list[str] = []
+    entered = asyncio.Event()
+    sup = make_supervisor()
+    sup.start_child_nowait(ChildSpec("a", worker("a", events), shutdown=0))
+    sup.start_child_nowait(ChildSpec("b", worker("b", events)))  # asked, 5 s to finish
+    held = sup.start_child_nowait(ChildSpec("c", lambda: _Holder("c", log, entered), shutdown=0))
+    assert isinstance(held, ActorRef)
+    await held.tell("hold")
+    async with asyncio.timeout(5):
+        await entered.wait()
+        await sup.stop()
+    # c is cancelled first; b then stops gracefully (on_stop runs); a is cancelled.
+    assert log == ["c"]
+    assert ("b", "stop") in events
+    assert ("a", "stop") not in events
