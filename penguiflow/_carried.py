@@ -20,8 +20,8 @@ class Carried:
     node function (nodes receive exactly what was sent), and so do fetches,
     mailbox snapshots, the bus envelope and cancellation. ``fetch_traced`` reports
     ``trace``. Made only for items without a ``trace_id`` of their own, so a
-    ``Message`` (the hot path) never pays for it. Not counted for its trace
-    (runtime.md §10), but cancelling the trace removes it (``TraceInterrupt``).
+    ``Message`` (the hot path) never pays for it. Not counted for its trace, but
+    cancelling the trace removes it (``TraceInterrupt``).
     """
 
     __slots__ = ("item", "trace")

@@ -1,7 +1,7 @@
 """The message-bus seam: every item placed on an edge can be mirrored outside.
 
 This module holds only the ``MessageBus`` protocol and ``BusEnvelope``. The
-runtime publishes one envelope per item put on an edge (runtime.md §13); a bus
+runtime publishes one envelope per item put on an edge, before the put; a bus
 forwards it to whatever transport it wraps (Redis Streams, a log, a test list).
 
 ``penguiflow.testkit.InMemoryMessageBus`` records what it receives, and

@@ -7,15 +7,16 @@ module re-exports its public names at their 2.2.5 home.
 from __future__ import annotations
 
 from penguiflow._runtime.context import Context
-from penguiflow._runtime.flow import DEFAULT_QUEUE_MAXSIZE, MailboxSnapshot, PenguiFlow, create
+from penguiflow._runtime.flow import DEFAULT_QUEUE_MAXSIZE, PenguiFlow, create
+from penguiflow._runtime.flow import MailboxSnapshot as MailboxSnapshot
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, CycleError, Endpoint, Floe
-from penguiflow._runtime.node_actor import TraceCancelled as TraceCancelled
 from penguiflow._runtime.playbook import PlaybookFactory, call_playbook
 from penguiflow._runtime.policy import (
     BUDGET_EXCEEDED_TEXT,
     DEADLINE_EXCEEDED_TEXT,
     TOKEN_BUDGET_EXCEEDED_TEXT,
 )
+from penguiflow._runtime.signals import TraceCancelled as TraceCancelled
 
 __all__ = [  # noqa: RUF022 - the 2.2.5 order
     "Context",

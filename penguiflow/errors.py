@@ -37,6 +37,9 @@ message. ``asyncio.CancelledError`` is never an error here and is never swallowe
 The flow-level 2.2.5 names (``FlowError``, ``FlowErrorCode``) are defined further
 down; ``CycleError`` (a ``RuntimeError``) and ``TraceCancelled`` live with the runtime
 in ``penguiflow.core`` as in 2.2.5.
+
+It stays one module past ~400 lines: the hierarchy is read as one tree, drawn
+above, with each class beside its place in it.
 """
 
 from __future__ import annotations

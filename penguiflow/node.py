@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from inspect import CO_COROUTINE, CO_VARARGS, CO_VARKEYWORDS
 from types import CodeType, FunctionType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from penguiflow.ratelimit import RateLimit
@@ -26,10 +26,6 @@ def _code_parameters(code: CodeType) -> tuple[int, bool]:
     count = positional + code.co_kwonlyargcount
     count += bool(code.co_flags & CO_VARARGS) + bool(code.co_flags & CO_VARKEYWORDS)
     return count, positional >= 2
-
-
-class _AdapterRegistry(Protocol):
-    def adapters(self, node_name: str) -> tuple[Any, Any]: ...
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """OpenTelemetry spans for a flow: one per trace, one per node attempt (extra ``otel``).
 
 ``instrument(flow)`` attaches a middleware (node attempts), a trace listener
-(the end of each trace) and wraps the flow's ``emit``/``emit_nowait`` so a
-trace's span starts in the caller's context. Nothing is installed on a flow
+(the end of each trace) and an emit observer (``penguiflow.hosting.observe_emits``)
+so a trace's span starts in the caller's context. Nothing is installed on a flow
 that is not instrumented, so an uninstrumented flow pays nothing.
 
 Span names and attributes are listed in ``docs/observability.md``.
@@ -11,6 +11,7 @@ Span names and attributes are listed in ``docs/observability.md``.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Mapping
 from contextvars import Token
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "penguiflow.otel needs opentelemetry-api: pip install 'penguiflow[otel]'"
     ) from exc
 
-from penguiflow import __version__
+from penguiflow import __version__, hosting
 from penguiflow._tracecontext import take_remote_parent
 from penguiflow.planner._telemetry import record_token_usage
 
@@ -97,38 +98,9 @@ class Instrumentation:
         self._traces: dict[str, _TraceSpan] = {}
         self._attempts: dict[str, _AttemptSpan] = {}  # node id -> its attempt in hand
         self._installed = True
-        original_emit = flow.emit
-        original_emit_nowait = flow.emit_nowait
-
-        async def emit(msg: Any, to: Any = None) -> None:
-            state, started, token = self._begin(msg)
-            try:
-                await original_emit(msg, to)
-            except BaseException as error:
-                if state is not None:
-                    self._emit_failed(msg.trace_id, state, started, error)
-                raise
-            finally:
-                if state is not None:
-                    self._emit_done(state, token)
-
-        def emit_nowait(msg: Any, to: Any = None) -> None:
-            state, started, token = self._begin(msg)
-            try:
-                original_emit_nowait(msg, to)
-            except BaseException as error:
-                if state is not None:
-                    self._emit_failed(msg.trace_id, state, started, error)
-                raise
-            finally:
-                if state is not None:
-                    self._emit_done(state, token)
-
-        emit.__doc__ = original_emit.__doc__
-        emit_nowait.__doc__ = original_emit_nowait.__doc__
-        # Instance attributes shadow the class's methods; uninstrument() deletes them.
-        flow.emit = emit
-        flow.emit_nowait = emit_nowait
+        # Around every emit (hosting.observe_emits): the trace's span is current
+        # while emit runs, so what it sends across a process names it as parent.
+        hosting.observe_emits(flow, self)
         flow.add_middleware(self._on_event)
         flow.add_trace_listener(self._trace_ended)
 
@@ -143,14 +115,28 @@ class Instrumentation:
             return
         self._installed = False
         flow = self._flow
-        flow.__dict__.pop("emit", None)
-        flow.__dict__.pop("emit_nowait", None)
+        hosting.unobserve_emits(flow, self)
+        _INSTRUMENTED.pop(flow, None)
         # The middleware stays registered (there is no public removal) but inert.
         flow.remove_trace_listener(self._trace_ended)
         for node_id in tuple(self._attempts):
             self._end_attempt(node_id, "cancelled")
         for trace_id in tuple(self._traces):
             self._trace_ended(trace_id)
+
+    # -- emits (hosting.EmitObserver) -------------------------------------------------
+    def emit_started(self, msg: Any) -> Any:
+        """Open (or join) the span of ``msg``'s trace and make it current."""
+        return self._begin(msg)
+
+    def emit_finished(self, msg: Any, handle: Any, error: BaseException | None) -> None:
+        """Detach the trace's span; a failed emit is recorded on it."""
+        state, started, token = handle
+        if state is None:
+            return
+        if error is not None:
+            self._emit_failed(msg.trace_id, state, started, error)
+        self._emit_done(state, token)
 
     # -- traces -----------------------------------------------------------------------
     def _begin(
@@ -376,7 +362,13 @@ def instrument(
     """
     if flow.supervisor is not None:
         raise RuntimeError("instrument(flow) must be called before flow.run()")
-    if "emit" in getattr(flow, "__dict__", {}):
+    if flow in _INSTRUMENTED:
         raise RuntimeError("flow is already instrumented (call handle.uninstrument() first)")
     tracer = otel_trace.get_tracer("penguiflow", __version__, tracer_provider=tracer_provider)
-    return Instrumentation(flow, tracer, name or "penguiflow")
+    handle = Instrumentation(flow, tracer, name or "penguiflow")
+    _INSTRUMENTED[flow] = handle
+    return handle
+
+
+#: Flows with a live instrumentation (weakly: an instrumented flow may be dropped).
+_INSTRUMENTED: weakref.WeakKeyDictionary[Any, Instrumentation] = weakref.WeakKeyDictionary()

@@ -80,10 +80,11 @@ async def map_concurrent(
 
 
 def _successors(ctx: Any) -> list[Node]:
-    # ``ctx._outgoing`` is the documented compat surface for "the router's own
-    # successors" (its keys are the successor nodes plus, for egress nodes, ROOKERY).
-    outgoing = getattr(ctx, "_outgoing", None) or {}
-    return [target for target in outgoing if isinstance(target, Node)]
+    successors = getattr(ctx, "successors", None)
+    # A context written for 2.2.5 (a test double, say) offers only the compat map
+    # ``_outgoing``: its keys are the successors (and ROOKERY for egress nodes).
+    targets = successors() if successors is not None else getattr(ctx, "_outgoing", None) or {}
+    return [target for target in targets if isinstance(target, Node)]
 
 
 def _resolve_targets(ctx: Any, decision: Any) -> list[Node]:
@@ -367,7 +368,7 @@ def join_k(name: str, k: int) -> Node:
         return aggregate
 
     # Tests and debuggers reach the buckets through the function (Node has slots).
-    join._join_state = state  # type: ignore[attr-defined]
+    join.join_state = state  # type: ignore[attr-defined]
     node = Node(join, name=name, policy=NodePolicy(validate="none"))
     state.node = node
     return node

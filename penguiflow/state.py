@@ -1,7 +1,7 @@
 """The state-store seam: where a flow persists its events and remote bindings.
 
 This module holds only the ``StateStore`` protocol and its two records, so it is
-cheap to import. The runtime calls the hooks as runtime.md §13 specifies: every
+cheap to import. The runtime calls the hooks in a fixed order: every
 ``FlowEvent`` is handed to ``save_event`` as a ``StoredEvent`` before the
 middlewares run, and ``RemoteNode``/the A2A adapter call ``save_remote_binding``.
 

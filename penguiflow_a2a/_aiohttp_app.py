@@ -18,7 +18,7 @@ from penguiflow._tracecontext import continued
 from ._http import BODY_TIMEOUT_KEY, close_if_timed_out
 from ._request import PRINCIPAL_KEY
 from .adapter import A2AServerAdapter
-from .app import AuthHook
+from .auth import AuthHook
 from .card import standard_agent_card
 from .errors import A2AError, internal_error
 from .jsonrpc import JsonRpcRoutes

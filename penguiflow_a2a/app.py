@@ -6,13 +6,13 @@ is called.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
 
 from ._body import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT
-from .principals import Principal
+from .auth import AuthHook
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from .push import PushSettings
 
 __all__ = ["DEFAULT_MAX_BUFFERED_EVENTS", "AuthHook", "create_a2a_app"]
-
-#: ``auth(request) -> principal`` (or an awaitable of it): a principal (any
-#: hashable) or ``True`` lets the request in; ``False`` or ``None`` answers 401.
-AuthHook = Callable[["web.Request"], "Principal | Awaitable[Principal]"]
 
 #: Default of ``create_a2a_app(max_buffered_events=...)``.
 DEFAULT_MAX_BUFFERED_EVENTS = 1024

@@ -20,8 +20,8 @@ from penguiflow._tracecontext import current_carrier
 from penguiflow.errors import PenguiFlowError
 from penguiflow.remote import RemoteCallRequest, RemoteCallResult, RemoteStreamEvent
 
+from ._replies import Endpoint, choose_endpoint, read_task_update, result_of_parts
 from ._session import jsonable
-from ._wire import Endpoint, choose_endpoint, read_task_update, result_of_parts
 
 if TYPE_CHECKING:
     import aiohttp

@@ -1,7 +1,7 @@
 """The PenguiFlow 2.2.5 HTTP routes: /agent, /message/send, /message/stream, /tasks/cancel.
 
 Byte-compatible with the FastAPI app of 2.2.5: bodies are encoded as FastAPI
-encoded them (``_fastapi_json``), JSON errors are ``{"detail": ...}``, invalid
+encoded them (``_legacy_json``), JSON errors are ``{"detail": ...}``, invalid
 bodies answer 422 with a list of validation errors located under ``"body"``.
 """
 
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 from penguiflow._logging import get_logger
 
 from ._body import DEFAULT_MAX_DEPTH, BodyError
-from ._fastapi_json import fastapi_dumps
 from ._http import SSEWriter, read_json
+from ._legacy_json import fastapi_dumps
 from ._request import principal_of
 from ._strict_json import NotJsonError
 from .adapter import A2AServerAdapter, _LegacyEventStream

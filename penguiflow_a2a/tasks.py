@@ -20,6 +20,9 @@ Slow subscribers: a subscriber queue holds at most ``max_buffered`` events a
 client has not read. One more and the runner stops the task: it cancels the
 trace, drops what that client had not read, and ends the task ``failed``
 with ``STREAM_OVERFLOW_TEXT`` (every subscriber receives that final status).
+
+It stays one module past ~400 lines: the task record, its store and its runner
+change together.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
 
-from ._fastapi_json import jsonable_encoder
+from ._legacy_json import jsonable_encoder
 from ._session import (
     SessionCancelled,
     SessionOverflow,

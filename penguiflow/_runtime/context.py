@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
 from penguiflow._runtime.tracing import Carried
-from penguiflow.actors import SELF_LANE, Delivery, Mailbox, MailboxEmpty
+from penguiflow.actors import SELF_LANE, Delivery, MailboxEmpty
 from penguiflow.node import Node
 from penguiflow.types import Message, StreamChunk
 
 if TYPE_CHECKING:
     from penguiflow._runtime.flow import PenguiFlow
     from penguiflow._runtime.playbook import PlaybookFactory
+    from penguiflow._runtime.run_state import RunState
     from penguiflow._runtime.transport import Transport
+    from penguiflow.actors import MailboxLike
 
 __all__ = ["Context"]
 
@@ -47,21 +49,23 @@ class Context:
         self._outgoing: dict[Target, Floe] = {}
         self._incoming: dict[Target, Floe] = {}
         self._out_list: tuple[Floe, ...] = ()
-        self._in_mailbox: Mailbox | None = None
+        self._in_mailbox: MailboxLike | None = None
         self._self_floe: Floe | None = None
         self._stream_seq: dict[str, int] = {}
         self._io: Transport | None = None
+        self._run: RunState | None = None
         self._is_rookery = False
 
     def _wire(
         self,
         incoming: dict[Target, Floe],
         outgoing: dict[Target, Floe],
-        mailbox: Mailbox | None,
-        io: Transport,
+        mailbox: MailboxLike | None,
+        run: RunState,
     ) -> None:
-        """Attach the edges (called once by the flow that owns this context)."""
-        self._io = io
+        """Attach the edges (called once, by ``wiring.wire``)."""
+        self._run = run
+        self._io = run.io
         self._is_rookery = self._owner == ROOKERY
         self._incoming = incoming
         self._outgoing = outgoing
@@ -144,8 +148,8 @@ class Context:
         Returns:
             The chunk (not its envelope).
         """
-        runtime = self._runtime
-        if runtime is None:
+        run = self._run
+        if run is None:
             raise RuntimeError(_DETACHED)
         trace_id = parent.trace_id
         sid = stream_id or trace_id
@@ -177,10 +181,10 @@ class Context:
                 "meta": parent_meta,
             }
         )
-        traces = runtime._traces
+        traces = run.traces
         counts = traces.counts
         if last is not None:
-            maxsize = runtime._queue_maxsize
+            maxsize = run.queue_maxsize
             # wait_capacity's test first: no coroutine while the stream has room.
             if maxsize > 0 and counts.get(sid, 0) - 1 >= maxsize:
                 await traces.wait_capacity(sid, maxsize)
@@ -195,7 +199,7 @@ class Context:
                 lane = floe.lane
                 mailbox = floe.mailbox
                 if (
-                    io._bus is None
+                    io.bus is None
                     and lane >= 0
                     and mailbox is not None
                     and mailbox.put_nowait(message, lane)
@@ -224,7 +228,7 @@ class Context:
             lanes.append(floe.lane)
         return lanes
 
-    def _mailbox(self) -> Mailbox:
+    def _mailbox(self) -> MailboxLike:
         mailbox = self._in_mailbox
         if mailbox is None or (not self._incoming and not len(mailbox)):
             raise RuntimeError(_NO_INCOMING)
@@ -252,8 +256,8 @@ class Context:
     async def _take(self, lanes: list[int] | None) -> Delivery:
         """The next item on ``lanes``; on a failed run, only what is already queued."""
         mailbox = self._mailbox()
-        runtime = self._runtime
-        failure = runtime._fetch_failure if runtime is not None else None
+        run = self._run
+        failure = run.fetch_failure if run is not None else None
         if failure is None:
             return await mailbox.get(lanes)
         try:
@@ -285,6 +289,13 @@ class Context:
     def outgoing_count(self) -> int:
         """Number of outgoing edges (successors, plus Rookery for egress nodes)."""
         return len(self._outgoing)
+
+    def successors(self) -> tuple[Target, ...]:
+        """The targets this context sends to: successor nodes, and ``ROOKERY`` for egress.
+
+        .. versionadded:: 3.0
+        """
+        return tuple(self._outgoing)
 
     def queue_depth_in(self) -> int:
         """Items waiting on this context's incoming edges."""

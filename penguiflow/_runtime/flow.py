@@ -1,42 +1,47 @@
-"""``PenguiFlow``: a graph of nodes, each run by a supervised actor.
+"""``PenguiFlow``: the 2.2.5 facade over one ``RunState``.
 
-Construction builds and checks the graph, creates one multi-lane mailbox per node
-(one lane per incoming edge) plus the Rookery mailbox, and one ``Context`` per
-node and endpoint. The flow owns the mailboxes, so ``stop()`` then ``run()``
-keeps queued items. ``run()`` starts a fresh ``Supervisor`` whose children are
-the node actors; ``stop()`` stops it. This module delegates, never executes:
-per-item work is in ``node_actor``, edge traffic in ``transport``.
+Construction builds and checks the graph and wires it (``wiring``: one
+multi-lane mailbox per node plus Rookery's, one ``Context`` per node and
+endpoint, one ``Transport``). The flow owns the mailboxes, so ``stop()`` then
+``run()`` keeps queued items. Everything mutable lives in the ``RunState``;
+each job is done by the module that owns it: the run's supervision tree
+(``run_tree``), trace cancellation (``cancel``), node work (``node_actor``),
+edge traffic (``transport``), store hooks (``store_hooks``), low-level hooks for
+deployments (``hosting``). This module delegates; only ``emit`` and ``fetch``
+keep their bodies here, because an emitter waiting on a full edge should hold
+one coroutine frame, not two (10,000 concurrent emitters: megabytes), and both
+run once per message.
+
+It stays one module past ~400 lines: the facade's public methods, each with its
+2.2.5 docstring, are one API read in one place; their logic lives elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from penguiflow._runtime.context import Context, Target
-from penguiflow._runtime.events import EventPipeline
-from penguiflow._runtime.flow_hooks import FlowHooks
-from penguiflow._runtime.flow_io import FlowIO, RookeryDelivery
-from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Endpoint, Floe, build_graph
-from penguiflow._runtime.node_actor import STOPPING
+from penguiflow._runtime import store_hooks
+from penguiflow._runtime.cancel import cancel_trace
+from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
+from penguiflow._runtime.observers import EmitObserver, emit_finished, emit_started
 from penguiflow._runtime.rate_gate import RateLimits
-from penguiflow._runtime.supervision import (
-    start_node_actors,
-    stop_node_actors,
-    watch_supervisor,
-)
-from penguiflow._runtime.tracing import Carried, TraceBook
-from penguiflow._runtime.transport import Transport
+from penguiflow._runtime.run_state import RunState
+from penguiflow._runtime.run_tree import start_run, stop_run
+from penguiflow._runtime.tracing import Carried, trace_id_of
+from penguiflow._runtime.wiring import wire
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
-from penguiflow.types import Message
+from penguiflow.types import WM, Message, StreamChunk
 
 if TYPE_CHECKING:
-    from penguiflow.actors import ActorRef
+    from penguiflow._runtime.context import Context, Target
     from penguiflow.ratelimit import RateLimiter
     from penguiflow.supervision import Supervisor
 
@@ -45,6 +50,7 @@ __all__ = ["DEFAULT_QUEUE_MAXSIZE", "MailboxSnapshot", "PenguiFlow", "RookeryDel
 DEFAULT_QUEUE_MAXSIZE = 64
 
 Middleware = Callable[[FlowEvent], Awaitable[None]]
+_NOTHING = Mailbox.NOTHING
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +67,18 @@ class MailboxSnapshot:
     busy: bool
 
 
-class PenguiFlow(FlowIO, FlowHooks):
+@dataclass(frozen=True, slots=True)
+class RookeryDelivery:
+    """An item fetched from Rookery and the trace that produced it (``fetch_traced``).
+
+    .. versionadded:: 3.0
+    """
+
+    item: Any
+    trace_id: str | None
+
+
+class PenguiFlow:
     """A flow of nodes wired by edges, fed at OpenSea and drained at Rookery.
 
     Args:
@@ -96,85 +113,32 @@ class PenguiFlow(FlowIO, FlowHooks):
     ) -> None:
         graph = build_graph(adjacencies, maxsize=queue_maxsize, allow_cycles=allow_cycles)
         self._graph = graph
-        self._queue_maxsize = queue_maxsize
-        self._allow_cycles = allow_cycles
-        self._middlewares: list[Middleware] = list(middlewares or [])
-        self._emit_errors_to_rookery = emit_errors_to_rookery
-        self._state_store = state_store
-        self._message_bus = message_bus
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
-        self._traces = TraceBook()
-        self._events = EventPipeline(
+        run = RunState(
             clock=self._clock,
-            traces=self._traces,
-            middlewares=self._middlewares,
+            queue_maxsize=queue_maxsize,
+            middlewares=list(middlewares or []),
             state_store=state_store,
-            maxsize=queue_maxsize,
+            emit_errors_to_rookery=emit_errors_to_rookery,
         )
-        self._registry: Any = None
-        self._warn_nodes: frozenset[Node] = frozenset()
-        self._running = False
-        self._supervisor: Supervisor | None = None
-        self._watcher: asyncio.Task[None] | None = None  # hears the supervisor exit
-        self._all_started: asyncio.Handle | None = None  # see run()
-        self._failure: BaseException | None = None
-        # Set once the failed run's items have all been ended (context.Context._take).
-        self._fetch_failure: BaseException | None = None
+        self._run = run
         self._parent: Supervisor | None = None
-        self._refs: dict[Node, ActorRef] = {}
-        self._started: set[Node] = set()  # nodes whose actor ran during this run
-        self._crashes: dict[int, int] = {}  # id(item) -> crashes it caused (node_actor)
-        self._stopping = False
-        self._external: set[asyncio.Future[Any]] = set()
-        self._busy = 0
-        self._idle: asyncio.Event | None = None
-        self._contexts: dict[Node | Any, Context] = {}
-        self._mailboxes: dict[Node, Mailbox] = {}
-        self._wire(graph.nodes, graph.floes)
-        self._rate_limits = RateLimits(self, rate_limiter)
-
-    def _wire(self, nodes: tuple[Node, ...], floes: tuple[Floe, ...]) -> None:
-        maxsize = self._queue_maxsize
-        owners: list[Any] = [OPEN_SEA, *nodes, ROOKERY]
-        incoming: dict[Any, dict[Target, Floe]] = {owner: {} for owner in owners}
-        outgoing: dict[Any, dict[Target, Floe]] = {owner: {} for owner in owners}
-        for floe in floes:
-            incoming[floe.target][floe.source] = floe
-            outgoing[floe.source][floe.target] = floe
-        receivers: list[Node | Endpoint] = [*nodes, ROOKERY]
-        for owner in receivers:
-            data = [f for src, f in incoming[owner].items() if src is not owner]
-            mailbox = Mailbox(maxsize, lanes=max(1, len(data)))
-            for lane, floe in enumerate(data):
-                floe.attach(mailbox, lane)
-            own = incoming[owner].get(owner)
-            if own is not None:
-                own.attach(mailbox, SELF_LANE)  # controller loop: the unbounded self lane
-            if isinstance(owner, Node):
-                self._mailboxes[owner] = mailbox
-            else:
-                self._rookery = mailbox
-        for owner in owners:
-            self._contexts[owner] = Context(owner, self)
-        # For emit/fetch: a dict lookup by Endpoint hashes a dataclass (~0.6 µs).
-        self._open_sea_ctx = self._contexts[OPEN_SEA]
-        self._rookery_ctx = self._contexts[ROOKERY]
-        self._io = Transport(
-            traces=self._traces,
-            events=self._events,
-            bus=self._message_bus,
-            rookery=self._rookery,
-            rookery_ctx=self._contexts[ROOKERY],
-        )
-        for owner in owners:
-            mailbox_of = self._rookery if owner is ROOKERY else self._mailboxes.get(owner)
-            self._contexts[owner]._wire(incoming[owner], outgoing[owner], mailbox_of, self._io)
+        # hosting.observe_emits: called around every emit/emit_nowait (empty: free).
+        self._emit_observers: list[EmitObserver] = []
+        wire(run, graph, runtime=self, bus=message_bus)
+        run.rate_limits = RateLimits(run, graph.nodes, rate_limiter)
+        # For emit/fetch: a dict lookup by Endpoint hashes a dataclass (~0.6 µs);
+        # the transport and trace book never change after wiring.
+        self._open_sea_ctx = run.contexts[OPEN_SEA]
+        self._rookery_ctx = run.contexts[ROOKERY]
+        self._io = run.io
+        self._traces = run.traces
 
     # -- inspection -----------------------------------------------------------------
     @property
     def registry(self) -> Any:
         """The registry given to the last ``run()``, else ``None``."""
-        return self._registry
+        return self._run.registry
 
     @property
     def clock(self) -> Clock:
@@ -192,13 +156,14 @@ class PenguiFlow(FlowIO, FlowHooks):
         return self._graph.floes
 
     @property
-    def _floes(self) -> tuple[Floe, ...]:
-        return self._graph.floes
+    def running(self) -> bool:
+        """True between ``run()`` and the end of ``stop()``. *versionadded 3.0*"""
+        return self._run.running
 
     @property
     def supervisor(self) -> Supervisor | None:
         """The supervisor of this run's node actors (``None`` when not running)."""
-        return self._supervisor
+        return self._run.supervisor
 
     @property
     def failure(self) -> BaseException | None:
@@ -212,35 +177,34 @@ class PenguiFlow(FlowIO, FlowHooks):
 
         .. versionadded:: 3.0
         """
-        return self._failure
+        return self._run.failure
 
-    @property
-    def _tasks(self) -> list[asyncio.Task[Any]]:
-        # 2.2.5 programs read this to reach every worker: start the dormant ones.
-        for ref in self._refs.values():
-            ref.wake()
-        return [ref.task for ref in self._refs.values() if ref.task is not None]
+    def context(self, owner: Node | Any) -> Context:
+        """The ``Context`` of a node of this flow, or of ``OPEN_SEA``/``ROOKERY``.
 
-    @property
-    def _trace_events(self) -> dict[str, asyncio.Event]:
-        return self._traces.events
+        Raises:
+            KeyError: ``owner`` is not part of this flow.
+
+        .. versionadded:: 3.0
+        """
+        return self._run.contexts[owner]
 
     def mailboxes(self) -> dict[str, MailboxSnapshot]:
         """A copy of every node's mailbox (and ``"Rookery"``); does not disturb the flow.
 
         .. versionadded:: 3.0
         """
+        run = self._run
         result: dict[str, MailboxSnapshot] = {}
-        for node, mailbox in self._mailboxes.items():
-            ref = self._refs.get(node)
+        for node, mailbox in run.mailboxes.items():
+            ref = run.refs.get(node)
             items = _shown(mailbox.snapshot(SELF_LANE) + mailbox.snapshot())
             busy = bool(ref is not None and ref.busy)
             name = str(node.name)
             result[name] = MailboxSnapshot(name, len(items), mailbox.capacity, items, busy)
-        items = _shown(self._rookery.snapshot(SELF_LANE) + self._rookery.snapshot())
-        result["Rookery"] = MailboxSnapshot(
-            "Rookery", len(items), self._rookery.capacity, items, False
-        )
+        rookery = run.rookery
+        items = _shown(rookery.snapshot(SELF_LANE) + rookery.snapshot())
+        result["Rookery"] = MailboxSnapshot("Rookery", len(items), rookery.capacity, items, False)
         return result
 
     async def wait_idle(self) -> None:
@@ -250,23 +214,40 @@ class PenguiFlow(FlowIO, FlowHooks):
 
         .. versionadded:: 3.0
         """
-        while True:
-            busy_box = next((m for m in self._mailboxes.values() if len(m)), None)
-            if busy_box is not None:
-                await busy_box.wait_empty()
-                continue
-            if not self._busy:
-                return
-            if self._idle is None:
-                self._idle = asyncio.Event()
-            await self._idle.wait()
+        await self._run.wait_idle()
 
-    def _busy_changed(self, delta: int) -> None:
-        # Node actors increment ``_busy`` inline (hot path) and decrement through here.
-        self._busy += delta
-        if not self._busy and self._idle is not None:
-            self._idle.set()
-            self._idle = None
+    # -- the 2.2.5 private names real programs touch (docs/architecture.md) --------
+    @property
+    def _contexts(self) -> dict[Any, Context]:
+        return self._run.contexts
+
+    @property
+    def _running(self) -> bool:
+        return self._run.running
+
+    @property
+    def _tasks(self) -> list[asyncio.Task[Any]]:
+        # 2.2.5 programs read this to reach every worker: start the dormant ones.
+        refs = self._run.refs.values()
+        for ref in refs:
+            ref.wake()
+        return [ref.task for ref in refs if ref.task is not None]
+
+    @property
+    def _trace_events(self) -> dict[str, asyncio.Event]:
+        return self._run.traces.events
+
+    @property
+    def _middlewares(self) -> list[Middleware]:
+        return self._run.middlewares
+
+    @property
+    def _floes(self) -> tuple[Floe, ...]:
+        return self._graph.floes
+
+    async def _emit_to_rookery(self, item: Any, *, source: Node | None = None) -> None:
+        """Deliver any object to Rookery as the runtime does for finals (compat)."""
+        await self._run.io.to_rookery(item, source=source)
 
     # -- lifecycle --------------------------------------------------------------------
     def embed(self, parent: Supervisor) -> PenguiFlow:
@@ -289,85 +270,273 @@ class PenguiFlow(FlowIO, FlowHooks):
             RuntimeError: already running, no running event loop, or the registry
                 misses a node whose policy validates.
         """
-        if self._running:
+        if self._run.running:
             raise RuntimeError("PenguiFlow already running")
-        asyncio.get_running_loop()
-        if registry is not None:
-            self._check_registry(registry)
-        self._registry = registry
-        self._warn_nodes = _message_output_nodes(self._graph.nodes, registry)
         parent = supervisor if supervisor is not None else self._parent
-        self._started.clear()
-        self._failure = self._fetch_failure = None
-        self._supervisor, self._refs = start_node_actors(self, parent)
-        # Node actors start on their first message; stop() still reports
-        # node_cancelled for every node once the loop has turned (when 2.2.5's
-        # worker tasks would all have started).
-        self._all_started = asyncio.get_running_loop().call_soon(
-            self._started.update, self._graph.nodes
-        )
-        self._watcher = asyncio.get_running_loop().create_task(
-            watch_supervisor(self, self._supervisor), name="penguiflow.flow watcher"
-        )
-        self._running = True
-
-    def _check_registry(self, registry: Any) -> None:
-        missing = []
-        for node in self._graph.nodes:
-            if node.policy.validate == "none":
-                continue
-            try:
-                registry.adapters(node.name)
-            except KeyError:
-                missing.append(str(node.name))
-        if missing:
-            raise RuntimeError(
-                "ModelRegistry is missing entries for nodes requiring validation: "
-                + ", ".join(sorted(missing))
-            )
+        start_run(self._run, self._graph.nodes, parent, registry)
 
     async def stop(self) -> None:
         """Stop every node actor, external task and background publish; no-op if stopped.
 
         Queued items stay in their mailboxes; per-trace bookkeeping is cleared.
         """
-        if not self._running:
+        if self._run.running:
+            await stop_run(self._run, self._graph.nodes)
+
+    # -- OpenSea and Rookery ------------------------------------------------------
+    def _wm_duplicate(self, msg: Any) -> bool:
+        if isinstance(msg, Message) and isinstance(msg.payload, WM):
+            memo = self._run.traces.memo.get(msg.trace_id)
+            # <= rather than ==: the loop may run ahead of a caller re-emitting hops.
+            return memo is not None and msg.payload.hops <= memo
+        return False
+
+    async def emit(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Feed ``msg`` to the ingress nodes (or the ``to`` ones), waiting on full edges.
+
+        Raises:
+            KeyError: a target is not an ingress node.
+            Escalated: the run failed (see ``failure``); nothing would take it.
+        """
+        if self._emit_observers:
+            # Observed (hosting.observe_emits): the same steps, not inlined.
+            await self._observed_emit(msg, to)
             return
-        supervisor = self._supervisor
-        self._stopping = True
+        # Locals kept few: each is 8 bytes more in every waiting emitter's frame.
+        if self._run.failure is not None:
+            raise self._run.failure
+        # No memo, no duplicate: the memo is only filled by WM streaming.
+        if self._traces.memo and self._wm_duplicate(msg):
+            return
+        # Context.emit inlined: an emitter waiting on a full edge holds one
+        # coroutine frame less (10k concurrent emitters: megabytes).
+        ctx = self._open_sea_ctx
+        if not ctx._outgoing:
+            return
+        io = self._io
+        floes = ctx._out_list if to is None else ctx._targets(to)
+        if len(floes) == 1:
+            # One ingress (the usual flow): no tuple iterator held while waiting.
+            floe = floes[0]
+            floes = ()
+            if not io.offer(floe, msg):
+                await io.send(floe, msg)
+            return
+        for floe in floes:
+            if not io.offer(floe, msg):
+                await io.send(floe, msg)
+
+    async def _observed_emit(self, msg: Any, to: Target | Sequence[Target] | None) -> None:
+        observers = self._emit_observers
+        handles = emit_started(observers, msg)
+        error: BaseException | None = None
         try:
-            if self._all_started is not None:
-                self._all_started.cancel()  # the loop has not turned: nothing started
-                self._all_started = None
-            for ref in self._refs.values():
-                ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
-            if supervisor is not None:
-                await stop_node_actors(supervisor)
-            watcher = self._watcher
-            if watcher is not None:
-                # Done once the supervisor is; cancelled if still ending items.
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
-            for node in self._graph.nodes:
-                if node in self._started:
-                    await self._events.emit("node_cancelled", self._contexts[node], None)
-            external = tuple(self._external)
-            for future in external:
-                future.cancel()
-            if external:
-                await asyncio.gather(*external, return_exceptions=True)
-            await self._io.drain()
+            failure = self._run.failure
+            if failure is not None:
+                raise failure
+            if not self._wm_duplicate(msg):
+                await self._open_sea_ctx.emit(msg, to)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            self._external.clear()
-            self._crashes.clear()
-            self._traces.clear()
-            self._refs = {}
-            self._supervisor = None
-            self._watcher = None
-            self._busy = 0
-            self._busy_changed(0)
-            self._stopping = False
-            self._running = False
+            emit_finished(observers, msg, handles, error)
+            error = None  # no cycle through the traceback
+
+    def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
+        observers = self._emit_observers
+        handles = emit_started(observers, msg) if observers else None
+        error: BaseException | None = None
+        try:
+            failure = self._run.failure
+            if failure is not None:
+                raise failure
+            if not self._wm_duplicate(msg):
+                self._open_sea_ctx.emit_nowait(msg, to)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if handles is not None:
+                emit_finished(observers, msg, handles, error)
+            error = None  # no cycle through the traceback
+
+    async def emit_chunk(
+        self,
+        *,
+        parent: Message,
+        text: str,
+        stream_id: str | None = None,
+        seq: int | None = None,
+        done: bool = False,
+        meta: dict[str, Any] | None = None,
+        to: Target | Sequence[Target] | None = None,
+    ) -> StreamChunk:
+        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes)."""
+        return await self._open_sea_ctx.emit_chunk(
+            parent=parent, text=text, stream_id=stream_id, seq=seq, done=done, meta=meta, to=to
+        )
+
+    async def fetch(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Wait for and return the next item delivered to Rookery.
+
+        Raises:
+            KeyError: ``from_`` is not an egress node.
+            RuntimeError: Rookery has no incoming edges and nothing buffered.
+            Escalated: the run failed (see ``failure``) and nothing is left to fetch.
+        """
+        # Context.fetch inlined for Rookery: one coroutine frame less per fetch.
+        ctx = self._rookery_ctx
+        mailbox = ctx._in_mailbox
+        run = self._run
+        if (
+            from_ is None
+            and run.fetch_failure is None
+            and mailbox is not None
+            and (ctx._incoming or len(mailbox))
+        ):
+            # The usual call: every lane, a healthy run (what _lanes/_mailbox check).
+            # An item already queued is taken synchronously (no Delivery record);
+            # get() handles the rest (system/self lanes first, waiting, closed).
+            item = mailbox.poll()
+            if item is _NOTHING:
+                item = (await mailbox.get(None)).item
+        else:
+            lanes = ctx._lanes(from_)
+            if run.fetch_failure is None:
+                delivery = await ctx._mailbox().get(lanes)
+            else:
+                delivery = await ctx._take(lanes)
+            item = delivery.item
+        # Fetching from Rookery ends the item's life for trace accounting; the
+        # common case of TraceBook.done (other items of the trace are still out,
+        # nobody waits for capacity) in place.
+        if type(item) is Message:
+            traces = run.traces
+            counts = traces.counts
+            left = counts.get(item.trace_id, 0) - 1
+            if left > 0 and not traces.waiters:
+                counts[item.trace_id] = left
+                return item
+        elif type(item) is Carried:
+            return item.item  # a bare payload: never counted, nothing to settle
+        io = run.io
+        finished = io.settle(item)
+        if finished is not None:
+            await io.cancel_finished(finished)
+        return item
+
+    async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
+        """Like ``fetch``: the first item on any selected Rookery edge."""
+        return await self._rookery_ctx.fetch_any(from_)
+
+    async def fetch_traced(self, from_: Target | Sequence[Target] | None = None) -> RookeryDelivery:
+        """Like ``fetch``, and also say which trace produced the item.
+
+        ``trace_id`` is the item's own ``trace_id``, or for a trace-less item (a
+        bare payload a node returned) the trace it carries: the trace of the item
+        the producing node was handling, handed on from hop to hop however many
+        bare payloads follow the traced ``Message``. ``None`` only for an item
+        with no trace anywhere on its way (e.g. a bare payload emitted from
+        outside any node). Used by servers that share one flow between concurrent
+        requests.
+
+        .. versionadded:: 3.0
+        """
+        ctx = self._rookery_ctx
+        delivery = await ctx._take(ctx._lanes(from_))
+        item = delivery.item
+        if type(item) is Carried:
+            return RookeryDelivery(item=item.item, trace_id=item.trace)
+        await self._run.io.finish(item)
+        return RookeryDelivery(item=item, trace_id=trace_id_of(item))
+
+    # -- observers, traces, stores ------------------------------------------------
+    def add_middleware(self, middleware: Callable[[FlowEvent], Awaitable[None]]) -> None:
+        """Append a middleware; it receives every later event, even while running."""
+        self._run.middlewares.append(middleware)
+
+    def add_trace_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(trace_id)`` each time a trace becomes inactive.
+
+        A trace is inactive once its last outstanding item finished (fetched from
+        Rookery, dropped by ``cancel``, or ended by a node) and no invocation of it
+        runs; ``stop()`` ends the traces still active. Called
+        synchronously from the runtime: keep it short, never await. Its exceptions
+        are logged (``trace_listener_error``) and swallowed. Observers such as
+        ``penguiflow.otel`` use it to end a trace's span.
+
+        .. versionadded:: 3.0
+        """
+        self._run.traces.listeners.append(listener)
+
+    def remove_trace_listener(self, listener: Callable[[str], None]) -> None:
+        """Stop calling ``listener`` (no-op if it was not added).
+
+        .. versionadded:: 3.0
+        """
+        with contextlib.suppress(ValueError):
+            self._run.traces.listeners.remove(listener)
+
+    async def cancel(self, trace_id: str) -> bool:
+        """Cancel one trace: drop its queued items and abort its running invocations.
+
+        Returns:
+            True if the trace was active, False otherwise (nothing happens).
+
+        Raises:
+            RuntimeError: the flow is not running.
+        """
+        if not self._run.running:
+            raise RuntimeError("PenguiFlow is not running")
+        return await cancel_trace(self._run, trace_id)
+
+    def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
+        """Return the trace's cancel flag, creating it if absent (set by ``cancel``)."""
+        return self._run.traces.ensure_event(trace_id)
+
+    def register_external_task(self, trace_id: str | None, task: asyncio.Future[Any]) -> None:
+        """Track ``task`` so ``stop()`` cancels and awaits it; ignored without a trace."""
+        if trace_id is None:
+            return
+        external = self._run.external
+        external.add(task)
+        task.add_done_callback(external.discard)
+
+    async def save_remote_binding(self, binding: Any) -> None:
+        """Persist a remote binding in the state store (no-op without one)."""
+        await store_hooks.save_remote_binding(self._run, binding)
+
+    async def load_history(self, trace_id: str) -> Any:
+        """Return the stored events of ``trace_id``.
+
+        Raises:
+            RuntimeError: the flow has no state store.
+        """
+        return await store_hooks.load_history(self._run, trace_id)
+
+    async def record_remote_event(
+        self,
+        *,
+        event: str,
+        node: Node,
+        context: Context,
+        trace_id: str | None,
+        latency_ms: float | None,
+        level: int = logging.INFO,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Emit a ``FlowEvent`` named ``event`` for ``node`` (remote telemetry)."""
+        await store_hooks.record_remote_event(
+            self._run,
+            event=event,
+            context=context,
+            trace_id=trace_id,
+            latency_ms=latency_ms,
+            level=level,
+            extra=extra,
+        )
 
 
 def _shown(items: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -378,19 +547,3 @@ def _shown(items: tuple[Any, ...]) -> tuple[Any, ...]:
 def create(*adjacencies: tuple[Node, Sequence[Node]], **kwargs: Any) -> PenguiFlow:
     """Build a ``PenguiFlow`` (same arguments as its constructor)."""
     return PenguiFlow(*adjacencies, **kwargs)
-
-
-def _message_output_nodes(nodes: Iterable[Node], registry: Any) -> frozenset[Node]:
-    """Nodes registered with a ``Message`` output model (they warn on bare results)."""
-    models = getattr(registry, "models", None)
-    if models is None:
-        return frozenset()
-    found = set()
-    for node in nodes:
-        try:
-            _, out_model = models(node.name)
-        except Exception:
-            continue
-        if isinstance(out_model, type) and issubclass(out_model, Message):
-            found.add(node)
-    return frozenset(found)

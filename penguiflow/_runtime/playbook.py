@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from penguiflow._runtime.node_actor import TraceCancelled
+from penguiflow._runtime.signals import TraceCancelled
 from penguiflow.types import Message
 
 if TYPE_CHECKING:
@@ -40,8 +40,9 @@ async def call_playbook(
         TimeoutError: no result within ``timeout`` seconds.
     """
     flow, registry = playbook()
-    if runtime is not None:  # keyed rate limits are the calling flow's (rate_gate)
-        flow._rate_limits.share(runtime._rate_limits.shared)
+    caller = getattr(runtime, "_run", None)  # a PenguiFlow's RunState
+    if caller is not None:  # keyed rate limits are the calling flow's (rate_gate)
+        flow._run.rate_limits.share(caller.rate_limits.shared)
     flow.run(registry=registry)
     trace_id = getattr(parent_msg, "trace_id", None)
     watcher: asyncio.Task[None] | None = None

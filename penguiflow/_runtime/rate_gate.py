@@ -31,7 +31,9 @@ from penguiflow.ratelimit import InMemoryRateLimiter, RateLimit, RateLimiter
 from penguiflow.types import FinalAnswer, Message
 
 if TYPE_CHECKING:
-    from penguiflow._runtime.flow import PenguiFlow
+    from collections.abc import Iterable
+
+    from penguiflow._runtime.run_state import RunState
     from penguiflow.node import Node
 
 __all__ = ["RateGate", "RateLimits"]
@@ -47,15 +49,15 @@ class RateLimits:
 
     __slots__ = ("_explicit", "gates", "local", "shared")
 
-    def __init__(self, flow: PenguiFlow, limiter: RateLimiter | None) -> None:
+    def __init__(self, run: RunState, nodes: Iterable[Node], limiter: RateLimiter | None) -> None:
         if limiter is not None and not isinstance(limiter, RateLimiter):
             raise TypeError(f"rate_limiter must be a RateLimiter, got {type(limiter).__name__}")
-        self.local = InMemoryRateLimiter(clock=flow._clock)
+        self.local = InMemoryRateLimiter(clock=run.clock)
         self._explicit = limiter is not None
         self.shared: RateLimiter = limiter if limiter is not None else self.local
         self.gates: dict[Node, RateGate] = {}
         named: dict[str, tuple[Node, RateLimit]] = {}
-        for node in flow._graph.nodes:
+        for node in nodes:
             limit = node.policy.rate_limit
             if limit is None:
                 continue
@@ -66,7 +68,7 @@ class RateLimits:
                         f"nodes {first[0].name!r} and {node.name!r} name rate-limit key "
                         f"{limit.key!r} with different limits: give them the same RateLimit"
                     )
-            self.gates[node] = RateGate(self, flow, node, limit)
+            self.gates[node] = RateGate(self, run, node, limit)
 
     def share(self, limiter: RateLimiter) -> None:
         """Draw keyed buckets from ``limiter`` unless the flow was given its own."""
@@ -77,18 +79,15 @@ class RateLimits:
 class RateGate:
     """Waits for a node's token before each attempt (see the module docstring)."""
 
-    __slots__ = ("_bucket", "_clock", "_ctx", "_events", "_io", "_limit", "_limits", "_node")
+    __slots__ = ("_bucket", "_limit", "_limits", "_node", "_run")
 
-    def __init__(self, limits: RateLimits, flow: PenguiFlow, node: Node, limit: RateLimit) -> None:
+    def __init__(self, limits: RateLimits, run: RunState, node: Node, limit: RateLimit) -> None:
         self._limits = limits
         self._limit = limit
         self._node = node
         # A node's own bucket is named after the node, which outlives its actors.
         self._bucket = limit.key if limit.key is not None else f"node:{node.node_id}"
-        self._clock = flow._clock
-        self._events = flow._events
-        self._ctx = flow._contexts[node]
-        self._io = flow._io
+        self._run = run  # its clock, events, contexts and transport (filled by wiring)
 
     async def admit(self, item: Any, trace_id: str | None) -> bool:
         """Wait for this attempt's token; False if the item ended here (its deadline).
@@ -102,12 +101,13 @@ class RateGate:
         if delay <= 0:
             return True
         deadline = item.deadline_s if isinstance(item, Message) else None
-        if deadline is not None and self._clock.time() + delay > deadline:
+        clock = self._run.clock
+        if deadline is not None and clock.time() + delay > deadline:
             await limiter.refund(self._bucket, limit)
             await self._skip_late(item, trace_id, deadline)
             return False
         try:
-            await self._clock.sleep(delay)
+            await clock.sleep(delay)
         except BaseException:
             # Interrupted (trace cancel, stop()): the token was not used.
             await limiter.refund(self._bucket, limit)
@@ -117,9 +117,10 @@ class RateGate:
     async def _skip_late(self, item: Message, trace_id: str | None, deadline: float) -> None:
         # The deadline branch of NodeActor._admit: the same event and final answer.
         extra = {"deadline_s": deadline}
-        await self._events.emit("deadline_skip", self._ctx, trace_id, extra=extra)
+        run = self._run
+        await run.events.emit("deadline_skip", run.contexts[self._node], trace_id, extra=extra)
         if isinstance(item.payload, FinalAnswer):
             final = item.model_copy()
         else:
             final = with_final(item, DEADLINE_EXCEEDED_TEXT)
-        await self._io.to_rookery(final, source=self._node)
+        await run.io.to_rookery(final, source=self._node)

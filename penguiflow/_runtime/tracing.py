@@ -3,7 +3,7 @@
 A trace is *active* while it has outstanding items (queued anywhere, or being
 handled by a node) or in-flight invocations. When it becomes inactive its cancel
 flag and WM memo are discarded, so a later message reusing the id starts fresh.
-Trace-less items (no ``trace_id`` attribute) are never counted (runtime.md §10),
+Trace-less items (no ``trace_id`` attribute) are never counted,
 not even when they carry the trace that produced them (``Carried``).
 
 In-flight invocations are not counted per hop: they are read off the node

@@ -38,11 +38,12 @@ class Transport:
 
     __slots__ = (
         "_background",
-        "_bus",
         "_events",
         "_rookery",
         "_rookery_ctx",
         "_traces",
+        "bus",
+        "muted",
     )
 
     def __init__(
@@ -56,7 +57,10 @@ class Transport:
     ) -> None:
         self._traces = traces
         self._events = events
-        self._bus = bus
+        #: The message bus every edge put is published to (``None``: no bus).
+        self.bus = bus
+        #: Edges whose puts are not published (``hosting.disable_bus``).
+        self.muted: frozenset[Floe] = frozenset()
         self._rookery = rookery
         self._rookery_ctx = rookery_ctx
         # Tasks the flow owns and awaits in stop(): nowait bus publishes, late events.
@@ -68,7 +72,7 @@ class Transport:
         trace_id = trace_id_of(item)
         if trace_id is None:
             item = _carry(item)
-        if self._bus is not None:
+        if self.bus is not None and floe not in self.muted:
             await self._publish(floe.source, floe.target, item)
         if trace_id is not None:
             self._traces.add(trace_id)
@@ -97,7 +101,7 @@ class Transport:
             MailboxClosed: the edge's mailbox was closed.
         """
         lane = floe.lane
-        if self._bus is not None or lane < 0:
+        if lane < 0 or (self.bus is not None and floe not in self.muted):
             return False
         mailbox = floe.mailbox
         assert mailbox is not None  # runtime edges are always attached
@@ -125,7 +129,7 @@ class Transport:
             raise asyncio.QueueFull
         if trace_id is not None:
             self._traces.add(trace_id)
-        if self._bus is not None:
+        if self.bus is not None and floe not in self.muted:
             self.spawn(self._publish(floe.source, floe.target, item))
 
     async def to_rookery(self, item: Any, *, source: Node | Endpoint | None = None) -> None:
@@ -144,7 +148,7 @@ class Transport:
         trace_id = trace_id_of(item)
         if trace_id is None:
             item = _carry(item)
-        if self._bus is not None:
+        if self.bus is not None:
             await self._publish(source, ROOKERY, item)
         if trace_id is not None:
             self._traces.add(trace_id)
@@ -215,7 +219,7 @@ class Transport:
             meta=dict(item.meta) if is_message else None,
         )
         try:
-            await self._bus.publish(envelope)
+            await self.bus.publish(envelope)
         except Exception as exc:
             LOGGER.exception(
                 "message_bus_publish_failed",

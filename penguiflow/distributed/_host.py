@@ -37,12 +37,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from penguiflow import hosting
 from penguiflow._logging import get_logger
 from penguiflow._tracecontext import expect_remote_parent
-from penguiflow.distributed import _bridge
 from penguiflow.distributed._codec import decode, encode
-from penguiflow.distributed._redis import checkpoint, ensure_group, redis_errors
-from penguiflow.distributed._wire import (
+from penguiflow.distributed._collector import edge_name, mount_worker
+from penguiflow.distributed._protocol import (
     GROUP,
     ROOKERY_CODE,
     CancelNotice,
@@ -50,6 +50,7 @@ from penguiflow.distributed._wire import (
     ResultEntry,
     WorkEntry,
 )
+from penguiflow.distributed._redis import checkpoint, ensure_group, redis_errors
 from penguiflow.distributed.ratelimit import RedisRateLimiter
 from penguiflow.errors import SerializationError
 
@@ -257,9 +258,9 @@ class NodeHost:
     def _start_slot(self, name: str, index: int) -> tuple[PenguiFlow, Any, Any, str]:
         built = self._build()
         flow, registry = built if isinstance(built, tuple) else (built, None)
-        node = _bridge.find_node(flow, name)
-        collector = _bridge.mount_worker(flow, node)
-        _bridge.share_rate_limits(flow, self._rate_limiter)
+        node = hosting.node_named(flow, name)
+        collector = mount_worker(flow, node)
+        hosting.share_rate_limiter(flow, self._rate_limiter)
         flow.run(registry=registry)
         self._flows.append(flow)
         return flow, node, collector, f"{self.worker_id}-{name}-{index}"
@@ -480,7 +481,7 @@ class NodeHost:
         self, flow: PenguiFlow, collector: Any, work: WorkEntry
     ) -> tuple[list[tuple[int, Any]], str | None]:
         """Run one entry through this copy; return its outputs, or an error text."""
-        here = _bridge.edge_name(flow, work.edge)
+        here = edge_name(flow, work.edge)
         if here != work.edge_name:
             return [], (
                 f"the worker's flow differs from the origin's: edge {work.edge} is "
@@ -491,14 +492,14 @@ class NodeHost:
         except SerializationError as exc:
             return [], f"cannot rebuild the item: {exc}"
         try:
-            await _bridge.inject(flow, work.edge, item)
+            await hosting.inject(flow, work.edge, item)
             await flow.wait_idle()
         except Exception as exc:  # a runtime failure, not the node's (policy handles those)
             _log.exception("distributed_entry_failed", edge=work.edge_name, error=repr(exc))
             collector.take()
             return [], f"handling failed in the worker: {exc!r}"
         outputs: list[tuple[int, Any]] = collector.take()
-        outputs += [(ROOKERY_CODE, x) for x in _bridge.take_rookery_buffer(flow)]
+        outputs += [(ROOKERY_CODE, x) for x in hosting.take_rookery_buffer(flow)]
         return outputs, None
 
     async def _count(self) -> None:

@@ -45,6 +45,7 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from penguiflow import hosting
 from penguiflow._carried import Carried
 from penguiflow._logging import get_logger, is_debug_enabled
 from penguiflow._tracecontext import current_carrier
@@ -56,10 +57,9 @@ from penguiflow.actors import (
     MailboxEmpty,
     MailboxStatistics,
 )
-from penguiflow.distributed import _bridge
 from penguiflow.distributed._codec import decode, encode
+from penguiflow.distributed._protocol import ROOKERY_CODE, CancelNotice, ResultEntry, WorkEntry
 from penguiflow.distributed._redis import checkpoint, ensure_group, redis_errors
-from penguiflow.distributed._wire import ROOKERY_CODE, CancelNotice, ResultEntry, WorkEntry
 from penguiflow.errors import FlowError, FlowErrorCode, SerializationError
 
 if TYPE_CHECKING:
@@ -141,16 +141,16 @@ class _Pending:
         self.dropped = False
 
 
-class RemoteMailbox(Mailbox):
+class RemoteMailbox:
     """The mailbox of a node whose work happens in worker processes.
 
-    The actor kernel hosts the node's local actor on it through the public
-    ``MailboxLike`` surface (``poll``, ``next``, ``last_lane``, ...); it is
-    still a ``Mailbox`` subclass because the flow runtime types its node
-    mailboxes as ``Mailbox``. Every method the runtime uses is overridden, and
-    the inherited lanes stay empty. Taking an item (``get``, ``next``) runs the
-    return pump instead and returns only a kernel message; ``poll`` never
-    takes one.
+    Implements ``penguiflow.actors.MailboxLike``: the actor kernel hosts the
+    node's local actor on it, and the flow puts the node's items on it
+    (``penguiflow.hosting.replace_mailbox``). Putting an item sends it to the
+    workers; taking one (``get``, ``next``) runs the return pump instead, which
+    delivers the workers' results into the flow and returns only a kernel
+    message; ``poll`` never takes one. It has no self lane: the node's own
+    controller loop runs in the worker.
     """
 
     def __init__(
@@ -167,7 +167,6 @@ class RemoteMailbox(Mailbox):
         block_ms: int,
         return_ttl_ms: int = 600_000,
     ) -> None:
-        super().__init__(0)
         self._redis = redis
         self._flow = flow
         self._node = node
@@ -182,6 +181,8 @@ class RemoteMailbox(Mailbox):
         self._edges: dict[int, int] = {}  # lane -> edge index; set by attach()
         self._edge_names: dict[int, str] = {}
         self.lanes = 1
+        self.last_lane = SYSTEM_LANE  # next() only ever returns kernel messages
+        self._closed = False
         self._next_seq = 0  # the next ref; every lower one was issued (sent or not)
         self._live: dict[int, _Pending] = {}  # every unanswered item by ref, in send order
         self._unsent: deque[_Pending] = deque()
@@ -216,6 +217,23 @@ class RemoteMailbox(Mailbox):
     # -- mailbox surface used by the runtime ---------------------------------------
     def __len__(self) -> int:
         return len(self._live)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called (the local actor stopped for good)."""
+        return self._closed
+
+    def put_self(self, item: Any) -> None:
+        """Refuse: a distributed node's self-edge runs in the worker, never here.
+
+        Raises:
+            RuntimeError: always.
+        """
+        raise RuntimeError(f"node {self._name!r} is distributed: it has no local self lane")
+
+    def requeue_front(self, item: Any, lane: int = 0) -> None:
+        """Put a kernel message back in front (the only kind ``next`` hands out)."""
+        self._system_items.appendleft(item)
 
     def _at_capacity(self) -> bool:
         return self.capacity > 0 and len(self._live) + self._reserved >= self.capacity
@@ -340,6 +358,7 @@ class RemoteMailbox(Mailbox):
 
     def close(self) -> list[Delivery]:
         """Return no leftovers: queued entries stay in Redis for the workers."""
+        self._closed = True
         return []
 
     def snapshot(self, lane: int | None = None) -> tuple[Any, ...]:
@@ -609,9 +628,9 @@ class RemoteMailbox(Mailbox):
             code, item = outputs[index]
             try:
                 if code == ROOKERY_CODE:
-                    await flow._emit_to_rookery(item, source=self._node)
+                    await hosting.deliver_to_rookery(flow, item, source=self._node)
                 else:
-                    await _bridge.inject(flow, code, item)
+                    await hosting.inject(flow, code, item)
             except (KeyError, IndexError) as exc:
                 # An edge this flow does not have: the worker built another graph.
                 _log.error("distributed_bad_result", node=self._name, error=repr(exc))
@@ -621,13 +640,13 @@ class RemoteMailbox(Mailbox):
         if pending.dropped:
             return
         self._forget(pending)
-        await _bridge.finish(flow, pending.item)
+        await hosting.finish(flow, pending.item)
 
     async def _fail(self, pending: _Pending, error: str) -> None:
         _log.error(
             "distributed_node_failed", node=self._name, trace_id=pending.trace_id, error=error
         )
-        if pending.trace_id is not None and _bridge.emits_errors(self._flow):
+        if pending.trace_id is not None and hosting.emits_errors(self._flow):
             flow_error = FlowError(
                 trace_id=pending.trace_id,
                 node_name=self._name,
@@ -635,7 +654,7 @@ class RemoteMailbox(Mailbox):
                 code=FlowErrorCode.NODE_EXCEPTION,
                 message=error,
             )
-            await self._flow._emit_to_rookery(flow_error, source=self._node)
+            await hosting.deliver_to_rookery(self._flow, flow_error, source=self._node)
 
     def _forget(self, pending: _Pending) -> None:
         self._live.pop(pending.seq, None)

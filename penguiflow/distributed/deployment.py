@@ -21,11 +21,11 @@ import uuid
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from penguiflow import hosting
 from penguiflow._logging import get_logger
-from penguiflow.distributed import _bridge
 from penguiflow.distributed._origin import RemoteMailbox
+from penguiflow.distributed._protocol import Keys
 from penguiflow.distributed._redis import connect, redis_errors
-from penguiflow.distributed._wire import Keys
 from penguiflow.distributed.ratelimit import RedisRateLimiter
 
 if TYPE_CHECKING:
@@ -96,20 +96,31 @@ class RedisDeployment:
         its own ``rate_limiter=``.
 
         Raises:
-            RuntimeError: the flow is running, or this deployment was applied already.
+            RuntimeError: the flow is running, a chosen node has items queued
+                (they would be stranded in its local mailbox), or this
+                deployment was applied already.
             ValueError: a node name is missing or not unique in the flow.
         """
-        if flow._running:
+        if hosting.is_running(flow):
             raise RuntimeError("apply a deployment before flow.run()")
         if self._mailboxes:
             raise RuntimeError("this deployment was already applied to a flow")
-        found = [_bridge.find_node(flow, name) for name in self.nodes]
-        _bridge.share_rate_limits(flow, RedisRateLimiter(self._redis, prefix=self.keys.prefix))
+        found = [hosting.node_named(flow, name) for name in self.nodes]
+        # Checked for every node first, so a refused deployment changes nothing.
+        snapshots = flow.mailboxes()
+        for node in found:
+            queued = snapshots[str(node.name)].depth
+            if queued:
+                raise RuntimeError(
+                    f"node {node.name!r} has {queued} queued item(s); a deployment "
+                    "would strand them (apply it before emitting, or once the flow is idle)"
+                )
+        hosting.share_rate_limiter(flow, RedisRateLimiter(self._redis, prefix=self.keys.prefix))
         for node in found:
             fan_in = sum(1 for f in flow.edges if f.target is node and f.source is not node)
             capacity = self.capacity
             if capacity is None:
-                capacity = max(0, _bridge.queue_maxsize(flow)) * max(1, fan_in)
+                capacity = max(0, hosting.capacity(flow)) * max(1, fan_in)
             name = str(node.name)
             mailbox = RemoteMailbox(
                 redis=self._redis,
@@ -123,7 +134,7 @@ class RedisDeployment:
                 block_ms=self.block_ms,
                 return_ttl_ms=self.return_ttl_ms,
             )
-            mailbox.attach(_bridge.mount_remote(flow, node, mailbox))
+            mailbox.attach(hosting.replace_mailbox(flow, node, mailbox))
             self._mailboxes[name] = mailbox
         return flow
 

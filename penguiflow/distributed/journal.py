@@ -14,6 +14,9 @@ Layout under ``<namespace>:journal:`` (one Redis server; not for Redis Cluster):
 and per-trace index sets ``te:``/``ts:``/``tp:``/``ti:<trace>``. ``load`` reads
 it all in one script, a consistent view; settled traces are scanned too, so it
 grows with the number of traces ever journaled.
+
+It stays one module past ~400 lines: the Lua scripts and the calls that run
+them are one protocol over the same keys.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import sys
 from collections.abc import Sequence
 
 from penguiflow.distributed._host import FlowFactory, NodeHost
+from penguiflow.distributed._protocol import Keys
 from penguiflow.distributed._redis import connect, redis_errors
-from penguiflow.distributed._wire import Keys
 
 __all__ = ["describe_exit", "load_flow_factory", "main", "run_worker"]
 

@@ -1,6 +1,6 @@
 """``RemoteNode``: a flow node whose work runs on a remote agent.
 
-The node uses only the public runtime hooks of runtime.md §14
+The node uses only the public runtime hooks of ``PenguiFlow``
 (``record_remote_event``, ``save_remote_binding``, ``ensure_trace_event``,
 ``register_external_task``) and ``Context.emit_chunk``, so it works with any
 runtime offering them.
@@ -27,7 +27,7 @@ __all__ = ["RemoteNode", "estimate_json_bytes"]
 
 
 class _Runtime(Protocol):
-    """The slice of ``PenguiFlow`` a remote node needs (runtime.md §14)."""
+    """The slice of ``PenguiFlow`` a remote node needs (its public hooks)."""
 
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event: ...
 

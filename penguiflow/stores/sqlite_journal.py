@@ -6,6 +6,9 @@ transaction; writes queued while a transaction is in flight share the next one
 commit per batch. The database is in WAL mode with ``synchronous=NORMAL``: a
 committed transaction survives a crash of the process (kill -9); only a crash
 of the operating system or a power loss can lose the last commits.
+
+It stays one module past ~400 lines: the schema and the statements that rely on
+it are one concept; split, a change to a table would span two files.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 ``assert_preserves_message_envelope``), as the 2.2.5 contract pins it. The
 3.0 additions are importable from here too (explicit re-exports below):
 ``FakeClock``, ``EventRecorder``, ``inspect_mailboxes``, ``wait_idle``,
-``format_mailboxes``, ``clear_recorded_events``, ``Simulation``, the
+``format_mailboxes``, ``trace_counts``, ``clear_recorded_events``, ``Simulation``, the
 in-memory fakes ``InMemoryStateStore``, ``InMemoryMessageBus`` and
 ``InMemoryRemoteTransport`` (with ``HOLD``, ``RemoteCancel``), the fault-injection
 harness ``FaultPlan``, ``FaultKind``, ``FaultStatistics``, ``InjectedFault``,
@@ -48,6 +48,7 @@ from penguiflow.testkit._journal_contracts import check_journal as check_journal
 from penguiflow.testkit._journal_contracts import check_journal_reopen as check_journal_reopen
 from penguiflow.testkit._mailboxes import format_mailboxes as format_mailboxes
 from penguiflow.testkit._mailboxes import inspect_mailboxes as inspect_mailboxes
+from penguiflow.testkit._mailboxes import trace_counts as trace_counts
 from penguiflow.testkit._mailboxes import wait_idle as wait_idle
 from penguiflow.testkit._ratelimit_contracts import RATE_LIMITER_CHECKS as RATE_LIMITER_CHECKS
 from penguiflow.testkit._ratelimit_contracts import check_rate_limiter as check_rate_limiter

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # Its public home is penguiflow.core, which keeps it outside __all__ (2.2.5 surface).
-    from penguiflow._runtime.flow import MailboxSnapshot
+    from penguiflow.core import MailboxSnapshot
 
-__all__ = ["format_mailboxes", "inspect_mailboxes", "wait_idle"]
+__all__ = ["format_mailboxes", "inspect_mailboxes", "trace_counts", "wait_idle"]
 
 
 def inspect_mailboxes(flow: Any) -> dict[str, MailboxSnapshot]:
@@ -26,6 +26,21 @@ def inspect_mailboxes(flow: Any) -> dict[str, MailboxSnapshot]:
     """
     # A fresh dict, so a test may pop or filter entries without touching the flow.
     return dict(flow.mailboxes())
+
+
+def trace_counts(flow: Any) -> dict[str, int]:
+    """Return the outstanding items of every active trace of ``flow``, by trace id.
+
+    An item is outstanding from the moment it is put on an edge until a node
+    finished it or it was fetched from Rookery; a trace missing from the dict
+    has none. A copy, so a test may compare it (``== {}`` once every trace
+    ended) without touching the flow.
+
+    .. versionadded:: 3.0
+    """
+    from penguiflow import hosting
+
+    return hosting.outstanding(flow)
 
 
 async def wait_idle(flow: Any, *, timeout: float | None = None) -> None:

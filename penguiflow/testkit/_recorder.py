@@ -11,6 +11,7 @@ session that touched it.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -90,12 +91,13 @@ class FlowRecorder:
 
 
 def ensure_recorder(flow: Any) -> FlowRecorder:
-    """Return the flow's recorder, appending one to ``flow._middlewares`` the first time."""
-    middlewares: list[Any] = flow._middlewares
-    for middleware in middlewares:
-        if isinstance(middleware, FlowRecorder):
-            return middleware
-    recorder = FlowRecorder()
-    # add_middleware is the public door; _middlewares is the 2.2.5 compat list it feeds.
-    flow.add_middleware(recorder)
+    """Return the flow's recorder, adding one as a middleware the first time."""
+    recorder = _RECORDERS.get(flow)
+    if recorder is None:
+        recorder = _RECORDERS[flow] = FlowRecorder()
+        flow.add_middleware(recorder)
     return recorder
+
+
+# One recorder per flow, held weakly: a test's flow is not kept alive by the testkit.
+_RECORDERS: weakref.WeakKeyDictionary[Any, FlowRecorder] = weakref.WeakKeyDictionary()

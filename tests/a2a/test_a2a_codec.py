@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from penguiflow_a2a._wire import Endpoint, choose_endpoint, read_task_update, result_of_parts
+from penguiflow_a2a._replies import Endpoint, choose_endpoint, read_task_update, result_of_parts
 from penguiflow_a2a.codec import V0_3, V1_0, message_payload, parse_message
 from penguiflow_a2a.errors import A2AError
 from penguiflow_a2a.tasks import part_for, timestamp

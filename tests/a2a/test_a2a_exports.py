@@ -58,3 +58,11 @@ def test_package_imports_without_aiohttp() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_auth_hook_lives_in_auth_and_keeps_its_app_path() -> None:
+    import penguiflow_a2a.app
+    import penguiflow_a2a.auth
+
+    assert penguiflow_a2a.auth.__all__ == ["AuthHook"]
+    assert penguiflow_a2a.app.AuthHook is penguiflow_a2a.auth.AuthHook

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from penguiflow import Headers, Message, Node, NodePolicy, create
+from penguiflow import Headers, Message, Node, NodePolicy, create, hosting
 
 POLICY = NodePolicy(validate="none")
 
@@ -82,7 +82,7 @@ async def test_plain_fetch_returns_the_bare_payload(flow: Any) -> None:
 
 
 async def test_items_delivered_from_outside_a_node_have_no_trace(flow: Any) -> None:
-    await flow._emit_to_rookery({"status": "ok"})
+    await hosting.deliver_to_rookery(flow, {"status": "ok"})
     async with asyncio.timeout(5):
         delivery = await flow.fetch_traced()
     assert (delivery.item, delivery.trace_id) == ({"status": "ok"}, None)

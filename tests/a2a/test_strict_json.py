@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from penguiflow.types import StreamChunk
-from penguiflow_a2a._fastapi_json import fastapi_dumps
+from penguiflow_a2a._legacy_json import fastapi_dumps
 from penguiflow_a2a._sse import chunk_event, data_event, named_event
 from penguiflow_a2a._strict_json import MAX_OUTPUT_DEPTH, NotJsonError, strict_dumps, strict_value
 from penguiflow_a2a.adapter import _internal_error_event

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from penguiflow import FinalAnswer, Headers, Message, Node, NodePolicy
+from penguiflow import FinalAnswer, Headers, Message, Node, NodePolicy, hosting
 from penguiflow.bus import BusEnvelope
 from penguiflow.testkit._stores import InMemoryMessageBus
 
@@ -222,7 +222,7 @@ async def test_direct_rookery_delivery_is_published(
     bus = InMemoryMessageBus()
     flow = flow_factory(Node(echo, name="echo", policy=NONE).to(), message_bus=bus)
     flow.run()
-    await flow._emit_to_rookery({"status": "working"})
+    await hosting.deliver_to_rookery(flow, {"status": "working"})
     assert await fetch(flow) == {"status": "working"}
     (envelope,) = bus.published
     assert (envelope.target, envelope.payload, envelope.trace_id) == (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from penguiflow._runtime.run_state import RunState
 from penguiflow.core import PenguiFlow
 from penguiflow.metrics import FlowEvent
 from penguiflow.types import Headers, Message
@@ -47,3 +48,12 @@ async def fetch(flow: PenguiFlow, **kwargs: Any) -> Any:
 async def idle(flow: PenguiFlow) -> None:
     async with asyncio.timeout(5):
         await flow.wait_idle()
+
+
+def run_state(flow: PenguiFlow) -> RunState:
+    """The flow's ``RunState``, for white-box tests of the runtime's own bookkeeping.
+
+    The one place the core tests reach behind the public API (trace book, event
+    pipeline); everything else goes through ``penguiflow.testkit``.
+    """
+    return flow._run

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from core_support import Recorder, fetch, idle, message
 
+from penguiflow import hosting
 from penguiflow.core import PenguiFlow, TraceCancelled, create
 from penguiflow.node import Node
+from penguiflow.testkit import trace_counts
 
 MakeFlow = Callable[..., PenguiFlow]
 
@@ -90,7 +92,7 @@ async def test_cancel_running_trace_event_sequence(make_flow: MakeFlow, recorder
     assert finish.node_name == "Rookery"
     assert (finish.trace_pending, finish.trace_inflight, finish.trace_cancelled) == (0, 0, False)
     assert "node_failed" not in recorder.kinds()
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
     assert msg.trace_id not in flow._trace_events
 
 
@@ -128,7 +130,7 @@ async def test_cancel_purges_queued_items_and_keeps_other_traces(
     blocker.release.set()
     assert await fetch(flow) is kept
     await recorder.wait_for("trace_cancel_finish")
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_cancel_removes_queued_rookery_items(make_flow: MakeFlow) -> None:
@@ -140,11 +142,11 @@ async def test_cancel_removes_queued_rookery_items(make_flow: MakeFlow) -> None:
     msg = message()
     await flow.emit(msg)
     await idle(flow)
-    await flow._emit_to_rookery(msg)  # a second Rookery item of the same trace
+    await hosting.deliver_to_rookery(flow, msg)  # a second Rookery item of the same trace
     assert flow.mailboxes()["Rookery"].depth == 2
     assert await flow.cancel(msg.trace_id) is True
     assert flow.mailboxes()["Rookery"].depth == 0
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_late_item_of_cancelled_trace_is_dropped(
@@ -171,7 +173,7 @@ async def test_late_item_of_cancelled_trace_is_dropped(
     await flow.emit(msg, to=a)
     async with asyncio.timeout(5):
         await started.wait()
-    flow._traces.ensure_event(msg.trace_id).set()  # flag only, nothing purged yet
+    flow.ensure_trace_event(msg.trace_id).set()  # flag only, nothing purged yet
     await flow.emit(msg, to=b)
     await recorder.wait_for("trace_cancel_drop")
     assert calls == []
@@ -204,7 +206,7 @@ async def test_trace_cancelled_escaping_a_node_is_not_an_error(
     await recorder.wait_for("node_trace_cancelled")
     await idle(flow)
     assert recorder.kinds("n") == ["node_start", "node_trace_cancelled"]
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 @pytest.mark.parametrize("item", [pytest.param("traceless", id="traceless"), "traced"])
@@ -273,7 +275,7 @@ async def test_cancel_purges_queued_controller_hops(
     async with asyncio.timeout(5):
         await started.wait()
     queued_hop = running.model_copy()
-    flow._contexts[node].emit_nowait(queued_hop, to=node)  # a hop waiting on the self lane
+    flow.context(node).emit_nowait(queued_hop, to=node)  # a hop waiting on the self lane
     assert await flow.cancel(running.trace_id) is True
     await recorder.wait_for("trace_cancel_finish")
     assert recorder.of("trace_cancel_drop") == []  # purged, not dropped on arrival

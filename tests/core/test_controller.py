@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import Recorder, fetch, idle, message
+from core_support import Recorder, fetch, idle, message, run_state
 
 from penguiflow.core import (
     BUDGET_EXCEEDED_TEXT,
@@ -167,7 +167,7 @@ async def test_unbounded_loop_streams_each_hop_and_dedups_reemits(make_flow: Mak
     assert hops == [1, 2, 3, 4]
     assert passes == [0, 1, 2, 3, 4]
     await idle(flow)
-    assert flow._traces.memo == {}
+    assert run_state(flow).traces.memo == {}
 
 
 async def test_streamed_hops_are_deep_copies(make_flow: MakeFlow) -> None:

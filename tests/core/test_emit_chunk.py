@@ -9,7 +9,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from core_support import fetch, idle, message
+from core_support import fetch, idle, message, run_state
 
 from penguiflow.core import PenguiFlow
 from penguiflow.node import Node
@@ -133,10 +133,10 @@ async def test_stop_releases_trace_capacity_waiters(make_flow: MakeFlow) -> None
         await flow.emit_chunk(parent=parent, text="1")
     stalled = asyncio.create_task(flow.emit_chunk(parent=parent, text="2"))
     await asyncio.sleep(0)
-    assert parent.trace_id in flow._traces.waiters  # waiting for trace capacity
+    assert parent.trace_id in run_state(flow).traces.waiters  # waiting for trace capacity
     flow.run()
     await flow.stop()  # clears the bookkeeping and wakes the waiter
-    assert flow._traces.waiters == {}
+    assert run_state(flow).traces.waiters == {}
     flow.run()  # the waiter now only waits for edge room, which the nodes free
     async with asyncio.timeout(5):
         chunk = await stalled
@@ -149,7 +149,7 @@ async def test_chunk_fields_are_validated(make_flow: MakeFlow) -> None:
     """A chunk is validated like ``StreamChunk(...)``: a non-text ``text`` is rejected."""
     flow = make_flow(Node(echo, name="n").to())
     flow.run()
-    ctx = flow._contexts[flow.nodes[0]]
+    ctx = flow.context(flow.nodes[0])
     with pytest.raises(pydantic.ValidationError) as caught:
         await ctx.emit_chunk(parent=message(), text=["not", "text"])  # type: ignore[arg-type]
     assert caught.value.title == "StreamChunk"
@@ -160,7 +160,7 @@ async def test_chunk_and_envelope_meta_are_copies(make_flow: MakeFlow) -> None:
     """Neither the chunk nor its envelope shares a dict with the caller or the parent."""
     flow = make_flow(Node(echo, name="n").to())
     flow.run()
-    ctx = flow._contexts[flow.nodes[0]]
+    ctx = flow.context(flow.nodes[0])
     parent = message()
     parent.meta["p"] = 1
     meta = {"c": 1}
@@ -177,7 +177,7 @@ async def test_chunk_and_envelope_meta_are_copies(make_flow: MakeFlow) -> None:
 async def test_chunk_meta_may_be_any_mapping(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo, name="n").to())
     flow.run()
-    ctx = flow._contexts[flow.nodes[0]]
+    ctx = flow.context(flow.nodes[0])
     chunk = await ctx.emit_chunk(parent=message(), text="t", meta=MappingProxyType({"c": 1}))  # type: ignore[arg-type]
     assert chunk.meta == {"c": 1}
     assert type(chunk.meta) is dict

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import fetch, idle, message
+from core_support import fetch, idle, message, run_state
 
+from penguiflow import hosting
 from penguiflow.core import OPEN_SEA, ROOKERY, Context, Endpoint, PenguiFlow
 from penguiflow.node import Node
+from penguiflow.testkit import trace_counts
 from penguiflow.types import FinalAnswer
 
 MakeFlow = Callable[..., PenguiFlow]
@@ -34,14 +36,14 @@ async def test_emit_to_one_ingress_node(make_flow: MakeFlow) -> None:
     flow.run()
     await flow.emit("x", to=b)
     assert await fetch(flow, from_=b) == "x"
-    assert flow._contexts[ROOKERY].queue_depth_in() == 0
+    assert flow.context(ROOKERY).queue_depth_in() == 0
 
 
 async def test_emit_to_a_sequence_of_targets(make_flow: MakeFlow) -> None:
     a, b = Node(echo, name="a"), Node(echo, name="b")
     flow = make_flow(a.to(), b.to())
     await flow.emit("x", to=[a, b])
-    assert flow._contexts[OPEN_SEA].queue_depth_out() == 2
+    assert flow.context(OPEN_SEA).queue_depth_out() == 2
 
 
 async def test_emit_to_non_ingress_raises_key_error(make_flow: MakeFlow) -> None:
@@ -116,7 +118,7 @@ async def test_none_result_emits_nothing_but_succeeds(make_flow: MakeFlow, recor
     flow.run()
     await flow.emit(message())
     await recorder.wait_for("node_success")
-    assert flow._contexts[ROOKERY].queue_depth_in() == 0
+    assert flow.context(ROOKERY).queue_depth_in() == 0
 
 
 async def test_final_answer_message_bypasses_successors(make_flow: MakeFlow) -> None:
@@ -218,7 +220,7 @@ async def test_detached_context_has_nothing_to_fetch() -> None:
 async def test_rookery_fetch_nowait_raises_queue_empty(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo).to())
     with pytest.raises(asyncio.QueueEmpty) as info:
-        flow._contexts[ROOKERY].fetch_nowait()
+        flow.context(ROOKERY).fetch_nowait()
     assert str(info.value) == "no messages available"
 
 
@@ -228,27 +230,27 @@ async def test_rookery_fetch_nowait_returns_waiting_item(make_flow: MakeFlow) ->
     msg = message()
     await flow.emit(msg)
     await idle(flow)
-    assert flow._contexts[ROOKERY].fetch_nowait() is msg
-    assert flow._traces.counts == {}
+    assert flow.context(ROOKERY).fetch_nowait() is msg
+    assert trace_counts(flow) == {}
 
 
 async def test_context_counts_and_depths(make_flow: MakeFlow) -> None:
     a, b, c = Node(echo, name="a"), Node(echo, name="b"), Node(echo, name="c")
     flow = make_flow(a.to(b, c))
-    ctx = flow._contexts[a]
+    ctx = flow.context(a)
     assert ctx.runtime is flow
     assert ctx.owner is a
     assert ctx.outgoing_count() == 2
     await flow.emit("x")
     assert ctx.queue_depth_in() == 1
     assert ctx.queue_depth_out() == 0
-    assert flow._contexts[b].queue_depth_in() == 0
+    assert flow.context(b).queue_depth_in() == 0
 
 
 async def test_node_context_fetch_reads_its_own_edges(make_flow: MakeFlow) -> None:
     a = Node(echo, name="a")
     flow = make_flow(a.to())
-    ctx = flow._contexts[a]
+    ctx = flow.context(a)
     await flow.emit("x")
     async with asyncio.timeout(5):
         assert await ctx.fetch() == "x"
@@ -257,12 +259,12 @@ async def test_node_context_fetch_reads_its_own_edges(make_flow: MakeFlow) -> No
     with pytest.raises(KeyError, match=r"Unknown target Rookery for a"):
         await ctx.fetch(from_=ROOKERY)
     with pytest.raises(RuntimeError, match=r"no incoming floes"):
-        await flow._contexts[OPEN_SEA].fetch()
+        await flow.context(OPEN_SEA).fetch()
 
 
 async def test_no_outgoing_edges_makes_emit_a_noop(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo).to())
-    rookery = flow._contexts[ROOKERY]
+    rookery = flow.context(ROOKERY)
     await rookery.emit("x", to=OPEN_SEA)
     rookery.emit_nowait("x")
     assert rookery.outgoing_count() == 0
@@ -278,16 +280,16 @@ async def test_empty_flow_emit_is_a_silent_noop(make_flow: MakeFlow) -> None:
 async def test_emit_to_rookery_compat_is_counted_and_fetchable(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo).to())
     msg = message()
-    await flow._emit_to_rookery(msg)
-    assert flow._traces.pending(msg.trace_id) == 1
+    await hosting.deliver_to_rookery(flow, msg)
+    assert trace_counts(flow).get(msg.trace_id, 0) == 1
     assert await fetch(flow) is msg
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_rookery_buffer_used_without_egress_edges(make_flow: MakeFlow) -> None:
     a, b = Node(echo, name="a"), Node(echo, name="b")
     flow = make_flow(a.to(b), b.to(a), allow_cycles=True)
-    await flow._emit_to_rookery("buffered")
+    await hosting.deliver_to_rookery(flow, "buffered")
     assert await fetch(flow) == "buffered"
 
 
@@ -296,7 +298,7 @@ async def test_emit_nowait_swallows_a_streamed_wm_hop(make_flow: MakeFlow) -> No
 
     flow = make_flow(Node(echo).to())
     msg = message(WM(query="q", hops=2))
-    flow._traces.memo[msg.trace_id] = 3  # as if the loop had streamed hop 3 already
+    run_state(flow).traces.memo[msg.trace_id] = 3  # as if the loop had streamed hop 3 already
     flow.emit_nowait(msg)
     assert flow.mailboxes()["echo"].depth == 0
 
@@ -307,11 +309,11 @@ async def test_cancelled_emit_uncounts_its_item(make_flow: MakeFlow) -> None:
     msg = message()
     blocked = asyncio.create_task(flow.emit(msg))
     await asyncio.sleep(0)
-    assert flow._traces.pending(msg.trace_id) == 1  # counted before the put
+    assert trace_counts(flow).get(msg.trace_id, 0) == 1  # counted before the put
     blocked.cancel()
     with pytest.raises(asyncio.CancelledError):
         await blocked
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_fetch_traced_names_the_producing_trace(make_flow: MakeFlow) -> None:

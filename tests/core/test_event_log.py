@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import Recorder, fetch, message
+from core_support import Recorder, fetch, message, run_state
 
 from penguiflow.core import PenguiFlow, create
 from penguiflow.metrics import FlowEvent
@@ -126,10 +126,10 @@ async def test_log_only_records_match_the_flow_event_payload(
     """With no middleware or store, the record's attributes are FlowEvent.to_payload()."""
     node = Node(echo, name="n")
     flow = create(node.to(), clock=clock)
-    events = flow._events
-    ctx = flow._contexts[node]
+    events = run_state(flow).events
+    ctx = flow.context(node)
     if trace_id is not None:
-        flow._traces.add(trace_id)
+        run_state(flow).traces.add(trace_id)
     built = events.build("node_error", ctx, trace_id, attempt=1, latency_ms=2.5, extra=extra)
     direct = events._payload("node_error", ctx, trace_id, 1, 2.5, extra)
     assert list(direct.items()) == list(built.to_payload().items())

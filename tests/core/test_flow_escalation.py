@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from core_support import Recorder, fetch, idle, message
 
-from penguiflow._runtime.supervision import RESTART_INTENSITY
+from penguiflow._runtime.run_tree import RESTART_INTENSITY
 from penguiflow.core import PenguiFlow
 from penguiflow.errors import Escalated, FlowError
 from penguiflow.node import Node
-from penguiflow.testkit import FakeClock
+from penguiflow.testkit import FakeClock, trace_counts
 from penguiflow.types import Headers, Message
 
 MakeFlow = Callable[..., PenguiFlow]
@@ -73,7 +73,7 @@ async def test_failure_is_exposed_and_later_fetches_raise_it(
     with pytest.raises(Escalated):
         await fetch(flow)
     assert isinstance(flow.failure, Escalated)
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_fetch_waiting_for_a_result_that_cannot_come_raises(
@@ -92,7 +92,7 @@ async def test_fetch_waiting_for_a_result_that_cannot_come_raises(
         *(["crashed"] * (POISON - 1)),
         "escalated",
     ]
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_emit_into_a_failed_run_raises(make_flow: MakeFlow, clock: FakeClock) -> None:

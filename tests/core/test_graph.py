@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from penguiflow import hosting
 from penguiflow.core import OPEN_SEA, ROOKERY, CycleError, Endpoint, Floe, PenguiFlow, create
 from penguiflow.node import Node
 
@@ -20,18 +21,18 @@ def node(name: str, *, allow_cycle: bool = False) -> Node:
 
 
 def edges(flow: PenguiFlow) -> set[tuple[str, str]]:
-    return {(f.source.name, f.target.name) for f in flow._floes}
+    return {(f.source.name, f.target.name) for f in flow.edges}
 
 
 def test_create_forwards_to_the_constructor() -> None:
     a = node("a")
     flow = create(a.to(), queue_maxsize=3)
     assert isinstance(flow, PenguiFlow)
-    assert flow._queue_maxsize == 3
+    assert hosting.capacity(flow) == 3
 
 
 def test_empty_flow_is_allowed() -> None:
-    assert list(create()._floes) == []
+    assert list(create().edges) == []
 
 
 def test_endpoints() -> None:
@@ -58,13 +59,13 @@ def test_nodes_are_in_declaration_order_and_edges_equal_floes() -> None:
     a, b, c = node("a"), node("b"), node("c")
     flow = create(a.to(b), c.to(), b.to(c))
     assert flow.nodes == (a, b, c)
-    assert flow.edges == tuple(flow._floes)
+    assert flow.edges == tuple(flow.edges)
 
 
 def test_duplicate_edges_collapse() -> None:
     a, b = node("a"), node("b")
     flow = create(a.to(b), a.to(b), b.to())
-    assert len([f for f in flow._floes if f.source is a]) == 1
+    assert len([f for f in flow.edges if f.source is a]) == 1
 
 
 def test_successor_only_nodes_are_egress() -> None:
@@ -99,7 +100,7 @@ def test_self_loop_without_allow_cycle_raises() -> None:
 def test_allow_cycles_accepts_cycles_and_pure_cycle_has_no_ingress() -> None:
     a, b = node("a"), node("b")
     flow = create(a.to(b), b.to(a), allow_cycles=True)
-    assert not [f for f in flow._floes if f.source == OPEN_SEA]
+    assert not [f for f in flow.edges if f.source == OPEN_SEA]
 
 
 def test_self_loop_without_allow_cycle_counts_as_incoming_edge() -> None:
@@ -133,7 +134,7 @@ async def test_standalone_floe_has_a_queue() -> None:
 def test_runtime_edges_expose_queue_sizes() -> None:
     a = node("a")
     flow = create(a.to(), queue_maxsize=1)
-    ingress = next(f for f in flow._floes if f.source == OPEN_SEA)
+    ingress = next(f for f in flow.edges if f.source == OPEN_SEA)
     flow.emit_nowait("x")
     assert ingress.queue.qsize() == 1
     assert ingress.queue.full()
@@ -143,8 +144,15 @@ def test_runtime_edges_expose_queue_sizes() -> None:
 def test_context_maps_name_successors_and_predecessors() -> None:
     a, b = node("a"), node("b")
     flow = create(a.to(b))
-    assert set(flow._contexts[a]._outgoing) == {b}
-    assert set(flow._contexts[b]._outgoing) == {ROOKERY}
-    assert set(flow._contexts[a]._incoming) == {OPEN_SEA}
-    assert set(flow._contexts[ROOKERY]._incoming) == {b}
-    assert {k.name for k in flow._contexts[OPEN_SEA]._outgoing} == {"a"}
+    assert set(flow.context(a)._outgoing) == {b}
+    assert set(flow.context(b)._outgoing) == {ROOKERY}
+    assert set(flow.context(a)._incoming) == {OPEN_SEA}
+    assert set(flow.context(ROOKERY)._incoming) == {b}
+    assert {k.name for k in flow.context(OPEN_SEA)._outgoing} == {"a"}
+
+
+def test_a_context_names_its_successors() -> None:
+    a, b = node("a"), node("b")
+    flow = create(a.to(b))
+    assert flow.context(a).successors() == (b,)
+    assert flow.context(b).successors() == (ROOKERY,)

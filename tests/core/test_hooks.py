@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from core_support import Recorder, fetch, message
 
+from penguiflow import hosting
 from penguiflow.core import PenguiFlow
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
@@ -168,7 +169,7 @@ async def test_rookery_buffer_delivery_is_published(make_flow: MakeFlow) -> None
     bus = Bus()
     a, b = Node(echo, name="a"), Node(echo, name="b")
     flow = make_flow(a.to(b), b.to(a), allow_cycles=True, message_bus=bus)
-    await flow._emit_to_rookery("x", source=a)
+    await hosting.deliver_to_rookery(flow, "x", source=a)
     assert [e.edge for e in bus.envelopes] == ["a->Rookery"]
 
 
@@ -199,7 +200,7 @@ async def test_record_remote_event(
         await flow.record_remote_event(
             event="remote_call_start",
             node=node,
-            context=flow._contexts[node],
+            context=flow.context(node),
             trace_id="t",
             latency_ms=0.0,
             level=logging.DEBUG,

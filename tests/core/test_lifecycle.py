@@ -8,11 +8,12 @@ from typing import Any
 
 import pydantic
 import pytest
-from core_support import Recorder, fetch, idle, message
+from core_support import Recorder, fetch, idle, message, run_state
 
 from penguiflow.core import PenguiFlow, create
 from penguiflow.node import Node, NodePolicy
 from penguiflow.registry import ModelRegistry
+from penguiflow.testkit import trace_counts
 
 MakeFlow = Callable[..., PenguiFlow]
 
@@ -25,7 +26,7 @@ def test_run_requires_a_running_loop() -> None:
     flow = create(Node(echo).to())
     with pytest.raises(RuntimeError):
         flow.run()
-    assert flow._running is False
+    assert flow.running is False
 
 
 async def test_run_twice_raises(make_flow: MakeFlow) -> None:
@@ -44,8 +45,8 @@ async def test_registry_coverage_lists_missing_nodes_sorted(make_flow: MakeFlow)
     assert str(info.value) == (
         "ModelRegistry is missing entries for nodes requiring validation: a, b"
     )
-    assert flow._running is False
-    assert flow._tasks == []
+    assert flow.running is False
+    assert flow.supervisor is None
 
 
 async def test_registry_property(make_flow: MakeFlow) -> None:
@@ -63,18 +64,18 @@ async def test_registry_property(make_flow: MakeFlow) -> None:
 async def test_stop_is_a_noop_when_not_running() -> None:
     flow = create(Node(echo).to())
     await flow.stop()
-    assert flow._running is False
+    assert flow.running is False
 
 
 async def test_running_flag_and_tasks(make_flow: MakeFlow) -> None:
     flow = make_flow(Node(echo, name="a").to(Node(echo, name="b")))
     flow.run()
-    assert flow._running is True
+    assert flow.running is True
     assert len(flow._tasks) == 2
     tasks = list(flow._tasks)
     await flow.stop()
-    assert flow._running is False
-    assert flow._tasks == []
+    assert flow.running is False
+    assert flow.supervisor is None
     assert all(task.done() for task in tasks)
 
 
@@ -135,7 +136,7 @@ async def test_rookery_items_stay_fetchable_after_stop(make_flow: MakeFlow) -> N
     await flow.emit("x")
     await idle(flow)
     await flow.stop()
-    assert flow._contexts[flow._graph.floes[-1].target].fetch_nowait() == "x"
+    assert flow.context(flow.edges[-1].target).fetch_nowait() == "x"
 
 
 async def test_stop_leaves_no_task_behind(make_flow: MakeFlow) -> None:
@@ -157,8 +158,8 @@ async def test_per_trace_counts_return_to_zero(make_flow: MakeFlow) -> None:
     await fetch(flow)
     await fetch(flow)
     await idle(flow)
-    assert flow._traces.counts == {}
-    assert flow._traces.invoking(msg.trace_id) == 0
+    assert trace_counts(flow) == {}
+    assert run_state(flow).traces.invoking(msg.trace_id) == 0
 
 
 async def test_stop_drops_the_in_flight_item_and_keeps_queued_ones(make_flow: MakeFlow) -> None:

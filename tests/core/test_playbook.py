@@ -39,8 +39,8 @@ async def test_returns_the_payload_of_the_first_result() -> None:
     playbook = Playbook(upper)
     assert await call_playbook(playbook, message("hi")) == "HI"
     (sub,) = playbook.flows
-    assert sub._running is False
-    assert sub._tasks == []
+    assert sub.running is False
+    assert sub.supervisor is None
 
 
 async def test_subflow_sees_the_parent_message_itself() -> None:
@@ -71,7 +71,7 @@ async def test_timeout_propagates_and_stops_the_subflow() -> None:
     playbook = Playbook(hang)
     with pytest.raises(TimeoutError):
         await call_playbook(playbook, message(), 0.01)
-    assert playbook.flows[0]._running is False
+    assert playbook.flows[0].running is False
 
 
 async def test_pre_cancelled_parent_trace_raises(make_flow: MakeFlow) -> None:
@@ -85,7 +85,7 @@ async def test_pre_cancelled_parent_trace_raises(make_flow: MakeFlow) -> None:
     with pytest.raises(TraceCancelled) as info:
         await call_playbook(playbook, msg, runtime=parent_flow)
     assert info.value.trace_id == msg.trace_id
-    assert playbook.flows[0]._running is False
+    assert playbook.flows[0].running is False
 
 
 async def test_parent_cancel_reaches_the_subflow(make_flow: MakeFlow, recorder: Recorder) -> None:
@@ -116,7 +116,7 @@ async def test_parent_cancel_reaches_the_subflow(make_flow: MakeFlow, recorder: 
         await sub_cancelled.wait()
     await recorder.wait_for("trace_cancel_finish")
     assert recorder.of("node_trace_cancelled")[0].node_name == "parent"
-    assert playbook.flows[0]._running is False
+    assert playbook.flows[0].running is False
 
 
 async def test_context_call_playbook_returns_result(make_flow: MakeFlow) -> None:

@@ -14,7 +14,7 @@ from penguiflow.core import PenguiFlow
 from penguiflow.errors import FlowError
 from penguiflow.node import Node, NodePolicy
 from penguiflow.registry import ModelRegistry
-from penguiflow.testkit import FakeClock
+from penguiflow.testkit import FakeClock, trace_counts
 from penguiflow.types import Message
 
 MakeFlow = Callable[..., PenguiFlow]
@@ -140,7 +140,7 @@ async def test_failure_without_rookery_flag_delivers_nothing(
     await recorder.wait_for("node_failed")
     await idle(flow)
     assert flow.mailboxes()["Rookery"].depth == 0
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_traceless_failure_is_not_sent_to_rookery(

@@ -84,10 +84,10 @@ async def test_fan_in_edges_have_separate_allowances(make_flow: MakeFlow) -> Non
 
     a, b, sink = Node(echo, name="a"), Node(echo, name="b"), Node(echo, name="sink")
     flow = make_flow(a.to(sink), b.to(sink), queue_maxsize=1)
-    a_ctx, b_ctx = flow._contexts[a], flow._contexts[b]
+    a_ctx, b_ctx = flow.context(a), flow.context(b)
     a_ctx.emit_nowait("from a")
     b_ctx.emit_nowait("from b")  # a shared allowance of 1 would raise QueueFull here
-    assert flow._contexts[sink].queue_depth_in() == 2
+    assert flow.context(sink).queue_depth_in() == 2
 
 
 async def test_unbounded_queue_when_maxsize_is_zero(make_flow: MakeFlow) -> None:

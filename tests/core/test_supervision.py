@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from core_support import Recorder, fetch, idle
+from core_support import Recorder, fetch, idle, run_state
 
-from penguiflow._runtime.node_actor import CRASH_LIMIT
+from penguiflow._runtime.signals import CRASH_LIMIT
 from penguiflow.core import MailboxSnapshot, PenguiFlow, create
 from penguiflow.errors import FlowError
 from penguiflow.node import Node
 from penguiflow.supervision import Supervisor
-from penguiflow.testkit import FakeClock
+from penguiflow.testkit import FakeClock, trace_counts
 from penguiflow.types import FinalAnswer, Headers, Message
 
 MakeFlow = Callable[..., PenguiFlow]
@@ -125,7 +125,7 @@ async def test_crash_outside_the_node_restarts_and_redelivers(
     (child,) = flow.supervisor.which_children()
     assert child.restarts == 1
     await idle(flow)
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 class AlwaysBadCopy(Message):
@@ -154,5 +154,5 @@ async def test_item_that_keeps_crashing_the_actor_becomes_a_flow_error(
     (child,) = flow.supervisor.which_children()
     assert child.restarts == CRASH_LIMIT - 1
     await idle(flow)
-    assert flow._traces.counts == {}
-    assert flow._crashes == {}
+    assert trace_counts(flow) == {}
+    assert run_state(flow).crashes == {}

@@ -21,7 +21,7 @@ from penguiflow.core import ROOKERY, PenguiFlow
 from penguiflow.errors import FlowError, FlowErrorCode
 from penguiflow.node import Node, NodePolicy
 from penguiflow.patterns import join_k, map_concurrent, predicate_router
-from penguiflow.testkit import InMemoryMessageBus, inspect_mailboxes
+from penguiflow.testkit import InMemoryMessageBus, inspect_mailboxes, trace_counts
 from penguiflow.types import WM, Message, StreamChunk
 
 MakeFlow = Callable[..., PenguiFlow]
@@ -345,10 +345,10 @@ async def test_bare_items_do_not_count_for_their_trace(make_flow: MakeFlow) -> N
     async with asyncio.timeout(5):
         while inspect_mailboxes(flow)["n2"].depth < 1:
             await asyncio.sleep(0)
-    assert flow._traces.pending(msg.trace_id) == 0
+    assert trace_counts(flow).get(msg.trace_id, 0) == 0
     gate.set()
     await idle(flow)
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 @pytest.mark.parametrize("hops", [1, 5], ids=["one-hop", "five-hops"])
@@ -424,7 +424,7 @@ async def test_every_rookery_read_returns_the_bare_payload(make_flow: MakeFlow) 
     await idle(flow)
     async with asyncio.timeout(5):
         assert await flow.fetch_any() == {"req": 1, "hops": 2}
-    assert flow._contexts[ROOKERY].fetch_nowait() == {"req": 2, "hops": 2}
+    assert flow.context(ROOKERY).fetch_nowait() == {"req": 2, "hops": 2}
 
 
 async def test_a_status_pushed_to_rookery_by_a_bare_hop_names_the_trace(

@@ -11,6 +11,7 @@ from core_support import fetch, idle, message
 
 from penguiflow.core import PenguiFlow
 from penguiflow.node import Node
+from penguiflow.testkit import trace_counts
 from penguiflow.types import Message
 
 MakeFlow = Callable[..., PenguiFlow]
@@ -45,14 +46,14 @@ async def test_a_forwarded_item_keeps_its_trace_counted_once(
     await flow.emit(msg)
     async with asyncio.timeout(5):
         await holding.wait()
-    assert flow._traces.pending(msg.trace_id) == 1  # the item "second" holds, nothing else
+    assert trace_counts(flow).get(msg.trace_id, 0) == 1  # the item "second" holds, nothing else
     release.set()
     async with asyncio.timeout(5):
         out = await fetch(flow)
         await idle(flow)
     assert isinstance(out, Message)
     assert out.trace_id == msg.trace_id
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_a_result_of_another_trace_is_counted_for_that_trace(make_flow: MakeFlow) -> None:
@@ -65,10 +66,10 @@ async def test_a_result_of_another_trace_is_counted_for_that_trace(make_flow: Ma
     await flow.emit(message())
     async with asyncio.timeout(5):
         await idle(flow)
-    assert flow._traces.counts == {"other": 1}  # waiting in Rookery
+    assert trace_counts(flow) == {"other": 1}  # waiting in Rookery
     async with asyncio.timeout(5):
         assert (await fetch(flow)).trace_id == "other"
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}
 
 
 async def test_a_full_edge_falls_back_to_a_counted_send(make_flow: MakeFlow) -> None:
@@ -82,4 +83,4 @@ async def test_a_full_edge_falls_back_to_a_counted_send(make_flow: MakeFlow) -> 
         outs = [await fetch(flow) for _ in msgs]
         await idle(flow)
     assert outs == msgs
-    assert flow._traces.counts == {}
+    assert trace_counts(flow) == {}

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from core_support import Recorder, message
+from core_support import Recorder, message, run_state
 
 from penguiflow._runtime.tracing import TraceBook
 from penguiflow.core import PenguiFlow
@@ -37,7 +37,7 @@ async def test_cancelled_trace_retires_when_its_last_invocation_ends(
     flow.run()
     async with asyncio.timeout(5):
         await started.wait()
-    traces = flow._traces
+    traces = run_state(flow).traces
     assert traces.counts == {}
     assert traces.invoking(first.trace_id) == 1
     assert await flow.cancel(first.trace_id)

@@ -75,7 +75,7 @@ class Cluster:
         from redis.asyncio import Redis
 
         from penguiflow.distributed._host import NodeHost
-        from penguiflow.distributed._wire import Keys
+        from penguiflow.distributed._protocol import Keys
 
         client = Redis.from_url(self.url, decode_responses=True)
         options.setdefault("block_ms", 50)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from penguiflow.distributed._wire import GROUP, Keys
+from penguiflow.distributed._protocol import GROUP, Keys
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import redis_flows
 
-from penguiflow import Headers, Message
-from penguiflow.distributed import RedisDeployment, _bridge
+from penguiflow import Headers, Message, hosting
+from penguiflow.distributed import RedisDeployment
 from penguiflow.distributed._codec import encode
-from penguiflow.distributed._wire import GROUP, ROOKERY_CODE, Keys, ResultEntry, WorkEntry
+from penguiflow.distributed._protocol import GROUP, ROOKERY_CODE, Keys, ResultEntry, WorkEntry
 
 pytestmark = pytest.mark.redis
 
@@ -164,7 +164,7 @@ async def test_a_lost_append_reply_sends_again_and_delivers_once(
             if not await redis_client.xlen(work.reply_to):
                 break
             await client.return_deleted.wait()
-    assert _bridge.take_rookery_buffer(flow) == []  # the second result was dropped
+    assert hosting.take_rookery_buffer(flow) == []  # the second result was dropped
     assert deployment.backlog() == {"echo": 0}
     assert await redis_client.xlen(stream) == 0
 
@@ -278,4 +278,4 @@ async def test_return_pumps_killed_at_seeded_moments_deliver_each_output_once(
     assert kills >= 2  # the pump was alive (not restarting) at most kill moments
     assert all(seqs == [0, 1, 2] for seqs in got.values()), "an output lost or duplicated"
     assert deployment.backlog() == {"relay": 0}
-    assert _bridge.take_rookery_buffer(flow) == []
+    assert hosting.take_rookery_buffer(flow) == []

@@ -15,7 +15,7 @@ from redis_flows import Order
 from penguiflow import WM, FinalAnswer, FlowError, Headers, Message
 from penguiflow.distributed import RedisDeployment, SerializationError
 from penguiflow.distributed._codec import encode
-from penguiflow.distributed._wire import GROUP, ROOKERY_CODE, Keys, ResultEntry, WorkEntry
+from penguiflow.distributed._protocol import GROUP, ROOKERY_CODE, Keys, ResultEntry, WorkEntry
 
 pytestmark = pytest.mark.redis
 
@@ -584,3 +584,36 @@ async def test_bare_payloads_keep_their_trace_across_redis(cluster, build, hops)
             assert delivery.item["hops"] == hops
             got[delivery.item["req"]] = delivery.trace_id
     assert got == {i: msg.trace_id for i, msg in enumerate(sent)}
+
+
+async def test_a_deployment_refuses_a_node_with_queued_items_and_changes_nothing(cluster) -> None:
+    """Items already queued on the node's local mailbox would be stranded: refused."""
+    flow = redis_flows.build_echo()
+    cluster.flows.append(flow)
+    msg = _msg("queued")
+    flow.emit_nowait(msg)
+    deployment = RedisDeployment(cluster.url, nodes=["echo"], flow_name="t", prefix=cluster.prefix)
+    cluster.deployments.append(deployment)
+    with pytest.raises(RuntimeError, match="strand"):
+        deployment.apply(flow)
+    assert deployment.backlog() == {}
+    assert flow.mailboxes()["echo"].items == (msg,)
+    flow.run()  # the node still runs locally and handles the item
+    assert await _fetch(flow) is msg
+
+
+async def test_a_remote_mailbox_refuses_the_self_lane_and_requeues_kernel_messages(
+    cluster,
+) -> None:
+    _, deployment = cluster.deploy(redis_flows.build_echo, ["echo"], run=False)
+    mailbox = deployment._mailboxes["echo"]
+    with pytest.raises(RuntimeError, match="no local self lane"):
+        mailbox.put_self(_msg("x"))
+    mailbox.put_system("second")
+    mailbox.requeue_front("first")
+    async with asyncio.timeout(5):
+        assert await mailbox.next() == "first"
+        assert await mailbox.next() == "second"
+    assert mailbox.closed is False
+    assert mailbox.close() == []
+    assert mailbox.closed is True

@@ -17,7 +17,7 @@ import redis_flows
 
 from penguiflow import Headers, Message
 from penguiflow.distributed._host import NodeHost
-from penguiflow.distributed._wire import GROUP, Keys
+from penguiflow.distributed._protocol import GROUP, Keys
 
 pytestmark = pytest.mark.redis
 
@@ -62,9 +62,9 @@ async def test_cancelling_a_trace_skips_its_bare_payloads_a_worker_holds(cluster
     await host.wait_processed(2)
     # The worker was told: the entry it held for the cancelled trace never ran.
     assert ("bare_gated", "r1-b") not in redis_flows.CALLS
-    from penguiflow.distributed import _bridge
+    from penguiflow import hosting
 
-    assert _bridge.take_rookery_buffer(flow) == []  # r1-a's late result was dropped
+    assert hosting.take_rookery_buffer(flow) == []  # r1-a's late result was dropped
 
 
 async def test_bare_payloads_of_one_trace_come_back_in_send_order(cluster) -> None:
@@ -215,6 +215,6 @@ async def test_results_refused_while_the_return_stream_was_gone_are_redone(
     async with asyncio.timeout(5):
         while await redis_client.xlen(reply_to):  # the pump drops the second result
             await asyncio.sleep(0.01)
-    from penguiflow.distributed import _bridge
+    from penguiflow import hosting
 
-    assert _bridge.take_rookery_buffer(flow) == []
+    assert hosting.take_rookery_buffer(flow) == []

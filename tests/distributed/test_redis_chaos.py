@@ -28,7 +28,7 @@ from procs import CHAIN_NODES, consumers, pending_of, start_worker
 
 from penguiflow import Headers, Message
 from penguiflow.distributed import RedisDeployment
-from penguiflow.distributed._wire import GROUP, Keys
+from penguiflow.distributed._protocol import GROUP, Keys
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from procs import pending_of, start_worker
 
 from penguiflow import Headers, Message
 from penguiflow.distributed import RedisDeployment
-from penguiflow.distributed._wire import GROUP, Keys
+from penguiflow.distributed._protocol import GROUP, Keys
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

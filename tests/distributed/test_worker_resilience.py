@@ -18,7 +18,7 @@ import redis_flows
 
 from penguiflow import Headers, Message
 from penguiflow.distributed import RedisDeployment
-from penguiflow.distributed._wire import GROUP, CancelNotice, Keys
+from penguiflow.distributed._protocol import GROUP, CancelNotice, Keys
 from penguiflow.distributed.worker import describe_exit, main, run_worker
 
 HERE = Path(__file__).parent

@@ -22,7 +22,7 @@ def _message(payload: Any, trace_id: str = "t1") -> Message:
 
 
 def _pending(node: Any) -> dict[str, list[Any]]:
-    state = node.func._join_state
+    state = node.func.join_state
     return {trace_id: list(bucket.items) for trace_id, bucket in state.buckets.items()}
 
 

@@ -309,7 +309,7 @@ async def test_join_k_drops_the_partial_group_of_a_cancelled_trace(
     async with asyncio.timeout(5):
         await slow.started.wait()
         await recorder.wait_for("node_success", node="join", trace_id="T9")
-    assert set(join.func._join_state.buckets) == {"T9"}
+    assert set(join.func.join_state.buckets) == {"T9"}
 
     assert await flow.cancel("T9") is True
     async with asyncio.timeout(5):
@@ -320,7 +320,7 @@ async def test_join_k_drops_the_partial_group_of_a_cancelled_trace(
     await flow.emit(_message("fresh", trace_id="T9"))
     result = await _fetch(flow)
     assert sorted(result.payload) == ["fast:fresh", "slow:fresh"]
-    assert join.func._join_state.buckets == {}
+    assert join.func.join_state.buckets == {}
 
 
 async def test_join_k_cancel_of_one_trace_keeps_other_partial_groups(
@@ -343,7 +343,7 @@ async def test_join_k_cancel_of_one_trace_keeps_other_partial_groups(
     async with asyncio.timeout(5):
         await flow.wait_idle()
     with pytest.raises(asyncio.QueueEmpty):
-        flow._contexts[ROOKERY].fetch_nowait()  # nothing was emitted for TA
+        flow.context(ROOKERY).fetch_nowait()  # nothing was emitted for TA
 
 
 async def test_join_k_keeps_partial_groups_across_stop_and_run(
@@ -357,7 +357,7 @@ async def test_join_k_keeps_partial_groups_across_stop_and_run(
     async with asyncio.timeout(5):
         await recorder.wait_for("node_success", node="join", trace_id="T10")
     await flow.stop()
-    assert set(join.func._join_state.buckets) == {"T10"}
+    assert set(join.func.join_state.buckets) == {"T10"}
 
     flow.run()
     await flow.emit(_message("after-1", trace_id="T10"))
@@ -376,7 +376,7 @@ async def test_join_k_keeps_a_cancelled_partial_group_stale_across_stop(
         await recorder.wait_for("node_success", node="join", trace_id="T12")
     await flow.cancel("T12")
     await flow.stop()
-    bucket = join.func._join_state.buckets["T12"]
+    bucket = join.func.join_state.buckets["T12"]
     assert bucket.flag is not None
     assert bucket.flag.is_set()  # never completed: the next T12 item starts afresh
 
@@ -393,11 +393,11 @@ async def test_join_k_adds_no_middleware_and_no_task_per_trace(
         await flow.emit(_message("first", trace_id=f"T{index}"))
     async with asyncio.timeout(5):
         await recorder.wait_for("node_success", 5, node="join")
-    assert len(join.func._join_state.buckets) == 5
+    assert len(join.func.join_state.buckets) == 5
     assert len(asyncio.all_tasks()) == tasks_before
     assert flow._middlewares == [recorder]
     await flow.stop()
-    assert len(join.func._join_state.buckets) == 5
+    assert len(join.func.join_state.buckets) == 5
 
 
 async def test_join_k_without_trace_id_is_a_node_error(
@@ -426,7 +426,7 @@ async def test_join_k_emits_exactly_one_aggregate_per_k_arrivals(
     assert second.payload == list(range(k, 2 * k))
     async with asyncio.timeout(5):
         await recorder.wait_for("node_success", 2 * k + 1, node="join")
-    assert [m.payload for m in join.func._join_state.buckets["T11"].items] == [2 * k]
+    assert [m.payload for m in join.func.join_state.buckets["T11"].items] == [2 * k]
 
 
 # --- detached contexts -----------------------------------------------------------

@@ -202,4 +202,4 @@ async def test_the_planner_waits_on_its_clock_for_litellm_reported_usage(
 async def test_a_planner_without_a_limit_calls_its_client_directly() -> None:
     client = UsageClient()
     planner = ReactPlanner(llm_client=client, catalog=default_catalog())
-    assert planner._client is client
+    assert planner._client is client  # noqa: SLF001 - white-box: no wrapper without a limit

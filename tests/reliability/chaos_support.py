@@ -234,7 +234,7 @@ async def run_traces(
                 victims += 1
         await feeder
         await flow.wait_idle()
-        rookery = flow._contexts[ROOKERY]
+        rookery = flow.context(ROOKERY)
         while True:
             try:
                 outcome.record(rookery.fetch_nowait())

@@ -182,7 +182,7 @@ async def test_a_registry_missing_a_validating_node_is_refused_by_run() -> None:
     flow = create(Node(_echo, name="checked").to())
     with pytest.raises(RuntimeError, match=r"missing entries.*checked"):
         flow.run(registry=ModelRegistry())
-    assert not flow._running
+    assert not flow.running
 
 
 def test_an_unknown_node_name_in_a_registry_is_a_key_error() -> None:

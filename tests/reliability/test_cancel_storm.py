@@ -190,7 +190,7 @@ async def _storm() -> StormReport:
         for gate in (inner, chunk_gate, plain):
             gate.open()
         await flow.wait_idle()
-        rookery = flow._contexts[ROOKERY]
+        rookery = flow.context(ROOKERY)
         while True:
             try:
                 item = rookery.fetch_nowait()

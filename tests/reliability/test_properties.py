@@ -201,7 +201,7 @@ async def test_router_delivers_each_message_to_exactly_its_decision(
 
 def _rookery_is_empty(flow: Any) -> bool:
     try:
-        flow._contexts[ROOKERY].fetch_nowait()
+        flow.context(ROOKERY).fetch_nowait()
     except asyncio.QueueEmpty:
         return True
     return False

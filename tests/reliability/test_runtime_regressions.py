@@ -36,7 +36,7 @@ async def test_a_stream_cut_by_cancel_leaves_no_sequence_counter_behind() -> Non
                 await flow.fetch()  # its first chunk: the node now waits mid-stream
                 assert await flow.cancel(msg.trace_id)
             await flow.wait_idle()
-            assert flow._contexts[node]._stream_seq == {}
+            assert flow.context(node)._stream_seq == {}
             release.set()
             await flow.emit(Message(payload=9, headers=Headers(tenant="t"), trace_id="cut-0"))
             chunk = (await flow.fetch()).payload
@@ -145,6 +145,6 @@ async def test_join_k_forgets_a_completion_once_its_item_is_not_in_flight() -> N
     await _in_new_task(join.func(items[0], ctx))
     await _in_new_task(join.func(items[1], ctx))  # completes x
     await _in_new_task(join.func(items[2], ctx))  # a new task, another item: x is stale
-    assert join.func._join_state.handed == []
+    assert join.func.join_state.handed == []
     # The same k-th item again is now a fresh arrival that starts a bucket.
     assert await _in_new_task(join.func(items[1], ctx)) is None

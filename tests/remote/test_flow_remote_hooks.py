@@ -96,7 +96,7 @@ async def test_record_remote_event_emits_a_stored_logged_event(
     await flow.record_remote_event(
         event="remote_call_success",
         node=node,
-        context=flow._contexts[node],
+        context=flow.context(node),
         trace_id="t1",
         latency_ms=12.5,
         level=logging.WARNING,

@@ -50,7 +50,7 @@ FAILING_TESTS = textwrap.dedent(
 
     def test_c_every_flow_was_stopped():
         assert len(FLOWS) == 2
-        assert [flow._running for flow in FLOWS] == [False, False]
+        assert [flow.running for flow in FLOWS] == [False, False]
     """
 )
 
@@ -82,7 +82,7 @@ async def test_running_flow_returns_the_started_flow(running_flow: Any, flow_fac
 
     flow = flow_factory(Node(echo, name="echo", policy=NodePolicy(validate="none")).to())
     assert running_flow(flow) is flow
-    assert flow._running is True
+    assert flow.running is True
 
 
 class _FakeFlow:

@@ -39,7 +39,7 @@ async def test_rejects_anything_but_a_message() -> None:
     flow = create(Node(echo, name="echo", policy=NodePolicy(validate="none")).to())
     with pytest.raises(TypeError, match=r"^run_one expects a penguiflow.types.Message instance$"):
         await run_one(flow, "not a message")  # type: ignore[arg-type]
-    assert flow._running is False
+    assert flow.running is False
 
 
 async def test_returns_the_first_rookery_item_as_is() -> None:
@@ -67,8 +67,8 @@ async def test_returns_the_flow_error_when_errors_go_to_rookery() -> None:
 async def test_stops_the_flow_after_returning() -> None:
     flow = create(Node(echo, name="echo", policy=NodePolicy(validate="none")).to())
     await run_one(flow, make_message())
-    assert flow._running is False
-    assert flow._tasks == []
+    assert flow.running is False
+    assert flow.supervisor is None
 
 
 async def test_fetch_timeout_raises_and_still_stops_the_flow() -> None:
@@ -81,7 +81,7 @@ async def test_fetch_timeout_raises_and_still_stops_the_flow() -> None:
     flow = create(Node(block, name="block", policy=NodePolicy(validate="none")).to())
     with pytest.raises(asyncio.TimeoutError):
         await run_one(flow, make_message(), timeout_s=0)
-    assert flow._running is False
+    assert flow.running is False
 
 
 async def test_timeout_none_waits_for_the_result() -> None:
@@ -100,7 +100,7 @@ async def test_run_errors_propagate_without_emitting(running_flow: Any) -> None:
     flow = running_flow(create(Node(record, name="rec", policy=NodePolicy(validate="none")).to()))
     with pytest.raises(RuntimeError, match="already running"):
         await run_one(flow, make_message())
-    assert flow._running is True  # run_one did not stop a flow it did not start
+    assert flow.running is True  # run_one did not stop a flow it did not start
     assert calls == []
 
 

@@ -22,6 +22,7 @@ ADDITIONS = [
     "inspect_mailboxes",
     "wait_idle",
     "format_mailboxes",
+    "trace_counts",
     "clear_recorded_events",
     "Simulation",
     "SimulatedNodeFunc",

@@ -338,3 +338,33 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class _CountingObserver:
+    """An emit observer (penguiflow.hosting.EmitObserver) as user code writes one."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def emit_started(self, msg: Any) -> Any:
+        return None
+
+    def emit_finished(self, msg: Any, handle: Any, error: BaseException | None) -> None:
+        self.finished += 1
+
+
+async def use_hosting() -> None:
+    from penguiflow import hosting
+    from penguiflow.actors import Mailbox
+
+    flow, _ = build_flow()
+    node = hosting.node_named(flow, "triage")
+    assert_type(hosting.replace_mailbox(flow, node, Mailbox(8)), dict[int, int])
+    assert_type(hosting.capacity(flow), int)
+    assert_type(hosting.is_running(flow), bool)
+    assert_type(hosting.outstanding(flow), dict[str, int])
+    hosting.observe_emits(flow, _CountingObserver())
+    flow.run()
+    await hosting.inject(flow, 0, "item")
+    await hosting.deliver_to_rookery(flow, "status", source=node)
+    await flow.stop()

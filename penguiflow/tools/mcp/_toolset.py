@@ -3,6 +3,9 @@
 The connection is a supervised actor (``_session.py``); this module holds the
 user-facing half: construction per transport, discovery, argument validation,
 the per-call timeout and concurrency bound, and turning results into values.
+
+It stays one module past ~400 lines: one class and its per-transport
+constructors; the connection already lives apart.
 """
 
 from __future__ import annotations

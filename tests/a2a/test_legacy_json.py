@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from penguiflow_a2a._fastapi_json import fastapi_dumps, jsonable_encoder
+from penguiflow_a2a._legacy_json import fastapi_dumps, jsonable_encoder
 
 
 class Colour(enum.Enum):
