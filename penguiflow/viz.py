@@ -1,8 +1,9 @@
 """Render a flow's graph as Mermaid or Graphviz DOT text.
 
-Both renderers read only the flow's edge list (``flow._floes``, each edge with
-``.source`` and ``.target``), including the synthetic OpenSea (ingress) and
-Rookery (egress) edges, and the nodes' ``name`` / ``node_id`` / ``allow_cycle``.
+Both renderers read only the flow's edge list (``flow.edges``; a flow-like object
+written for 2.2.5 may offer ``_floes`` instead), each edge with ``.source`` and
+``.target``, including the synthetic OpenSea (ingress) and Rookery (egress)
+edges, and the nodes' ``name`` / ``node_id`` / ``allow_cycle``.
 Nothing needs to be running. Conventions:
 
 * endpoints (OpenSea, Rookery) get the ``endpoint`` class;
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from penguiflow.core import PenguiFlow
 from penguiflow.node import Node
 
 __all__ = ["flow_to_mermaid", "flow_to_dot"]  # noqa: RUF022 - the 2.2.5 order
@@ -54,7 +56,7 @@ class _Graph:
 
 
 def _build_graph(flow: Any) -> _Graph:
-    """Collect visual nodes and labelled edges from ``flow._floes``."""
+    """Collect visual nodes and labelled edges from the flow's edge list."""
     entities: dict[Any, _VisualNode] = {}
     used_ids: set[str] = set()
 
@@ -80,7 +82,8 @@ def _build_graph(flow: Any) -> _Graph:
 
     edges: list[_VisualEdge] = []
     seen: set[tuple[int, int]] = set()
-    for floe in flow._floes:
+    floes = flow.edges if isinstance(flow, PenguiFlow) else flow._floes  # a 2.2.5 flow-like
+    for floe in floes:
         source, target = visual(floe.source), visual(floe.target)
         key = (id(source), id(target))
         if key in seen:  # duplicate declarations collapse into one edge
