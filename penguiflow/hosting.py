@@ -7,8 +7,10 @@ has them handled elsewhere, puts the results back on the flow's edges
 (``inject``, ``deliver_to_rookery``) and ends the item for trace accounting
 (``finish``). A process hosting one node of a copy of the flow sends that
 node's outputs to a sink (``attach_edge``) and turns the bus off
-(``disable_bus``). Observers watch what is fed to the flow (``observe_emits``;
-``PenguiFlow.add_trace_listener`` tells when a trace ends).
+(``disable_bus``). Observers watch what is fed to the flow (``observe_emits``), every node
+attempt (``observe_attempts``, with no ``FlowEvent`` built per hop) and the
+flow's events but the per-hop ones (``observe_events``);
+``PenguiFlow.add_trace_listener`` tells when a trace ends.
 
 These are public on purpose, like trio's ``lowlevel``: few, documented
 (docs/hosting.md), and the only way code outside the runtime reaches the
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 from penguiflow._runtime.graph import OPEN_SEA as OPEN_SEA
 from penguiflow._runtime.graph import ROOKERY as ROOKERY
+from penguiflow._runtime.hosting import AttemptObserver as AttemptObserver
 from penguiflow._runtime.hosting import EmitObserver as EmitObserver
+from penguiflow._runtime.hosting import EventListener as EventListener
 from penguiflow._runtime.hosting import attach_edge as attach_edge
 from penguiflow._runtime.hosting import capacity as capacity
 from penguiflow._runtime.hosting import deliver_to_rookery as deliver_to_rookery
@@ -35,17 +39,23 @@ from penguiflow._runtime.hosting import finish_nowait as finish_nowait
 from penguiflow._runtime.hosting import inject as inject
 from penguiflow._runtime.hosting import is_running as is_running
 from penguiflow._runtime.hosting import node_named as node_named
+from penguiflow._runtime.hosting import observe_attempts as observe_attempts
 from penguiflow._runtime.hosting import observe_emits as observe_emits
+from penguiflow._runtime.hosting import observe_events as observe_events
 from penguiflow._runtime.hosting import outstanding as outstanding
 from penguiflow._runtime.hosting import replace_mailbox as replace_mailbox
 from penguiflow._runtime.hosting import share_rate_limiter as share_rate_limiter
 from penguiflow._runtime.hosting import take_rookery_buffer as take_rookery_buffer
+from penguiflow._runtime.hosting import unobserve_attempts as unobserve_attempts
 from penguiflow._runtime.hosting import unobserve_emits as unobserve_emits
+from penguiflow._runtime.hosting import unobserve_events as unobserve_events
 
 __all__ = [
     "OPEN_SEA",
     "ROOKERY",
+    "AttemptObserver",
     "EmitObserver",
+    "EventListener",
     "attach_edge",
     "capacity",
     "deliver_to_rookery",
@@ -56,10 +66,14 @@ __all__ = [
     "inject",
     "is_running",
     "node_named",
+    "observe_attempts",
     "observe_emits",
+    "observe_events",
     "outstanding",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",
+    "unobserve_attempts",
     "unobserve_emits",
+    "unobserve_events",
 ]

@@ -1,9 +1,12 @@
 """OpenTelemetry spans for a flow: one per trace, one per node attempt (extra ``otel``).
 
-``instrument(flow)`` attaches a middleware (node attempts), a trace listener
-(the end of each trace) and an emit observer (``penguiflow.hosting.observe_emits``)
-so a trace's span starts in the caller's context. Nothing is installed on a flow
-that is not instrumented, so an uninstrumented flow pays nothing.
+``instrument(flow)`` registers on the hosting seam (``penguiflow.hosting``) an
+attempt observer (``observe_attempts``: one span per node attempt, with no
+``FlowEvent`` built per hop), an event listener (``observe_events``: failures
+and cancellations, which are rare), an emit observer (``observe_emits``: a
+trace's span starts in the caller's context) and a trace listener (the end of
+each trace). Nothing is installed on a flow that is not instrumented, so an
+uninstrumented flow pays nothing.
 
 Span names and attributes are listed in ``docs/observability.md``.
 """
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,14 +56,6 @@ NODE_ATTR = "penguiflow.node"
 ATTEMPT_ATTR = "penguiflow.attempt"
 OUTCOME_ATTR = "penguiflow.outcome"
 
-_OUTCOMES: Mapping[str, str] = {
-    "node_success": "success",
-    "node_error": "error",
-    "node_timeout": "timeout",
-    "node_trace_cancelled": "cancelled",
-    "node_cancelled": "cancelled",
-}
-
 
 @dataclass(slots=True)
 class _TraceSpan:
@@ -77,9 +71,9 @@ class _TraceSpan:
 class _AttemptSpan:
     span: Span | None  # None for a trace that is not sampled
     name: str  # the node's name (= its actor's name)
+    key: str  # the node's id
     token: object
     task: asyncio.Task[Any] | None
-    trace_id: str | None
 
 
 class Instrumentation:
@@ -101,7 +95,8 @@ class Instrumentation:
         # Around every emit (hosting.observe_emits): the trace's span is current
         # while emit runs, so what it sends across a process names it as parent.
         hosting.observe_emits(flow, self)
-        flow.add_middleware(self._on_event)
+        hosting.observe_attempts(flow, self)
+        hosting.observe_events(flow, self._on_event)
         flow.add_trace_listener(self._trace_ended)
 
     @property
@@ -116,11 +111,12 @@ class Instrumentation:
         self._installed = False
         flow = self._flow
         hosting.unobserve_emits(flow, self)
+        hosting.unobserve_attempts(flow, self)
+        hosting.unobserve_events(flow, self._on_event)
         _INSTRUMENTED.pop(flow, None)
-        # The middleware stays registered (there is no public removal) but inert.
         flow.remove_trace_listener(self._trace_ended)
-        for node_id in tuple(self._attempts):
-            self._end_attempt(node_id, "cancelled")
+        for attempt in tuple(self._attempts.values()):
+            self.on_attempt_end(attempt, "cancelled", None)
         for trace_id in tuple(self._traces):
             self._trace_ended(trace_id)
 
@@ -225,18 +221,10 @@ class Instrumentation:
                 state = self._open_trace(trace_id, None)
         return state
 
-    # -- node attempts ------------------------------------------------------------------
-    async def _on_event(self, event: FlowEvent) -> None:
-        if not self._installed:
-            return
+    # -- node attempts (hosting.AttemptObserver) ------------------------------------------
+    def _on_event(self, event: FlowEvent) -> None:
         kind = event.event_type
-        if kind == "node_start":
-            self._start_attempt(event)
-        elif kind in _OUTCOMES:
-            node_id = event.node_id
-            if node_id is not None and node_id in self._attempts:
-                self._end_attempt(node_id, _OUTCOMES[kind], event)
-        elif kind == "node_failed":
+        if kind == "node_failed":
             self._trace_failed(event)
         elif kind == "trace_cancel_start" and event.trace_id is not None:
             state = self._traces.get(event.trace_id)
@@ -245,63 +233,75 @@ class Instrumentation:
                     "penguiflow.trace.cancelled", {"pending": int(event.extra.get("pending", 0))}
                 )
 
-    def _start_attempt(self, event: FlowEvent) -> None:
-        node_id = event.node_id or ""
-        restarted = node_id in self._attempts
-        if restarted:
+    def on_attempt(self, node: Any, trace_id: str | None, attempt: int) -> _AttemptSpan:
+        """Open the attempt's span (a child of its trace's) and make it current."""
+        key: str = node.node_id
+        name: str = node.name or key
+        attempts = self._attempts
+        crashed = attempts.get(key)
+        if crashed is not None:
             # The previous attempt never ended: its actor crashed and was restarted,
             # and the kernel redelivered the item.
-            self._end_attempt(node_id, "error")
-        trace_id = event.trace_id
+            self.on_attempt_end(crashed, "error", None)
         parent: otel_context.Context | None = None
         if trace_id is not None:
-            state = self._trace(trace_id)
+            state = self._traces.get(trace_id) or self._trace(trace_id)
             parent = state.context
             if not state.recording:
                 # Sampled out: no attempt spans (they would be dropped anyway), but
                 # the node's code still runs in the trace's context, so whatever it
                 # propagates carries the trace and its sampling decision.
-                token = otel_context.attach(parent)
-                self._attempts[node_id] = _AttemptSpan(
-                    None, event.node_name or node_id, token, _current_task(), trace_id
+                handle = _AttemptSpan(
+                    None, name, key, otel_context.attach(parent), asyncio.current_task()
                 )
-                return
-        name = event.node_name or node_id
+                attempts[key] = handle
+                return handle
         span = self._tracer.start_span(
             f"penguiflow.node {name}",
             context=parent,
             kind=SpanKind.INTERNAL,
             # Only what the parent does not say already: every attribute is
-            # validated by the SDK, a cost paid on every hop.
-            attributes={NODE_ATTR: name, ATTEMPT_ATTR: event.attempt},
+            # validated by the SDK, a cost paid on every hop. The outcome is
+            # success unless on_attempt_end says otherwise (set_attribute costs
+            # more than one more attribute here).
+            attributes={NODE_ATTR: name, ATTEMPT_ATTR: attempt, OUTCOME_ATTR: "success"},
         )
-        if restarted:
+        if crashed is not None:
             span.add_event("penguiflow.actor.restart", {"penguiflow.actor": name})
-        # Current for the node's own code (a planner, a playbook, a remote call): the
-        # middleware runs inline in the node actor's task, right before the node.
-        token = otel_context.attach(otel_trace.set_span_in_context(span))
-        self._attempts[node_id] = _AttemptSpan(span, name, token, _current_task(), trace_id)
+        # Current for the node's own code (a planner, a playbook, a remote call): this
+        # runs inline in the node actor's task, right before the node.
+        token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
+        handle = _AttemptSpan(span, name, key, token, asyncio.current_task())
+        attempts[key] = handle
+        return handle
 
-    def _end_attempt(self, node_id: str, outcome: str, event: FlowEvent | None = None) -> None:
-        attempt = self._attempts.pop(node_id)
+    def on_attempt_end(self, token: Any, outcome: str, exc: BaseException | None) -> None:
+        """End the attempt's span with ``outcome``; an error or timeout is recorded on it."""
+        attempt: _AttemptSpan = token
+        if self._attempts.get(attempt.key) is attempt:
+            del self._attempts[attempt.key]
+        elif attempt.task is None:
+            return  # already ended (uninstrument)
         span = attempt.span
+        # Detach only in the task that attached (a token is bound to its context).
+        if attempt.task is not None and attempt.task is _current_task():
+            otel_context.detach(attempt.token)  # type: ignore[arg-type]
+        attempt.task = None
         if span is None:
-            if attempt.task is _current_task():
-                otel_context.detach(attempt.token)  # type: ignore[arg-type]
+            return
+        if outcome == "success":
+            span.end()
             return
         span.set_attribute(OUTCOME_ATTR, outcome)
         if outcome in ("error", "timeout"):
-            detail = str(event.extra.get("exception", "")) if event is not None else ""
-            kind = detail.split("(", 1)[0] or ("TimeoutError" if outcome == "timeout" else "")
+            kind = type(exc).__name__ if exc is not None else "unknown"
             span.add_event(
-                "exception", {"exception.type": kind or "unknown", "exception.message": detail}
+                "exception",
+                {"exception.type": kind, "exception.message": "" if exc is None else str(exc)},
             )
-            span.set_status(Status(StatusCode.ERROR, kind or outcome))
+            span.set_status(Status(StatusCode.ERROR, kind if exc is not None else outcome))
         elif outcome == "cancelled":
             span.add_event("penguiflow.cancelled")
-        # Detach only in the task that attached (a token is bound to its context).
-        if attempt.task is _current_task():
-            otel_context.detach(attempt.token)  # type: ignore[arg-type]
         span.end()
 
     def _trace_failed(self, event: FlowEvent) -> None:

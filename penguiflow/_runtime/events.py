@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from penguiflow._runtime.tracing import TraceBook
     from penguiflow._time import Clock
 
-__all__ = ["LEVELS", "LOGGER", "EventPipeline"]
+__all__ = ["LEVELS", "LOGGER", "EventListener", "EventPipeline"]
 
 # The FlowEvent record shape is fixed by the 2.2.5 contract (message = event name,
 # payload keys as record attributes), so these records use the stdlib logger
@@ -42,12 +42,17 @@ LEVELS: dict[str, int] = {
 }
 
 Middleware = Callable[[FlowEvent], Awaitable[None]]
+EventListener = Callable[[FlowEvent], None]
+"""A synchronous listener (``hosting.observe_events``): unlike a middleware, it
+does not turn the per-hop events on and never sees ``node_start``/``node_success``."""
+
+_PER_HOP = frozenset(("node_start", "node_success"))
 
 
 class EventPipeline:
     """Emits the events of one flow; holds references, not copies, of its config."""
 
-    __slots__ = ("_clock", "_maxsize", "_middlewares", "_traces", "state_store")
+    __slots__ = ("_clock", "_maxsize", "_middlewares", "_traces", "listeners", "state_store")
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class EventPipeline:
         self._middlewares = middlewares
         self.state_store = state_store
         self._maxsize = maxsize
+        self.listeners: list[EventListener] = []  # hosting.observe_events
 
     def listening(self, event_type: str) -> bool:
         """True if an ``event_type`` event would reach anyone (a log level, store or middleware)."""
@@ -90,7 +96,8 @@ class EventPipeline:
         log_enabled = LOGGER.isEnabledFor(level)
         middlewares = self._middlewares
         store = self.state_store
-        if not (middlewares or store is not None):
+        listeners = self.listeners if event_type not in _PER_HOP else None
+        if not (middlewares or store is not None or listeners):
             if log_enabled:
                 # Only the log record wants it: its attributes straight away, with
                 # no FlowEvent in between (a frozen dataclass of 15 fields).
@@ -106,6 +113,15 @@ class EventPipeline:
         )
         if log_enabled:
             self._log(level, event_type, event.to_payload(), exc)
+        if listeners:
+            for listener in tuple(listeners):
+                try:
+                    listener(event)
+                except Exception as error:
+                    LOGGER.exception(
+                        "listener_error",
+                        extra={"event": "listener_error", "exception": error},
+                    )
         if store is not None:
             await _save(store, event)
         for middleware in tuple(middlewares):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._runtime.events import EventListener
 from penguiflow._runtime.graph import Floe
-from penguiflow._runtime.observers import EmitObserver
+from penguiflow._runtime.observers import AttemptObserver, EmitObserver
 from penguiflow.actors import SELF_LANE, MailboxEmpty, MailboxLike
 
 if TYPE_CHECKING:
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from penguiflow.ratelimit import RateLimiter
 
 __all__ = [
+    "AttemptObserver",
     "EmitObserver",
+    "EventListener",
     "attach_edge",
     "capacity",
     "deliver_to_rookery",
@@ -30,12 +33,16 @@ __all__ = [
     "inject",
     "is_running",
     "node_named",
+    "observe_attempts",
     "observe_emits",
+    "observe_events",
     "outstanding",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",
+    "unobserve_attempts",
     "unobserve_emits",
+    "unobserve_events",
 ]
 
 
@@ -220,3 +227,39 @@ def unobserve_emits(flow: PenguiFlow, observer: EmitObserver) -> None:
     """Stop calling ``observer`` (no-op if it was not observing)."""
     if observer in flow._emit_observers:
         flow._emit_observers.remove(observer)
+
+
+def observe_attempts(flow: PenguiFlow, observer: AttemptObserver) -> None:
+    """Call ``observer`` around every node attempt from now on (see ``AttemptObserver``).
+
+    An attempt already under way is not seen; one under way when the observer
+    is removed is still ended on it.
+    """
+    run = flow._run
+    if observer not in run.attempt_observers:
+        run.attempt_observers = (*run.attempt_observers, observer)
+
+
+def unobserve_attempts(flow: PenguiFlow, observer: AttemptObserver) -> None:
+    """Stop calling ``observer`` for new attempts (no-op if it was not observing)."""
+    run = flow._run
+    run.attempt_observers = tuple(o for o in run.attempt_observers if o is not observer)
+
+
+def observe_events(flow: PenguiFlow, listener: EventListener) -> None:
+    """Call ``listener(event)`` for every ``FlowEvent`` but the per-hop ones.
+
+    Unlike a middleware, a listener does not make the runtime build the per-hop
+    ``node_start``/``node_success`` events: it sees failures, retries,
+    cancellations and the rest, inline and in order, before the middlewares.
+    """
+    listeners = flow._run.events.listeners
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def unobserve_events(flow: PenguiFlow, listener: EventListener) -> None:
+    """Stop calling ``listener`` (no-op if it was not listening)."""
+    listeners = flow._run.events.listeners
+    if listener in listeners:
+        listeners.remove(listener)

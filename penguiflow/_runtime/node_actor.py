@@ -72,6 +72,9 @@ class NodeActor(Actor):
         self._task: asyncio.Task[Any] | None = None
         self._invoking = False
         self._self_cancel = False
+        # hosting.observe_attempts: the observers of the attempt under way and their
+        # tokens, until it ends (here, or in on_interrupt/on_stop if it was cut short).
+        self._observed: tuple[tuple[Any, ...], list[Any]] | None = None
         # In-flight invocations are read off the current incarnations (TraceBook.invoking).
         run.traces.handlers[node] = self
         clock = run.clock
@@ -101,6 +104,8 @@ class NodeActor(Actor):
 
     async def on_stop(self, reason: object) -> None:
         """Close the busy period of an item cut short by the stop."""
+        if self._observed is not None:
+            self._attempt_ended("cancelled", None)
         self._close()
 
     async def on_restart(self, reason: object) -> None:
@@ -110,6 +115,8 @@ class NodeActor(Actor):
 
     async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
         """Finish an item whose invocation a trace cancel interrupted."""
+        if self._observed is not None:
+            self._attempt_ended("cancelled", None)
         if reason is STOPPING:
             # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
             self._close()
@@ -190,6 +197,10 @@ class NodeActor(Actor):
                         await events.emit(
                             "node_start", self.ctx, trace_id, attempt=attempt, latency_ms=0.0
                         )
+                    if observers := run.attempt_observers:  # hosting.observe_attempts
+                        node = self.node
+                        tokens = [o.on_attempt(node, trace_id, attempt) for o in observers]
+                        self._observed = (observers, tokens)
                     start = clock()
                     try:
                         self._invoking = True
@@ -258,11 +269,15 @@ class NodeActor(Actor):
                     except BaseException as exc:
                         if self._must_propagate(exc):
                             raise
+                        if self._observed is not None:
+                            self._attempt_ended(self._outcome(exc), exc)
                         latency_ms = (clock() - start) * 1000.0
                         if await self._attempt_failed(message, trace_id, exc, attempt, latency_ms):
                             attempt += 1
                             continue
                         break
+                    if self._observed is not None:
+                        self._attempt_ended("success", None)
                     if info:
                         latency_ms = (clock() - start) * 1000.0
                         await events.emit(
@@ -391,6 +406,21 @@ class NodeActor(Actor):
         if task is not None and task.uncancel() > 0:
             raise asyncio.CancelledError  # stop() or an interrupt came too: it wins
         await self._failures().report_cancel(item)
+
+    def _attempt_ended(self, outcome: str, exc: BaseException | None) -> None:
+        """Tell the attempt observers (in reverse order) how the attempt in hand ended."""
+        observed = self._observed
+        assert observed is not None
+        self._observed = None
+        observers, tokens = observed
+        for observer, token in zip(reversed(observers), reversed(tokens), strict=True):
+            observer.on_attempt_end(token, outcome, exc)
+
+    def _outcome(self, exc: BaseException) -> str:
+        """The ``AttemptObserver`` outcome of an attempt that raised ``exc`` (not propagated)."""
+        if self._self_cancel or isinstance(exc, asyncio.CancelledError | TraceCancelled):
+            return "cancelled"
+        return "timeout" if isinstance(exc, TimeoutError) else "error"
 
     def _must_propagate(self, exc: BaseException) -> bool:
         """True for a real cancellation (trace interrupt, ``stop()``: the kernel

@@ -1,16 +1,23 @@
-"""Emit observers: called around every ``PenguiFlow.emit``/``emit_nowait`` (``hosting``).
+"""Observers on the hosting seam: around every emit, around every node attempt.
 
-An observer sees a message before the flow takes it and again once ``emit``
+An emit observer sees a message before the flow takes it and again once ``emit``
 returned or raised, in the emitting task (so it may set context variables for
 the duration, as ``penguiflow.otel`` does to parent what the emit sends on).
 With no observer the flow pays one list test per emit.
+
+An attempt observer is called by the node actor's attempt loop around each
+invocation of a node function, in the actor's task, with no ``FlowEvent``
+built: with none registered, the loop pays one attribute test per attempt.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["EmitObserver", "emit_finished", "emit_started"]
+__all__ = ["OUTCOMES", "AttemptObserver", "EmitObserver", "emit_finished", "emit_started"]
+
+OUTCOMES = ("success", "error", "timeout", "cancelled")
+"""What ``AttemptObserver.on_attempt_end`` is told an attempt came to."""
 
 
 @runtime_checkable
@@ -28,6 +35,36 @@ class EmitObserver(Protocol):
         """The emit of ``msg`` returned (``error`` is ``None``) or raised ``error``.
 
         Called in the emitting task, in reverse order of the observers' start.
+        """
+        ...
+
+
+@runtime_checkable
+class AttemptObserver(Protocol):
+    """Watches every attempt of every node of a flow (``hosting.observe_attempts``).
+
+    Both methods run inline in the node actor's task, so they must be quick
+    and must not raise; whatever ``on_attempt`` sets in the current context
+    (a context variable) is seen by the node function it precedes.
+
+    .. versionadded:: 3.0
+    """
+
+    def on_attempt(self, node: Any, trace_id: str | None, attempt: int) -> Any:
+        """``node`` is about to run attempt ``attempt`` (0 first) on an item of ``trace_id``.
+
+        Returns a token given back to ``on_attempt_end``.
+        """
+        ...
+
+    def on_attempt_end(self, token: Any, outcome: str, exc: BaseException | None) -> None:
+        """The attempt ended: ``outcome`` is one of ``OUTCOMES``, ``exc`` what it raised.
+
+        ``cancelled`` covers a trace cancellation, an interrupt and ``stop()``
+        (then ``exc`` may be ``None``). An attempt cut short by a crash of its
+        actor is never ended: the supervisor restarts the actor and the item is
+        redelivered, so ``on_attempt`` comes again for the same node while the
+        crashed attempt is still open.
         """
         ...
 

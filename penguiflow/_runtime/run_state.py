@@ -23,6 +23,7 @@ from penguiflow._runtime.tracing import TraceBook
 
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context
+    from penguiflow._runtime.observers import AttemptObserver
     from penguiflow._runtime.rate_gate import RateLimits
     from penguiflow._runtime.transport import Transport
     from penguiflow._time import Clock
@@ -45,6 +46,7 @@ class RunState:
 
     __slots__ = (
         "all_started",
+        "attempt_observers",
         "busy",
         "clock",
         "contexts",
@@ -88,6 +90,8 @@ class RunState:
         self.state_store = state_store
         self.emit_errors_to_rookery = emit_errors_to_rookery
         self.traces = TraceBook()
+        # hosting.observe_attempts: read by the attempt loop once per attempt.
+        self.attempt_observers: tuple[AttemptObserver, ...] = ()
         self.events = EventPipeline(
             clock=clock,
             traces=self.traces,

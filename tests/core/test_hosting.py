@@ -266,7 +266,9 @@ async def test_unobserve_stops_the_calls_and_ignores_strangers(make_flow: Any) -
 HOSTING_NAMES = [
     "OPEN_SEA",
     "ROOKERY",
+    "AttemptObserver",
     "EmitObserver",
+    "EventListener",
     "attach_edge",
     "capacity",
     "deliver_to_rookery",
@@ -277,12 +279,16 @@ HOSTING_NAMES = [
     "inject",
     "is_running",
     "node_named",
+    "observe_attempts",
     "observe_emits",
+    "observe_events",
     "outstanding",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",
+    "unobserve_attempts",
     "unobserve_emits",
+    "unobserve_events",
 ]
 
 
