@@ -139,7 +139,10 @@ async def test_history_survives_a_process_restart(db_path: Path) -> None:
 
 
 async def test_two_stores_on_one_file_write_concurrently(db_path: Path) -> None:
-    first, second = SQLiteStateStore(db_path), SQLiteStateStore(db_path)
+    # What is tested is that both writers' events land; the lock wait itself is
+    # tested elsewhere. 5 s (the default) was seen to run out on a loaded machine.
+    first = SQLiteStateStore(db_path, busy_timeout=60.0)
+    second = SQLiteStateStore(db_path, busy_timeout=60.0)
     try:
         await asyncio.gather(
             *(first.save_event(_event("t", n)) for n in range(0, 100, 2)),
