@@ -37,6 +37,10 @@ Delivery rules at the origin:
 
 One module, though long: sending, the return pump and cancellation share the
 pending-item bookkeeping whose ordering is what keeps results from being lost.
+
+It stays one module past ~400 lines because the sender, the return pump and the
+delivery rules share one piece of bookkeeping (the outstanding ``ref`` table):
+split, each half would need the other's invariants.
 """
 
 from __future__ import annotations
