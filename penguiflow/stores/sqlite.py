@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -184,13 +185,30 @@ class SQLiteStateStore:
                 f"reads up to {SCHEMA_VERSION}",
                 path=self._path,
             )
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._enter_wal(conn)
         # WAL + NORMAL: a commit survives a process crash (kill -9); only an OS
         # crash or power loss can lose the last transactions. The runtime saves
         # every event inline, and the journal commits once per batch of calls.
         conn.execute("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
             self._migrate(conn)
+
+    def _enter_wal(self, conn: sqlite3.Connection) -> None:
+        # SQLite's busy handler does not cover a journal-mode change: while a
+        # second connection opens the same new file, the switch to WAL fails at
+        # once with "database is locked", whatever the timeout. Wait for it here,
+        # up to the same busy_timeout a write waits (this runs on the worker thread).
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         # One transaction, the version re-read under the write lock: two processes
