@@ -81,9 +81,9 @@ def test_report_judges_ratios_against_the_goal() -> None:
         return {"workload": workload, "target": target, "ok": ok, "metrics": metrics}
 
     records = {
-        ("b", "project"): [run("b", "project", msgs_per_s=60.0)],
+        ("b", "project"): [run("b", "project", msgs_per_s=80.0)],
         ("b", "floor"): [run("b", "floor", msgs_per_s=100.0)],
-        ("c", "project"): [run("c", "project", traces_per_s=40.0)],
+        ("c", "project"): [run("c", "project", traces_per_s=70.0)],
         ("c", "floor"): [run("c", "floor", traces_per_s=100.0)],
         ("e", "project"): [{"workload": "e", "target": "project", "ok": False, "error": "E: x"}],
         ("e", "penguiflow225"): [run("e", "penguiflow225", overhead_us=10.0, control_us=1.0)],
@@ -95,6 +95,26 @@ def test_report_judges_ratios_against_the_goal() -> None:
         if line.startswith(("| b |", "| c |", "| e |"))
     }
     assert verdicts == {"b": "pass", "c": "MISS", "e": "FAIL (wrong answer or crash)"}
+
+
+def test_report_gives_the_spread_of_per_round_ratios() -> None:
+    """The targets table shows the min–max of the per-round ratios and how many meet it."""
+
+    def run(value: float) -> dict:
+        return {"workload": "b", "target": "", "ok": True, "metrics": {"msgs_per_s": value}}
+
+    records = {
+        ("b", "project"): [run(70.0), run(80.0), run(90.0)],
+        ("b", "floor"): [run(100.0), run(100.0), run(100.0)],
+    }
+    assert report.round_ratios(records, "b", "msgs_per_s", "project", "floor") == [0.7, 0.8, 0.9]
+    row = next(
+        line
+        for line in report.render(records, ["b"], 3, "header").splitlines()
+        if line.startswith("| b |")
+    )
+    assert "0.80× floor (0.70–0.90)" in row
+    assert "| 2/3 | pass |" in row
 
 
 def test_layer_breakdown_runs() -> None:
