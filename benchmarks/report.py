@@ -54,7 +54,7 @@ METRICS: dict[str, list[tuple[str, str]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """One row of issue 9's targets table: ``project / against`` compared to ``bound``."""
+    """One row of the targets table: ``project / against`` compared to ``bound``."""
 
     workload: str
     text: str
