@@ -51,7 +51,7 @@ def test_the_flow_says_whether_it_is_durable() -> None:
 
 async def test_recover_before_run_is_refused() -> None:
     flow = create(node("a").to(), state_store=memory_store(), durable=True)
-    with pytest.raises(DurabilityError, match="before flow.recover"):
+    with pytest.raises(DurabilityError, match=r"before flow\.recover"):
         await flow.recover()
 
 

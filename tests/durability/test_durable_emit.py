@@ -67,7 +67,8 @@ async def test_an_unencodable_payload_raises_and_journals_nothing() -> None:
         with pytest.raises(SerializationError):
             await flow.emit(message(object()), idempotency_key="bad")
         snapshot = await journal.load()
-        assert snapshot.entries == () and snapshot.traces == ()
+        assert snapshot.entries == ()
+        assert snapshot.traces == ()
         assert flow.mailboxes()["work"].depth == 0
     finally:
         await flow.stop()
