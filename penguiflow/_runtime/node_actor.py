@@ -125,7 +125,12 @@ class NodeActor(Actor):
         if self._observed is not None:
             self._attempt_ended("cancelled", None)
         if reason is STOPPING:
-            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
+            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does;
+            # a durable flow keeps a journaled one in front (its entry is still held):
+            # the next run() handles it again, as recover() would.
+            if type(message) is Journaled:
+                mailbox = self.run.mailboxes[self.node]
+                mailbox.requeue_front(message, mailbox.last_lane)
             self._close()
             return
         if self._close():  # else the cancel landed after the item was finished
