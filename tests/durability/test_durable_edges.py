@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from durable_support import bounded, fetch, memory_store, message, until
 
-from penguiflow import Node, NodePolicy, create
+from penguiflow import Node, NodePolicy, create, hosting
 from penguiflow._runtime.durable import current_step
 from penguiflow.errors import DurabilityError, JournalError
 from penguiflow.journal import Input
@@ -241,5 +241,43 @@ async def test_the_park_seam_journals_the_entry_in_hand() -> None:
         assert await journal.parked_traces() == [sent.trace_id]
         (record,) = (await journal.load()).interrupts
         assert (record.node, record.decode_payload()) == ("asks", {"question": "ok?"})
+    finally:
+        await flow.stop()
+
+
+async def test_a_step_of_a_trace_cancelled_meanwhile_releases_nothing() -> None:
+    journal = InMemoryJournal()
+    gate = asyncio.Event()
+    calls: list[Any] = []
+
+    async def work(msg: Any, ctx: Any) -> Any:
+        calls.append(msg)
+        await gate.wait()
+        return msg
+
+    flow = create(node("work", work).to(), state_store=memory_store(journal), durable=True)
+    flow.run()
+    try:
+        sent = message("x")
+        await flow.emit(sent)
+        await until(lambda: bool(calls))
+        assert await journal.cancel(sent.trace_id) is True  # another process cancelled it
+        gate.set()
+        await bounded(flow.wait_idle())
+        assert flow.mailboxes()["Rookery"].depth == 0
+    finally:
+        await flow.stop()
+
+
+async def test_puts_outside_any_step_are_delivered_unjournaled() -> None:
+    journal = InMemoryJournal()
+    flow = create(node("work", ident).to(), state_store=memory_store(journal), durable=True)
+    flow.run()
+    try:
+        await hosting.deliver_to_rookery(flow, message("direct"))
+        assert (await bounded(flow.context(hosting.ROOKERY).fetch())).payload == "direct"
+        await hosting.inject(flow, 0, message("injected"))
+        assert (await bounded(flow.fetch_any())).payload == "injected"
+        assert (await journal.load()).traces == ()
     finally:
         await flow.stop()
