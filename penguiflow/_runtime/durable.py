@@ -68,11 +68,6 @@ class Step:
         self.outputs: list[tuple[Floe | None, Node | Endpoint | None, Any]] = []
         self.state: list[StateUpdate] = []
 
-    @property
-    def attempt(self) -> int:
-        """The retry count the journal holds for the entry (0: first attempt)."""
-        return self.item.attempt
-
     def reopen(self) -> None:
         """Forget what the step produced (its commit failed): start it empty again."""
         self.outputs = []
