@@ -120,3 +120,9 @@ async def test_a_durable_node_cannot_fetch_its_own_edges() -> None:
         await flow.context(b).fetch()
     with pytest.raises(DurabilityError, match="cannot fetch from its own edges"):
         flow.context(b).fetch_nowait()
+
+
+def test_taking_the_rookery_buffer_of_a_durable_flow_is_refused() -> None:
+    flow = create(node("a").to(), state_store=memory_store(), durable=True)
+    with pytest.raises(DurabilityError, match="take_rookery_buffer"):
+        hosting.take_rookery_buffer(flow)
