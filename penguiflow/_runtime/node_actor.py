@@ -25,6 +25,7 @@ from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.attempts import Attempts, warn_message_output
+from penguiflow._runtime.durable import open_step
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import DEADLINE_EXCEEDED_TEXT, with_final
 from penguiflow._runtime.routing import ROUTED_TYPES, Router, routed
@@ -35,13 +36,14 @@ from penguiflow._runtime.signals import (
     TraceCancelled,
     TraceInterrupt,
 )
-from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, trace_id_of
+from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
 from penguiflow.node import Node
 from penguiflow.types import FinalAnswer, Message
 
 if TYPE_CHECKING:
+    from penguiflow._runtime.durable import Step
     from penguiflow._runtime.run_state import RunState
     from penguiflow.actors import ActorContext
 
@@ -61,6 +63,8 @@ class NodeActor(Actor):
         self.run = run
         self.node = node
         self.ctx = run.contexts[node]
+        self._name = str(node.name)  # durable flows: the journal's holder of an entry
+        self._step: Step | None = None  # durable flows: the step of the item in hand
         # Made on first use (_failures, _routes): an idle flow of many nodes that
         # never fail nor loop pays nothing for them.
         self._attempts: Attempts | None = None
@@ -122,7 +126,15 @@ class NodeActor(Actor):
         if self._observed is not None:
             self._attempt_ended("cancelled", None)
         if reason is STOPPING:
-            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
+            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does;
+            # a durable flow keeps a journaled one in front (its entry is still held):
+            # the next run() handles it again, as recover() would.
+            # Not once its commit began: the journal may have consumed it (the next
+            # process's recover() has its outputs then).
+            step = self._step
+            if type(message) is Journaled and step is not None and step.open:
+                mailbox = self.run.mailboxes[self.node]
+                mailbox.requeue_front(message, mailbox.last_lane)
             self._close()
             return
         if self._close():  # else the cancel landed after the item was finished
@@ -143,9 +155,16 @@ class NodeActor(Actor):
         # trace_id_of's own first test, without the call (most items are Messages).
         trace_id: str | None
         producing: str | None
+        step: Step | None = None  # a durable flow's journaled item (durable.Step)
+        attempt = 0  # a journaled item resumes the retry count its journal holds
         if type(message) is Message:
             trace_id = producing = message.trace_id
         else:
+            if type(message) is Journaled:
+                # A durable flow: what the node puts waits in the step for its commit.
+                step = self._step = open_step(run.io, message, self._name)
+                attempt = message.attempt
+                message = message.item
             trace_id = producing = trace_id_of(message)
             if type(message) is Carried:
                 # A bare payload and the trace that produced it: the node gets the
@@ -187,12 +206,14 @@ class NodeActor(Actor):
                 # task) unless an edge is full or the result is routed specially.
                 events = run.events
                 clock = self._latency_clock
-                attempt = 0
                 while True:
                     # Before a retry (the first attempt was checked on arrival).
-                    if attempt and trace_id is not None and traces.cancelled(trace_id):
-                        await self._failures().report_cancel(message)
-                        break
+                    if attempt:
+                        if step is not None:
+                            await step.hold(attempt)  # retry counts survive a crash
+                        if trace_id is not None and traces.cancelled(trace_id):
+                            await self._failures().report_cancel(message)
+                            break
                     if self._gate is not None and not await self._gate.admit(message, trace_id):
                         break  # its deadline came before its token (rate_gate)
                     observed = events.state_store is not None or len(run.middlewares) > 0
@@ -258,7 +279,7 @@ class NodeActor(Actor):
                                 # Put on the one edge without counting: the result takes
                                 # over the count of the item in hand. A full edge, a bus
                                 # or the self lane go the offer/send way below.
-                                and io.bus is None
+                                and io.direct
                                 and (floe := out[0]).lane >= 0
                                 and floe.mailbox is not None
                                 and floe.mailbox.put_nowait(result, floe.lane)
@@ -292,11 +313,20 @@ class NodeActor(Actor):
                             latency_ms=latency_ms,
                         )
                     break
+            if step is not None:
+                await step.commit()  # before the item's count goes: outputs count first
+                self._step = None  # an idle actor pins no item
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
+            # A failed journal commit is such a fault: its step starts empty again.
+            if step is not None:
+                step.reopen()
             if not await self._failures().poisoned(message, trace_id, exc):
                 raise
+            if step is not None:
+                await step.commit()  # the item's FlowError; a failure here crashes us
+                self._step = None
         if run.crashes:
             run.settled(message)
         if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)
