@@ -116,8 +116,10 @@ async def run_child(where: str, done: set[int], plan: KillPlan | None, log: Path
                 proc.kill()
                 await proc.wait()
     if result.completed:
-        assert returncode == 0, _tail(log)
-        result.killed = False  # the work ran out before the kill moment
+        # Killed after its last line (while stopping) or not at all: the work ran out
+        # before the kill moment.
+        assert returncode in (0, -signal.SIGKILL), _tail(log)
+        result.killed = returncode == -signal.SIGKILL
     else:
         assert returncode == -signal.SIGKILL, (returncode, _tail(log))
     return result
