@@ -105,7 +105,7 @@ async def worker(db: Path, die_after: int, done: set[str]) -> None:
 def run_worker(db: Path, *, die_after: int, done: set[str]) -> list[str]:
     """Start one worker process; return the invoice lines it printed."""
     cmd = [sys.executable, "-m", "examples.durable_orders.flow", "--worker", str(db)]
-    cmd += ["--die-after", str(die_after), "--done", ",".join(["-", *sorted(done)])]
+    cmd += ["--die-after", str(die_after), "--done=" + ",".join(["-", *sorted(done)])]
     done_proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     if done_proc.returncode not in (0, -signal.SIGKILL):
         raise SystemExit(done_proc.stderr)
