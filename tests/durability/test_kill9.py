@@ -242,8 +242,9 @@ async def test_every_final_is_fetched_exactly_once_across_20_kills(
 
 
 @pytest.mark.skip(
-    reason="durable interrupts (ctx.interrupt / flow.resume surviving a kill) are not on "
-    "branch durable-core yet: the interrupt work lands separately"
+    reason="durable interrupts are not there yet: branch interrupt has ctx.interrupt and "
+    "flow.resume in one process (6de2979) but parks nothing in the journal, and "
+    "durable-core (9094885) has no ctx.interrupt"
 )
 async def test_an_interrupt_survives_a_kill_and_resumes_once() -> None:
     """A parked trace is parked again after a kill; resume finishes it exactly once."""
