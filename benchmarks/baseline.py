@@ -85,18 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.revision} ({commit}) = base, working tree = head; {args.rounds} rounds")
     print(f"{args.clock} clock; command: python -m benchmarks.baseline {' '.join(argv)}")
     print()
-    print("| metric (median) | base | head | head / base |")
-    print("|---|---|---|---|")
+    print("| metric (median) | base | head | head / base | per-round ratio, min to max |")
+    print("|---|---|---|---|---|")
     for workload in workloads:
+        pairs = list(zip(records["base"][workload], records["head"][workload], strict=True))
         for key, label in report.METRICS[workload]:
-            values = {
-                side: [r["metrics"][key] for r in records[side][workload] if r["ok"]]
-                for side in records
-            }
-            if not all(values.values()):
+            # Rounds where both sides ran: the two runs of a round are neighbours in time.
+            both = [(b["metrics"][key], h["metrics"][key]) for b, h in pairs if b["ok"] and h["ok"]]
+            if not both:
                 continue
-            base, head = (statistics.median(values[side]) for side in ("base", "head"))
-            print(f"| {label} | {base:,.2f} | {head:,.2f} | {head / base:.2f}× |")
+            base = statistics.median(b for b, _ in both)
+            head = statistics.median(h for _, h in both)
+            ratios = [h / b for b, h in both]
+            print(
+                f"| {label} | {base:,.2f} | {head:,.2f} | {head / base:.2f}× "
+                f"| {min(ratios):.2f}× to {max(ratios):.2f}× |"
+            )
     return 1 if failed else 0
 
 
