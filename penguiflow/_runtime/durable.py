@@ -180,9 +180,7 @@ class DurableTransport(Transport):
         produced: list[Outgoing] = []
         rookery: list[Any] = []
         for floe, source, item in step.outputs:
-            if type(item) is Journaled:
-                item = item.item  # handed back as it was taken (a deployment, say)
-            if type(item) is Carried:
+            if type(item) is Carried:  # already carrying its trace
                 own: str | None = None
                 owner: str | None = item.trace
                 item = item.item

@@ -457,7 +457,17 @@ class PenguiFlow:
         meta: dict[str, Any] | None = None,
         to: Target | Sequence[Target] | None = None,
     ) -> StreamChunk:
-        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes)."""
+        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes).
+
+        Raises:
+            DurabilityError: the flow is durable (emit the chunk's ``Message``
+                with ``await flow.emit(...)``: that one is journaled).
+        """
+        if self._durable:
+            raise DurabilityError(
+                "emit_chunk from OpenSea is not journaled; on a durable flow emit the "
+                "chunk's Message with 'await flow.emit(Message(payload=StreamChunk(...)))'"
+            )
         return await self._open_sea_ctx.emit_chunk(
             parent=parent, text=text, stream_id=stream_id, seq=seq, done=done, meta=meta, to=to
         )

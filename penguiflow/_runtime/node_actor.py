@@ -64,6 +64,7 @@ class NodeActor(Actor):
         self.node = node
         self.ctx = run.contexts[node]
         self._name = str(node.name)  # durable flows: the journal's holder of an entry
+        self._step: Step | None = None  # durable flows: the step of the item in hand
         # Made on first use (_failures, _routes): an idle flow of many nodes that
         # never fail nor loop pays nothing for them.
         self._attempts: Attempts | None = None
@@ -125,7 +126,15 @@ class NodeActor(Actor):
         if self._observed is not None:
             self._attempt_ended("cancelled", None)
         if reason is STOPPING:
-            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
+            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does;
+            # a durable flow keeps a journaled one in front (its entry is still held):
+            # the next run() handles it again, as recover() would.
+            # Not once its commit began: the journal may have consumed it (the next
+            # process's recover() has its outputs then).
+            step = self._step
+            if type(message) is Journaled and step is not None and step.open:
+                mailbox = self.run.mailboxes[self.node]
+                mailbox.requeue_front(message, mailbox.last_lane)
             self._close()
             return
         if self._close():  # else the cancel landed after the item was finished
@@ -152,7 +161,7 @@ class NodeActor(Actor):
         else:
             if type(message) is Journaled:
                 # A durable flow: what the node puts waits in the step for its commit.
-                step = open_step(run.io, message, self._name)
+                step = self._step = open_step(run.io, message, self._name)
                 message = message.item
             trace_id = producing = trace_id_of(message)
             if type(message) is Carried:
@@ -305,6 +314,7 @@ class NodeActor(Actor):
                     break
             if step is not None:
                 await step.commit()  # before the item's count goes: outputs count first
+                self._step = None  # an idle actor pins no item
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
@@ -315,6 +325,7 @@ class NodeActor(Actor):
                 raise
             if step is not None:
                 await step.commit()  # the item's FlowError; a failure here crashes us
+                self._step = None
         if run.crashes:
             run.settled(message)
         if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)

@@ -173,7 +173,9 @@ async def test_retry_counts_survive(reopen: Reopen) -> None:
                 await stall.wait()
             raise RuntimeError("flaky")
 
-        return Node(work, name="flaky", policy=NodePolicy(validate="none", max_retries=3))
+        return Node(
+            work, name="flaky", policy=NodePolicy(validate="none", max_retries=3, backoff_base=0)
+        )
 
     calls_a: list[int] = []
     a = create(flaky(calls_a, stall_at=2).to(), state_store=reopen(), durable=True)

@@ -105,7 +105,9 @@ async def test_retry_attempts_are_journaled() -> None:
         await release.wait()
         return msg
 
-    node = Node(flaky, name="flaky", policy=NodePolicy(validate="none", max_retries=3))
+    node = Node(
+        flaky, name="flaky", policy=NodePolicy(validate="none", max_retries=3, backoff_base=0)
+    )
     flow = create(node.to(), state_store=memory_store(journal), durable=True)
     flow.run()
     try:
@@ -145,3 +147,29 @@ def test_a_flow_that_is_not_durable_keeps_the_direct_path() -> None:
     durable = create(passing("b").to(), state_store=memory_store(), durable=True)
     assert plain._run.io.direct is True  # noqa: SLF001 - white-box: the hot-path flag
     assert durable._run.io.direct is False  # noqa: SLF001 - white-box: the hot-path flag
+
+
+async def test_stop_keeps_a_journaled_item_in_hand_for_the_next_run() -> None:
+    gate = asyncio.Event()
+    calls: list[Any] = []
+
+    async def work(msg: Any, ctx: Any) -> Any:
+        calls.append(msg.payload)
+        await gate.wait()
+        return msg
+
+    node = Node(work, name="work", policy=NodePolicy(validate="none"))
+    flow = create(node.to(), state_store=memory_store(), durable=True)
+    flow.run()
+    sent = message("x")
+    await flow.emit(sent)
+    await until(lambda: bool(calls))
+    await flow.stop()
+    assert flow.mailboxes()["work"].depth == 1
+    gate.set()
+    flow.run()
+    try:
+        assert await fetch(flow) == sent
+        assert calls == ["x", "x"]  # handled again from its first line
+    finally:
+        await flow.stop()
