@@ -136,12 +136,13 @@ async def main(where: str, n: int, done: set[int]) -> None:
         async with asyncio.timeout(FETCH_TIMEOUT_S):
             while missing:
                 result = await flow.fetch()
-                # The window the parent cannot see: fetch() has marked the item
-                # delivered in the journal, and the line is not in the pipe yet. It is
-                # kept to a few bytecodes and one write(2) (no buffering, no await in
-                # between); the parent finds a final killed in it as "delivered in the
-                # journal, never reported", at most one per kill since only one fetch
-                # is in flight.
+                # The window the parent cannot see: fetch() has committed the item's
+                # delivered mark and the line is not in the pipe yet. Our part of it is
+                # a few bytecodes and one write(2) (no buffering, no await in between);
+                # the rest is fetch() getting the commit's result back from the
+                # store's connection thread, which under load can take a millisecond.
+                # The parent finds a final killed in it as "delivered in the journal,
+                # never reported", at most one per kill since one fetch is in flight.
                 text = result.payload.text
                 say(f"final {text}")
                 missing.discard(int(text.split()[0].removeprefix("order-")))

@@ -9,10 +9,12 @@ is left to finish. Every final the child fetched is on its stdout at once.
 
 Asserted across all the processes: every accepted key's final is fetched exactly
 once, none is lost, none is wrong (the answer is a function of the order number).
-The one thing a consumer killed between ``fetch()`` returning and its own report
-cannot tell apart from a loss is checked in the journal: such a final is marked
-delivered there (so it is never fetched again) and holds the right answer, and there
-is at most one per kill, since the child has one fetch in flight.
+A consumer killed after ``fetch()`` committed the delivered mark and before its own
+report cannot tell that final from a lost one, so this case is checked in the journal:
+such a final is marked delivered there (it is never fetched again) and holds the right
+answer, and there is at most one per kill, since the child has one fetch in flight.
+(With the kill moments below it happens in about half the seeds, once or twice in 20
+kills.)
 
 Runs on SQLite always and on Redis when ``PENGUIFLOW_TEST_REDIS_URL`` is set.
 """
