@@ -33,7 +33,7 @@ from penguiflow._runtime.rate_gate import RateLimits
 from penguiflow._runtime.recovery import durable_journal, recover
 from penguiflow._runtime.run_state import RunState
 from penguiflow._runtime.run_tree import start_run, stop_run
-from penguiflow._runtime.tracing import Carried, trace_id_of
+from penguiflow._runtime.tracing import Carried, Journaled, trace_id_of
 from penguiflow._runtime.wiring import wire
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
@@ -646,8 +646,14 @@ class PenguiFlow:
 
 
 def _shown(items: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Queued items as they were sent (how a bare payload carries its trace is private)."""
-    return tuple(item.item if type(item) is Carried else item for item in items)
+    """Queued items as they were sent (how a bare payload carries its trace, and a
+    durable flow's journal entry, are private)."""
+    shown = []
+    for item in items:
+        if type(item) is Journaled:
+            item = item.item
+        shown.append(item.item if type(item) is Carried else item)
+    return tuple(shown)
 
 
 def create(*adjacencies: tuple[Node, Sequence[Node]], **kwargs: Any) -> PenguiFlow:

@@ -156,12 +156,14 @@ class NodeActor(Actor):
         trace_id: str | None
         producing: str | None
         step: Step | None = None  # a durable flow's journaled item (durable.Step)
+        attempt = 0  # a journaled item resumes the retry count its journal holds
         if type(message) is Message:
             trace_id = producing = message.trace_id
         else:
             if type(message) is Journaled:
                 # A durable flow: what the node puts waits in the step for its commit.
                 step = self._step = open_step(run.io, message, self._name)
+                attempt = message.attempt
                 message = message.item
             trace_id = producing = trace_id_of(message)
             if type(message) is Carried:
@@ -204,7 +206,6 @@ class NodeActor(Actor):
                 # task) unless an edge is full or the result is routed specially.
                 events = run.events
                 clock = self._latency_clock
-                attempt = 0 if step is None else step.attempt
                 while True:
                     # Before a retry (the first attempt was checked on arrival).
                     if attempt:
