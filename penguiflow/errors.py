@@ -22,6 +22,7 @@
     │   │   └── JournalError            a durable-flow journal write or read failed
     │   │       ├── JournalConflict     a step consumed an entry no longer in the journal
     │   │       └── InterruptTokenError resume with an unknown or already used token
+    │   ├── InterruptUnavailable (RuntimeError) ``ctx.interrupt`` where no trace can park
     │   ├── SerializationError (TypeError) a payload cannot cross a process boundary
     │   └── ToolError                   an external tool failed; carries ``tool``, ``server``
     │       ├── ToolNotFound (LookupError)      the server lists no tool of that name
@@ -62,6 +63,7 @@ __all__ = [
     "FlowError",
     "FlowErrorCode",
     "InterruptTokenError",
+    "InterruptUnavailable",
     "JournalConflict",
     "JournalError",
     "LLMCallError",
@@ -240,6 +242,21 @@ class InterruptTokenError(JournalError):
     def __init__(self, message: str, *, token: str, path: str | None = None) -> None:
         super().__init__(message, path=path)
         self.token = token
+
+
+class InterruptUnavailable(PenguiFlowError, RuntimeError):
+    """``ctx.interrupt`` was called where a trace cannot park.
+
+    Outside a node invocation of a running flow (a detached ``Context``, OpenSea,
+    a node run by a deployment that does not run it in the flow's node actor),
+    or while the flow stops. ``node`` names the context's owner.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 # --- distribution (penguiflow.distributed) -------------------------------------------

@@ -285,6 +285,26 @@ class Context:
             self._io.finish_nowait(item)
         return item
 
+    # -- waiting for outside input -------------------------------------------------
+    async def interrupt(self, payload: Any = None) -> Any:
+        """Park this trace until ``flow.resume(token, value)``; return ``value``.
+
+        Rookery receives a ``penguiflow.Interrupt`` (``trace_id``, ``node``,
+        ``payload``, ``token``). While the trace waits the node goes on with
+        other items; the trace stays outstanding. See docs/interrupts.md for
+        what cancel, stop and ``timeout_s`` do to a parked trace.
+
+        Raises:
+            InterruptUnavailable: not called inside a node invocation of this
+                running flow.
+            CancelledError: the trace was cancelled, or the flow stopped.
+
+        .. versionadded:: 3.0
+        """
+        from penguiflow._runtime.parking import interrupt  # loaded on first interrupt
+
+        return await interrupt(self, payload)
+
     # -- inspection ---------------------------------------------------------------
     def outgoing_count(self) -> int:
         """Number of outgoing edges (successors, plus Rookery for egress nodes)."""

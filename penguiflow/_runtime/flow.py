@@ -36,6 +36,7 @@ from penguiflow._runtime.tracing import Carried, trace_id_of
 from penguiflow._runtime.wiring import wire
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
+from penguiflow.errors import InterruptTokenError
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
 from penguiflow.types import WM, Message, StreamChunk
@@ -491,6 +492,22 @@ class PenguiFlow:
         if not self._run.running:
             raise RuntimeError("PenguiFlow is not running")
         return await cancel_trace(self._run, trace_id)
+
+    async def resume(self, token: str, value: Any = None) -> None:
+        """Continue the trace parked by ``ctx.interrupt`` under ``token``: it returns ``value``.
+
+        ``token`` is the ``Interrupt.token`` fetched from Rookery; it is good once.
+
+        Raises:
+            InterruptTokenError: the token is unknown, already used, or was
+                withdrawn (its trace cancelled, its node timed out, ``stop()``).
+
+        .. versionadded:: 3.0
+        """
+        parking = self._run.parking
+        if parking is None:
+            raise InterruptTokenError("unknown interrupt token", token=token)
+        parking.resume(token, value)
 
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
         """Return the trace's cancel flag, creating it if absent (set by ``cancel``)."""
