@@ -262,3 +262,83 @@ async def test_a_resumed_trace_goes_on_downstream(make_flow: MakeFlow) -> None:
     assert notice.node == "first"
     await flow.resume(notice.token, "go")
     assert (await fetch(flow)).payload == "ask:go!"
+
+
+def test_interrupt_is_importable_from_the_top_level_but_not_in_all() -> None:
+    import penguiflow
+    import penguiflow.interrupts
+
+    assert penguiflow.Interrupt is Interrupt
+    assert "Interrupt" not in penguiflow.__all__  # __all__ is the 2.2.5 list
+    assert "Interrupt" in dir(penguiflow)
+    assert penguiflow.interrupts.__all__ == ["Interrupt"]
+
+
+def test_interrupt_errors_are_in_the_one_hierarchy() -> None:
+    import penguiflow.errors as errors
+
+    assert {"InterruptTokenError", "InterruptUnavailable"} <= set(errors.__all__)
+    assert issubclass(InterruptUnavailable, errors.PenguiFlowError)
+    assert issubclass(InterruptUnavailable, RuntimeError)
+    assert issubclass(InterruptTokenError, errors.PenguiFlowError)
+
+
+async def test_an_interrupt_from_a_child_task_of_the_node_still_resumes(
+    make_flow: MakeFlow,
+) -> None:
+    async def fn(msg: Message, ctx: Any) -> Message:
+        answer = await asyncio.gather(ctx.interrupt("from a child task"))
+        return msg.model_copy(update={"payload": answer[0]})
+
+    flow = make_flow(Node(fn, name="n").to())
+    flow.run()
+    await flow.emit(message())
+    notice = await parked(flow)
+    assert notice.payload == "from a child task"
+    await flow.resume(notice.token, "ok")
+    assert (await fetch(flow)).payload == "ok"
+
+
+async def test_a_parked_trace_of_a_bare_payload_keeps_its_trace(make_flow: MakeFlow) -> None:
+    async def unwrap(msg: Message, ctx: Any) -> str:
+        return str(msg.payload)
+
+    async def ask(text: str, ctx: Any) -> str:
+        return f"{text}:{await ctx.interrupt(text)}"
+
+    first, second = Node(unwrap, name="unwrap"), Node(ask, name="ask")
+    flow = make_flow(first.to(second), second.to())
+    flow.run()
+    msg = message("bare")
+    await flow.emit(msg)
+    notice = await parked(flow)
+    assert notice.trace_id == msg.trace_id
+    await flow.resume(notice.token, "yes")
+    async with asyncio.timeout(5):
+        delivery = await flow.fetch_traced()
+    assert (delivery.item, delivery.trace_id) == ("bare:yes", msg.trace_id)
+
+
+async def test_cancelling_a_resumed_trace_still_running_detached_ends_it(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    after = asyncio.Event()
+    never = asyncio.Event()
+
+    async def fn(msg: Message, ctx: Any) -> Message:
+        await ctx.interrupt("?")
+        after.set()
+        await never.wait()
+        return msg
+
+    flow = make_flow(Node(fn, name="n").to())
+    flow.run()
+    msg = message()
+    await flow.emit(msg)
+    await flow.resume((await parked(flow)).token, None)
+    async with asyncio.timeout(5):
+        await after.wait()
+    assert await flow.cancel(msg.trace_id)
+    await recorder.wait_for("trace_cancel_finish")
+    assert "node_trace_cancelled" in recorder.kinds("n")
+    assert trace_counts(flow) == {}
