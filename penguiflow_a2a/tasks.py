@@ -7,8 +7,9 @@ stream chunks append to a ``stream`` artifact, the result becomes a
 ``canceled``. A node's ``ctx.interrupt`` (a ``penguiflow.Interrupt``) puts the
 task in ``input-required`` with the payload in the status message; the runner
 keeps going, and a message naming the task resumes the trace (``resume``).
-Streams end after the ``input-required`` update, as after a terminal one. Records use the A2A 1.0 JSON shapes with lowercase states and
-roles; the JSON-RPC and REST codecs (``codec``) render them per version.
+Streams end after the ``input-required`` update, as after a terminal one.
+Records use the A2A 1.0 JSON shapes with lowercase states and roles; the
+JSON-RPC and REST codecs (``codec``) render them per version.
 
 Visibility: every task belongs to the principal that created it
 (``penguiflow_a2a.principals``), and the store is the one place that decides
@@ -418,7 +419,8 @@ class TaskManager:
         """
         session = record.session
         token, record.resume_token = record.resume_token, None
-        assert session is not None and token is not None  # an input-required task
+        assert session is not None  # an input-required task has both
+        assert token is not None
         record.history.append({**message, "taskId": record.id, "contextId": record.context_id})
         record.settled.clear()
         self._set_state(record, "working", None)

@@ -212,3 +212,29 @@ async def test_a_task_of_another_principal_cannot_be_resumed(
     assert still["result"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
     mine = await rpc(method, {"message": resume}, "alice")
     assert "error" not in mine
+
+
+# -- the 2.2.5 routes cannot answer an interrupt: the trace is cancelled ----------------
+
+LEGACY_ASK = {"payload": ASK, "headers": {"tenant": "acme"}}
+
+
+async def test_legacy_send_of_an_interrupting_flow_fails_with_input_required(
+    client: TestClient[Any, Any],
+) -> None:
+    async with asyncio.timeout(10):
+        reply = await (await client.post("/message/send", json=LEGACY_ASK)).json()
+    assert reply["status"] == "failed"
+    assert reply["error"]["code"] == "INPUT_REQUIRED"
+    assert reply["error"]["trace_id"] == reply["traceId"]
+
+
+async def test_legacy_stream_of_an_interrupting_flow_ends_with_an_error_event(
+    client: TestClient[Any, Any],
+) -> None:
+    async with asyncio.timeout(10):
+        text = (await (await client.post("/message/stream", json=LEGACY_ASK)).read()).decode()
+    frames = [frame for frame in text.split("\n\n") if frame]
+    assert frames[-2].startswith("event: error")
+    assert "INPUT_REQUIRED" in frames[-2]
+    assert frames[-1].startswith("event: done")
