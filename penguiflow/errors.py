@@ -22,6 +22,8 @@
     │   │   └── JournalError            a durable-flow journal write or read failed
     │   │       ├── JournalConflict     a step consumed an entry no longer in the journal
     │   │       └── InterruptTokenError resume with an unknown or already used token
+    │   ├── DurabilityError (TypeError) durable=True without a journal, or an operation
+    │   │                               durable flows do not offer (emit_nowait, ...)
     │   ├── InterruptUnavailable (RuntimeError) ``ctx.interrupt`` where no trace can park
     │   ├── SerializationError (TypeError) a payload cannot cross a process boundary
     │   └── ToolError                   an external tool failed; carries ``tool``, ``server``
@@ -59,6 +61,7 @@ __all__ = [
     "ChildNotFound",
     "ChildRestarting",
     "ChildRunning",
+    "DurabilityError",
     "Escalated",
     "FlowError",
     "FlowErrorCode",
@@ -242,6 +245,22 @@ class InterruptTokenError(JournalError):
     def __init__(self, message: str, *, token: str, path: str | None = None) -> None:
         super().__init__(message, path=path)
         self.token = token
+
+
+class DurabilityError(PenguiFlowError, TypeError):
+    """A flow cannot be durable as asked, or was asked what durable flows do not offer.
+
+    Raised by ``create(..., durable=True)`` without a state store, with a store
+    that keeps no journal, or with two nodes of one name; by ``emit_nowait`` and
+    Rookery's ``fetch_nowait`` on a durable flow (use ``await flow.emit`` and
+    ``await flow.fetch``: journaling waits); by ``recover`` called twice, before
+    ``run()``, or on a journal whose edges the flow does not have; and by hosting
+    calls that would move a durable node's items out of the journal's sight
+    (``replace_mailbox``: a deployment). A ``TypeError``, as ``journal_of``
+    raises for a store without a journal.
+
+    .. versionadded:: 3.0
+    """
 
 
 class InterruptUnavailable(PenguiFlowError, RuntimeError):

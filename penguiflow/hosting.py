@@ -43,6 +43,7 @@ from penguiflow._runtime.hosting import observe_attempts as observe_attempts
 from penguiflow._runtime.hosting import observe_emits as observe_emits
 from penguiflow._runtime.hosting import observe_events as observe_events
 from penguiflow._runtime.hosting import outstanding as outstanding
+from penguiflow._runtime.hosting import record_state as record_state
 from penguiflow._runtime.hosting import replace_mailbox as replace_mailbox
 from penguiflow._runtime.hosting import share_rate_limiter as share_rate_limiter
 from penguiflow._runtime.hosting import take_rookery_buffer as take_rookery_buffer
@@ -70,6 +71,7 @@ __all__ = [
     "observe_emits",
     "observe_events",
     "outstanding",
+    "record_state",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 
 from penguiflow._logging import get_logger
+from penguiflow.hosting import record_state
 from penguiflow.node import Node, NodePolicy
 from penguiflow.policies import PolicyLike, RoutingDecisionType, RoutingRequest, evaluate_policy
 from penguiflow.types import Message
@@ -305,6 +306,12 @@ class _JoinState:
             bucket.flag = flag
         return None
 
+    def restore(self, trace_id: str, items: list[Any], runtime: Any) -> None:
+        """Put back the bucket a durable flow journaled for ``trace_id`` (``recover``)."""
+        ensure = getattr(runtime, "ensure_trace_event", None)
+        flag: asyncio.Event | None = ensure(trace_id) if ensure is not None else None
+        self.buckets[trace_id] = _Bucket(list(items), runtime, flag)
+
     def _sweep(self) -> None:
         stale = [tid for tid, b in self.buckets.items() if b.flag is not None and b.flag.is_set()]
         for trace_id in stale:
@@ -343,10 +350,15 @@ def join_k(name: str, k: int) -> Node:
     bucket). A trace that merely goes quiet keeps its partial bucket, so a
     later item of the same trace still completes it, also after the flow was
     stopped and run again (the buckets belong to the node object).
+
+    On a durable flow each bucket is journaled with the step that changed it
+    (per-trace state ``"join:<name>"``, deleted when the batch completes), and
+    ``recover`` puts it back.
     """
     if k <= 0:
         raise ValueError("k must be positive")
     state = _JoinState(k)
+    key = f"join:{name}"  # its per-trace state on a durable flow (hosting.record_state)
 
     async def join(message: Any, ctx: Any) -> Any:
         trace_id = getattr(message, "trace_id", None)
@@ -355,10 +367,16 @@ def join_k(name: str, k: int) -> Node:
         if state.handed:
             again = state.redelivered(message, getattr(ctx, "runtime", None))
             if again is not None:
+                record_state(key, delete=True)
                 return again.aggregate
         batch = state.add(trace_id, message, getattr(ctx, "runtime", None))
         if batch is None:
+            bucket = state.buckets.get(trace_id)
+            if bucket is not None:  # a durable flow journals it with this step
+                record_state(key, list(bucket.items))
             return None
+        if state.k > 1:
+            record_state(key, delete=True)
         first = batch[0]
         aggregate: Any = batch
         if isinstance(first, Message):
@@ -369,6 +387,7 @@ def join_k(name: str, k: int) -> Node:
 
     # Tests and debuggers reach the buckets through the function (Node has slots).
     join.join_state = state  # type: ignore[attr-defined]
+    join.restore_state = state.restore  # type: ignore[attr-defined]  # recover()
     node = Node(join, name=name, policy=NodePolicy(validate="none"))
     state.node = node
     return node

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
 from penguiflow._runtime.tracing import Carried
 from penguiflow.actors import SELF_LANE, Delivery, MailboxEmpty
+from penguiflow.errors import DurabilityError
 from penguiflow.node import Node
 from penguiflow.types import Message, StreamChunk
 
@@ -199,7 +200,7 @@ class Context:
                 lane = floe.lane
                 mailbox = floe.mailbox
                 if (
-                    io.bus is None
+                    io.direct
                     and lane >= 0
                     and mailbox is not None
                     and mailbox.put_nowait(message, lane)
@@ -241,11 +242,14 @@ class Context:
             KeyError: a ``from_`` source is not a predecessor.
             RuntimeError: there are no incoming edges.
         """
+        io = self._io
+        if self._is_rookery and io is not None and io.durable:
+            # A durable flow's Rookery: marked delivered first (DurableTransport.fetch).
+            return (await io.fetch(self._lanes(from_)))[0]  # type: ignore[attr-defined]
         delivery = await self._take(self._lanes(from_))
         item = delivery.item
         if type(item) is Carried:
             return item.item  # the caller gets what was sent; it was never counted
-        io = self._io
         if self._is_rookery and io is not None:
             # Fetching from Rookery ends the item's life for trace accounting.
             finished = io.settle(item)
@@ -270,7 +274,17 @@ class Context:
         return await self.fetch(from_)
 
     def fetch_nowait(self, from_: Target | Sequence[Target] | None = None) -> Any:
-        """Return a waiting item now; ``asyncio.QueueEmpty`` when there is none."""
+        """Return a waiting item now; ``asyncio.QueueEmpty`` when there is none.
+
+        Raises:
+            DurabilityError: this is a durable flow's Rookery (marking an item
+                delivered waits for the journal: ``await fetch()``).
+        """
+        if self._is_rookery and self._io is not None and self._io.durable:
+            raise DurabilityError(
+                "fetch_nowait cannot mark a Rookery item delivered without waiting; on "
+                "a durable flow use 'await flow.fetch()'"
+            )
         mailbox = self._in_mailbox
         if mailbox is None:
             raise asyncio.QueueEmpty("no messages available")

@@ -30,13 +30,14 @@ from penguiflow._runtime.cancel import cancel_trace
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
 from penguiflow._runtime.observers import EmitObserver, emit_finished, emit_started
 from penguiflow._runtime.rate_gate import RateLimits
+from penguiflow._runtime.recovery import durable_journal, recover
 from penguiflow._runtime.run_state import RunState
 from penguiflow._runtime.run_tree import start_run, stop_run
 from penguiflow._runtime.tracing import Carried, trace_id_of
 from penguiflow._runtime.wiring import wire
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
-from penguiflow.errors import InterruptTokenError
+from penguiflow.errors import DurabilityError, InterruptTokenError
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
 from penguiflow.types import WM, Message, StreamChunk
@@ -95,9 +96,14 @@ class PenguiFlow:
         rate_limiter: where keyed ``NodePolicy.rate_limit`` buckets live (a
             ``penguiflow.ratelimit.RateLimiter``); default, an in-memory one of
             this flow's, on ``clock``. *versionadded 3.0*
+        durable: journal every edge, join bucket and Rookery item in
+            ``state_store``'s journal, so that ``recover()`` in a new process
+            resumes every trace (docs/durability.md). *versionadded 3.0*
 
     Raises:
         CycleError: the graph has a cycle and ``allow_cycles`` is false.
+        DurabilityError: ``durable`` without a store that keeps a journal, or
+            with two nodes of one name.
     """
 
     def __init__(
@@ -111,8 +117,14 @@ class PenguiFlow:
         message_bus: Any = None,
         clock: Clock | None = None,
         rate_limiter: RateLimiter | None = None,
+        durable: bool = False,
     ) -> None:
         graph = build_graph(adjacencies, maxsize=queue_maxsize, allow_cycles=allow_cycles)
+        journal = durable_journal(state_store, graph) if durable else None
+        #: The journal of a durable flow (``None``: not durable).
+        self._journal = journal
+        self._durable = journal is not None
+        self._recovered = False
         self._graph = graph
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         run = RunState(
@@ -126,7 +138,7 @@ class PenguiFlow:
         self._parent: Supervisor | None = None
         # hosting.observe_emits: called around every emit/emit_nowait (empty: free).
         self._emit_observers: list[EmitObserver] = []
-        wire(run, graph, runtime=self, bus=message_bus)
+        wire(run, graph, runtime=self, bus=message_bus, journal=journal)
         run.rate_limits = RateLimits(run, graph.nodes, rate_limiter)
         # For emit/fetch: a dict lookup by Endpoint hashes a dataclass (~0.6 µs);
         # the transport and trace book never change after wiring.
@@ -155,6 +167,11 @@ class PenguiFlow:
     def edges(self) -> tuple[Floe, ...]:
         """Every edge, OpenSea and Rookery edges included. *versionadded 3.0*"""
         return self._graph.floes
+
+    @property
+    def durable(self) -> bool:
+        """True for a flow created with ``durable=True``. *versionadded 3.0*"""
+        return self._durable
 
     @property
     def running(self) -> bool:
@@ -276,6 +293,38 @@ class PenguiFlow:
         parent = supervisor if supervisor is not None else self._parent
         start_run(self._run, self._graph.nodes, parent, registry)
 
+    async def recover(self) -> list[str]:
+        """Put everything this flow's journal holds unfinished back in flight.
+
+        Call it right after ``run()``, once per flow object: every edge entry
+        goes back on its edge (the ones a node had in hand are handled again),
+        join buckets back in their ``join_k`` node, Rookery items not fetched yet
+        back in Rookery; cancelled traces stay cancelled.
+
+        Returns:
+            The ids of the traces put back, oldest first.
+
+        Raises:
+            DurabilityError: the flow is not durable, not running, or already
+                recovered; or the journal names edges this flow does not have.
+            JournalError: the journal could not be read.
+
+        .. versionadded:: 3.0
+        """
+        journal = self._journal
+        if journal is None:
+            raise DurabilityError("recover() needs a flow created with durable=True")
+        if not self._run.running:
+            raise DurabilityError("call flow.run() before flow.recover()")
+        if self._recovered:
+            raise DurabilityError("recover() was already called on this flow")
+        self._recovered = True
+        try:
+            return await recover(self._run, self._graph, journal, self)
+        except BaseException:
+            self._recovered = False  # nothing was restored: it may be called again
+            raise
+
     async def stop(self) -> None:
         """Stop every node actor, external task and background publish; no-op if stopped.
 
@@ -292,16 +341,29 @@ class PenguiFlow:
             return memo is not None and msg.payload.hops <= memo
         return False
 
-    async def emit(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
+    async def emit(
+        self,
+        msg: Any,
+        to: Target | Sequence[Target] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> None:
         """Feed ``msg`` to the ingress nodes (or the ``to`` ones), waiting on full edges.
+
+        On a durable flow it returns once ``msg`` is in the journal; an
+        ``idempotency_key`` already journaled makes it do nothing (*versionadded
+        3.0*, durable flows only).
 
         Raises:
             KeyError: a target is not an ingress node.
             Escalated: the run failed (see ``failure``); nothing would take it.
+            DurabilityError: ``idempotency_key`` on a flow that is not durable.
+            SerializationError: a durable flow cannot journal ``msg`` (nothing was).
+            JournalError: a durable flow's journal did not store it.
         """
-        if self._emit_observers:
-            # Observed (hosting.observe_emits): the same steps, not inlined.
-            await self._observed_emit(msg, to)
+        if self._emit_observers or self._durable or idempotency_key is not None:
+            # Observed (hosting.observe_emits) or journaled: the same steps, not inlined.
+            await self._observed_emit(msg, to, idempotency_key)
             return
         # Locals kept few: each is 8 bytes more in every waiting emitter's frame.
         if self._run.failure is not None:
@@ -327,25 +389,46 @@ class PenguiFlow:
             if not io.offer(floe, msg):
                 await io.send(floe, msg)
 
-    async def _observed_emit(self, msg: Any, to: Target | Sequence[Target] | None) -> None:
+    async def _observed_emit(
+        self, msg: Any, to: Target | Sequence[Target] | None, idempotency_key: str | None
+    ) -> None:
         observers = self._emit_observers
-        handles = emit_started(observers, msg)
+        handles = emit_started(observers, msg) if observers else None
         error: BaseException | None = None
         try:
             failure = self._run.failure
             if failure is not None:
                 raise failure
-            if not self._wm_duplicate(msg):
-                await self._open_sea_ctx.emit(msg, to)
+            if not self._durable:
+                if idempotency_key is not None:
+                    raise DurabilityError(
+                        "idempotency_key needs a durable flow (create(..., durable=True))"
+                    )
+                if not self._wm_duplicate(msg):
+                    await self._open_sea_ctx.emit(msg, to)
+            elif not self._wm_duplicate(msg):
+                ctx = self._open_sea_ctx
+                if ctx._outgoing:
+                    await self._io.emit(ctx._targets(to), msg, idempotency_key)  # type: ignore[attr-defined]
         except BaseException as exc:
             error = exc
             raise
         finally:
-            emit_finished(observers, msg, handles, error)
+            if handles is not None:
+                emit_finished(observers, msg, handles, error)
             error = None  # no cycle through the traceback
 
     def emit_nowait(self, msg: Any, to: Target | Sequence[Target] | None = None) -> None:
-        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full."""
+        """Like ``emit`` without waiting; ``asyncio.QueueFull`` if an edge is full.
+
+        Raises:
+            DurabilityError: the flow is durable (journaling waits: ``await emit``).
+        """
+        if self._durable:
+            raise DurabilityError(
+                "emit_nowait cannot journal a message without waiting; on a durable "
+                "flow use 'await flow.emit(msg)'"
+            )
         observers = self._emit_observers
         handles = emit_started(observers, msg) if observers else None
         error: BaseException | None = None
@@ -387,6 +470,8 @@ class PenguiFlow:
             RuntimeError: Rookery has no incoming edges and nothing buffered.
             Escalated: the run failed (see ``failure``) and nothing is left to fetch.
         """
+        if self._durable:
+            return (await self._io.fetch(self._rookery_ctx._lanes(from_)))[0]  # type: ignore[attr-defined]
         # Context.fetch inlined for Rookery: one coroutine frame less per fetch.
         ctx = self._rookery_ctx
         mailbox = ctx._in_mailbox
@@ -430,6 +515,8 @@ class PenguiFlow:
 
     async def fetch_any(self, from_: Target | Sequence[Target] | None = None) -> Any:
         """Like ``fetch``: the first item on any selected Rookery edge."""
+        if self._durable:
+            return await self.fetch(from_)
         return await self._rookery_ctx.fetch_any(from_)
 
     async def fetch_traced(self, from_: Target | Sequence[Target] | None = None) -> RookeryDelivery:
@@ -446,6 +533,9 @@ class PenguiFlow:
         .. versionadded:: 3.0
         """
         ctx = self._rookery_ctx
+        if self._durable:
+            got, trace = await self._io.fetch(ctx._lanes(from_))  # type: ignore[attr-defined]
+            return RookeryDelivery(item=got, trace_id=trace)
         delivery = await ctx._take(ctx._lanes(from_))
         item = delivery.item
         if type(item) is Carried:
@@ -491,7 +581,12 @@ class PenguiFlow:
         """
         if not self._run.running:
             raise RuntimeError("PenguiFlow is not running")
-        return await cancel_trace(self._run, trace_id)
+        journal = self._journal
+        if journal is None:
+            return await cancel_trace(self._run, trace_id)
+        # Journaled first: a cancelled trace stays cancelled across recover().
+        journaled = await journal.cancel(trace_id)
+        return await cancel_trace(self._run, trace_id) or journaled
 
     async def resume(self, token: str, value: Any = None) -> None:
         """Continue the trace parked by ``ctx.interrupt`` under ``token``: it returns ``value``.

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._runtime.durable import record_state as _record_state
 from penguiflow._runtime.events import EventListener
 from penguiflow._runtime.graph import Floe
 from penguiflow._runtime.observers import AttemptObserver, EmitObserver
 from penguiflow.actors import SELF_LANE, MailboxEmpty, MailboxLike
+from penguiflow.errors import DurabilityError
 
 if TYPE_CHECKING:
     from penguiflow._runtime.flow import PenguiFlow
@@ -37,6 +39,7 @@ __all__ = [
     "observe_emits",
     "observe_events",
     "outstanding",
+    "record_state",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",
@@ -91,12 +94,18 @@ def replace_mailbox(flow: PenguiFlow, node: Node, mailbox: MailboxLike) -> dict[
     sends on it.
 
     Raises:
+        DurabilityError: the flow is durable.
         RuntimeError: the flow is running, or the current mailbox still holds
             items (they would be stranded: run the flow until it is idle, or
             replace the mailbox before anything is emitted).
         KeyError: ``node`` is not a node of ``flow``.
     """
     run = flow._run
+    if run.io.durable:
+        raise DurabilityError(
+            "a durable flow's nodes keep their mailboxes (the journal tracks every edge); "
+            "deployments such as RedisDeployment do not run durable flows"
+        )
     if run.running:
         raise RuntimeError("replace a node's mailbox before flow.run() (or after stop())")
     current = run.mailboxes[node]
@@ -146,6 +155,7 @@ def disable_bus(flow: PenguiFlow, edges: Iterable[int] | None = None) -> None:
     io = flow._run.io
     if edges is None:
         io.bus = None
+        io.direct = not io.durable
         return
     all_edges = flow.edges
     io.muted = io.muted | frozenset(all_edges[index] for index in edges)
@@ -215,6 +225,21 @@ def take_rookery_buffer(flow: PenguiFlow) -> list[Any]:
             return items
         run.io.finish_nowait(item)
         items.append(item)
+
+
+def record_state(key: str, value: Any = None, *, delete: bool = False) -> bool:
+    """Journal per-trace state with the item the calling node is handling.
+
+    On a durable flow the update (``value``, or ``delete=True``) is committed
+    with the node's step: together with the consumption of its input and its
+    outputs, for the trace of that input. ``recover`` gives state keyed
+    ``"join:<node name>"`` back to that node's function, through its
+    ``restore_state(trace_id, value, flow)`` attribute (``join_k`` does this).
+    Returns False, recording nothing, outside a durable node's step.
+
+    .. versionadded:: 3.0
+    """
+    return _record_state(key, value, delete=delete)
 
 
 # -- observing ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.attempts import Attempts, warn_message_output
+from penguiflow._runtime.durable import open_step
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.policy import DEADLINE_EXCEEDED_TEXT, with_final
 from penguiflow._runtime.routing import ROUTED_TYPES, Router, routed
@@ -38,13 +39,14 @@ from penguiflow._runtime.signals import (
     TraceCancelled,
     TraceInterrupt,
 )
-from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, trace_id_of
+from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
 from penguiflow.node import Node
 from penguiflow.types import FinalAnswer, Message
 
 if TYPE_CHECKING:
+    from penguiflow._runtime.durable import Step
     from penguiflow._runtime.run_state import RunState
     from penguiflow.actors import ActorContext
 
@@ -64,6 +66,7 @@ class NodeActor(Actor):
         self.run = run
         self.node = node
         self.ctx = run.contexts[node]
+        self._name = str(node.name)  # durable flows: the journal's holder of an entry
         # Made on first use (_failures, _routes): an idle flow of many nodes that
         # never fail nor loop pays nothing for them.
         self._attempts: Attempts | None = None
@@ -130,7 +133,12 @@ class NodeActor(Actor):
         if self._observed is not None:
             self._attempt_ended("cancelled", None)
         if reason is STOPPING:
-            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does.
+            # stop() cancels in-flight invocations and drops their items, as 2.2.5 does;
+            # a durable flow keeps a journaled one in front (its entry is still held):
+            # the next run() handles it again, as recover() would.
+            if type(message) is Journaled:
+                mailbox = self.run.mailboxes[self.node]
+                mailbox.requeue_front(message, mailbox.last_lane)
             self._close()
             return
         if self._close():  # else the cancel landed after the item was finished
@@ -151,9 +159,14 @@ class NodeActor(Actor):
         # trace_id_of's own first test, without the call (most items are Messages).
         trace_id: str | None
         producing: str | None
+        step: Step | None = None  # a durable flow's journaled item (durable.Step)
         if type(message) is Message:
             trace_id = producing = message.trace_id
         else:
+            if type(message) is Journaled:
+                # A durable flow: what the node puts waits in the step for its commit.
+                step = open_step(run.io, message, self._name)
+                message = message.item
             trace_id = producing = trace_id_of(message)
             if type(message) is Carried:
                 # A bare payload and the trace that produced it: the node gets the
@@ -195,12 +208,15 @@ class NodeActor(Actor):
                 # task) unless an edge is full or the result is routed specially.
                 events = run.events
                 clock = self._latency_clock
-                attempt = 0
+                attempt = 0 if step is None else step.attempt
                 while True:
                     # Before a retry (the first attempt was checked on arrival).
-                    if attempt and trace_id is not None and traces.cancelled(trace_id):
-                        await self._failures().report_cancel(message)
-                        break
+                    if attempt:
+                        if step is not None:
+                            await step.hold(attempt)  # retry counts survive a crash
+                        if trace_id is not None and traces.cancelled(trace_id):
+                            await self._failures().report_cancel(message)
+                            break
                     if self._gate is not None and not await self._gate.admit(message, trace_id):
                         break  # its deadline came before its token (rate_gate)
                     observed = events.state_store is not None or len(run.middlewares) > 0
@@ -266,7 +282,7 @@ class NodeActor(Actor):
                                 # Put on the one edge without counting: the result takes
                                 # over the count of the item in hand. A full edge, a bus
                                 # or the self lane go the offer/send way below.
-                                and io.bus is None
+                                and io.direct
                                 and (floe := out[0]).lane >= 0
                                 and floe.mailbox is not None
                                 and floe.mailbox.put_nowait(result, floe.lane)
@@ -300,11 +316,18 @@ class NodeActor(Actor):
                             latency_ms=latency_ms,
                         )
                     break
+            if step is not None:
+                await step.commit()  # before the item's count goes: outputs count first
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
+            # A failed journal commit is such a fault: its step starts empty again.
+            if step is not None:
+                step.reopen()
             if not await self._failures().poisoned(message, trace_id, exc):
                 raise
+            if step is not None:
+                await step.commit()  # the item's FlowError; a failure here crashes us
         if run.crashes:
             run.settled(message)
         if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)

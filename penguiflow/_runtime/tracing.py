@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from penguiflow._carried import Carried
+from penguiflow._carried import Carried, Journaled
 from penguiflow._runtime.events import LOGGER
 from penguiflow.types import Message
 
@@ -29,6 +29,7 @@ __all__ = [
     "PRODUCING_TRACE",
     "Carried",
     "Invoker",
+    "Journaled",
     "TraceBook",
     "carried_trace",
     "owning_trace",
@@ -53,8 +54,9 @@ def owning_trace(trace_id: str | None) -> str | None:
 
 def carried_trace(item: Any) -> str | None:
     """The trace ``item`` belongs to: its own ``trace_id``, or the one it carries."""
-    if type(item) is Carried:
-        return item.trace
+    kind = type(item)
+    if kind is Carried or kind is Journaled:
+        return item.trace  # type: ignore[no-any-return]
     return trace_id_of(item)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.events import LOGGER
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
-from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, trace_id_of
+from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow.actors import SELF_LANE
 from penguiflow.types import Message
 
@@ -43,8 +43,12 @@ class Transport:
         "_rookery_ctx",
         "_traces",
         "bus",
+        "direct",
         "muted",
     )
+
+    #: A durable flow's transport (``durable.DurableTransport``) journals every put.
+    durable = False
 
     def __init__(
         self,
@@ -59,6 +63,9 @@ class Transport:
         self._events = events
         #: The message bus every edge put is published to (``None``: no bus).
         self.bus = bus
+        #: No bus and not durable: a node may put a result straight on a lane
+        #: (``NodeActor.receive``, ``Context.emit_chunk``). Kept by ``disable_bus``.
+        self.direct = bus is None and not self.durable
         #: Edges whose puts are not published (``hosting.disable_bus``).
         self.muted: frozenset[Floe] = frozenset()
         self._rookery = rookery
@@ -200,6 +207,8 @@ class Transport:
         from penguiflow.bus import BusEnvelope  # contract C; loaded only with a bus
 
         source_name = source.name if source is not None else None
+        if type(item) is Journaled:
+            item = item.item  # the bus sees what the edge carries, not the journal's id
         target_name = target.name if target is not None else None
         if type(item) is Carried:
             # The bus sees the item that was sent, and the trace it belongs to.
@@ -238,7 +247,8 @@ def _carry(item: Any) -> Any:
     ``item`` has no ``trace_id`` of its own. An item already ``Carried`` (handed
     back to the runtime by a deployment, say) keeps the trace it carries.
     """
-    if type(item) is Carried:
+    kind = type(item)
+    if kind is Carried or kind is Journaled:
         return item
     trace_id = PRODUCING_TRACE.get()
     return item if trace_id is None else Carried(item, trace_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.context import Context
+from penguiflow._runtime.durable import DurableTransport
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Endpoint, Floe, FlowGraph
 from penguiflow._runtime.transport import Transport
 from penguiflow.actors import SELF_LANE, Mailbox
@@ -18,14 +19,18 @@ from penguiflow.node import Node
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Target
     from penguiflow._runtime.run_state import RunState
+    from penguiflow.journal import Journal
 
 __all__ = ["wire"]
 
 
-def wire(run: RunState, graph: FlowGraph, *, runtime: Any, bus: Any) -> None:
+def wire(
+    run: RunState, graph: FlowGraph, *, runtime: Any, bus: Any, journal: Journal | None = None
+) -> None:
     """Fill ``run``'s mailboxes, Rookery, contexts and transport for ``graph``.
 
-    ``runtime`` is what ``Context.runtime`` returns (the ``PenguiFlow``).
+    ``runtime`` is what ``Context.runtime`` returns (the ``PenguiFlow``); a
+    ``journal`` makes the transport a ``DurableTransport`` (a durable flow).
     """
     maxsize = run.queue_maxsize
     owners: list[Any] = [OPEN_SEA, *graph.nodes, ROOKERY]
@@ -50,13 +55,23 @@ def wire(run: RunState, graph: FlowGraph, *, runtime: Any, bus: Any) -> None:
     contexts = run.contexts
     for owner in owners:
         contexts[owner] = Context(owner, runtime)
-    run.io = Transport(
-        traces=run.traces,
-        events=run.events,
-        bus=bus,
-        rookery=run.rookery,
-        rookery_ctx=contexts[ROOKERY],
-    )
+    if journal is None:
+        run.io = Transport(
+            traces=run.traces,
+            events=run.events,
+            bus=bus,
+            rookery=run.rookery,
+            rookery_ctx=contexts[ROOKERY],
+        )
+    else:
+        run.io = DurableTransport(
+            journal=journal,
+            traces=run.traces,
+            events=run.events,
+            bus=bus,
+            rookery=run.rookery,
+            rookery_ctx=contexts[ROOKERY],
+        )
     for owner in owners:
         mailbox_of = run.rookery if owner is ROOKERY else run.mailboxes.get(owner)
         contexts[owner]._wire(incoming[owner], outgoing[owner], mailbox_of, run)

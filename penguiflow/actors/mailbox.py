@@ -283,6 +283,20 @@ class Mailbox:
             raise MailboxClosed("mailbox is closed")
         self._deliver(self._self, item, SELF_LANE)
 
+    def put_beyond(self, item: Any, lane: int = 0) -> None:
+        """Enqueue ``item`` at the back of ``lane``, ignoring its capacity.
+
+        For restoring what a journal says was queued (a durable flow's
+        ``recover``): it never waits, so a lane may hold more than ``capacity``
+        until it drains. Producers already waiting are overtaken.
+
+        Raises:
+            MailboxClosed: the mailbox was closed.
+        """
+        if self._closed:
+            raise MailboxClosed("mailbox is closed")
+        self._deliver(self._lane(lane), item, lane)
+
     def requeue_front(self, item: Any, lane: int = 0) -> None:
         """Put ``item`` back at the front of ``lane``, ignoring capacity.
 

@@ -283,6 +283,7 @@ HOSTING_NAMES = [
     "observe_emits",
     "observe_events",
     "outstanding",
+    "record_state",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",

@@ -1,0 +1,304 @@
+"""Steps of a durable flow: what a node puts while it handles one journaled item.
+
+On a durable flow (``create(..., durable=True)``) every item on an edge is a
+journal entry and travels as ``Journaled(item, entry)``. The node actor that
+takes one opens a ``Step`` for it (``open_step``, in the actor's task context:
+``STEP``). While the step is open every put the node makes, from its own task or
+a task it started (``ctx.emit``, routed results, stream chunks, a ``FlowError``
+or deadline final for Rookery), is kept in the step instead of reaching a
+mailbox: ``DurableTransport`` overrides the four puts of ``Transport``. When the
+item ends, whatever the outcome, ``DurableTransport.commit`` journals the
+consumption of the entry with every output and per-trace state update in one
+``Journal.commit_step``, and only then releases the outputs, in order, each as
+``Journaled(item, new_entry)`` through the ordinary sends (counted, waiting on
+full edges). Nothing a step produced is visible downstream before its commit,
+so after a crash ``recover`` finds exactly the edges of the last commit.
+
+A step that does not commit (the actor crashed, the flow stopped) is dropped
+with its outputs; the entry is still journaled and is handled again. A commit
+that raises fails the hop like a crash (the supervisor restarts the node and
+the kernel redelivers the item).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._runtime.graph import ROOKERY
+from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
+from penguiflow._runtime.transport import Transport
+from penguiflow.journal import Input, Outgoing, StateUpdate
+from penguiflow.types import Message
+
+if TYPE_CHECKING:
+    from penguiflow._runtime.graph import Endpoint, Floe
+    from penguiflow.journal import Journal, StepResult
+    from penguiflow.node import Node
+
+__all__ = [
+    "STEP",
+    "DurableTransport",
+    "Step",
+    "current_step",
+    "open_step",
+    "record_state",
+]
+
+
+class Step:
+    """One journaled item in hand, and what its node produced so far.
+
+    ``outputs`` are ``(floe, source, item)`` in put order: ``floe`` is the edge
+    (Rookery edges included), or ``None`` for an item ``to_rookery`` delivers from
+    ``source`` (``Transport.to_rookery`` picks its edge on release).
+    """
+
+    __slots__ = ("entry", "io", "item", "node", "open", "outputs", "state", "trace")
+
+    def __init__(self, io: DurableTransport, item: Journaled, node: str) -> None:
+        self.io = io
+        self.item = item
+        self.entry = item.entry
+        self.trace = item.trace
+        self.node = node
+        self.open = True
+        self.outputs: list[tuple[Floe | None, Node | Endpoint | None, Any]] = []
+        self.state: list[StateUpdate] = []
+
+    @property
+    def attempt(self) -> int:
+        """The retry count the journal holds for the entry (0: first attempt)."""
+        return self.item.attempt
+
+    def reopen(self) -> None:
+        """Forget what the step produced (its commit failed): start it empty again."""
+        self.outputs = []
+        self.state = []
+        self.open = True
+
+    async def hold(self, attempt: int) -> None:
+        """Journal that attempt ``attempt`` (a retry) of the entry starts now."""
+        await self.io.journal.hold(self.entry, node=self.node, attempt=attempt)
+        self.item.attempt = attempt  # a redelivery in this process resumes the count too
+
+    async def commit(self) -> None:
+        """Journal the step and release its outputs (``DurableTransport.commit``)."""
+        await self.io.commit(self)
+
+
+#: The step of the item the current node actor is handling (set per item by the
+#: actor; tasks a node starts inherit it). A step belongs to one transport: a
+#: flow run inside a node (a playbook) has its own.
+STEP: ContextVar[Step | None] = ContextVar("penguiflow_durable_step", default=None)
+
+
+def open_step(io: Transport, item: Journaled, node: str) -> Step:
+    """Open the step of ``item`` in the calling task; ``io`` is a ``DurableTransport``."""
+    assert isinstance(io, DurableTransport)  # only durable flows put Journaled items
+    step = Step(io, item, node)
+    STEP.set(step)
+    return step
+
+
+def current_step() -> Step | None:
+    """The open step of the calling task, if a durable node is handling an item."""
+    step = STEP.get()
+    return step if step is not None and step.open else None
+
+
+def record_state(key: str, value: Any = None, *, delete: bool = False) -> bool:
+    """Journal per-trace state ``key`` with the step in hand (``join:<node>``...).
+
+    Committed together with the step's consumption and outputs. Returns False
+    (nothing recorded) outside a durable step.
+    """
+    step = current_step()
+    if step is None:
+        return False
+    step.state.append(StateUpdate(key, value, delete=delete))
+    return True
+
+
+class DurableTransport(Transport):
+    """``Transport`` of a durable flow: puts made inside a step wait for its commit."""
+
+    __slots__ = ("journal",)
+
+    durable = True
+
+    def __init__(self, *, journal: Journal, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.journal = journal
+
+    def _step(self) -> Step | None:
+        step = STEP.get()
+        if step is not None and step.open and step.io is self:
+            return step
+        return None
+
+    # -- puts: kept in the open step, else as a plain transport ---------------------
+    async def send(self, floe: Floe, item: Any) -> None:
+        step = self._step()
+        if step is None:
+            await Transport.send(self, floe, item)
+        else:
+            step.outputs.append((floe, None, item))
+
+    def offer(self, floe: Floe, item: Any) -> bool:
+        step = self._step()
+        if step is None:
+            return Transport.offer(self, floe, item)
+        step.outputs.append((floe, None, item))
+        return True
+
+    def send_nowait(self, floe: Floe, item: Any) -> None:
+        step = self._step()
+        if step is None:
+            Transport.send_nowait(self, floe, item)
+        else:
+            step.outputs.append((floe, None, item))
+
+    async def to_rookery(self, item: Any, *, source: Node | Endpoint | None = None) -> None:
+        step = self._step()
+        if step is None:
+            await Transport.to_rookery(self, item, source=source)
+        else:
+            step.outputs.append((None, source, item))
+
+    # -- commit and release ----------------------------------------------------------
+    async def commit(self, step: Step) -> None:
+        """Journal ``step`` (consumption, outputs, state) and then put its outputs.
+
+        Raises what the journal raises (``JournalError``, ``SerializationError``):
+        nothing was stored and nothing is put; the caller fails the hop.
+        """
+        step.open = False
+        plan: list[tuple[Floe | None, Node | Endpoint | None, Any, str | None, str | None]] = []
+        produced: list[Outgoing] = []
+        rookery: list[Any] = []
+        for floe, source, item in step.outputs:
+            if type(item) is Carried:  # already carrying its trace
+                own: str | None = None
+                owner: str | None = item.trace
+                item = item.item
+            else:
+                own = trace_id_of(item)
+                owner = own if own is not None else step.trace
+            plan.append((floe, source, item, own, owner))
+            if floe is None or floe.target is ROOKERY:
+                rookery.append(item)
+            else:
+                deadline = item.deadline_s if isinstance(item, Message) else None
+                produced.append(Outgoing(floe.name, item, owner, deadline))
+        result = await self.journal.commit_step(
+            step.trace, consumed=step.entry, produced=produced, rookery=rookery, state=step.state
+        )
+        if result.dropped:
+            return  # the trace was cancelled: its outputs are dropped
+        await self._release(plan, result)
+
+    async def _release(
+        self,
+        plan: list[tuple[Floe | None, Node | Endpoint | None, Any, str | None, str | None]],
+        result: StepResult,
+    ) -> None:
+        entries = iter(result.entry_ids)
+        rookery = iter(result.rookery_ids)
+        for floe, source, item, own, owner in plan:
+            edge_item = item if own is not None or owner is None else Carried(item, owner)
+            if floe is None:
+                journaled = Journaled(edge_item, next(rookery), own, owner)
+                await Transport.to_rookery(self, journaled, source=source)
+                continue
+            entry = next(rookery) if floe.target is ROOKERY else next(entries)
+            await Transport.send(self, floe, Journaled(edge_item, entry, own, owner))
+
+    # -- OpenSea and Rookery ---------------------------------------------------------
+    async def emit(self, floes: tuple[Floe, ...], msg: Any, idempotency_key: str | None) -> None:
+        """Journal ``msg`` on the ingress edges ``floes``, then put it on them.
+
+        Returns once the journal holds it. A known ``idempotency_key`` (or a
+        cancelled trace) puts nothing. With several edges the first takes the key
+        and the others ``"<key>#<edge>"``, in the same transaction.
+
+        Raises:
+            SerializationError: ``msg`` has no journal form (nothing journaled).
+            JournalError: the journal did not store it.
+        """
+        own = trace_id_of(msg)
+        owner = own if own is not None else PRODUCING_TRACE.get()
+        deadline = msg.deadline_s if isinstance(msg, Message) else None
+        key = idempotency_key
+        inputs = [
+            Input(
+                floe.name,
+                msg,
+                owner,
+                key if key is None or index == 0 else f"{key}#{floe.name}",
+                deadline,
+            )
+            for index, floe in enumerate(floes)
+        ]
+        accepted = await self.journal.accept(inputs)
+        edge_item = msg if own is not None or owner is None else Carried(msg, owner)
+        for floe, acceptance in zip(floes, accepted, strict=True):
+            if acceptance.entry_id is None:
+                continue  # a duplicate key, or a cancelled trace
+            journaled = Journaled(edge_item, acceptance.entry_id, own, owner)
+            await Transport.send(self, floe, journaled)
+
+    async def fetch(self, lanes: list[int] | None) -> tuple[Any, str | None]:
+        """The next Rookery item not delivered yet, and its trace; marked delivered first.
+
+        An item the journal already marked delivered (fetched before a crash) is
+        skipped. If marking fails the item goes back in front and the error is
+        raised; if the caller is cancelled meanwhile it is kept for the next fetch.
+        """
+        ctx = self._rookery_ctx
+        while True:
+            delivery = await ctx._take(lanes)
+            item = delivery.item
+            if type(item) is Journaled:
+                mark = asyncio.ensure_future(self.journal.mark_delivered(item.entry))
+                try:
+                    fresh = await asyncio.shield(mark)
+                except asyncio.CancelledError:
+                    # The mark may be committed: wait for it, then keep the item
+                    # (unwrapped: already marked) for the next fetch, or unmarked.
+                    with contextlib.suppress(Exception):
+                        await asyncio.gather(mark, return_exceptions=True)
+                    again = item.item if mark.done() and mark.result() is True else item
+                    self._rookery.requeue_front(again, delivery.lane)
+                    raise
+                except BaseException:
+                    self._rookery.requeue_front(item, delivery.lane)
+                    raise
+                await self.finish(item)
+                if not fresh:
+                    continue  # delivered before a crash: each item is fetched once
+                item = item.item
+            elif type(item) is not Carried:
+                await self.finish(item)
+            if type(item) is Carried:
+                return item.item, item.trace
+            return item, trace_id_of(item)
+
+    # -- the interrupt seam ----------------------------------------------------------
+    async def park(
+        self, step: Step, token: str, payload: Any, *, rookery: tuple[Any, ...] = ()
+    ) -> StepResult:
+        """Journal an interrupt of the entry ``step`` has in hand (``Journal.park``).
+
+        The seam ``ctx.interrupt`` uses on a durable flow; the step stays open.
+        """
+        return await self.journal.park(
+            token,
+            trace_id=step.trace,
+            node=step.node,
+            payload=payload,
+            entry_id=step.entry,
+            rookery=rookery,
+        )
