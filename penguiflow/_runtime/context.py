@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
 from penguiflow._runtime.tracing import Carried
 from penguiflow.actors import SELF_LANE, Delivery, MailboxEmpty
-from penguiflow.errors import DurabilityError
+from penguiflow.errors import DurabilityError, InterruptUnavailable
 from penguiflow.node import Node
 from penguiflow.types import Message, StreamChunk
 
@@ -315,9 +315,15 @@ class Context:
 
         .. versionadded:: 3.0
         """
-        from penguiflow._runtime.parking import interrupt  # loaded on first interrupt
-
-        return await interrupt(self, payload)
+        run = self._run
+        parking = run.parking if run is not None else None
+        if parking is None:
+            name = str(getattr(self._owner, "name", self._owner))
+            raise InterruptUnavailable(
+                f"ctx.interrupt needs a node invocation of a running flow ({name!r} has none here)",
+                node=name,
+            )
+        return await parking.interrupt(self, payload)
 
     # -- inspection ---------------------------------------------------------------
     def outgoing_count(self) -> int:

@@ -29,6 +29,7 @@ from penguiflow._runtime import store_hooks
 from penguiflow._runtime.cancel import cancel_trace
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
 from penguiflow._runtime.observers import EmitObserver, emit_finished, emit_started
+from penguiflow._runtime.parking import Parking
 from penguiflow._runtime.rate_gate import RateLimits
 from penguiflow._runtime.recovery import durable_journal, recover
 from penguiflow._runtime.run_state import RunState
@@ -139,6 +140,7 @@ class PenguiFlow:
         # hosting.observe_emits: called around every emit/emit_nowait (empty: free).
         self._emit_observers: list[EmitObserver] = []
         wire(run, graph, runtime=self, bus=message_bus, journal=journal)
+        run.parking = Parking(run, journal)  # ctx.interrupt / resume
         run.rate_limits = RateLimits(run, graph.nodes, rate_limiter)
         # For emit/fetch: a dict lookup by Endpoint hashes a dataclass (~0.6 µs);
         # the transport and trace book never change after wiring.
@@ -593,16 +595,22 @@ class PenguiFlow:
 
         ``token`` is the ``Interrupt.token`` fetched from Rookery; it is good once.
 
+        On a durable flow the value is journaled first: from then on it
+        survives a crash (``recover`` runs the node again, and its
+        ``ctx.interrupt`` returns ``value``).
+
         Raises:
             InterruptTokenError: the token is unknown, already used, or was
-                withdrawn (its trace cancelled, its node timed out, ``stop()``).
+                withdrawn (its trace cancelled, its node timed out, ``stop()``
+                of a flow that is not durable).
+            JournalError: a durable flow's journal did not store the value.
 
         .. versionadded:: 3.0
         """
         parking = self._run.parking
         if parking is None:
             raise InterruptTokenError("unknown interrupt token", token=token)
-        parking.resume(token, value)
+        await parking.resume(token, value)
 
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
         """Return the trace's cancel flag, creating it if absent (set by ``cancel``)."""

@@ -89,6 +89,7 @@ class NodeActor(Actor):
         # this instance detached (it then runs only the invocation that parked).
         self._kernel: ActorContext | None = None
         self._detached = False
+        self._lane = 0  # the lane of the item that detached
         # In-flight invocations are read off the current incarnations (TraceBook.invoking).
         run.traces.handlers[node] = self
         clock = run.clock
@@ -389,25 +390,32 @@ class NodeActor(Actor):
         self._self_cancel = True
         task.cancel()
 
-    def park(self) -> bool:
+    def park(self) -> int | None:
         """Give up the item in hand while the node waits in ``ctx.interrupt``.
 
         From the node function in this actor's task, a successor takes the
         receive loop (the first time) and the item stops counting as busy.
-        False, and nothing happens, from another task or while stopping.
+        Returns the mailbox lane the item came from; None, and nothing happens,
+        from another task or while stopping.
         """
         run = self.run
-        if run.stopping or self._task is not asyncio.current_task() or not self._open:
-            return False
+        kernel = self._kernel
+        if (
+            run.stopping
+            or kernel is None
+            or self._task is not asyncio.current_task()
+            or not self._open
+        ):
+            return None
         if not self._detached:
-            kernel = self._kernel
+            self._lane = kernel.lane or 0
             successor = NodeActor(run, self.node)  # registers itself as the handler
-            if kernel is None or not kernel.detach(successor):
+            if not kernel.detach(successor):
                 run.traces.handlers[self.node] = self
-                return False
+                return None
             self._detached = True
         self._close()
-        return True
+        return self._lane
 
     def unpark(self) -> None:
         """Take the item back after ``park`` (the invocation goes on, or ends)."""

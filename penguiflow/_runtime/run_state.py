@@ -126,7 +126,7 @@ class RunState:
         self.fetch_failure: BaseException | None = None
         self.crashes: dict[int, int] = {}  # id(item) -> crashes it caused
         self.external: set[asyncio.Future[Any]] = set()
-        self.parking: Parking | None = None  # made by the first ctx.interrupt
+        self.parking: Parking | None = None  # set by the flow (ctx.interrupt, resume)
         self.busy = 0  # items taken by node actors and not yet finished
         self.idle: asyncio.Event | None = None  # set when busy drops to 0 (wait_idle)
 
