@@ -43,7 +43,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from penguiflow._runtime.durable import current_step
+from penguiflow._runtime.durable import STEP, current_step
 from penguiflow._runtime.signals import HANDLER
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Journaled
 from penguiflow._runtime.transport import Transport
@@ -284,8 +284,13 @@ class Parking:
         self.replay.setdefault(step.entry, []).append(_Asked(notice.token))
         (rookery_id,) = result.rookery_ids
         journaled = Journaled(notice, rookery_id, notice.trace_id, notice.trace_id)
-        # Past the step: the notice is committed already and must be seen now.
-        await Transport.to_rookery(step.io, journaled, source=source)
+        # Past the step (its puts wait for its commit): the notice is committed
+        # already and must be seen now. STEP is this task's own: reset below.
+        outside = STEP.set(None)
+        try:
+            await Transport.to_rookery(step.io, journaled, source=source)
+        finally:
+            STEP.reset(outside)
 
     def _track(self, task: asyncio.Task[Any], trace_id: str | None, parker: Parker) -> None:
         """Remember a detached invocation until its task ends."""
