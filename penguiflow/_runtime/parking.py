@@ -111,7 +111,7 @@ class _Asked:
 class Parking:
     """The tokens waiting for ``resume`` and the detached invocations of one flow."""
 
-    __slots__ = ("_run", "detached", "held", "journal", "replay", "waiting")
+    __slots__ = ("_run", "detached", "held", "journal", "refused", "replay", "waiting")
 
     def __init__(self, run: RunState, journal: Journal | None = None) -> None:
         self._run = run
@@ -122,6 +122,7 @@ class Parking:
         self.detached: dict[asyncio.Task[Any], tuple[str | None, Parker]] = {}
         self.held: dict[str, Held] = {}  # token -> parked journaled item
         self.replay: dict[int, list[_Asked]] = {}  # entry id -> its interrupts
+        self.refused: str | None = None  # hosting.refuse_interrupts: why not here
 
     # -- resume, cancel, stop --------------------------------------------------------
     async def resume(self, token: str, value: Any) -> None:
@@ -230,6 +231,8 @@ class Parking:
                 f"ctx.interrupt needs a node invocation of a running flow ({name!r} has none here)",
                 node=name,
             )
+        if self.refused is not None:
+            raise InterruptUnavailable(f"ctx.interrupt in {name!r}: {self.refused}", node=name)
         step = current_step() if self.journal is not None else None
         if step is not None and step.io is not run.io:
             step = None  # a step of another flow (this one runs inside its node)

@@ -342,3 +342,18 @@ async def test_cancelling_a_resumed_trace_still_running_detached_ends_it(
     await recorder.wait_for("trace_cancel_finish")
     assert "node_trace_cancelled" in recorder.kinds("n")
     assert trace_counts(flow) == {}
+
+
+async def test_a_flow_that_refuses_interrupts_fails_the_node(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    from penguiflow import hosting
+
+    flow = make_flow(approval_node().to(), emit_errors_to_rookery=True)
+    hosting.refuse_interrupts(flow, "workers cannot park")
+    flow.run()
+    await flow.emit(message("ask"))
+    error = await fetch(flow)
+    assert error.code == "NODE_EXCEPTION"
+    assert isinstance(error.unwrap(), InterruptUnavailable)
+    assert "workers cannot park" in str(error.unwrap())
