@@ -251,9 +251,10 @@ class DurabilityError(PenguiFlowError, TypeError):
     """A flow cannot be durable as asked, or was asked what durable flows do not offer.
 
     Raised by ``create(..., durable=True)`` without a state store, with a store
-    that keeps no journal, or with two nodes of one name; by ``emit_nowait`` and
-    Rookery's ``fetch_nowait`` on a durable flow (use ``await flow.emit`` and
-    ``await flow.fetch``: journaling waits); by ``recover`` called twice, before
+    that keeps no journal, or with two nodes of one name; by ``emit_nowait``,
+    ``emit_chunk`` from OpenSea and Rookery's ``fetch_nowait`` on a durable flow
+    (use ``await flow.emit`` and ``await flow.fetch``: journaling waits), and by a
+    node's ``ctx.fetch`` on its own edges there; by ``recover`` called twice, before
     ``run()``, or on a journal whose edges the flow does not have; and by hosting
     calls that would move a durable node's items out of the journal's sight
     (``replace_mailbox``: a deployment). A ``TypeError``, as ``journal_of``

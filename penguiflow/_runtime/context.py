@@ -33,6 +33,10 @@ _validate_chunk = StreamChunk.__pydantic_validator__.validate_python
 _validate_message = Message.__pydantic_validator__.validate_python
 _DETACHED = "Context is not attached to a running flow"
 _NO_INCOMING = "context has no incoming floes to fetch from"
+_NO_DURABLE_FETCH = (
+    "a node of a durable flow cannot fetch from its own edges (the journal consumes an "
+    "entry only as the step of the item the node was given)"
+)
 
 
 class Context:
@@ -241,9 +245,12 @@ class Context:
         Raises:
             KeyError: a ``from_`` source is not a predecessor.
             RuntimeError: there are no incoming edges.
+            DurabilityError: a node's context on a durable flow.
         """
         io = self._io
-        if self._is_rookery and io is not None and io.durable:
+        if io is not None and io.durable:
+            if not self._is_rookery:
+                raise DurabilityError(_NO_DURABLE_FETCH)
             # A durable flow's Rookery: marked delivered first (DurableTransport.fetch).
             return (await io.fetch(self._lanes(from_)))[0]  # type: ignore[attr-defined]
         delivery = await self._take(self._lanes(from_))
@@ -280,7 +287,9 @@ class Context:
             DurabilityError: this is a durable flow's Rookery (marking an item
                 delivered waits for the journal: ``await fetch()``).
         """
-        if self._is_rookery and self._io is not None and self._io.durable:
+        if self._io is not None and self._io.durable:
+            if not self._is_rookery:
+                raise DurabilityError(_NO_DURABLE_FETCH)
             raise DurabilityError(
                 "fetch_nowait cannot mark a Rookery item delivered without waiting; on "
                 "a durable flow use 'await flow.fetch()'"

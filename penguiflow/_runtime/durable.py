@@ -23,7 +23,6 @@ the kernel redelivers the item).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -81,11 +80,6 @@ class Step:
         # ctx.interrupt (parking): calls made so far, and the tokens to mark used.
         self.interrupts = 0
         self.used: list[str] = []
-
-    @property
-    def attempt(self) -> int:
-        """The retry count the journal holds for the entry (0: first attempt)."""
-        return self.item.attempt
 
     def reopen(self) -> None:
         """Forget what the step produced (its commit failed): start it empty again."""
@@ -285,12 +279,18 @@ class DurableTransport(Transport):
                 try:
                     fresh = await asyncio.shield(mark)
                 except asyncio.CancelledError:
-                    # The mark may be committed: wait for it, then keep the item
-                    # (unwrapped: already marked) for the next fetch, or unmarked.
-                    with contextlib.suppress(Exception):
+                    # The mark may be committed: wait for it, then keep the item for
+                    # the next fetch (unwrapped if it was marked: not marked twice).
+                    try:
                         await asyncio.gather(mark, return_exceptions=True)
-                    again = item.item if mark.done() and mark.result() is True else item
-                    self._rookery.requeue_front(again, delivery.lane)
+                    finally:
+                        marked = (
+                            mark.done()
+                            and not mark.cancelled()
+                            and mark.exception() is None
+                            and mark.result() is True
+                        )
+                        self._rookery.requeue_front(item.item if marked else item, delivery.lane)
                     raise
                 except BaseException:
                     self._rookery.requeue_front(item, delivery.lane)

@@ -34,7 +34,7 @@ from penguiflow._runtime.rate_gate import RateLimits
 from penguiflow._runtime.recovery import durable_journal, recover
 from penguiflow._runtime.run_state import RunState
 from penguiflow._runtime.run_tree import start_run, stop_run
-from penguiflow._runtime.tracing import Carried, trace_id_of
+from penguiflow._runtime.tracing import Carried, Journaled, trace_id_of
 from penguiflow._runtime.wiring import wire
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
@@ -459,7 +459,17 @@ class PenguiFlow:
         meta: dict[str, Any] | None = None,
         to: Target | Sequence[Target] | None = None,
     ) -> StreamChunk:
-        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes)."""
+        """``Context.emit_chunk`` run from OpenSea (delivers to ingress nodes).
+
+        Raises:
+            DurabilityError: the flow is durable (emit the chunk's ``Message``
+                with ``await flow.emit(...)``: that one is journaled).
+        """
+        if self._durable:
+            raise DurabilityError(
+                "emit_chunk from OpenSea is not journaled; on a durable flow emit the "
+                "chunk's Message with 'await flow.emit(Message(payload=StreamChunk(...)))'"
+            )
         return await self._open_sea_ctx.emit_chunk(
             parent=parent, text=text, stream_id=stream_id, seq=seq, done=done, meta=meta, to=to
         )
@@ -660,8 +670,14 @@ class PenguiFlow:
 
 
 def _shown(items: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Queued items as they were sent (how a bare payload carries its trace is private)."""
-    return tuple(item.item if type(item) is Carried else item for item in items)
+    """Queued items as they were sent (how a bare payload carries its trace, and a
+    durable flow's journal entry, are private)."""
+    shown = []
+    for item in items:
+        if type(item) is Journaled:
+            item = item.item
+        shown.append(item.item if type(item) is Carried else item)
+    return tuple(shown)
 
 
 def create(*adjacencies: tuple[Node, Sequence[Node]], **kwargs: Any) -> PenguiFlow:

@@ -229,8 +229,17 @@ def take_rookery_buffer(flow: PenguiFlow) -> list[Any]:
     Items are taken as queued, so a bare payload keeps the trace it carries
     (``Rookery.fetch_nowait`` would hand out the payload alone); each is
     finished for trace accounting as a fetch would.
+
+    Raises:
+        DurabilityError: the flow is durable (``await flow.fetch()`` marks each
+            item delivered in the journal).
     """
     run = flow._run
+    if run.io.durable:
+        raise DurabilityError(
+            "take_rookery_buffer would bypass the journal's delivered marks; on a "
+            "durable flow use 'await flow.fetch()'"
+        )
     items: list[Any] = []
     while True:
         try:

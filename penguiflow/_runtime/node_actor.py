@@ -67,6 +67,7 @@ class NodeActor(Actor):
         self.node = node
         self.ctx = run.contexts[node]
         self._name = str(node.name)  # durable flows: the journal's holder of an entry
+        self._step: Step | None = None  # durable flows: the step of the item in hand
         # Made on first use (_failures, _routes): an idle flow of many nodes that
         # never fail nor loop pays nothing for them.
         self._attempts: Attempts | None = None
@@ -137,7 +138,10 @@ class NodeActor(Actor):
             # stop() cancels in-flight invocations and drops their items, as 2.2.5 does;
             # a durable flow keeps a journaled one in front (its entry is still held):
             # the next run() handles it again, as recover() would.
-            if type(message) is Journaled:
+            # Not once its commit began: the journal may have consumed it (the next
+            # process's recover() has its outputs then).
+            step = self._step
+            if type(message) is Journaled and step is not None and step.open:
                 mailbox = self.run.mailboxes[self.node]
                 mailbox.requeue_front(message, mailbox.last_lane)
             self._close()
@@ -161,12 +165,14 @@ class NodeActor(Actor):
         trace_id: str | None
         producing: str | None
         step: Step | None = None  # a durable flow's journaled item (durable.Step)
+        attempt = 0  # a journaled item resumes the retry count its journal holds
         if type(message) is Message:
             trace_id = producing = message.trace_id
         else:
             if type(message) is Journaled:
                 # A durable flow: what the node puts waits in the step for its commit.
-                step = open_step(run.io, message, self._name)
+                step = self._step = open_step(run.io, message, self._name)
+                attempt = message.attempt
                 message = message.item
             trace_id = producing = trace_id_of(message)
             if type(message) is Carried:
@@ -209,7 +215,6 @@ class NodeActor(Actor):
                 # task) unless an edge is full or the result is routed specially.
                 events = run.events
                 clock = self._latency_clock
-                attempt = 0 if step is None else step.attempt
                 while True:
                     # Before a retry (the first attempt was checked on arrival).
                     if attempt:
@@ -319,6 +324,7 @@ class NodeActor(Actor):
                     break
             if step is not None:
                 await step.commit()  # before the item's count goes: outputs count first
+                self._step = None  # an idle actor pins no item
         except Exception as exc:
             # A fault outside the node function: crash (the supervisor restarts us and
             # the kernel redelivers the item), until the item has crashed us too often.
@@ -329,6 +335,7 @@ class NodeActor(Actor):
                 raise
             if step is not None:
                 await step.commit()  # the item's FlowError; a failure here crashes us
+                self._step = None
         if run.crashes:
             run.settled(message)
         if self._open:  # not closed by an interrupt meanwhile (see on_interrupt)

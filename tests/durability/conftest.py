@@ -1,7 +1,7 @@
 """Fixtures of the durable-flow tests: one journal shared by successive "processes".
 
 ``reopen`` opens a new store on the same journal each call, as a restarted
-process would: a SQLite file always, a Redis namespace when
+process would: the testkit's ``InMemoryJournal`` and a SQLite file always, a Redis namespace when
 ``PENGUIFLOW_TEST_REDIS_URL`` names a server (else that variant skips, or fails
 under ``CI``, as in tests/distributed).
 """
@@ -28,13 +28,22 @@ def _redis_url() -> str:
     pytest.skip(f"{REDIS_ENV} is not set: no redis-server for this run (scripts/redis.sh)")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def reopen(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Callable[[], Any]]:
     """A factory of stores on one journal; every store it made is closed at the end."""
     opened: list[Any] = []
-    if request.param == "sqlite":
+    if request.param == "memory":
+        from durable_support import memory_store
+
+        from penguiflow.testkit import InMemoryJournal
+
+        journal = InMemoryJournal()
+
+        def make() -> Any:
+            return memory_store(journal)  # a new store, the same (in-memory) journal
+    elif request.param == "sqlite":
         from penguiflow.stores import SQLiteStateStore
 
         path = tmp_path / "runs.db"

@@ -111,3 +111,18 @@ def test_a_deployment_cannot_take_a_durable_node() -> None:
 
 def test_record_state_outside_a_durable_step_records_nothing() -> None:
     assert hosting.record_state("join:x", [1]) is False
+
+
+async def test_a_durable_node_cannot_fetch_its_own_edges() -> None:
+    a, b = node("a"), node("b")
+    flow = create(a.to(b), state_store=memory_store(), durable=True)
+    with pytest.raises(DurabilityError, match="cannot fetch from its own edges"):
+        await flow.context(b).fetch()
+    with pytest.raises(DurabilityError, match="cannot fetch from its own edges"):
+        flow.context(b).fetch_nowait()
+
+
+def test_taking_the_rookery_buffer_of_a_durable_flow_is_refused() -> None:
+    flow = create(node("a").to(), state_store=memory_store(), durable=True)
+    with pytest.raises(DurabilityError, match="take_rookery_buffer"):
+        hosting.take_rookery_buffer(flow)

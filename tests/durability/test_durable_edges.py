@@ -281,3 +281,32 @@ async def test_puts_outside_any_step_are_delivered_unjournaled() -> None:
         assert (await journal.load()).traces == ()
     finally:
         await flow.stop()
+
+
+async def test_a_playbook_runs_inside_a_durable_step() -> None:
+    journal = InMemoryJournal()
+
+    async def inner(msg: Any, ctx: Any) -> Any:
+        return msg.model_copy(update={"payload": msg.payload * 2})
+
+    def playbook() -> tuple[Any, None]:
+        return create(node("inner", inner).to()), None
+
+    async def outer(msg: Any, ctx: Any) -> Any:
+        doubled = await ctx.call_playbook(playbook, msg, timeout=10)
+        return msg.model_copy(update={"payload": doubled + 1})
+
+    flow = create(node("outer", outer).to(), state_store=memory_store(journal), durable=True)
+    flow.run()
+    try:
+        await flow.emit(message(20))
+        assert (await fetch(flow)).payload == 41
+        assert (await journal.load()).traces == ()
+    finally:
+        await flow.stop()
+
+
+async def test_emit_chunk_from_open_sea_on_a_durable_flow_is_refused() -> None:
+    flow = create(node("work", ident).to(), state_store=memory_store(), durable=True)
+    with pytest.raises(DurabilityError, match="emit_chunk"):
+        await flow.emit_chunk(parent=message("x"), text="t")

@@ -173,3 +173,27 @@ async def test_stop_keeps_a_journaled_item_in_hand_for_the_next_run() -> None:
         assert calls == ["x", "x"]  # handled again from its first line
     finally:
         await flow.stop()
+
+
+async def test_mailbox_snapshots_show_the_items_not_the_journal_wrappers() -> None:
+    gate = asyncio.Event()
+    calls: list[Any] = []
+
+    async def work(msg: Any, ctx: Any) -> Any:
+        calls.append(msg)
+        await gate.wait()
+        return msg
+
+    node = Node(work, name="work", policy=NodePolicy(validate="none"))
+    flow = create(node.to(), state_store=memory_store(), durable=True)
+    flow.run()
+    try:
+        first, second = message("a"), message("b")
+        await flow.emit(first)
+        await flow.emit(second)
+        await until(lambda: bool(calls))
+        assert flow.mailboxes()["work"].items == (second,)
+        gate.set()
+        await fetch_all(flow, 2)
+    finally:
+        await flow.stop()

@@ -387,3 +387,32 @@ async def use_hosting() -> None:
     await hosting.inject(flow, 0, "item")
     await hosting.deliver_to_rookery(flow, "status", source=node)
     await flow.stop()
+
+
+async def use_durable_flow(store_path: str) -> object:
+    """A durable flow: journaled emit with an idempotency key, recover, fetch once."""
+    from penguiflow import hosting
+    from penguiflow.errors import DurabilityError
+    from penguiflow.stores import SQLiteStateStore
+
+    async def triage(msg: Message, ctx: Context) -> Message:
+        return msg
+
+    node = Node(triage, name="triage", policy=NodePolicy(validate="none"))
+    async with SQLiteStateStore(store_path) as store:
+        flow = PenguiFlow(node.to(), state_store=store, durable=True)
+        assert_type(flow.durable, bool)
+        flow.run()
+        try:
+            resumed = await flow.recover()
+            assert_type(resumed, list[str])
+            message = Message(payload={"order": 17}, headers=Headers(tenant="acme"))
+            await flow.emit(message, idempotency_key="order-17")
+            result: object = await flow.fetch()
+            recorded = hosting.record_state("join:triage", [1], delete=False)
+            assert_type(recorded, bool)
+        except DurabilityError:
+            return None
+        finally:
+            await flow.stop()
+    return result
