@@ -12,7 +12,7 @@ successor instance while the handler finishes in the task it runs in (the
 cell owns such tasks: ``finalize`` cancels them). The successor's loop task
 becomes the incarnation's task, watched by the owner (``task_replaced``).
 
-This module stays whole (~500 lines): the receive loop and the lifecycle steps
+This module stays whole (~560 lines): the receive loop and the lifecycle steps
 around it (launch, dormancy, interrupt, detach, crash, finalize) share the
 cell's in-flight state, and each step must leave it as the others expect.
 """
