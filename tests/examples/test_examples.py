@@ -27,6 +27,7 @@ EXPECTED: dict[str, str] = {
     "controller_multihop": "Budget guard: Hop budget exhausted",
     "demo": "supervisor restarts: 1 (archive), messages lost: 0",
     "fanout_join": "docs: penguin diet",
+    "interrupt_approval": "order C: rejected",
     "mailbox_inspection": "fetched in order: ['KRILL', 'SQUID', 'FISH', 'ICE']",
     "map_concurrent": "doc-e:",
     "metadata_propagation": "steps: ['annotate', 'retrieve', 'summarize']",
