@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
 # 3.0 names importable from the top level but kept out of ``__all__``, which lists
 # exactly the 2.2.5 names (``from penguiflow import *`` stays 2.2.5's).
 _ADDITIONS: dict[str, str] = {
+    "Interrupt": "penguiflow.interrupts",
     "RateLimit": "penguiflow.ratelimit",
 }
 
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # pragma: no cover - static re-exports for type checkers
     from penguiflow.debug import format_flow_event as format_flow_event
     from penguiflow.errors import FlowError as FlowError
     from penguiflow.errors import FlowErrorCode as FlowErrorCode
+    from penguiflow.interrupts import Interrupt as Interrupt
     from penguiflow.metrics import FlowEvent as FlowEvent
     from penguiflow.middlewares import LatencyCallback as LatencyCallback
     from penguiflow.middlewares import Middleware as Middleware

@@ -24,6 +24,7 @@
     │   │       └── InterruptTokenError resume with an unknown or already used token
     │   ├── DurabilityError (TypeError) durable=True without a journal, or an operation
     │   │                               durable flows do not offer (emit_nowait, ...)
+    │   ├── InterruptUnavailable (RuntimeError) ``ctx.interrupt`` where no trace can park
     │   ├── SerializationError (TypeError) a payload cannot cross a process boundary
     │   └── ToolError                   an external tool failed; carries ``tool``, ``server``
     │       ├── ToolNotFound (LookupError)      the server lists no tool of that name
@@ -65,6 +66,7 @@ __all__ = [
     "FlowError",
     "FlowErrorCode",
     "InterruptTokenError",
+    "InterruptUnavailable",
     "JournalConflict",
     "JournalError",
     "LLMCallError",
@@ -260,6 +262,21 @@ class DurabilityError(PenguiFlowError, TypeError):
 
     .. versionadded:: 3.0
     """
+
+
+class InterruptUnavailable(PenguiFlowError, RuntimeError):
+    """``ctx.interrupt`` was called where a trace cannot park.
+
+    Outside a node invocation of a running flow (a detached ``Context``, OpenSea,
+    a node run by a deployment that does not run it in the flow's node actor),
+    or while the flow stops. ``node`` names the context's owner.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 # --- distribution (penguiflow.distributed) -------------------------------------------

@@ -44,6 +44,7 @@ from penguiflow._runtime.hosting import observe_emits as observe_emits
 from penguiflow._runtime.hosting import observe_events as observe_events
 from penguiflow._runtime.hosting import outstanding as outstanding
 from penguiflow._runtime.hosting import record_state as record_state
+from penguiflow._runtime.hosting import refuse_interrupts as refuse_interrupts
 from penguiflow._runtime.hosting import replace_mailbox as replace_mailbox
 from penguiflow._runtime.hosting import share_rate_limiter as share_rate_limiter
 from penguiflow._runtime.hosting import take_rookery_buffer as take_rookery_buffer
@@ -72,6 +73,7 @@ __all__ = [
     "observe_events",
     "outstanding",
     "record_state",
+    "refuse_interrupts",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from penguiflow._logging import get_logger
+from penguiflow.interrupts import Interrupt
 from penguiflow.state import RemoteBinding
 from penguiflow.types import Headers, Message
 
@@ -34,12 +35,18 @@ from ._strict_json import NotJsonError, strict_value
 from .models import A2AAgentCard, A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
 from .principals import SHARED_PRINCIPAL, Principal
 
-__all__ = ["STREAM_OVERFLOW_MESSAGE", "A2AServerAdapter"]
+__all__ = ["INPUT_REQUIRED_ERROR", "STREAM_OVERFLOW_MESSAGE", "A2AServerAdapter"]
 
 _log = get_logger("penguiflow_a2a.adapter")
 
 #: The error text of a request whose client fell too far behind its stream.
 STREAM_OVERFLOW_MESSAGE = "stream client too slow: too many undelivered events; trace cancelled"
+#: The error of a 2.2.5-route request whose flow asked for input (``ctx.interrupt``):
+#: those routes have no way to answer, so the trace is cancelled.
+INPUT_REQUIRED_ERROR = {
+    "code": "INPUT_REQUIRED",
+    "message": "the flow asked for input; the 2.2.5 routes cannot answer (use an A2A task)",
+}
 
 
 class A2AServerAdapter:
@@ -221,6 +228,10 @@ class A2AServerAdapter:
             await session.start()
             while True:
                 item = await session.next_item()
+                if type(item) is Interrupt:
+                    await self.flow.cancel(session.trace_id)
+                    error = {**INPUT_REQUIRED_ERROR, "trace_id": session.trace_id}
+                    return {"status": "failed", **ids, "error": error}
                 if chunk_of(item) is None:
                     return _send_reply(item, ids)
         except SessionCancelled:
@@ -333,6 +344,8 @@ class _LegacyEventStream:
                 yield named_event("status", {"status": "accepted", **ids})
                 while True:
                     item = await session.next_item()
+                    if type(item) is Interrupt:
+                        break
                     chunk = chunk_of(item)
                     if chunk is None:
                         break
@@ -341,7 +354,10 @@ class _LegacyEventStream:
                     meta.setdefault("contextId", session.context_id)
                     yield chunk_event(chunk.model_copy(update={"meta": meta}))
                 # Encoded here, so a result no frame can carry is an error event.
-                if is_flow_error(item):
+                if type(item) is Interrupt:
+                    last = named_event("error", {**ids, **INPUT_REQUIRED_ERROR})
+                    unwanted = True  # the session is cancelled when the stream closes
+                elif is_flow_error(item):
                     error = strict_value(item.to_payload(), what="an error")
                     last = named_event("error", {**error, **ids})
                 else:

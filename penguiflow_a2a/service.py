@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from penguiflow._time import SYSTEM_CLOCK, Clock
+from penguiflow.errors import InterruptTokenError
 
 from .adapter import A2AServerAdapter
 from .codec import V1_0, message_payload, parse_message
@@ -106,6 +107,8 @@ class A2AService:
         task_id = message.get("taskId")
         if task_id is not None:
             existing = self.lookup(task_id, principal)
+            if existing.interrupted and existing.session is not None:
+                return await self._resume(existing, message)
             state = "a terminal state" if existing.terminal else "progress"
             raise unsupported_operation(f"Task {task_id} is in {state}; send a new message")
         meta = dict(message.get("metadata") or {})
@@ -141,6 +144,14 @@ class A2AService:
             session.close()
             raise internal_error(str(exc)) from exc
 
+    async def _resume(self, record: TaskRecord, message: dict[str, Any]) -> TaskRecord:
+        """A message for an ``input-required`` task: resume its trace with the message."""
+        try:
+            await self.tasks.resume(record, message, message_payload(message))
+        except InterruptTokenError as exc:
+            raise unsupported_operation(f"Task {record.id} no longer waits for input") from exc
+        return record
+
     async def _inline_push(self, params: Any, version: str) -> PushConfig | None:
         """The push config a send carries in ``configuration``, checked by the guard."""
         configuration = params.get("configuration") if isinstance(params, dict) else None
@@ -166,7 +177,9 @@ class A2AService:
     async def send(
         self, params: Any, principal: Principal, *, blocking_key: str, version: str = "1.0"
     ) -> TaskRecord:
-        """SendMessage: start the task and, unless told not to block, wait for its end.
+        """SendMessage: start (or resume) the task and, unless told not to block, wait.
+
+        A blocking send returns once the task is over or ``input-required``.
 
         ``blocking_key`` is where the version says "do not wait":
         ``returnImmediately`` (1.0, true means do not wait) or ``blocking``
@@ -183,7 +196,7 @@ class A2AService:
             # 1.0: returnImmediately=true means do not wait; 0.3: blocking=false.
             wait = flag is not (blocking_key == "returnImmediately")
         if wait:
-            await record.done.wait()
+            await record.settled.wait()
         return record
 
     async def stream(

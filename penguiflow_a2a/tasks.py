@@ -4,8 +4,12 @@ A task is one trace of the served flow (task id = trace id, as in 2.2.5).
 Its runner drives a ``TraceSession`` and turns Rookery items into task state:
 stream chunks append to a ``stream`` artifact, the result becomes a
 ``result`` artifact and ``completed``, a ``FlowError`` ``failed``, a cancel
-``canceled``. Records use the A2A 1.0 JSON shapes with lowercase states and
-roles; the JSON-RPC and REST codecs (``codec``) render them per version.
+``canceled``. A node's ``ctx.interrupt`` (a ``penguiflow.Interrupt``) puts the
+task in ``input-required`` with the payload in the status message; the runner
+keeps going, and a message naming the task resumes the trace (``resume``).
+Streams end after the ``input-required`` update, as after a terminal one.
+Records use the A2A 1.0 JSON shapes with lowercase states and roles; the
+JSON-RPC and REST codecs (``codec``) render them per version.
 
 Visibility: every task belongs to the principal that created it
 (``penguiflow_a2a.principals``), and the store is the one place that decides
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
+from penguiflow.interrupts import Interrupt
 
 from ._legacy_json import jsonable_encoder
 from ._session import (
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
     from .push_config import PushConfig
 
 __all__ = [
+    "INPUT_REQUIRED",
     "STREAM_OVERFLOW_TEXT",
     "TERMINAL_STATES",
     "ArtifactEvent",
@@ -74,6 +80,8 @@ __all__ = [
 _log = get_logger("penguiflow_a2a.tasks")
 
 TERMINAL_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
+#: The state of a task whose flow waits in ``ctx.interrupt``.
+INPUT_REQUIRED = "input-required"
 
 #: The status text of a task stopped because a stream client fell too far behind.
 STREAM_OVERFLOW_TEXT = "stream client too slow: too many undelivered events; task stopped"
@@ -112,7 +120,10 @@ def _error_parts(error: dict[str, Any]) -> list[dict[str, Any]]:
 
 @dataclass(slots=True)
 class StatusEvent:
-    """The task's status changed; ``final`` marks the terminal update."""
+    """The task's status changed; ``final`` marks the last update of a stream.
+
+    That is a terminal update, or one to ``input-required``.
+    """
 
     task_id: str
     context_id: str
@@ -188,6 +199,10 @@ class TaskRecord:
     #: subscribers that fell ``max_buffered`` events behind: they get only the final status
     stalled: list[asyncio.Queue[TaskEvent | None]] = field(default_factory=list)
     push_configs: dict[str, PushConfig] = field(default_factory=dict)
+    #: the token of the ``Interrupt`` the task waits on (state ``input-required``)
+    resume_token: str | None = None
+    #: set while the task is ``input-required`` or over: what a blocking send waits for
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:
@@ -205,6 +220,11 @@ class TaskRecord:
     def terminal(self) -> bool:
         """Whether the task reached a terminal state."""
         return self.state in TERMINAL_STATES
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the task waits for input (``input-required``)."""
+        return self.state == INPUT_REQUIRED
 
     def status(self) -> dict[str, Any]:
         """The neutral ``TaskStatus`` JSON."""
@@ -364,11 +384,47 @@ class TaskManager:
         record.state = state
         record.updated = self._clock.time()
         record.status_message = message
-        event = StatusEvent(record.id, record.context_id, record.status(), record.terminal)
+        final = record.terminal or record.interrupted
+        event = StatusEvent(record.id, record.context_id, record.status(), final)
         self._publish(record, event)
         if record.terminal:
             for queue in record.stalled:
                 queue.put_nowait(event)
+        elif final:
+            # input-required ends every stream (the A2A streaming rule); a client
+            # resumes with a new message and reads on in the stream that opens.
+            for queue in record.stalled:
+                queue.put_nowait(event)
+            for queue in (*record.subscribers, *record.stalled):
+                queue.put_nowait(None)
+            record.subscribers.clear()
+            record.stalled.clear()
+            record.settled.set()
+
+    def _interrupted(self, record: TaskRecord, interrupt: Interrupt) -> None:
+        """The flow waits in ``ctx.interrupt``: the task needs input."""
+        parts = [strict_value(interrupt.payload, what="an interrupt payload", convert=part_for)]
+        record.resume_token = interrupt.token
+        self._set_state(record, INPUT_REQUIRED, self._agent_message(record, parts))
+
+    async def resume(self, record: TaskRecord, message: dict[str, Any], value: Any) -> None:
+        """Continue an ``input-required`` task with the user's ``message`` (its ``value``).
+
+        The task is ``working`` again before this awaits anything, so a second
+        message for the same task is refused (it is no longer waiting).
+
+        Raises:
+            penguiflow.errors.InterruptTokenError: the trace no longer waits
+                (cancelled meanwhile); the task ends through its runner.
+        """
+        session = record.session
+        token, record.resume_token = record.resume_token, None
+        assert session is not None  # an input-required task has both
+        assert token is not None
+        record.history.append({**message, "taskId": record.id, "contextId": record.context_id})
+        record.settled.clear()
+        self._set_state(record, "working", None)
+        await session.flow.resume(token, value)
 
     def _agent_message(self, record: TaskRecord, parts: list[dict[str, Any]]) -> dict[str, Any]:
         message = {
@@ -408,6 +464,9 @@ class TaskManager:
             self._set_state(record, "working", None)
             while True:
                 item = await session.next_item()
+                if type(item) is Interrupt:
+                    self._interrupted(record, item)
+                    continue
                 chunk = chunk_of(item)
                 if chunk is None:
                     break
@@ -462,8 +521,10 @@ class TaskManager:
             self._set_state(record, "failed", self._agent_message(record, [{"text": text}]))
         finally:
             record.session = None
+            record.resume_token = None
             session.close()
             record.done.set()
+            record.settled.set()
             for queue in (*record.subscribers, *record.stalled):
                 queue.put_nowait(None)
             record.subscribers.clear()

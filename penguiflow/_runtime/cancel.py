@@ -44,6 +44,8 @@ async def cancel_trace(run: RunState, trace_id: str) -> bool:
         dropped.extend(d.item for d in mailbox.purge(matches, lanes=lanes))
     for ref in run.refs.values():
         ref.interrupt(reason, when=matches)
+    if run.parking is not None:  # parked invocations are not in a node's hands
+        dropped.extend(run.parking.cancel_trace(trace_id))
     # A stream cut before its ``done`` chunk would keep its sequence counter
     # for the life of the flow; the trace starts afresh once it is retired.
     for ctx in run.contexts.values():

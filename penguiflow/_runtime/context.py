@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from penguiflow._runtime.graph import ROOKERY, Endpoint, Floe
 from penguiflow._runtime.tracing import Carried
 from penguiflow.actors import SELF_LANE, Delivery, MailboxEmpty
-from penguiflow.errors import DurabilityError
+from penguiflow.errors import DurabilityError, InterruptUnavailable
 from penguiflow.node import Node
 from penguiflow.types import Message, StreamChunk
 
@@ -307,6 +307,32 @@ class Context:
         if self._is_rookery and self._io is not None:
             self._io.finish_nowait(item)
         return item
+
+    # -- waiting for outside input -------------------------------------------------
+    async def interrupt(self, payload: Any = None) -> Any:
+        """Park this trace until ``flow.resume(token, value)``; return ``value``.
+
+        Rookery receives a ``penguiflow.Interrupt`` (``trace_id``, ``node``,
+        ``payload``, ``token``). While the trace waits the node goes on with
+        other items; the trace stays outstanding. See docs/interrupts.md for
+        what cancel, stop and ``timeout_s`` do to a parked trace.
+
+        Raises:
+            InterruptUnavailable: not called inside a node invocation of this
+                running flow.
+            CancelledError: the trace was cancelled, or the flow stopped.
+
+        .. versionadded:: 3.0
+        """
+        run = self._run
+        parking = run.parking if run is not None else None
+        if parking is None:
+            name = str(getattr(self._owner, "name", self._owner))
+            raise InterruptUnavailable(
+                f"ctx.interrupt needs a node invocation of a running flow ({name!r} has none here)",
+                node=name,
+            )
+        return await parking.interrupt(self, payload)
 
     # -- inspection ---------------------------------------------------------------
     def outgoing_count(self) -> int:

@@ -55,7 +55,18 @@ class Step:
     ``source`` (``Transport.to_rookery`` picks its edge on release).
     """
 
-    __slots__ = ("entry", "io", "item", "node", "open", "outputs", "state", "trace")
+    __slots__ = (
+        "entry",
+        "interrupts",
+        "io",
+        "item",
+        "node",
+        "open",
+        "outputs",
+        "state",
+        "trace",
+        "used",
+    )
 
     def __init__(self, io: DurableTransport, item: Journaled, node: str) -> None:
         self.io = io
@@ -66,6 +77,9 @@ class Step:
         self.open = True
         self.outputs: list[tuple[Floe | None, Node | Endpoint | None, Any]] = []
         self.state: list[StateUpdate] = []
+        # ctx.interrupt (parking): calls made so far, and the tokens to mark used.
+        self.interrupts = 0
+        self.used: list[str] = []
 
     def reopen(self) -> None:
         """Forget what the step produced (its commit failed): start it empty again."""
@@ -188,7 +202,12 @@ class DurableTransport(Transport):
                 deadline = item.deadline_s if isinstance(item, Message) else None
                 produced.append(Outgoing(floe.name, item, owner, deadline))
         result = await self.journal.commit_step(
-            step.trace, consumed=step.entry, produced=produced, rookery=rookery, state=step.state
+            step.trace,
+            consumed=step.entry,
+            produced=produced,
+            rookery=rookery,
+            state=step.state,
+            interrupts_used=tuple(dict.fromkeys(step.used)),
         )
         if result.dropped:
             return  # the trace was cancelled: its outputs are dropped

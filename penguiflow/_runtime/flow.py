@@ -29,6 +29,7 @@ from penguiflow._runtime import store_hooks
 from penguiflow._runtime.cancel import cancel_trace
 from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
 from penguiflow._runtime.observers import EmitObserver, emit_finished, emit_started
+from penguiflow._runtime.parking import Parking
 from penguiflow._runtime.rate_gate import RateLimits
 from penguiflow._runtime.recovery import durable_journal, recover
 from penguiflow._runtime.run_state import RunState
@@ -37,7 +38,7 @@ from penguiflow._runtime.tracing import Carried, Journaled, trace_id_of
 from penguiflow._runtime.wiring import wire
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors import SELF_LANE, Mailbox
-from penguiflow.errors import DurabilityError
+from penguiflow.errors import DurabilityError, InterruptTokenError
 from penguiflow.metrics import FlowEvent
 from penguiflow.node import Node
 from penguiflow.types import WM, Message, StreamChunk
@@ -139,6 +140,7 @@ class PenguiFlow:
         # hosting.observe_emits: called around every emit/emit_nowait (empty: free).
         self._emit_observers: list[EmitObserver] = []
         wire(run, graph, runtime=self, bus=message_bus, journal=journal)
+        run.parking = Parking(run, journal)  # ctx.interrupt / resume
         run.rate_limits = RateLimits(run, graph.nodes, rate_limiter)
         # For emit/fetch: a dict lookup by Endpoint hashes a dataclass (~0.6 µs);
         # the transport and trace book never change after wiring.
@@ -615,6 +617,28 @@ class PenguiFlow:
         # Journaled first: a cancelled trace stays cancelled across recover().
         journaled = await journal.cancel(trace_id)
         return await cancel_trace(self._run, trace_id) or journaled
+
+    async def resume(self, token: str, value: Any = None) -> None:
+        """Continue the trace parked by ``ctx.interrupt`` under ``token``: it returns ``value``.
+
+        ``token`` is the ``Interrupt.token`` fetched from Rookery; it is good once.
+
+        On a durable flow the value is journaled first: from then on it
+        survives a crash (``recover`` runs the node again, and its
+        ``ctx.interrupt`` returns ``value``).
+
+        Raises:
+            InterruptTokenError: the token is unknown, already used, or was
+                withdrawn (its trace cancelled, its node timed out, ``stop()``
+                of a flow that is not durable).
+            JournalError: a durable flow's journal did not store the value.
+
+        .. versionadded:: 3.0
+        """
+        parking = self._run.parking
+        if parking is None:
+            raise InterruptTokenError("unknown interrupt token", token=token)
+        await parking.resume(token, value)
 
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
         """Return the trace's cancel flag, creating it if absent (set by ``cancel``)."""

@@ -40,6 +40,7 @@ __all__ = [
     "observe_events",
     "outstanding",
     "record_state",
+    "refuse_interrupts",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",
@@ -169,6 +170,19 @@ def share_rate_limiter(flow: PenguiFlow, limiter: RateLimiter) -> None:
     keeps it. Buckets of unkeyed limits stay the node's own, in this process.
     """
     flow._run.rate_limits.share(limiter)
+
+
+def refuse_interrupts(flow: PenguiFlow, reason: str) -> None:
+    """Make ``ctx.interrupt`` in this flow's nodes raise ``InterruptUnavailable(reason)``.
+
+    For a deployment whose copy of a flow cannot hand a parked trace back to
+    whoever resumes it (a distributed worker: the caller resumes on the origin).
+
+    .. versionadded:: 3.0
+    """
+    parking = flow._run.parking
+    if parking is not None:
+        parking.refused = reason
 
 
 # -- moving items ---------------------------------------------------------------------

@@ -10,6 +10,9 @@ room) costing no coroutine beyond the node function's own. What follows a
 failed attempt is ``attempts.Attempts``; where a result goes, ``routing.Router``.
 Trace cancellation interrupts the handler through ``ActorRef.interrupt``; the
 kernel then calls ``on_interrupt`` and the actor goes on with its next item.
+A node that parks (``ctx.interrupt``: ``park``) detaches its invocation: this
+instance finishes that one item in its own task while a successor instance,
+with fresh per-item state, takes the receive loop (``ActorContext.detach``).
 
 It stays one module past ~400 lines because the hot path is one function: splitting
 ``receive`` across modules would add a call (or a coroutine) per hop, which the
@@ -83,6 +86,11 @@ class NodeActor(Actor):
         # hosting.observe_attempts: the observers of the attempt under way and their
         # tokens, until it ends (here, or in on_interrupt/on_stop if it was cut short).
         self._observed: tuple[tuple[Any, ...], list[Any]] | None = None
+        # Parking (ctx.interrupt): this incarnation's kernel context, and whether
+        # this instance detached (it then runs only the invocation that parked).
+        self._kernel: ActorContext | None = None
+        self._detached = False
+        self._lane = 0  # the lane of the item that detached
         # In-flight invocations are read off the current incarnations (TraceBook.invoking).
         run.traces.handlers[node] = self
         clock = run.clock
@@ -108,6 +116,7 @@ class NodeActor(Actor):
         # stop() reports node_cancelled for every node whose worker got to run.
         self.run.started.add(self.node)
         self._task = asyncio.current_task()
+        self._kernel = ctx
         HANDLER.set(self)
 
     async def on_stop(self, reason: object) -> None:
@@ -384,6 +393,46 @@ class NodeActor(Actor):
             or task is None
             or task is not asyncio.current_task()
         ):
+            return
+        self._self_cancel = True
+        task.cancel()
+
+    def park(self) -> int | None:
+        """Give up the item in hand while the node waits in ``ctx.interrupt``.
+
+        From the node function in this actor's task, a successor takes the
+        receive loop (the first time) and the item stops counting as busy.
+        Returns the mailbox lane the item came from; None, and nothing happens,
+        from another task or while stopping.
+        """
+        run = self.run
+        kernel = self._kernel
+        if (
+            run.stopping
+            or kernel is None
+            or self._task is not asyncio.current_task()
+            or not self._open
+        ):
+            return None
+        if not self._detached:
+            self._lane = kernel.lane or 0
+            successor = NodeActor(run, self.node)  # registers itself as the handler
+            if not kernel.detach(successor):
+                run.traces.handlers[self.node] = self
+                return None
+            self._detached = True
+        self._close()
+        return self._lane
+
+    def unpark(self) -> None:
+        """Take the item back after ``park`` (the invocation goes on, or ends)."""
+        self._open = True
+        self.run.begin_item()
+
+    def cancel_detached(self) -> None:
+        """Cancel the detached invocation as ``cancel_self`` would (its trace is cancelled)."""
+        task = self._task
+        if not self._invoking or self._self_cancel or task is None or task.done():
             return
         self._self_cancel = True
         task.cancel()

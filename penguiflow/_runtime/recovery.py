@@ -7,7 +7,8 @@ the edge's capacity if need be: recovery never waits), and every Rookery item
 not delivered yet in Rookery's buffer. Each restored item is counted for its
 trace, as a put would be. Entries a node had in hand are handled again from
 their first line (node functions run at least once), with the retry count the
-journal held.
+journal held. An entry parked in ``ctx.interrupt`` and not resumed stays off its
+edge (``parking.Held``) until ``flow.resume`` puts it back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._runtime.parking import Held
 from penguiflow._runtime.tracing import Carried, Journaled, trace_id_of
 from penguiflow.errors import DurabilityError
 from penguiflow.journal import journal_of
@@ -93,9 +95,23 @@ async def recover(run: RunState, graph: FlowGraph, journal: Journal, runtime: An
     traces = run.traces
     back: dict[str, None] = {}
     per_edge: dict[str, list[Journaled]] = {}
+    parking = run.parking
+    # Entries parked in ctx.interrupt and not resumed wait off their edge (parking).
+    parked = parking.recovered(snapshot.interrupts) if parking is not None else {}
     for entry in snapshot.entries:
         item, own = _edge_item(entry.decode(), entry.trace_id)
         journaled = Journaled(item, entry.id, own, entry.trace_id, entry.attempt)
+        token = parked.get(entry.id)
+        if token is not None and parking is not None:
+            floe = floes[entry.edge]
+            assert floe.mailbox is not None  # runtime edges are always attached
+            held = Held(entry.trace_id, journaled, floe.mailbox, floe.lane, counted=True)
+            parking.hold(token, held)
+            if own is not None:
+                traces.add(own)
+            if entry.trace_id is not None:
+                back.setdefault(entry.trace_id)
+            continue
         per_edge.setdefault(entry.edge, []).append(journaled)
         if entry.trace_id is not None:
             back.setdefault(entry.trace_id)

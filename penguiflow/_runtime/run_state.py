@@ -24,6 +24,7 @@ from penguiflow._runtime.tracing import TraceBook
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context
     from penguiflow._runtime.observers import AttemptObserver
+    from penguiflow._runtime.parking import Parking
     from penguiflow._runtime.rate_gate import RateLimits
     from penguiflow._runtime.transport import Transport
     from penguiflow._time import Clock
@@ -60,6 +61,7 @@ class RunState:
         "io",
         "mailboxes",
         "middlewares",
+        "parking",
         "queue_maxsize",
         "rate_limits",
         "refs",
@@ -124,6 +126,7 @@ class RunState:
         self.fetch_failure: BaseException | None = None
         self.crashes: dict[int, int] = {}  # id(item) -> crashes it caused
         self.external: set[asyncio.Future[Any]] = set()
+        self.parking: Parking | None = None  # set by the flow (ctx.interrupt, resume)
         self.busy = 0  # items taken by node actors and not yet finished
         self.idle: asyncio.Event | None = None  # set when busy drops to 0 (wait_idle)
 

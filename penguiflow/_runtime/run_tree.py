@@ -189,6 +189,8 @@ async def stop_run(run: RunState, nodes: tuple[Node, ...]) -> None:
             run.all_started = None
         for ref in run.refs.values():
             ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
+        if run.parking is not None:
+            await run.parking.stop()  # parked invocations too (ctx.interrupt)
         if supervisor is not None:
             await stop_node_actors(supervisor)
         watcher = run.watcher

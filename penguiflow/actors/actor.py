@@ -93,6 +93,26 @@ class ActorContext:
         """Enqueue ``msg`` on the unbounded self lane; never blocks."""
         self._cell.mailbox.put_self(msg)
 
+    def detach(self, successor: Actor) -> bool:
+        """Finish the current handler in this task while ``successor`` takes the next messages.
+
+        For a handler about to wait a long time (for a person, say) without
+        holding up the mailbox. Call it from the handler, in the actor's own
+        task. A new task runs the receive loop with ``successor`` (a fresh
+        instance: its ``on_start`` runs first); the current task only finishes
+        this handler: its return value answers an ``ask``, then ``on_stop`` of
+        the instance that detached runs and the task ends. The actor does not
+        restart if the handler crashes after detaching: the message is settled
+        as a crash settles it. Detached handlers still running when the actor
+        stops for good are cancelled (their ``ask`` fails with ``ActorStopped``).
+
+        Returns False, and nothing happens, when called outside a handler, from
+        another task, or with an ``ActorRef.interrupt`` pending.
+
+        .. versionadded:: 3.0
+        """
+        return self._cell.detach(successor)
+
     def stop(self, reason: object = "normal") -> None:
         """Exit normally after this message (``on_stop`` runs).
 

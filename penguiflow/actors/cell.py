@@ -7,9 +7,14 @@ messages wait for the next incarnation. The supervisor owns the cell's tasks
 about restarts. A lazy child's cell starts dormant (``launch_on_mail``): no
 task until its mailbox hands it the first message.
 
-This module stays whole (~450 lines): the receive loop and the lifecycle steps
-around it (launch, dormancy, interrupt, crash, finalize) share the cell's
-in-flight state, and each step must leave it as the others expect.
+A handler may ``detach``: the receive loop goes on in a new task with a
+successor instance while the handler finishes in the task it runs in (the
+cell owns such tasks: ``finalize`` cancels them). The successor's loop task
+becomes the incarnation's task, watched by the owner (``task_replaced``).
+
+This module stays whole (~560 lines): the receive loop and the lifecycle steps
+around it (launch, dormancy, interrupt, detach, crash, finalize) share the
+cell's in-flight state, and each step must leave it as the others expect.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class ActorCell:
     """Internal: one actor address (see the module docstring)."""
 
     __slots__ = (
+        "_detached",
         "_dormant",
         "_handed",
         "_item",
@@ -118,6 +124,8 @@ class ActorCell:
         # transit, as for an idle actor) until the new task takes it.
         self._handed: ItemWatch | None = None
         self._log_bound: Any = None
+        # Tasks finishing a detached handler (made on the first detach).
+        self._detached: set[asyncio.Task[object]] | None = None
 
     @property
     def _log(self) -> Any:
@@ -232,10 +240,58 @@ class ActorCell:
         task.cancel()
         return True
 
+    def detach(self, successor: Actor) -> bool:
+        """Let the handler in progress finish in its task; ``successor`` takes the loop.
+
+        Called from the handler, in the incarnation's task. A new task runs the
+        receive loop with ``successor`` (its ``on_start`` first) and becomes the
+        incarnation's task; the owner is told (``CellOwner.task_replaced``). The
+        calling task then only finishes the message in hand: the reply is set,
+        ``on_stop`` of the instance that detached runs, and the task ends. If the
+        handler crashes there, the message is settled as by a crash (an ``ask``
+        fails with ``ActorCrashed``; a ``tell`` is redelivered to the loop when
+        the actor opts into redelivery, else dead-lettered) without a restart.
+        ``finalize`` cancels detached handlers still running.
+
+        Returns False (nothing happens) outside the incarnation's task, outside
+        a handler, or with an interrupt pending.
+        """
+        task = _current_task()
+        if (
+            task is None
+            or task is not self.task
+            or not self.busy
+            or self._pending_interrupt is not None
+            or not self.alive
+        ):
+            return False
+        detached = self._detached
+        if detached is None:
+            detached = self._detached = set()
+        detached.add(task)
+        task.add_done_callback(detached.discard)
+        # The message in hand now belongs to the detached task alone.
+        if self._redelivery is not None and self._redelivery[0] is self._item:
+            self._redelivery = None
+        self._item = None
+        self.busy = False
+        self.current = None
+        self.current_lane = None
+        self.actor = successor
+        self.task = self.loop.create_task(
+            self._run(successor, None, None, resumed=True),
+            name=f"actor {self.name}#{self.incarnation}",
+        )
+        self.supervisor.task_replaced(self)
+        return True
+
     def finalize(self, reason: object) -> None:
         """Mark the address dead and dead-letter what is left (the task has ended)."""
         if not self.alive:
             return
+        if self._detached:
+            for handler in tuple(self._detached):
+                handler.cancel()
         self._disarm()  # before close(): a dormant actor is not woken to be stopped
         self.alive = False
         self.busy = False
@@ -271,7 +327,12 @@ class ActorCell:
 
     # -- the incarnation's task ------------------------------------------------------
     async def _run(
-        self, first: Actor | Awaitable[Actor] | None, previous: Actor | None, reason: object
+        self,
+        first: Actor | Awaitable[Actor] | None,
+        previous: Actor | None,
+        reason: object,
+        *,
+        resumed: bool = False,
     ) -> object:
         task = asyncio.current_task()
         assert task is not None
@@ -290,7 +351,7 @@ class ActorCell:
         instance = self.actor = made
         ctx = ActorContext(self)
         await instance.on_start(ctx)
-        if _STDLIB_LOG.isEnabledFor(logging.INFO):
+        if not resumed and _STDLIB_LOG.isEnabledFor(logging.INFO):
             ctx.log.info("actor_restarted" if self.incarnation > 1 else "actor_started")
         # Cached once per incarnation: a per-message DEBUG event costs one bool test.
         debug = is_debug_enabled(LOGGER_NAME)
@@ -334,16 +395,24 @@ class ActorCell:
                     ctx.log.debug("actor_message", lane=lane, message_type=kind.__name__)
                 try:
                     result = await receive(msg, ctx)
-                except Exception as exc:
-                    self._crashed(item, reply, exc, lane)
-                    raise
                 except asyncio.CancelledError:
+                    if self.task is not task:
+                        await self._detached_cancelled(instance, reply)
                     raise
                 except BaseException as exc:
                     # A non-Cancelled BaseException escaping the handler is a crash
                     # too: the in-flight message is settled like any other crash's.
+                    if self.task is not task:
+                        await self._detached_crashed(instance, item, reply, exc, lane)
+                        return None
                     self._crashed(item, reply, exc, lane)
                     raise
+                if self.task is not task:
+                    # The handler detached (``detach``): the loop runs elsewhere.
+                    if reply is not None and not reply.done():
+                        reply.set_result(result)
+                    await instance.on_stop("detached")
+                    return None
                 self.busy = False
                 self.current = None
                 self.current_lane = None
@@ -361,6 +430,8 @@ class ActorCell:
                 msg = result = None
             except asyncio.CancelledError:
                 item = _NOTHING
+                if self.task is not task:
+                    raise  # a detached handler cancelled (settled above)
                 interrupt = self._absorb_interrupt(task, ctx)
                 if interrupt is None:
                     self._requeue_in_flight()
@@ -368,6 +439,37 @@ class ActorCell:
                 await instance.on_interrupt(interrupt.message, interrupt.reason, ctx)
         await instance.on_stop(stop_reason)
         return stop_reason
+
+    async def _detached_cancelled(self, instance: Actor, reply: asyncio.Future[Any] | None) -> None:
+        """A detached handler was cancelled: its message is dropped, its instance stopped."""
+        if reply is not None and not reply.done():
+            reply.set_exception(
+                ActorStopped(f"actor {self.name!r} stopped before replying", actor=self.name)
+            )
+        await instance.on_stop("detached handler cancelled")
+
+    async def _detached_crashed(
+        self,
+        instance: Actor,
+        item: Any,
+        reply: asyncio.Future[Any] | None,
+        exc: BaseException,
+        lane: int,
+    ) -> None:
+        """A detached handler crashed: settle its message as a crash would, no restart."""
+        self._log.error("detached_handler_crashed", message_type=type(item).__name__)
+        if reply is not None:
+            if not reply.done():
+                error = ActorCrashed(
+                    f"actor {self.name!r} crashed while handling an ask", actor=self.name
+                )
+                error.__cause__ = exc
+                reply.set_exception(error)
+        elif instance.poison_limit > 1 and self.alive and not self.mailbox.closed:
+            self.mailbox.requeue_front(item, lane)
+        else:
+            self.dead_letter(item, "crashed")
+        await instance.on_stop(exc)
 
     def _absorb_interrupt(self, task: asyncio.Task[object], ctx: ActorContext) -> _Interrupt | None:
         """Return the interrupt a CancelledError came from, or None for a real cancel."""

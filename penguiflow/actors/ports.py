@@ -117,6 +117,13 @@ class CellOwner(Protocol):
         """Terminate ``cell``'s actor for good and forget it (``ActorRef.stop``)."""
         ...
 
+    def task_replaced(self, cell: ActorCell) -> None:
+        """``cell``'s receive loop moved to a new task (``ActorContext.detach``): watch it.
+
+        .. versionadded:: 3.0
+        """
+        ...
+
 
 class DeadLetterSink(Protocol):
     """Where the kernel reports every message it could not deliver or process."""

@@ -261,6 +261,8 @@ class NodeHost:
         node = hosting.node_named(flow, name)
         collector = mount_worker(flow, node)
         hosting.share_rate_limiter(flow, self._rate_limiter)
+        # The caller resumes on the origin, which never sees this copy's tokens.
+        hosting.refuse_interrupts(flow, "nodes run by a distributed worker cannot park")
         flow.run(registry=registry)
         self._flows.append(flow)
         return flow, node, collector, f"{self.worker_id}-{name}-{index}"

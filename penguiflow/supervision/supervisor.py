@@ -257,6 +257,20 @@ class Supervisor(_SupervisorCore):
             return
         await self._call(run)
 
+    def task_replaced(self, cell: ActorCell) -> None:
+        """Watch the new task of ``cell``, whose receive loop moved (``ActorContext.detach``).
+
+        The kernel's ``CellOwner`` port; the exit of the task it left is stale
+        from now on. Restart bookkeeping (backoff reset time) is kept.
+        """
+        for child in self._children.values():
+            if child.cell is cell:
+                if child.state in ("running", "stopping"):
+                    state, started_at = child.state, child.started_at
+                    self._watch(child)
+                    child.state, child.started_at = state, started_at
+                return
+
     def which_children(self) -> list[ChildInfo]:
         """One record per child, in start order."""
         return [

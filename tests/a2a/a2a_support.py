@@ -8,7 +8,8 @@ finish in either order. ``work`` interprets ``payload["op"]``:
 * ``message``: returns a ``Message`` with ``meta={"handled": True}``;
 * ``chunks``: emits ``texts`` as stream chunks, then returns ``{"final": ...}``;
 * ``fail``: raises ``ValueError("boom")``;
-* ``hang``: waits on the gate ``payload["gate"]`` (a test opens it or cancels).
+* ``hang``: waits on the gate ``payload["gate"]`` (a test opens it or cancels);
+* ``ask``: ``ctx.interrupt(payload["question"])``, then returns ``{"answer": ...}``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def build_flow(gates: Gates, **kwargs: Any) -> Any:
             raise ValueError("boom")
         if op == "answer":
             return FinalAnswer(text="done", citations=["c1"])
+        if op == "ask":
+            return {"answer": await ctx.interrupt(payload.get("question", "?"))}
         if op == "hang":
             name = payload["gate"]
             gates.entered(name).set()

@@ -284,6 +284,7 @@ HOSTING_NAMES = [
     "observe_events",
     "outstanding",
     "record_state",
+    "refuse_interrupts",
     "replace_mailbox",
     "share_rate_limiter",
     "take_rookery_buffer",

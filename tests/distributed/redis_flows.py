@@ -268,3 +268,13 @@ def build_bare_hold() -> Any:
     a = Node(hold, name="hold", policy=NONE)
     b = Node(bare_gated, name="bare_gated", policy=NONE)
     return create(a.to(b), b.to(), queue_maxsize=8)
+
+
+async def asking(msg: Message, ctx: Any) -> Message:
+    return _msg(msg, await ctx.interrupt("may I?"))
+
+
+def build_asking() -> Any:
+    """asking calls ctx.interrupt, which a worker refuses; failures reach Rookery."""
+    policy = NodePolicy(validate="none")
+    return create(Node(asking, name="asking", policy=policy).to(), emit_errors_to_rookery=True)

@@ -98,6 +98,15 @@ async def test_final_failure_reaches_rookery_as_a_flow_error(cluster) -> None:
     assert error.exception_type == "ValueError"
 
 
+async def test_an_interrupt_in_a_worker_fails_the_node(cluster) -> None:
+    flow, _ = cluster.deploy(redis_flows.build_asking, ["asking"])
+    await cluster.host(redis_flows.build_asking, ["asking"])
+    await flow.emit(_msg("in"))
+    error = await _fetch(flow)
+    assert isinstance(error, FlowError)
+    assert (error.code, error.exception_type) == ("NODE_EXCEPTION", "InterruptUnavailable")
+
+
 async def test_expired_deadline_is_answered_with_the_deadline_final(cluster) -> None:
     flow, _ = cluster.deploy(redis_flows.build_echo, ["echo"])
     await cluster.host(redis_flows.build_echo, ["echo"])

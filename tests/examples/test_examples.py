@@ -28,6 +28,7 @@ EXPECTED: dict[str, str] = {
     "demo": "supervisor restarts: 1 (archive), messages lost: 0",
     "durable_orders": "every order finished exactly once: True",
     "fanout_join": "docs: penguin diet",
+    "interrupt_approval": "order C: rejected",
     "mailbox_inspection": "fetched in order: ['KRILL', 'SQUID', 'FISH', 'ICE']",
     "map_concurrent": "doc-e:",
     "metadata_propagation": "steps: ['annotate', 'retrieve', 'summarize']",

@@ -291,6 +291,23 @@ async def use_planner() -> object:
     return payload
 
 
+# -- interrupts ------------------------------------------------------------------------
+
+
+async def approve(message: Message, ctx: Context) -> Message:
+    answer: Any = await ctx.interrupt({"question": "ok?"})
+    return message.model_copy(update={"payload": answer})
+
+
+async def use_interrupts(flow: PenguiFlow) -> None:
+    item = await flow.fetch()
+    if isinstance(item, penguiflow.Interrupt):
+        assert_type(item.token, str)
+        assert_type(item.trace_id, str | None)
+        assert_type(item.node, str)
+        await flow.resume(item.token, True)
+
+
 # -- actors and supervision ----------------------------------------------------------
 
 
@@ -300,6 +317,8 @@ class Counter(Actor):
 
     async def receive(self, message: Any, ctx: ActorContext) -> int:
         self.total += int(message)
+        if message == 0:
+            assert_type(ctx.detach(Counter()), bool)
         return self.total
 
 
