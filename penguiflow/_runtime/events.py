@@ -52,7 +52,15 @@ _PER_HOP = frozenset(("node_start", "node_success"))
 class EventPipeline:
     """Emits the events of one flow; holds references, not copies, of its config."""
 
-    __slots__ = ("_clock", "_maxsize", "_middlewares", "_traces", "listeners", "state_store")
+    __slots__ = (
+        "_clock",
+        "_maxsize",
+        "_middlewares",
+        "_traces",
+        "listeners",
+        "state_store",
+        "step_events",
+    )
 
     def __init__(
         self,
@@ -69,6 +77,9 @@ class EventPipeline:
         self.state_store = state_store
         self._maxsize = maxsize
         self.listeners: list[EventListener] = []  # hosting.observe_events
+        # A durable flow whose journal shares the state store (durable.DurableTransport):
+        # the open step's list of events (they are saved with its commit), else None.
+        self.step_events: Callable[[], list[Any] | None] | None = None
 
     def listening(self, event_type: str) -> bool:
         """True if an ``event_type`` event would reach anyone (a log level, store or middleware)."""
@@ -123,7 +134,12 @@ class EventPipeline:
                         extra={"event": "listener_error", "exception": error},
                     )
         if store is not None:
-            await _save(store, event)
+            joined = self.step_events
+            pending = joined() if joined is not None else None
+            if pending is not None:
+                pending.append(_stored(event))  # saved in the step's transaction
+            else:
+                await _save(store, event)
         for middleware in tuple(middlewares):
             try:
                 await middleware(event)
@@ -238,11 +254,15 @@ class EventPipeline:
         )
 
 
-async def _save(store: Any, event: FlowEvent) -> None:
+def _stored(event: FlowEvent) -> Any:
     from penguiflow.state import StoredEvent  # contract C; loaded only with a store
 
+    return StoredEvent.from_flow_event(event)
+
+
+async def _save(store: Any, event: FlowEvent) -> None:
     try:
-        await store.save_event(StoredEvent.from_flow_event(event))
+        await store.save_event(_stored(event))
     except Exception as exc:
         LOGGER.exception(
             "state_store_save_failed",

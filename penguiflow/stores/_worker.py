@@ -51,6 +51,11 @@ def _settle(future: asyncio.Future[Any], outcome: _Outcome) -> None:
         future.set_result(outcome.result)
 
 
+def _settle_all(replies: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
+    for future, outcome in replies:
+        _settle(future, outcome)
+
+
 class ConnectionWorker:
     """A daemon thread serving calls ``fn(connection)`` one at a time, in submission order.
 
@@ -125,10 +130,16 @@ class ConnectionWorker:
             self._reply(batch, self._execute(batch))
 
     def _reply(self, calls: list[_Call], outcomes: list[_Outcome]) -> None:
+        # One hand-off per caller loop and batch, not per call: each wakes the loop
+        # (a write to its self-pipe) and costs the GIL twice; callers are settled
+        # in submission order.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
         for call, outcome in zip(calls, outcomes, strict=True):
+            by_loop.setdefault(call.loop, []).append((call.future, outcome))
+        for loop, replies in by_loop.items():
             # A closed caller loop raises RuntimeError: nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
-                call.loop.call_soon_threadsafe(_settle, call.future, outcome)
+                loop.call_soon_threadsafe(_settle_all, replies)
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.Error):
