@@ -137,7 +137,7 @@ def record_state(key: str, value: Any = None, *, delete: bool = False) -> bool:
 class DurableTransport(Transport):
     """``Transport`` of a durable flow: puts made inside a step wait for its commit."""
 
-    __slots__ = ("journal", "joins_events")
+    __slots__ = ("joins_events", "journal")
 
     durable = True
 

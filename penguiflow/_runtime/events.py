@@ -2,7 +2,10 @@
 
 Every step is awaited inline and in this order (events-errors.md). When nobody
 listens (level disabled, no store, no middleware) the event is not even built,
-which keeps per-hop DEBUG events free on the hot path.
+which keeps per-hop DEBUG events free on the hot path. One exception: on a
+durable flow whose journal shares the state store (``step_events``), an event
+emitted inside a node's step is stored with the step's commit, in its
+transaction, instead of being saved on its own (docs/durability.md).
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ def _insert_events(conn: sqlite3.Connection, events: Sequence[StoredEvent]) -> N
     # the rows are built on the connection thread, off the event loop.
     conn.executemany(_INSERT_EVENT, [_event_row(event) for event in events])
 
+
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS penguiflow_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

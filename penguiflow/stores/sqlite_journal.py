@@ -31,7 +31,6 @@ from penguiflow.errors import (
     JournalError,
     StateStoreError,
 )
-from penguiflow.state import StoredEvent
 from penguiflow.journal import (
     Acceptance,
     EdgeEntry,
@@ -46,6 +45,7 @@ from penguiflow.journal import (
     TraceRecord,
     encode_item,
 )
+from penguiflow.state import StoredEvent
 
 __all__ = ["JOURNAL_SCHEMA", "JournalStatistics", "SQLiteJournal"]
 

@@ -72,7 +72,8 @@ async def test_the_journal_joins_the_events_of_its_own_store_only(
 
 
 async def test_a_journal_without_event_history_refuses_events(store: SQLiteStateStore) -> None:
-    bare = SQLiteJournal(store._run, path=store.path, statistics=store.journal.statistics)
+    run = store._run  # noqa: SLF001 - white-box: a journal built without its store's events
+    bare = SQLiteJournal(run, path=store.path, statistics=store.journal.statistics)
     assert not bare.joins_events_of(store)
     with pytest.raises(JournalError, match="keeps no event history"):
         await bare.commit_step("t-1", events=[_event("node_start")])
