@@ -1,0 +1,76 @@
+"""Bringing a durable A2A server's tasks back after a restart.
+
+``recover_tasks`` runs once at startup, after ``adapter.start()`` (the flow
+runs, the dispatcher drains Rookery): it reads the stored tasks, attaches a
+session to the trace of each unfinished one (items of those traces are routed
+to it from the first fetch on), calls ``flow.recover()``, reads each trace's
+journal status and hands every task to ``TaskManager.restore``, which ends or
+continues it. For a parked trace the interrupt is taken from the journal
+(its token and payload), not from the task record: the process that died may
+have fetched an ``Interrupt`` without writing it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from penguiflow._logging import get_logger
+from penguiflow.interrupts import Interrupt
+from penguiflow.journal import journal_of
+
+if TYPE_CHECKING:
+    from ._session import TraceSession
+    from .adapter import A2AServerAdapter
+    from .tasks import TaskManager
+
+__all__ = ["recover_tasks"]
+
+_log = get_logger("penguiflow_a2a.recovery")
+
+
+async def recover_tasks(tasks: TaskManager, adapter: A2AServerAdapter) -> list[str]:
+    """Restore ``tasks`` from their store and recover the adapter's durable flow.
+
+    Returns:
+        The ids of the tasks that were unfinished when read back.
+
+    Raises:
+        penguiflow.errors.DurabilityError: ``flow.recover()`` was already called.
+        Exception: what the store or the journal raised.
+    """
+    flow: Any = adapter.flow
+    stored = await tasks.load()
+    sessions: dict[str, TraceSession] = {}
+    for task in stored:
+        if task.state in ("completed", "failed", "canceled", "rejected"):
+            continue
+        if task.message is None:
+            continue
+        sessions[task.id] = adapter.attach_session(
+            task.message,
+            task_id=task.id,
+            context_id=task.context_id,
+            principal=task.principal,
+        )
+    await flow.recover()
+    journal = journal_of(flow.state_store)
+    statuses = {t.trace_id: t.status for t in await journal.traces(include_finished=True)}
+    interrupts: dict[str, Interrupt] = {}
+    if any(statuses.get(task.trace_id) == "parked" for task in stored):
+        for record in (await journal.load()).interrupts:
+            if record.trace_id is not None and not record.resumed and not record.used:
+                interrupts[record.trace_id] = Interrupt(
+                    trace_id=record.trace_id,
+                    node=record.node,
+                    payload=record.decode_payload(),
+                    token=record.token,
+                )
+    for task in stored:
+        await tasks.restore(
+            task,
+            sessions.get(task.id),
+            status=statuses.get(task.trace_id),
+            interrupt=interrupts.get(task.trace_id),
+        )
+    _log.info("a2a_tasks_recovered", tasks=len(stored), unfinished=len(sessions))
+    return list(sessions)
