@@ -64,7 +64,7 @@ def by_user(request: web.Request) -> str | None:
 class Server:
     """One server process, in-process: a durable flow on the shared store, behind aiohttp."""
 
-    def __init__(self, make_store: Callable[[], Any]) -> None:
+    def __init__(self, make_store: Callable[[], Any], *, auth: Any = by_user) -> None:
         self.gates = Gates()
         self.store = make_store()
         self.adapter = A2AServerAdapter(
@@ -73,7 +73,7 @@ class Server:
             agent_url=AGENT_URL,
         )
         self.client: TestClient[Any, Any] = TestClient(
-            TestServer(create_a2a_app(self.adapter, auth=by_user), host="127.0.0.1")
+            TestServer(create_a2a_app(self.adapter, auth=auth), host="127.0.0.1")
         )
         self.http = httpx.AsyncClient(timeout=30)
         self.sdk_clients: list[Client] = []
