@@ -121,8 +121,8 @@ async def servers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
         return RedisStateStore(REDIS_URL or "", namespace=namespace)
 
-    async def factory() -> Server:
-        server = Server(make_store)
+    async def factory(*, auth: Any = by_user) -> Server:
+        server = Server(make_store, auth=auth)
         made.append(server)
         return await server.start()
 
@@ -250,3 +250,17 @@ async def test_a_task_of_another_principal_cannot_be_resumed_after_the_restart(
     async with asyncio.timeout(5):
         still = await (await b.sdk("1.0", user="alice")).get_task(GetTaskRequest(id=asked.id))
     assert still.status.state == TASK_STATE_INPUT_REQUIRED
+
+
+async def test_a_principal_without_a_stable_form_gets_a_clear_error(servers: Any) -> None:
+    a = await servers(auth=lambda request: 1.5)
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "SendMessage",
+        "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "x"}]}},
+    }
+    async with asyncio.timeout(5):
+        reply = await (await a.client.post("/", json=body, headers={"A2A-Version": "1.0"})).json()
+    assert reply["error"]["code"] == -32603
+    assert "str, int or tuples of them" in reply["error"]["message"]
