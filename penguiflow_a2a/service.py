@@ -23,6 +23,7 @@ from typing import Any
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.errors import InterruptTokenError
 
+from ._task_recovery import recover_tasks
 from .adapter import A2AServerAdapter
 from .codec import V1_0, message_payload, parse_message
 from .errors import (
@@ -34,7 +35,6 @@ from .errors import (
     unsupported_operation,
 )
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
-from ._task_recovery import recover_tasks
 from .principals import Principal, UnpersistablePrincipal, encode_principal
 from .push import PushSender, PushSettings
 from .push_config import PushConfig, parse_config_03, parse_config_10

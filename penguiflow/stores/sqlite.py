@@ -418,9 +418,7 @@ class SQLiteStateStore:
         """
 
         def select(conn: sqlite3.Connection) -> list[tuple[str]]:
-            return conn.execute(
-                "SELECT record FROM penguiflow_a2a_tasks ORDER BY rowid"
-            ).fetchall()
+            return conn.execute("SELECT record FROM penguiflow_a2a_tasks ORDER BY rowid").fetchall()
 
         return [json.loads(row[0]) for row in await self._run(select)]
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from a2a_support import AGENT_URL, Gates, build_flow, make_card  # noqa: E402
-from aiohttp import web  # noqa: E402
+from a2a_support import AGENT_URL, Gates, build_flow, make_card
+from aiohttp import web
 
-from penguiflow.stores import SQLiteStateStore  # noqa: E402
-from penguiflow_a2a import A2AServerAdapter, create_a2a_app  # noqa: E402
+from penguiflow.stores import SQLiteStateStore
+from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 
 
 def say(line: str) -> None:

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
-from a2a.utils.errors import TaskNotFoundError
 from a2a.types.a2a_pb2 import (
     ROLE_USER,
     TASK_STATE_COMPLETED,
@@ -35,6 +34,7 @@ from a2a.types.a2a_pb2 import (
     StreamResponse,
     SubscribeToTaskRequest,
 )
+from a2a.utils.errors import TaskNotFoundError
 from a2a_support import AGENT_URL, Gates, build_flow, make_card
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer

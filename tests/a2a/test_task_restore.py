@@ -174,9 +174,7 @@ async def test_a_task_without_its_request_fails_as_lost() -> None:
 async def test_a_parked_trace_makes_the_task_wait_with_the_journals_token() -> None:
     store = InMemoryTaskStore()
     interrupt = Interrupt(trace_id="t", node="work", payload={"q": "?"}, token="fresh")
-    restored, _, tasks = await restore(
-        store, state="working", status="parked", interrupt=interrupt
-    )
+    restored, _, tasks = await restore(store, state="working", status="parked", interrupt=interrupt)
     assert (restored.state, restored.resume_token) == ("input-required", "fresh")
     assert restored.settled.is_set()
     assert stored(store).resume_token == "fresh"

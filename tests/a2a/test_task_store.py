@@ -96,9 +96,7 @@ async def test_a_version_2_file_is_migrated_keeping_its_journal(tmp_path: Path) 
     async with SQLiteStateStore(path) as store:
         await store.save_a2a_task("t1", {"n": 1})
         assert await store.load_a2a_tasks() == [{"n": 1}]
-        assert [t.trace_id for t in await store.journal.traces(include_finished=True)] == [
-            "kept"
-        ]
+        assert [t.trace_id for t in await store.journal.traces(include_finished=True)] == ["kept"]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
