@@ -77,6 +77,7 @@ class Server:
         )
         self.http = httpx.AsyncClient(timeout=30)
         self.sdk_clients: list[Client] = []
+        self.stopped = False
 
     async def start(self) -> Server:
         async with asyncio.timeout(10):
@@ -100,6 +101,7 @@ class Server:
 
     async def stop(self) -> None:
         """Stop the server without draining its tasks (they stay unfinished in the store)."""
+        self.stopped = True
         for sdk_client in self.sdk_clients:
             await sdk_client.close()
         async with asyncio.timeout(10):
@@ -128,9 +130,8 @@ async def servers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
     yield factory
     for server in made:
-        if not server.client.server.runner or server.client.server.runner.server is None:
-            continue
-        await server.stop()
+        if not server.stopped:
+            await server.stop()
     if request.param == "redis":
         from penguiflow.distributed import RedisStateStore
 

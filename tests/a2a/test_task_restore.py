@@ -45,7 +45,19 @@ class Session:
 
 
 class FailingStore(InMemoryTaskStore):
+    """Refuses every write after the first ``keep`` (and every delete)."""
+
+    def __init__(self, keep: int = 0) -> None:
+        super().__init__()
+        self.keep = keep
+
     async def save(self, task_id: str, record: Any) -> None:
+        if self.keep <= 0:
+            raise OSError("disk full")
+        self.keep -= 1
+        await super().save(task_id, record)
+
+    async def delete(self, task_ids: Any) -> None:
         raise OSError("disk full")
 
 
@@ -212,3 +224,71 @@ async def test_an_unreadable_record_is_skipped() -> None:
     store = InMemoryTaskStore()
     store.records["bad"] = {"format": 1}
     assert await manager(store).load() == []
+
+
+async def test_a_store_failing_mid_task_ends_the_runner_with_the_last_written_state() -> None:
+    store = FailingStore(keep=2)  # submitted, working
+    tasks = manager(store)
+    session = Session()
+    record = await tasks.launch(session, user_message=USER, metadata={})  # type: ignore[arg-type]
+    session.items.put_nowait({"ok": 1})
+    await settle(record)
+    assert stored(store).state == "working"
+    assert session.closed
+
+
+async def test_a_store_failing_while_the_task_is_cancelled_still_cancels_the_runner() -> None:
+    store = FailingStore(keep=2)
+    tasks = manager(store)
+    session = Session()
+    record = await tasks.launch(session, user_message=USER, metadata={})  # type: ignore[arg-type]
+    queue = record.subscribe()
+    async with asyncio.timeout(5):
+        await queue.get()  # working
+    (runner,) = tasks._runners
+    runner.cancel()
+    await settle(record)
+    assert runner.cancelled()
+
+
+async def test_an_answer_the_store_refuses_leaves_the_task_waiting() -> None:
+    store = FailingStore(keep=3)  # submitted, working, input-required
+    tasks = manager(store)
+    session = Session()
+    record = await tasks.launch(session, user_message=USER, metadata={})  # type: ignore[arg-type]
+    record.session = session  # type: ignore[assignment]
+    queue = record.subscribe()
+    session.items.put_nowait(Interrupt(trace_id="t", node="work", payload="?", token="tok"))
+    async with asyncio.timeout(5):
+        while await queue.get() is not None:
+            pass
+    assert record.interrupted
+    with pytest.raises(OSError, match="disk full"):
+        await tasks.resume(record, USER, "yes")
+    assert (record.state, record.resume_token) == ("input-required", "tok")
+
+
+async def test_an_evicted_task_is_deleted_from_the_store() -> None:
+    store = InMemoryTaskStore()
+    tasks = TaskManager(clock=SYSTEM_CLOCK, store=store, max_tasks=1)
+    first = Session("a")
+    record = await tasks.launch(first, user_message=USER, metadata={})  # type: ignore[arg-type]
+    first.items.put_nowait({"ok": 1})
+    await settle(record)
+    second = Session("b")
+    await tasks.launch(second, user_message=USER, metadata={})  # type: ignore[arg-type]
+    assert list(store.records) == ["b"]
+    await tasks.stop()
+
+
+async def test_a_store_refusing_a_delete_does_not_fail_the_new_task() -> None:
+    store = FailingStore(keep=10)
+    tasks = TaskManager(clock=SYSTEM_CLOCK, store=store, max_tasks=1)
+    first = Session("a")
+    record = await tasks.launch(first, user_message=USER, metadata={})  # type: ignore[arg-type]
+    first.items.put_nowait({"ok": 1})
+    await settle(record)
+    kept = await tasks.launch(Session("b"), user_message=USER, metadata={})  # type: ignore[arg-type]
+    assert tasks.get(kept.id, kept.principal) is kept
+    assert set(store.records) == {"a", "b"}
+    await tasks.stop()
