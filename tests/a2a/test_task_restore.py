@@ -245,7 +245,7 @@ async def test_a_store_failing_while_the_task_is_cancelled_still_cancels_the_run
     queue = record.subscribe()
     async with asyncio.timeout(5):
         await queue.get()  # working
-    (runner,) = tasks._runners
+    (runner,) = [t for t in asyncio.all_tasks() if t.get_name() == "penguiflow-a2a-task-t"]
     runner.cancel()
     await settle(record)
     assert runner.cancelled()
