@@ -4,6 +4,9 @@ The adapter owns the flow's lifecycle (``start``/``stop``), one dispatcher
 task that drains Rookery (see ``_routing``), and the reservations of the
 requests being served. It needs no HTTP stack; ``create_a2a_app`` puts it
 behind aiohttp routes.
+
+It stays one module past ~400 lines: the lifecycle, the reservations (new
+and re-attached sessions) and the 2.2.5 operations share the adapter's state.
 """
 
 from __future__ import annotations
