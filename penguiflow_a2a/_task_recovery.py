@@ -18,6 +18,8 @@ from penguiflow._logging import get_logger
 from penguiflow.interrupts import Interrupt
 from penguiflow.journal import journal_of
 
+from .task_record import TERMINAL_STATES
+
 if TYPE_CHECKING:
     from ._session import TraceSession
     from .adapter import A2AServerAdapter
@@ -42,10 +44,8 @@ async def recover_tasks(tasks: TaskManager, adapter: A2AServerAdapter) -> list[s
     stored = await tasks.load()
     sessions: dict[str, TraceSession] = {}
     for task in stored:
-        if task.state in ("completed", "failed", "canceled", "rejected"):
-            continue
-        if task.message is None:
-            continue
+        if task.state in TERMINAL_STATES or task.message is None:
+            continue  # without its request a task cannot go on (restore fails it)
         sessions[task.id] = adapter.attach_session(
             task.message,
             task_id=task.id,

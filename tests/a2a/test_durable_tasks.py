@@ -34,13 +34,14 @@ from a2a.types.a2a_pb2 import (
     StreamResponse,
     SubscribeToTaskRequest,
 )
-from a2a.utils.errors import TaskNotFoundError
+from a2a.utils.errors import InternalError, TaskNotFoundError
 from a2a_support import AGENT_URL, Gates, build_flow, make_card
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Value
 
+from penguiflow.errors import StateStoreError
 from penguiflow.stores import SQLiteStateStore
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 
@@ -265,3 +266,19 @@ async def test_a_principal_without_a_stable_form_gets_a_clear_error(servers: Any
         reply = await (await a.client.post("/", json=body, headers={"A2A-Version": "1.0"})).json()
     assert reply["error"]["code"] == -32603
     assert "str, int or tuples of them" in reply["error"]["message"]
+
+
+class RefusingStore(SQLiteStateStore):
+    """A store whose disk is full for A2A task records."""
+
+    async def save_a2a_task(self, task_id: str, record: Any) -> None:
+        raise StateStoreError("disk full", path=self.path)
+
+
+async def test_a_task_the_store_refuses_is_an_internal_error(tmp_path: Path) -> None:
+    server = await Server(lambda: RefusingStore(tmp_path / "full.db")).start()
+    try:
+        with pytest.raises(InternalError):
+            await responses(await server.sdk("1.0"), send({"value": 1}))
+    finally:
+        await server.stop()

@@ -9,7 +9,7 @@ import pytest
 
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.interrupts import Interrupt
-from penguiflow.types import Headers, Message
+from penguiflow.types import Headers, Message, StreamChunk
 from penguiflow_a2a.principals import UnpersistablePrincipal
 from penguiflow_a2a.task_store import InMemoryTaskStore, StoredTask
 from penguiflow_a2a.tasks import RESTART_LOST_TEXT, StatusEvent, TaskManager
@@ -292,3 +292,30 @@ async def test_a_store_refusing_a_delete_does_not_fail_the_new_task() -> None:
     assert tasks.get(kept.id, kept.principal) is kept
     assert set(store.records) == {"a", "b"}
     await tasks.stop()
+
+
+async def test_a_manager_without_a_store_loads_nothing() -> None:
+    assert await TaskManager(clock=SYSTEM_CLOCK).load() == []
+
+
+async def test_a_restored_stream_artifact_goes_on_with_later_chunks() -> None:
+    store = InMemoryTaskStore()
+    first = manager(store)
+    session = Session()
+    record = await first.launch(session, user_message=USER, metadata={})  # type: ignore[arg-type]
+    session.items.put_nowait(StreamChunk(stream_id="s", seq=0, text="ab"))
+    session.items.put_nowait(Interrupt(trace_id="t", node="work", payload="?", token="tok"))
+    queue = record.subscribe()
+    async with asyncio.timeout(5):
+        while await queue.get() is not None:
+            pass
+    await first.stop()
+    second = manager(store)
+    (task,) = await second.load()
+    again = Session()
+    restored = await second.restore(task, again, status="running")  # type: ignore[arg-type]
+    again.items.put_nowait(StreamChunk(stream_id="s", seq=1, text="cd"))
+    again.items.put_nowait({"ok": 1})
+    await settle(restored)
+    stream = next(a for a in restored.artifacts if a["name"] == "stream")
+    assert stream["parts"] == [{"text": "abcd"}]
