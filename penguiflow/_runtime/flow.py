@@ -584,7 +584,9 @@ class PenguiFlow:
         """Cancel one trace: drop its queued items and abort its running invocations.
 
         Returns:
-            True if the trace was active, False otherwise (nothing happens).
+            True if the trace was active, False otherwise (nothing happens). On a
+            durable flow the cancellation is journaled first (it survives
+            ``recover()``), and True also means the journal had not cancelled it.
 
         Raises:
             RuntimeError: the flow is not running.
