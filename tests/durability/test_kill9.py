@@ -39,7 +39,7 @@ from kill9_support import (
 
 pytestmark = pytest.mark.slow
 
-__all__ = ["where"]  # the fixture, imported from kill9_support
+__all__ = ["where"]  # the store fixture of kill9_support: pytest finds it here
 
 CHILD = Path(__file__).with_name("_kill9_child.py")
 ORDERS = 30
