@@ -271,7 +271,7 @@ def test_interrupt_is_importable_from_the_top_level_but_not_in_all() -> None:
     assert penguiflow.Interrupt is Interrupt
     assert "Interrupt" not in penguiflow.__all__  # __all__ is the 2.2.5 list
     assert "Interrupt" in dir(penguiflow)
-    assert penguiflow.interrupts.__all__ == ["Interrupt"]
+    assert penguiflow.interrupts.__all__ == ["Interrupt", "ParkedInterrupt"]
 
 
 def test_interrupt_errors_are_in_the_one_hierarchy() -> None:
