@@ -89,7 +89,12 @@ class _LiveSource(StateSource):
         record = self._traces.get(trace_id)
         if record is None:
             return None
-        return {"trace_id": trace_id, "status": record.status, "events": list(record.events)}
+        status = record.status
+        if status == "running" and any(
+            p.trace_id == trace_id for p in hosting.parked_interrupts(self._flow)
+        ):
+            status = "parked"
+        return {"trace_id": trace_id, "status": status, "events": list(record.events)}
 
     async def cancel(self, trace_id: str) -> bool:
         return bool(await self._flow.cancel(trace_id))

@@ -38,7 +38,7 @@ PAGE = """<!doctype html>
 <th></th></tr></thead><tbody></tbody></table></section>
 <section id="parked-section"><h2>Parked traces</h2>
 <p class="note" id="parked-empty">No trace waits in ctx.interrupt.</p>
-<table id="parked"><thead><tr><th>trace</th><th>node</th><th>since</th><th>payload</th>
+<table id="parked"><thead><tr><th>trace</th><th>node</th><th>since (UTC)</th><th>payload</th>
 <th></th></tr></thead><tbody></tbody></table></section>
 <section id="timeline-section"><h2>Trace <span id="timeline-id"></span></h2>
 <table id="timeline"><thead><tr><th>time</th><th>event</th><th>node</th><th>attempt</th>
@@ -245,7 +245,8 @@ SCRIPT = r"""
     }
     if (response.ok) { button.textContent = "resumed"; return; }
     const answer = await response.json().catch(function () { return {}; });
-    note.textContent = "refused (" + response.status + ")" + (answer.error ? ": " + answer.error : "");
+    const why = answer.error ? ": " + answer.error : "";
+    note.textContent = "refused (" + response.status + ")" + why;
     button.disabled = response.status === 404 || response.status === 409;
   }
 

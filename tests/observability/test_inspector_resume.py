@@ -89,6 +89,8 @@ async def test_the_state_lists_a_parked_trace_without_its_token(park_one: ParkOn
     }
     statuses = {t["trace_id"]: t["status"] for t in state["traces"]}
     assert statuses[parked.sent.trace_id] == "parked"
+    timeline = await (await parked.client.get(f"/api/traces/{parked.sent.trace_id}")).json()
+    assert timeline["status"] == "parked"
 
 
 async def test_the_stream_sends_the_parked_traces_first(park_one: ParkOne) -> None:
