@@ -151,9 +151,7 @@ class Parking:
                 found.append(
                     ParkedInterrupt(notice.trace_id, notice.node, notice.payload, token, wait.since)
                 )
-        for token, held in self.held.items():
-            if token in self.waiting:
-                continue
+        for token, held in self.held.items():  # never also waiting: stop() clears that
             if held.notice is not None:
                 notice = held.notice
                 found.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from penguiflow import Interrupt, hosting
 from penguiflow.core import PenguiFlow, create
 from penguiflow.errors import JournalError
 from penguiflow.inspector import ACTION_HEADER, create_inspector_app, create_store_inspector_app
-from penguiflow.inspector._interrupts import interrupt_id, payload_text
+from penguiflow.inspector._interrupts import interrupt_id, payload_text, stored_parked
 from penguiflow.node import Node, NodePolicy
 from penguiflow.stores.sqlite import SQLiteStateStore
 from penguiflow.testkit import InMemoryJournal, InMemoryStateStore
@@ -313,3 +314,55 @@ async def test_a_store_without_a_journal_lists_no_parked_traces(client_for: Any)
     client = await client_for(create_store_inspector_app(InMemoryStateStore()))
     state = await (await client.get("/api/state")).json()
     assert state["interrupts"] == []
+
+
+class UnreadablePayloads(InMemoryJournal):
+    """Loads interrupts with a payload naming a type this process cannot import."""
+
+    missing = '{"$model":"nowhere.at_all:Missing","$fields":{}}'
+
+    async def load(self) -> Any:
+        snapshot = await super().load()
+        interrupts = tuple(replace(r, payload=self.missing) for r in snapshot.interrupts)
+        return replace(snapshot, interrupts=interrupts)
+
+
+async def park_in(journal: InMemoryJournal, *, resume_with: Any = None) -> Interrupt:
+    """Park one trace of a durable flow on ``journal`` (and resume it, if asked), then stop."""
+    never = asyncio.Event()
+
+    async def ask_then_wait(msg: Message, ctx: Any) -> Message:
+        await ctx.interrupt(QUESTION)
+        await never.wait()  # a resumed value is journaled; the step never commits
+        return msg
+
+    flow = create(
+        Node(ask_then_wait, name="ask", policy=NodePolicy(validate="none")).to(),
+        state_store=durable_store(journal),
+        durable=True,
+    )
+    flow.run()
+    try:
+        await flow.recover()
+        await flow.emit(Message(payload=1, headers=Headers(tenant="t")))
+        notice = await fetch(flow)
+        if resume_with is not None:
+            async with asyncio.timeout(WAIT_S):
+                await flow.resume(notice.token, resume_with)
+    finally:
+        await flow.stop()
+    assert isinstance(notice, Interrupt)
+    return notice
+
+
+async def test_a_stored_payload_that_cannot_be_decoded_is_shown_as_its_text() -> None:
+    journal = UnreadablePayloads()
+    notice = await park_in(journal)
+    (row,) = await stored_parked(durable_store(journal))
+    assert (row["id"], row["payload"]) == (interrupt_id(notice.token), journal.missing)
+
+
+async def test_a_stored_interrupt_already_resumed_is_not_listed() -> None:
+    journal = InMemoryJournal()
+    await park_in(journal, resume_with="yes")
+    assert await stored_parked(durable_store(journal)) == []
