@@ -225,7 +225,8 @@ def build_app(
         if refusal is not None:
             return refusal
         try:
-            value = json.loads(await request.text())
+            # Bytes, not request.text(): JSON is UTF-8 whatever charset the client names.
+            value = json.loads(await request.read())
         except ValueError:  # not JSON, or not UTF-8
             return web.json_response({"error": "the body must be one JSON value"}, status=400)
         try:

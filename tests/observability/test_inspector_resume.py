@@ -169,6 +169,25 @@ async def test_a_body_that_is_not_json_is_a_400_and_the_trace_still_waits(
     assert len(hosting.parked_interrupts(parked.flow)) == 1
 
 
+async def test_a_body_in_a_charset_python_does_not_know_is_read_as_utf8(
+    park_one: ParkOne,
+) -> None:
+    parked = await park_one()
+    response = await parked.post('"yes"', **{"Content-Type": "application/json; charset=nope"})
+    assert response.status == 200
+    assert (await fetch(parked.flow)).payload == [1, "yes"]
+
+
+async def test_a_cancelled_parked_trace_cannot_be_resumed(park_one: ParkOne) -> None:
+    parked = await park_one()
+    url = f"/api/traces/{parked.sent.trace_id}/cancel"
+    cancelled = await parked.client.post(url, headers=ACTION)
+    assert await cancelled.json() == {"cancelled": True}
+    state = await (await parked.client.get("/api/state")).json()
+    assert state["interrupts"] == []
+    assert (await parked.post('"late"')).status == 404
+
+
 async def test_an_unknown_interrupt_is_a_404(park_one: ParkOne) -> None:
     parked = await park_one()
     response = await parked.client.post(
