@@ -312,7 +312,15 @@ class Parking:
                 await self._journal_park(step, notice, owner)
             if step is not None and lane is not None:
                 mailbox = cast("Mailbox", run.mailboxes[owner])
-                wait.held = Held(trace_id, step.item, mailbox, lane, False, notice, wait.since)
+                wait.held = Held(
+                    trace_id,
+                    step.item,
+                    mailbox,
+                    lane,
+                    counted=False,
+                    notice=notice,
+                    since=wait.since,
+                )
             value = await future
             answered = True
             return value
