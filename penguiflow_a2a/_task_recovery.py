@@ -5,9 +5,10 @@ runs, the dispatcher drains Rookery): it reads the stored tasks, attaches a
 session to the trace of each unfinished one (items of those traces are routed
 to it from the first fetch on), calls ``flow.recover()``, reads each trace's
 journal status and hands every task to ``TaskManager.restore``, which ends or
-continues it. For a parked trace the interrupt is taken from the journal
-(its token and payload), not from the task record: the process that died may
-have fetched an ``Interrupt`` without writing it.
+continues it. For a parked trace the interrupt is the one ``recover()`` brought back from
+the journal (``penguiflow.hosting.parked_interrupts``: its token and payload),
+not the task record's: the process that died may have fetched an
+``Interrupt`` without writing it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._logging import get_logger
+from penguiflow.hosting import parked_interrupts
 from penguiflow.interrupts import Interrupt
 from penguiflow.journal import journal_of
 
@@ -55,16 +57,15 @@ async def recover_tasks(tasks: TaskManager, adapter: A2AServerAdapter) -> list[s
     await flow.recover()
     journal = journal_of(flow.state_store)
     statuses = {t.trace_id: t.status for t in await journal.traces(include_finished=True)}
-    interrupts: dict[str, Interrupt] = {}
-    if any(statuses.get(task.trace_id) == "parked" for task in stored):
-        for record in (await journal.load()).interrupts:
-            if record.trace_id is not None and not record.resumed and not record.used:
-                interrupts[record.trace_id] = Interrupt(
-                    trace_id=record.trace_id,
-                    node=record.node,
-                    payload=record.decode_payload(),
-                    token=record.token,
-                )
+    # Parked traces wait with the interrupt the journal holds (recover() brought
+    # it back), whatever the task record says.
+    interrupts = {
+        parked.trace_id: Interrupt(
+            trace_id=parked.trace_id, node=parked.node, payload=parked.payload, token=parked.token
+        )
+        for parked in parked_interrupts(flow)
+        if parked.trace_id is not None
+    }
     for task in stored:
         await tasks.restore(
             task,

@@ -299,8 +299,8 @@ class TaskManager:
         (``penguiflow.journal.TraceStatus``, ``None`` if never journaled):
         ``cancelled`` ends the task ``canceled``, ``finished`` (its result
         was fetched by the process that died) ``failed`` with
-        ``RESTART_LOST_TEXT``, ``parked`` makes it ``input-required`` with
-        ``interrupt`` (the journal's); otherwise its runner carries on.
+        ``RESTART_LOST_TEXT``; an ``interrupt`` (the one its parked trace
+        waits on) makes it ``input-required``; otherwise its runner carries on.
         """
         record = TaskRecord(
             id=stored.id,
@@ -328,10 +328,10 @@ class TaskManager:
                 await self._transition(record, "failed", message)
             elif status == "cancelled":
                 await self._transition(record, "canceled", None)
-            elif status == "parked" and interrupt is not None:
+            elif interrupt is not None:
                 if record.resume_token != interrupt.token or not record.interrupted:
                     await self._interrupted(record, interrupt)
-            elif record.interrupted:
+            elif record.interrupted and status != "parked":
                 # The answer was journaled before the crash; the trace runs on.
                 record.resume_token = None
                 await self._transition(record, "working", None)
