@@ -238,6 +238,21 @@ async def test_a_task_of_another_principal_is_not_found_after_the_restart(
     assert mine.status.state == TASK_STATE_COMPLETED
 
 
+async def test_list_tasks_lists_each_principals_tasks_from_before_the_restart(
+    servers: Any,
+) -> None:
+    from a2a.types.a2a_pb2 import ListTasksRequest
+
+    a = await servers()
+    mine = (await responses(await a.sdk("1.0", user="alice"), send({"value": 1})))[-1].task
+    await responses(await a.sdk("1.0", user="bob"), send({"value": 2}))
+    await a.stop()
+    b = await servers()
+    async with asyncio.timeout(5):
+        listed = await (await b.sdk("1.0", user="alice")).list_tasks(ListTasksRequest(page_size=10))
+    assert [task.id for task in listed.tasks] == [mine.id]
+
+
 async def test_a_task_of_another_principal_cannot_be_resumed_after_the_restart(
     servers: Any,
 ) -> None:
