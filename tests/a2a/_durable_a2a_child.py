@@ -1,6 +1,7 @@
 """The A2A server ``test_durable_tasks_kill9.py`` SIGKILLs: a durable flow behind aiohttp.
 
-Usage: ``python _durable_a2a_child.py STORE`` (a SQLite file). It serves the
+Usage: ``python _durable_a2a_child.py STORE`` (a SQLite file, or
+``redis://host:port/db#namespace``). It serves the
 routing flow of ``a2a_support`` (durable, on STORE) on a free port of
 127.0.0.1 and writes one line per fact, each with one ``os.write``:
 
@@ -14,6 +15,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -28,9 +30,19 @@ def say(line: str) -> None:
     os.write(1, f"{line}\n".encode())
 
 
-async def main(path: str) -> None:
+def open_store(spec: str) -> Any:
+    """The state store ``spec`` names (see the module docstring)."""
+    if spec.startswith("redis://"):
+        from penguiflow.distributed import RedisStateStore
+
+        url, _, namespace = spec.partition("#")
+        return RedisStateStore(url, namespace=namespace)
+    return SQLiteStateStore(spec)
+
+
+async def main(spec: str) -> None:
     gates = Gates()
-    store = SQLiteStateStore(path)
+    store = open_store(spec)
     adapter = A2AServerAdapter(
         build_flow(gates, state_store=store, durable=True),
         agent_card=make_card(),

@@ -1,23 +1,28 @@
 """kill -9 a durable A2A server with tasks in every state; a new one carries them on.
 
 The child (``_durable_a2a_child.py``) serves the durable routing flow on a
-SQLite file. Through the official a2a-sdk client (1.0) the test creates a task
-that completes, one that waits for input and one whose node hangs, then
-SIGKILLs the child while that node runs. A server started in this process on
-the same file returns the finished task, resumes the input-required one to
-``completed`` and runs the hanging one again to ``completed``.
+SQLite file (or Redis, when ``PENGUIFLOW_TEST_REDIS_URL`` is set). Through the
+official a2a-sdk client (1.0) the test creates a task that completes, one that
+waits for input and one whose node hangs, then SIGKILLs the child while that
+node runs. A server started in this process on the same store returns the
+finished task, runs the hanging one again to ``completed`` and resumes the
+input-required one to ``completed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _durable_a2a_child import open_store
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.types.a2a_pb2 import (
     TASK_STATE_COMPLETED,
@@ -26,8 +31,6 @@ from a2a.types.a2a_pb2 import (
     SubscribeToTaskRequest,
 )
 from test_durable_tasks import ASK, Server, data_of, responses, send
-
-from penguiflow.stores import SQLiteStateStore
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +43,32 @@ async def line(process: asyncio.subprocess.Process) -> str:
         return (await process.stdout.readline()).decode().strip()
 
 
-async def test_tasks_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.db"
+REDIS_URL = os.environ.get("PENGUIFLOW_TEST_REDIS_URL")
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "redis",
+            marks=pytest.mark.skipif(REDIS_URL is None, reason="PENGUIFLOW_TEST_REDIS_URL not set"),
+        ),
+    ]
+)
+async def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """What the child opens: a SQLite file, or ``<redis url>#<namespace>``."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "tasks.db")
+        return
+    namespace = f"a2a-kill9-{uuid.uuid4().hex}"
+    yield f"{REDIS_URL}#{namespace}"
+    async with open_store(f"{REDIS_URL}#{namespace}") as cleaner:
+        await cleaner.clear()
+
+
+async def test_tasks_survive_a_kill_9_of_the_server(store_spec: str) -> None:
     child = await asyncio.create_subprocess_exec(
-        sys.executable, str(CHILD), str(path), stdout=asyncio.subprocess.PIPE
+        sys.executable, str(CHILD), store_spec, stdout=asyncio.subprocess.PIPE
     )
     try:
         ready = await line(child)
@@ -70,7 +95,7 @@ async def test_tasks_survive_a_kill_9_of_the_server(tmp_path: Path) -> None:
         TASK_STATE_INPUT_REQUIRED,
     )
 
-    b = await Server(lambda: SQLiteStateStore(path), auth=None).start()
+    b = await Server(lambda: open_store(store_spec), auth=None).start()
     try:
         client = await b.sdk("1.0")
         async with asyncio.timeout(5):
