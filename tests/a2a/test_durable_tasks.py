@@ -25,6 +25,7 @@ from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
 from a2a.types.a2a_pb2 import (
     ROLE_USER,
     TASK_STATE_COMPLETED,
+    TASK_STATE_FAILED,
     TASK_STATE_INPUT_REQUIRED,
     TASK_STATE_WORKING,
     GetTaskRequest,
@@ -44,6 +45,7 @@ from google.protobuf.struct_pb2 import Value
 from penguiflow.errors import StateStoreError
 from penguiflow.stores import SQLiteStateStore
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
+from penguiflow_a2a.tasks import RESTART_LOST_TEXT
 
 VERSIONS = [pytest.param("1.0", id="a2a-1.0"), pytest.param("0.3", id="a2a-0.3")]
 ASK = {"op": "ask", "question": {"approve": "order-17"}}
@@ -297,3 +299,30 @@ async def test_a_task_the_store_refuses_is_an_internal_error(tmp_path: Path) -> 
             await responses(await server.sdk("1.0"), send({"value": 1}))
     finally:
         await server.stop()
+
+
+class LosingStore(SQLiteStateStore):
+    """A store that fails to write a task's final state: the process "dies" first."""
+
+    async def save_a2a_task(self, task_id: str, record: Any) -> None:
+        if record["state"] in ("completed", "failed"):
+            raise StateStoreError("killed before the write", path=self.path)
+        await super().save_a2a_task(task_id, record)
+
+
+async def test_a_result_fetched_but_not_written_before_a_crash_fails_the_task(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lost.db"
+    a = await Server(lambda: LosingStore(path)).start()
+    sent = (await responses(await a.sdk("1.0"), send({"value": 1})))[-1].task
+    assert sent.status.state == TASK_STATE_WORKING  # the final write never happened
+    await a.stop()
+    b = await Server(lambda: SQLiteStateStore(path)).start()
+    try:
+        async with asyncio.timeout(5):
+            fetched = await (await b.sdk("1.0")).get_task(GetTaskRequest(id=sent.id))
+        assert fetched.status.state == TASK_STATE_FAILED
+        assert fetched.status.message.parts[0].text == RESTART_LOST_TEXT
+    finally:
+        await b.stop()
