@@ -409,6 +409,10 @@ async def use_durable_flow(store_path: str) -> object:
     async with SQLiteStateStore(store_path) as store:
         flow = PenguiFlow(node.to(), state_store=store, durable=True)
         assert_type(flow.durable, bool)
+        assert flow.state_store is store
+        await store.save_a2a_task("t1", {"format": 1})
+        tasks: list[dict[str, Any]] = await store.load_a2a_tasks()
+        await store.delete_a2a_tasks([str(task.get("id")) for task in tasks])
         flow.run()
         try:
             resumed = await flow.recover()
