@@ -59,6 +59,7 @@ class TraceSession:
         target: Any,
         on_close: Callable[[TraceSession], None],
         principal: Hashable,
+        idempotency_key: str | None = None,
     ) -> None:
         self.flow = flow
         self.message = message
@@ -74,6 +75,8 @@ class TraceSession:
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
         self.finished = False
+        #: the key of the emit on a durable flow (the task id): a second emit does nothing
+        self.idempotency_key = idempotency_key
 
     async def start(self) -> None:
         """Watch the trace's cancel flag, then emit the message into the flow."""
@@ -82,7 +85,12 @@ class TraceSession:
             self._watcher = asyncio.get_running_loop().create_task(
                 self._watch(flag), name=f"penguiflow-a2a-cancel-watch-{self.trace_id}"
             )
-        await self.flow.emit(self.message, to=self._target)
+        if self.idempotency_key is None:
+            await self.flow.emit(self.message, to=self._target)
+        else:
+            await self.flow.emit(
+                self.message, to=self._target, idempotency_key=self.idempotency_key
+            )
 
     async def _watch(self, flag: asyncio.Event) -> None:
         await flag.wait()

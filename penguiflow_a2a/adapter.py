@@ -4,6 +4,9 @@ The adapter owns the flow's lifecycle (``start``/``stop``), one dispatcher
 task that drains Rookery (see ``_routing``), and the reservations of the
 requests being served. It needs no HTTP stack; ``create_a2a_app`` puts it
 behind aiohttp routes.
+
+It stays one module past ~400 lines: the lifecycle, the reservations (new
+and re-attached sessions) and the 2.2.5 operations share the adapter's state.
 """
 
 from __future__ import annotations
@@ -128,9 +131,16 @@ class A2AServerAdapter:
     # -- request preparation -------------------------------------------------------------
 
     async def open_session(
-        self, request: A2AMessagePayload, *, principal: Principal = SHARED_PRINCIPAL
+        self,
+        request: A2AMessagePayload,
+        *,
+        principal: Principal = SHARED_PRINCIPAL,
+        keyed: bool = False,
     ) -> TraceSession:
         """Validate and reserve a request of ``principal``; the caller must close it.
+
+        ``keyed`` (A2A tasks on a durable flow): the message is emitted with the
+        task id as ``idempotency_key``.
 
         Raises:
             A2ARequestError: 503 when not started, 422 for invalid headers, 409
@@ -182,6 +192,43 @@ class A2AServerAdapter:
             target=self.target,
             on_close=self._release,
             principal=principal,
+            idempotency_key=task_id if keyed and getattr(self.flow, "durable", False) else None,
+        )
+        self._by_task[task_id] = session
+        self._by_trace[trace_id] = session
+        return session
+
+    def attach_session(
+        self, message: Message, *, task_id: str, context_id: str, principal: Principal
+    ) -> TraceSession:
+        """A session for a durable task read back after a restart; the caller must close it.
+
+        Its ``start`` emits ``message`` again with ``task_id`` as idempotency
+        key (nothing happens if the journal holds it) and it receives the
+        trace's items as any session does.
+
+        Raises:
+            A2ARequestError: 503 when not started, 409 when the task or trace is served.
+
+        .. versionadded:: 3.0
+        """
+        router = self._router
+        if router is None:
+            raise A2ARequestError(status_code=503, detail="flow is not running")
+        trace_id = message.trace_id
+        if task_id in self._reserved_tasks or trace_id in self._by_trace:
+            raise A2ARequestError(status_code=409, detail=f"task {task_id!r} already active")
+        self._reserved_tasks.add(task_id)
+        session = TraceSession(
+            flow=self.flow,
+            router=router,
+            message=message,
+            task_id=task_id,
+            context_id=context_id,
+            target=self.target,
+            on_close=self._release,
+            principal=principal,
+            idempotency_key=task_id,
         )
         self._by_task[task_id] = session
         self._by_trace[trace_id] = session

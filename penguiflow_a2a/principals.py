@@ -8,6 +8,11 @@ is stored on the request (``_request.principal_of`` reads it) and every task-sto
 it (``TaskManager.get(task_id, principal)``): a task of another principal is
 "not found".
 
+A durable A2A server (``penguiflow_a2a.task_store``) stores each task's
+principal in a stable JSON form (``encode_principal`` / ``decode_principal``):
+``SHARED_PRINCIPAL``, ``str``, ``int`` and tuples of these. Any other
+principal cannot own a durable task (``UnpersistablePrincipal``).
+
 This module imports without aiohttp.
 """
 
@@ -16,7 +21,16 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Any, Final, TypeAlias
 
-__all__ = ["SHARED_PRINCIPAL", "Principal", "admit"]
+from penguiflow.errors import PenguiFlowError
+
+__all__ = [
+    "SHARED_PRINCIPAL",
+    "Principal",
+    "UnpersistablePrincipal",
+    "admit",
+    "decode_principal",
+    "encode_principal",
+]
 
 #: Any hashable value naming a caller (compared with ``==``).
 Principal: TypeAlias = Hashable
@@ -61,3 +75,51 @@ def admit(verdicts: Iterable[Any]) -> Principal | None:
             raise TypeError(f"auth hook returned an unhashable principal: {type(verdict)!r}")
         principal = verdict
     return principal
+
+
+class UnpersistablePrincipal(PenguiFlowError, TypeError):
+    """A principal a durable task store cannot keep (not ``str``, ``int`` or a tuple of them).
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, principal: object) -> None:
+        super().__init__(
+            f"a durable A2A server stores task owners as str, int or tuples of them; "
+            f"the auth hook returned a {type(principal).__name__}"
+        )
+        self.principal_type = type(principal)
+
+
+def encode_principal(principal: Principal) -> Any:
+    """The stable JSON form of ``principal`` (``decode_principal`` turns it back).
+
+    ``SHARED_PRINCIPAL`` is ``None``, a ``str`` or ``int`` itself, a tuple
+    ``{"tuple": [...]}`` of its encoded items.
+
+    Raises:
+        UnpersistablePrincipal: any other value (``bool`` and ``float`` included).
+
+    .. versionadded:: 3.0
+    """
+    if principal is SHARED_PRINCIPAL:
+        return None
+    if type(principal) is str or type(principal) is int:
+        return principal
+    if type(principal) is tuple:
+        return {"tuple": [encode_principal(item) for item in principal]}
+    raise UnpersistablePrincipal(principal)
+
+
+def decode_principal(data: Any) -> Principal:
+    """The principal ``encode_principal`` gave ``data`` for.
+
+    .. versionadded:: 3.0
+    """
+    if data is None:
+        return SHARED_PRINCIPAL
+    if isinstance(data, dict):
+        return tuple(decode_principal(item) for item in data["tuple"])
+    if isinstance(data, str | int):
+        return data
+    raise ValueError(f"not an encoded principal: {data!r}")

@@ -23,6 +23,7 @@ from typing import Any
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.errors import InterruptTokenError
 
+from ._task_recovery import recover_tasks
 from .adapter import A2AServerAdapter
 from .codec import V1_0, message_payload, parse_message
 from .errors import (
@@ -34,10 +35,11 @@ from .errors import (
     unsupported_operation,
 )
 from .models import A2AMessagePayload, A2ARequestError, A2ATaskCancelRequest
-from .principals import Principal
+from .principals import Principal, UnpersistablePrincipal, encode_principal
 from .push import PushSender, PushSettings
 from .push_config import PushConfig, parse_config_03, parse_config_10
 from .push_guard import WebhookGuard, WebhookRefused
+from .task_store import task_store_for
 from .tasks import TaskEvent, TaskManager, TaskPage, TaskRecord, TaskStoreFull
 
 __all__ = ["A2AService", "Subscription"]
@@ -57,6 +59,13 @@ class A2AService:
         push_allow_hosts: webhook hosts, addresses or networks admitted by
             the SSRF guard although not public.
         push_settings: the limits of push delivery.
+
+    When the adapter's flow is durable, tasks are written to its state store
+    (``task_store.task_store_for``) and ``start`` brings them back
+    (docs/a2a.md, "Durable tasks").
+
+    Raises:
+        TypeError: the flow is durable but its state store keeps no A2A tasks.
     """
 
     def __init__(
@@ -77,12 +86,25 @@ class A2AService:
             max_tasks=max_tasks,
             max_buffered=max_buffered_events,
             on_event=self.push.notify,
+            store=task_store_for(adapter.flow),
         )
         self._cancel_wait_s = cancel_wait_s
 
+    @property
+    def durable(self) -> bool:
+        """Whether tasks are written to the durable flow's state store."""
+        return self.tasks.store is not None
+
     async def start(self) -> None:
-        """Open the push sender's HTTP session."""
+        """Open the push sender's HTTP session; for a durable flow, bring the tasks back.
+
+        Durable: the adapter is started, then ``flow.recover()`` is called and
+        the stored tasks are restored (do not call ``recover()`` yourself).
+        """
         await self.push.start()
+        if self.durable:
+            await self.adapter.start()
+            await recover_tasks(self.tasks, self.adapter)
 
     async def stop(self) -> None:
         """Cancel the runners of unfinished tasks, then stop the push sender."""
@@ -107,7 +129,11 @@ class A2AService:
         task_id = message.get("taskId")
         if task_id is not None:
             existing = self.lookup(task_id, principal)
-            if existing.interrupted and existing.session is not None:
+            if (
+                existing.interrupted
+                and existing.session is not None
+                and existing.resume_token is not None
+            ):
                 return await self._resume(existing, message)
             state = "a terminal state" if existing.terminal else "progress"
             raise unsupported_operation(f"Task {task_id} is in {state}; send a new message")
@@ -124,16 +150,23 @@ class A2AService:
             meta=meta,
             context_id=message.get("contextId"),
         )
+        if self.durable:
+            try:
+                encode_principal(principal)
+            except UnpersistablePrincipal as exc:
+                raise internal_error(str(exc)) from exc
         try:
             self.tasks.reserve_slot()
-            session = await self.adapter.open_session(request, principal=principal)
+            session = await self.adapter.open_session(
+                request, principal=principal, keyed=self.durable
+            )
         except TaskStoreFull as exc:
             raise internal_error(str(exc)) from exc
         except A2ARequestError as exc:
             raise _from_request_error(exc) from exc
         metadata = params.get("metadata")
         try:
-            return self.tasks.launch(
+            return await self.tasks.launch(
                 session,
                 user_message=message,
                 metadata=dict(metadata) if isinstance(metadata, dict) else {},
@@ -143,6 +176,9 @@ class A2AService:
             # Filled up while the session was being opened: give the reservation back.
             session.close()
             raise internal_error(str(exc)) from exc
+        except BaseException:
+            session.close()  # the store refused the task: nothing was started
+            raise
 
     async def _resume(self, record: TaskRecord, message: dict[str, Any]) -> TaskRecord:
         """A message for an ``input-required`` task: resume its trace with the message."""

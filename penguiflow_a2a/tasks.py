@@ -25,8 +25,16 @@ client has not read. One more and the runner stops the task: it cancels the
 trace, drops what that client had not read, and ends the task ``failed``
 with ``STREAM_OVERFLOW_TEXT`` (every subscriber receives that final status).
 
-It stays one module past ~400 lines: the task record, its store and its runner
-change together.
+Durable tasks: with a ``task_store.TaskStore`` (a durable flow's) every
+status change is written to the store before any client can see it (the
+record in memory, its events, a blocking send's reply); an artifact is
+written with the status change that follows it (a result with
+``completed``), so ``stream`` chunks between two status changes are not
+written on their own. A task's runner that stops because the server stops
+writes nothing: the task carries on in the next process (``restore``).
+
+It stays one module past ~400 lines: the store and the runner of its
+records change together (the records themselves are in ``task_record``).
 """
 
 from __future__ import annotations
@@ -36,15 +44,12 @@ import contextlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from penguiflow._logging import get_logger
 from penguiflow._time import Clock
 from penguiflow.interrupts import Interrupt
 
-from ._legacy_json import jsonable_encoder
 from ._session import (
     SessionCancelled,
     SessionOverflow,
@@ -52,17 +57,28 @@ from ._session import (
     TraceSession,
     chunk_of,
     is_flow_error,
-    jsonable,
     payload_of,
 )
 from ._strict_json import NotJsonError, check_text, strict_value
 from .principals import SHARED_PRINCIPAL, Principal
-
-if TYPE_CHECKING:
-    from .push_config import PushConfig
+from .task_record import (
+    INPUT_REQUIRED,
+    TERMINAL_STATES,
+    ArtifactEvent,
+    StatusEvent,
+    StreamText,
+    TaskEvent,
+    TaskPage,
+    TaskRecord,
+    part_for,
+    timestamp,
+    wire_data,
+)
+from .task_store import StoredTask, TaskStore, snapshot
 
 __all__ = [
     "INPUT_REQUIRED",
+    "RESTART_LOST_TEXT",
     "STREAM_OVERFLOW_TEXT",
     "TERMINAL_STATES",
     "ArtifactEvent",
@@ -79,199 +95,16 @@ __all__ = [
 
 _log = get_logger("penguiflow_a2a.tasks")
 
-TERMINAL_STATES = frozenset({"completed", "failed", "canceled", "rejected"})
-#: The state of a task whose flow waits in ``ctx.interrupt``.
-INPUT_REQUIRED = "input-required"
-
 #: The status text of a task stopped because a stream client fell too far behind.
 STREAM_OVERFLOW_TEXT = "stream client too slow: too many undelivered events; task stopped"
+#: The status text of a durable task whose result was fetched by a process that then died.
+RESTART_LOST_TEXT = "the task's result was lost in a server restart"
 _CHUNK = "a stream chunk"
 _RESULT = "a result"
 
 
-def timestamp(epoch: float) -> str:
-    """ISO 8601 in UTC with milliseconds and ``Z`` (clients reject naive times)."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def wire_data(value: Any) -> Any:
-    """``value`` as JSON data for a task: ``jsonable``, then FastAPI's conversions.
-
-    Datetimes become ISO text, UUIDs and decimals strings, enums their values (as
-    the 2.2.5 routes encode them), so a result holding them is kept, not refused.
-
-    Raises:
-        ValueError: an object with no JSON form.
-    """
-    return jsonable_encoder(jsonable(value))
-
-
-def part_for(value: Any) -> dict[str, Any]:
-    """One part for a result: text for ``str``, data for anything else."""
-    if isinstance(value, str):
-        return {"text": value}
-    return {"data": wire_data(value)}
-
-
 def _error_parts(error: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"text": str(error.get("message", ""))}, {"data": wire_data(error)}]
-
-
-@dataclass(slots=True)
-class StatusEvent:
-    """The task's status changed; ``final`` marks the last update of a stream.
-
-    That is a terminal update, or one to ``input-required``.
-    """
-
-    task_id: str
-    context_id: str
-    status: dict[str, Any]
-    final: bool
-
-
-@dataclass(slots=True)
-class ArtifactEvent:
-    """An artifact was created (``append=False``) or extended (``append=True``)."""
-
-    task_id: str
-    context_id: str
-    artifact: dict[str, Any]
-    append: bool
-    last_chunk: bool
-
-
-TaskEvent = StatusEvent | ArtifactEvent
-
-
-class StreamText:
-    """The text of a task's ``stream`` artifact, appended in amortised O(1).
-
-    ``str +=`` on the stored part copied the whole stream per chunk (quadratic
-    in the number of chunks); the pieces are joined only when the artifact is
-    read, and the join is kept until the next append.
-    """
-
-    __slots__ = ("_pieces",)
-
-    def __init__(self, first: str) -> None:
-        self._pieces = [first]
-
-    def append(self, text: str) -> None:
-        """Add ``text`` at the end."""
-        self._pieces.append(text)
-
-    @property
-    def pending(self) -> int:
-        """How many pieces wait to be joined (1 right after a read)."""
-        return len(self._pieces)
-
-    def value(self) -> str:
-        """The whole text."""
-        if len(self._pieces) > 1:
-            self._pieces = ["".join(self._pieces)]
-        return self._pieces[0]
-
-
-@dataclass(eq=False)
-class TaskRecord:
-    """One task's state; mutated only by its runner and the manager.
-
-    ``artifacts`` is read through the property, which brings the ``stream``
-    artifact's text up to date first.
-    """
-
-    id: str
-    context_id: str
-    state: str
-    updated: float
-    status_message: dict[str, Any] | None = None
-    _artifacts: list[dict[str, Any]] = field(default_factory=list)
-    stream_text: StreamText | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    subscribers: set[asyncio.Queue[TaskEvent | None]] = field(default_factory=set)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    session: TraceSession | None = None
-    principal: Principal = SHARED_PRINCIPAL
-    max_buffered: int = 1024
-    #: subscribers that fell ``max_buffered`` events behind: they get only the final status
-    stalled: list[asyncio.Queue[TaskEvent | None]] = field(default_factory=list)
-    push_configs: dict[str, PushConfig] = field(default_factory=dict)
-    #: the token of the ``Interrupt`` the task waits on (state ``input-required``)
-    resume_token: str | None = None
-    #: set while the task is ``input-required`` or over: what a blocking send waits for
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def artifacts(self) -> list[dict[str, Any]]:
-        """The task's artifacts (the ``stream`` one holds the whole stream so far)."""
-        if self.stream_text is not None and self.stream_text.pending > 1:
-            stream = next(a for a in self._artifacts if a["name"] == "stream")
-            stream["parts"][0]["text"] = self.stream_text.value()
-        return self._artifacts
-
-    def add_artifact(self, artifact: dict[str, Any]) -> None:
-        """Store a new artifact (without joining the stream text)."""
-        self._artifacts.append(artifact)
-
-    @property
-    def terminal(self) -> bool:
-        """Whether the task reached a terminal state."""
-        return self.state in TERMINAL_STATES
-
-    @property
-    def interrupted(self) -> bool:
-        """Whether the task waits for input (``input-required``)."""
-        return self.state == INPUT_REQUIRED
-
-    def status(self) -> dict[str, Any]:
-        """The neutral ``TaskStatus`` JSON."""
-        status: dict[str, Any] = {"state": self.state, "timestamp": timestamp(self.updated)}
-        if self.status_message is not None:
-            status["message"] = self.status_message
-        return status
-
-    def subscribe(self) -> asyncio.Queue[TaskEvent | None]:
-        """A queue receiving every later event, then ``None`` when the task ends."""
-        queue: asyncio.Queue[TaskEvent | None] = asyncio.Queue()
-        if self.terminal:
-            queue.put_nowait(None)
-        else:
-            self.subscribers.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[TaskEvent | None]) -> None:
-        """Stop delivering events to ``queue`` (a stream's client went away)."""
-        self.subscribers.discard(queue)
-
-    def publish(self, event: TaskEvent) -> None:
-        """Hand ``event`` to every subscriber; one that is full becomes ``stalled``."""
-        full = None
-        for queue in self.subscribers:
-            if queue.qsize() >= self.max_buffered:
-                full = [*(full or ()), queue]
-            else:
-                queue.put_nowait(event)
-        for queue in full or ():
-            # Free what the client did not read; it is told only how the task ended.
-            while not queue.empty():
-                queue.get_nowait()
-            self.subscribers.discard(queue)
-            self.stalled.append(queue)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskPage:
-    """One page of ListTasks: the records and how to render them."""
-
-    records: list[TaskRecord]
-    next_page_token: str
-    page_size: int
-    total_size: int
-    history_length: int | None
-    artifacts: bool
 
 
 class TaskStoreFull(Exception):
@@ -289,6 +122,8 @@ class TaskManager:
             the module docstring).
         on_event: called with every event after the subscribers got it
             (the push sender).
+        store: where the tasks are also written (durable tasks; see the
+            module docstring); ``None`` keeps them in memory only.
     """
 
     def __init__(
@@ -298,16 +133,26 @@ class TaskManager:
         max_tasks: int = 1000,
         max_buffered: int = 1024,
         on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
+        store: TaskStore | None = None,
     ) -> None:
         self._clock = clock
+        self._store = store
+        self._pending = 0  # launches writing their first record
+        self._evicted: list[str] = []  # evicted from memory, still in the store
         self._on_event = on_event
         self._max_tasks = max_tasks
         self._max_buffered = max_buffered
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
         self._runners: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+    @property
+    def store(self) -> TaskStore | None:
+        """Where tasks are written (``None``: in memory only)."""
+        return self._store
 
     def get(self, task_id: str, principal: Principal) -> TaskRecord | None:
         """The stored task ``task_id`` if it belongs to ``principal``, else ``None``.
@@ -331,13 +176,49 @@ class TaskManager:
         Raises:
             TaskStoreFull: when every stored task is still running.
         """
-        while len(self._tasks) >= self._max_tasks:
+        while len(self._tasks) + self._pending >= self._max_tasks:
             victim = next((tid for tid, rec in self._tasks.items() if rec.terminal), None)
             if victim is None:
                 raise TaskStoreFull(f"too many active tasks (limit {self._max_tasks})")
             del self._tasks[victim]
+            if self._store is not None:
+                self._evicted.append(victim)
 
-    def launch(
+    def _snapshot(
+        self,
+        record: TaskRecord,
+        *,
+        state: str | None = None,
+        updated: float | None = None,
+        status_message: dict[str, Any] | None = None,
+        history: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        return snapshot(
+            task_id=record.id,
+            context_id=record.context_id,
+            trace_id=record.trace_id,
+            principal=record.principal,
+            state=record.state if state is None else state,
+            updated=record.updated if updated is None else updated,
+            status_message=status_message if state is not None else record.status_message,
+            artifacts=record.artifacts,
+            history=record.history if history is None else history,
+            metadata=record.metadata,
+            resume_token=record.resume_token,
+            message=record.message,
+        )
+
+    async def _forget_evicted(self) -> None:
+        evicted, self._evicted = self._evicted, []
+        if evicted and self._store is not None:
+            try:
+                await self._store.delete(evicted)
+            except Exception as exc:
+                # They are gone from memory; a restart brings them back (and
+                # evicts them again): not this request's failure.
+                _log.warning("a2a_task_store_delete_failed", exception=repr(exc))
+
+    async def launch(
         self,
         session: TraceSession,
         *,
@@ -345,7 +226,16 @@ class TaskManager:
         metadata: dict[str, Any],
         principal: Principal = SHARED_PRINCIPAL,
     ) -> TaskRecord:
-        """Store a task of ``principal`` for ``session`` and start its runner."""
+        """Store a task of ``principal`` for ``session`` and start its runner.
+
+        With a store the task is written (``submitted``) before it is kept in
+        memory and its runner starts.
+
+        Raises:
+            TaskStoreFull: no room.
+            UnpersistablePrincipal: a durable task of a principal with no stable form.
+            Exception: what the store raised (nothing was started).
+        """
         self.reserve_slot()
         record = TaskRecord(
             id=session.task_id,
@@ -357,17 +247,113 @@ class TaskManager:
             session=session,
             principal=principal,
             max_buffered=self._max_buffered,
+            trace_id=session.trace_id,
+            message=session.message,
         )
+        if self._store is not None:
+            self._pending += 1
+            try:
+                await self._store.save(record.id, self._snapshot(record))
+            finally:
+                self._pending -= 1
+            await self._forget_evicted()
         self._tasks[record.id] = record
+        self._start_runner(record, session, announce=True)
+        return record
+
+    def _start_runner(self, record: TaskRecord, session: TraceSession, *, announce: bool) -> None:
         runner = asyncio.get_running_loop().create_task(
-            self._run(record, session), name=f"penguiflow-a2a-task-{record.id}"
+            self._run(record, session, announce=announce), name=f"penguiflow-a2a-task-{record.id}"
         )
         self._runners.add(runner)
         runner.add_done_callback(self._runners.discard)
+
+    async def load(self) -> list[StoredTask]:
+        """The tasks the store holds, oldest update first (``[]`` without a store).
+
+        A record that cannot be read is logged and skipped.
+        """
+        if self._store is None:
+            return []
+        tasks = []
+        for data in await self._store.load():
+            try:
+                tasks.append(StoredTask.from_json(data))
+            except (KeyError, TypeError, ValueError) as exc:
+                _log.warning("a2a_task_record_unreadable", exception=repr(exc))
+        return sorted(tasks, key=lambda task: task.updated)
+
+    async def restore(
+        self,
+        stored: StoredTask,
+        session: TraceSession | None,
+        *,
+        status: str | None,
+        interrupt: Interrupt | None = None,
+    ) -> TaskRecord:
+        """Keep a task read back from the store after a restart; continue it if unfinished.
+
+        ``session`` is attached to its trace (its start emits the request
+        again with the task id as idempotency key: nothing happens if the
+        journal has it). ``status`` is the trace's journal status
+        (``penguiflow.journal.TraceStatus``, ``None`` if never journaled):
+        ``cancelled`` ends the task ``canceled``, ``finished`` (its result
+        was fetched by the process that died) ``failed`` with
+        ``RESTART_LOST_TEXT``; an ``interrupt`` (the one its parked trace
+        waits on) makes it ``input-required``; otherwise its runner carries on.
+        """
+        record = TaskRecord(
+            id=stored.id,
+            context_id=stored.context_id,
+            state=stored.state,
+            updated=stored.updated,
+            status_message=stored.status_message,
+            _artifacts=list(stored.artifacts),
+            history=list(stored.history),
+            metadata=dict(stored.metadata),
+            principal=stored.principal,
+            max_buffered=self._max_buffered,
+            resume_token=stored.resume_token,
+            trace_id=stored.trace_id,
+            message=stored.message,
+        )
+        stream = next((a for a in record.artifacts if a.get("name") == "stream"), None)
+        if stream is not None:
+            record.stream_text = StreamText(stream["parts"][0]["text"])
+        self._tasks[record.id] = record
+        self._tasks.move_to_end(record.id)
+        if not record.terminal:
+            if session is None or status == "finished":
+                message = self._agent_message(record, [{"text": RESTART_LOST_TEXT}])
+                await self._transition(record, "failed", message)
+            elif status == "cancelled":
+                await self._transition(record, "canceled", None)
+            elif interrupt is not None:
+                if record.resume_token != interrupt.token or not record.interrupted:
+                    await self._interrupted(record, interrupt)
+            elif record.interrupted and status != "parked":
+                # The answer was journaled before the crash; the trace runs on.
+                record.resume_token = None
+                await self._transition(record, "working", None)
+        if record.terminal or session is None:
+            record.resume_token = None
+            record.done.set()
+            record.settled.set()
+            if session is not None:
+                await session.aclose()
+            return record
+        if record.interrupted:
+            record.settled.set()
+        record.session = session
+        self._start_runner(record, session, announce=record.state == "submitted")
         return record
 
     async def stop(self) -> None:
-        """Cancel every runner still going and wait for it."""
+        """Cancel every runner still going and wait for it.
+
+        With a store nothing is written: the tasks carry on after a restart.
+        """
+        self._stopping = True
         runners = list(self._runners)
         for runner in runners:
             runner.cancel()
@@ -380,10 +366,39 @@ class TaskManager:
         if self._on_event is not None:
             self._on_event(record, event)
 
-    def _set_state(self, record: TaskRecord, state: str, message: dict[str, Any] | None) -> None:
+    async def _transition(
+        self,
+        record: TaskRecord,
+        state: str,
+        message: dict[str, Any] | None,
+        *,
+        before: tuple[TaskEvent, ...] = (),
+        user_message: dict[str, Any] | None = None,
+    ) -> None:
+        """Set the task's status (``message`` joins its history), written first if durable.
+
+        ``before`` are published after the write, ahead of the status event;
+        ``user_message`` joins the history ahead of ``message``.
+        """
+        updated = self._clock.time()
+        added = [m for m in (user_message, message) if m is not None]
+        if self._store is not None:
+            await self._store.save(
+                record.id,
+                self._snapshot(
+                    record,
+                    state=state,
+                    updated=updated,
+                    status_message=message,
+                    history=[*record.history, *added],
+                ),
+            )
+        record.history.extend(added)
         record.state = state
-        record.updated = self._clock.time()
+        record.updated = updated
         record.status_message = message
+        for event in before:
+            self._publish(record, event)
         final = record.terminal or record.interrupted
         event = StatusEvent(record.id, record.context_id, record.status(), final)
         self._publish(record, event)
@@ -401,41 +416,46 @@ class TaskManager:
             record.stalled.clear()
             record.settled.set()
 
-    def _interrupted(self, record: TaskRecord, interrupt: Interrupt) -> None:
+    async def _interrupted(self, record: TaskRecord, interrupt: Interrupt) -> None:
         """The flow waits in ``ctx.interrupt``: the task needs input."""
         parts = [strict_value(interrupt.payload, what="an interrupt payload", convert=part_for)]
         record.resume_token = interrupt.token
-        self._set_state(record, INPUT_REQUIRED, self._agent_message(record, parts))
+        await self._transition(record, INPUT_REQUIRED, self._agent_message(record, parts))
 
     async def resume(self, record: TaskRecord, message: dict[str, Any], value: Any) -> None:
         """Continue an ``input-required`` task with the user's ``message`` (its ``value``).
 
-        The task is ``working`` again before this awaits anything, so a second
-        message for the same task is refused (it is no longer waiting).
+        The token is taken before this awaits anything, so a second message
+        for the same task is refused (``resumable`` is false); a durable
+        task is written ``working`` before the flow is resumed.
 
         Raises:
             penguiflow.errors.InterruptTokenError: the trace no longer waits
                 (cancelled meanwhile); the task ends through its runner.
+            Exception: what the store raised (the task still waits).
         """
         session = record.session
         token, record.resume_token = record.resume_token, None
-        assert session is not None  # an input-required task has both
+        assert session is not None  # only called when resumable
         assert token is not None
-        record.history.append({**message, "taskId": record.id, "contextId": record.context_id})
+        user = {**message, "taskId": record.id, "contextId": record.context_id}
+        try:
+            await self._transition(record, "working", None, user_message=user)
+        except BaseException:
+            record.resume_token = token
+            raise
         record.settled.clear()
-        self._set_state(record, "working", None)
         await session.flow.resume(token, value)
 
     def _agent_message(self, record: TaskRecord, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        message = {
+        # Joins the history with the status it is the message of (_transition).
+        return {
             "messageId": uuid.uuid4().hex,
             "role": "agent",
             "parts": parts,
             "taskId": record.id,
             "contextId": record.context_id,
         }
-        record.history.append(message)
-        return message
 
     def _add_chunk(self, record: TaskRecord, chunk: Any) -> None:
         check_text(chunk.text, what=_CHUNK)
@@ -458,67 +478,9 @@ class TaskManager:
             record, ArtifactEvent(record.id, record.context_id, update, appended, chunk.done)
         )
 
-    async def _run(self, record: TaskRecord, session: TraceSession) -> None:
+    async def _run(self, record: TaskRecord, session: TraceSession, *, announce: bool) -> None:
         try:
-            await session.start()
-            self._set_state(record, "working", None)
-            while True:
-                item = await session.next_item()
-                if type(item) is Interrupt:
-                    self._interrupted(record, item)
-                    continue
-                chunk = chunk_of(item)
-                if chunk is None:
-                    break
-                self._add_chunk(record, chunk)
-                if record.stalled:
-                    raise SessionOverflow
-            if is_flow_error(item):
-                error = item.to_payload()
-                error.setdefault("trace_id", session.trace_id)
-                parts = strict_value(error, what="an error", convert=_error_parts)
-                self._set_state(record, "failed", self._agent_message(record, parts))
-            else:
-                artifact = {
-                    "artifactId": f"{record.id}-result",
-                    "name": "result",
-                    "parts": [strict_value(payload_of(item), what=_RESULT, convert=part_for)],
-                }
-                meta = getattr(item, "meta", None)
-                if meta:
-                    artifact["metadata"] = strict_value(dict(meta), what=_RESULT, convert=wire_data)
-                record.add_artifact(artifact)
-                self._publish(
-                    record, ArtifactEvent(record.id, record.context_id, artifact, False, True)
-                )
-                self._set_state(record, "completed", None)
-        except SessionCancelled:
-            self._set_state(record, "canceled", None)
-        except SessionOverflow:
-            # A client of this task (or the task's own inbox) fell too far
-            # behind: stop the work instead of buffering without limit.
-            _log.warning("a2a_stream_overflow", task_id=record.id, limit=self._max_buffered)
-            await _cancel_trace(session)
-            message = self._agent_message(record, [{"text": STREAM_OVERFLOW_TEXT}])
-            self._set_state(record, "failed", message)
-        except SessionShutdown:
-            message = self._agent_message(record, [{"text": "flow is shutting down"}])
-            self._set_state(record, "failed", message)
-        except asyncio.CancelledError:
-            self._set_state(record, "canceled", None)
-            raise
-        except NotJsonError as exc:
-            # Refused before it entered the store, so no later reply carries
-            # it; the task fails with a safe message and the trace stops.
-            _log.warning("a2a_output_not_json", task_id=record.id, detail=exc.detail)
-            self._set_state(record, "failed", self._agent_message(record, [{"text": str(exc)}]))
-            with contextlib.suppress(Exception):
-                await session.flow.cancel(session.trace_id)
-        except Exception as exc:
-            # The task's status names the failure, never its text: the log has that.
-            _log.exception("a2a_task_failed", task_id=record.id, exception=repr(exc))
-            text = "flow execution failed: internal error"
-            self._set_state(record, "failed", self._agent_message(record, [{"text": text}]))
+            await self._drive(record, session, announce=announce)
         finally:
             record.session = None
             record.resume_token = None
@@ -530,6 +492,89 @@ class TaskManager:
             record.subscribers.clear()
             record.stalled.clear()
             await session.aclose()
+
+    async def _drive(self, record: TaskRecord, session: TraceSession, *, announce: bool) -> None:
+        try:
+            try:
+                await self._serve(record, session, announce=announce)
+            except asyncio.CancelledError:
+                if self._store is None or not self._stopping:
+                    try:
+                        await self._transition(record, "canceled", None)
+                    except Exception as exc:
+                        _log.exception(
+                            "a2a_task_store_failed", task_id=record.id, exception=repr(exc)
+                        )
+                raise
+            except SessionShutdown:
+                # A durable task is not over: the next process carries it on.
+                if self._store is None:
+                    message = self._agent_message(record, [{"text": "flow is shutting down"}])
+                    await self._transition(record, "failed", message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The store refused a write while the task ended: the task is over
+            # here; a restart finds the last state that was written.
+            _log.exception("a2a_task_store_failed", task_id=record.id, exception=repr(exc))
+
+    async def _serve(self, record: TaskRecord, session: TraceSession, *, announce: bool) -> None:
+        try:
+            await session.start()
+            if announce:
+                await self._transition(record, "working", None)
+            while True:
+                item = await session.next_item()
+                if type(item) is Interrupt:
+                    await self._interrupted(record, item)
+                    continue
+                chunk = chunk_of(item)
+                if chunk is None:
+                    break
+                self._add_chunk(record, chunk)
+                if record.stalled:
+                    raise SessionOverflow
+            if is_flow_error(item):
+                error = item.to_payload()
+                error.setdefault("trace_id", session.trace_id)
+                parts = strict_value(error, what="an error", convert=_error_parts)
+                await self._transition(record, "failed", self._agent_message(record, parts))
+            else:
+                artifact = {
+                    "artifactId": f"{record.id}-result",
+                    "name": "result",
+                    "parts": [strict_value(payload_of(item), what=_RESULT, convert=part_for)],
+                }
+                meta = getattr(item, "meta", None)
+                if meta:
+                    artifact["metadata"] = strict_value(dict(meta), what=_RESULT, convert=wire_data)
+                record.add_artifact(artifact)
+                event = ArtifactEvent(record.id, record.context_id, artifact, False, True)
+                await self._transition(record, "completed", None, before=(event,))
+        except SessionCancelled:
+            await self._transition(record, "canceled", None)
+        except SessionOverflow:
+            # A client of this task (or the task's own inbox) fell too far
+            # behind: stop the work instead of buffering without limit.
+            _log.warning("a2a_stream_overflow", task_id=record.id, limit=self._max_buffered)
+            await _cancel_trace(session)
+            message = self._agent_message(record, [{"text": STREAM_OVERFLOW_TEXT}])
+            await self._transition(record, "failed", message)
+        except NotJsonError as exc:
+            # Refused before it entered the store, so no later reply carries
+            # it; the task fails with a safe message and the trace stops.
+            _log.warning("a2a_output_not_json", task_id=record.id, detail=exc.detail)
+            message = self._agent_message(record, [{"text": str(exc)}])
+            await self._transition(record, "failed", message)
+            with contextlib.suppress(Exception):
+                await session.flow.cancel(session.trace_id)
+        except (asyncio.CancelledError, SessionShutdown):
+            raise
+        except Exception as exc:
+            # The task's status names the failure, never its text: the log has that.
+            _log.exception("a2a_task_failed", task_id=record.id, exception=repr(exc))
+            text = "flow execution failed: internal error"
+            await self._transition(record, "failed", self._agent_message(record, [{"text": text}]))
 
 
 async def _cancel_trace(session: TraceSession) -> None:

@@ -171,6 +171,11 @@ class PenguiFlow:
         return self._graph.floes
 
     @property
+    def state_store(self) -> Any:
+        """The store given as ``state_store=`` (``None`` without one). *versionadded 3.0*"""
+        return self._run.state_store
+
+    @property
     def durable(self) -> bool:
         """True for a flow created with ``durable=True``. *versionadded 3.0*"""
         return self._durable

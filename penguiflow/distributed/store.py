@@ -8,6 +8,7 @@ Layout under one key prefix (``namespace``, default ``penguiflow``):
 * ``<ns>:traceless`` (+ ``-seen``) -- events without a trace id;
 * ``<ns>:bindings:<trace_id>`` (+ ``-seen``) -- remote bindings in save order;
 * ``<ns>:planner`` -- a hash ``token -> JSON`` of paused planner records;
+* ``<ns>:a2a-tasks`` -- a hash ``task id -> JSON`` of a durable A2A server's tasks;
 * ``<ns>:journal:*`` -- the journal of durable flows (``penguiflow.distributed.journal``).
 
 The check-and-append is one Lua script, so concurrent savers (several worker
@@ -17,7 +18,7 @@ processes) never duplicate or lose an event.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,9 @@ class RedisStateStore:
 
     Also offers ``load_remote_bindings`` and ``save_planner_state`` /
     ``load_planner_state`` (the planner's pause/resume records), and keeps the
-    journal of durable flows (``journal``; see docs/durability.md).
+    journal of durable flows (``journal``; see docs/durability.md) and the task
+    records of a durable A2A server (``save_a2a_task``, ``load_a2a_tasks``,
+    ``delete_a2a_tasks``; see docs/a2a.md).
 
     .. versionadded:: 3.0
     """
@@ -143,6 +146,29 @@ class RedisStateStore:
             return None
         result: dict[str, Any] = json.loads(row)
         return result
+
+    async def save_a2a_task(self, task_id: str, record: Mapping[str, Any]) -> None:
+        """Store the A2A task record ``task_id`` (the last save wins).
+
+        .. versionadded:: 3.0
+        """
+        await self._redis.hset(self._key("a2a-tasks"), task_id, dumps_payload(record))
+
+    async def load_a2a_tasks(self) -> list[dict[str, Any]]:
+        """Every stored A2A task record (in no particular order).
+
+        .. versionadded:: 3.0
+        """
+        rows = await self._redis.hvals(self._key("a2a-tasks"))
+        return [json.loads(row) for row in rows]
+
+    async def delete_a2a_tasks(self, task_ids: Sequence[str]) -> None:
+        """Forget the A2A task records ``task_ids`` (unknown ids are ignored).
+
+        .. versionadded:: 3.0
+        """
+        if task_ids:
+            await self._redis.hdel(self._key("a2a-tasks"), *task_ids)
 
     async def clear(self) -> int:
         """Delete every key of this store's namespace; returns how many were deleted."""

@@ -28,12 +28,13 @@ from penguiflow.stores.sqlite_journal import JOURNAL_SCHEMA, JournalStatistics, 
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStateStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the schema this module writes.
 
 1: event history, remote bindings, planner state. 2 adds the journal of
-durable flows (``penguiflow.stores.sqlite_journal``); a version 1 file is
-brought to 2 when a store first opens it, keeping everything it holds.
+durable flows (``penguiflow.stores.sqlite_journal``); 3 adds the A2A task
+records of durable A2A servers (``penguiflow_a2a.task_store``). An older
+file is brought to 3 when a store first opens it, keeping everything it holds.
 """
 
 _T = TypeVar("_T")
@@ -89,6 +90,13 @@ CREATE TABLE IF NOT EXISTS penguiflow_planner_state (
 );
 """
 
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS penguiflow_a2a_tasks (
+    task_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+"""
+
 
 def _translate(exc: sqlite3.Error, path: str, busy_timeout: float) -> StateStoreError:
     """Map a driver error to the PenguiFlow error a caller can act on."""
@@ -122,8 +130,10 @@ class SQLiteStateStore:
     (until ``close()``).
 
     Also implements the optional extensions ``load_remote_bindings``,
-    ``save_planner_state`` and ``load_planner_state``, and keeps the journal of
-    durable flows (``journal``, in the same file; see docs/durability.md).
+    ``save_planner_state`` and ``load_planner_state``, keeps the journal of
+    durable flows (``journal``, in the same file; see docs/durability.md) and
+    the task records of a durable A2A server (``save_a2a_task``,
+    ``load_a2a_tasks``, ``delete_a2a_tasks``; see docs/a2a.md).
 
     Args:
         path: the database file.
@@ -245,7 +255,7 @@ class SQLiteStateStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            steps = ((1, _SCHEMA_V1), (2, JOURNAL_SCHEMA))
+            steps = ((1, _SCHEMA_V1), (2, JOURNAL_SCHEMA), (3, _SCHEMA_V3))
             for target, schema in steps:
                 if version < target:
                     for statement in schema.split(";"):
@@ -398,3 +408,43 @@ class SQLiteStateStore:
             return None
         result: dict[str, Any] = json.loads(row[0])
         return result
+
+    async def save_a2a_task(self, task_id: str, record: Mapping[str, Any]) -> None:
+        """Store the A2A task record ``task_id`` (the last save wins).
+
+        .. versionadded:: 3.0
+        """
+        data = dumps_payload(record)
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO penguiflow_a2a_tasks (task_id, record) VALUES (?, ?) "
+                "ON CONFLICT (task_id) DO UPDATE SET record = excluded.record",
+                (task_id, data),
+            )
+
+        await self._run(upsert, write=True)
+
+    async def load_a2a_tasks(self) -> list[dict[str, Any]]:
+        """Every stored A2A task record, in the order they were first saved.
+
+        .. versionadded:: 3.0
+        """
+
+        def select(conn: sqlite3.Connection) -> list[tuple[str]]:
+            return conn.execute("SELECT record FROM penguiflow_a2a_tasks ORDER BY rowid").fetchall()
+
+        return [json.loads(row[0]) for row in await self._run(select)]
+
+    async def delete_a2a_tasks(self, task_ids: Sequence[str]) -> None:
+        """Forget the A2A task records ``task_ids`` (unknown ids are ignored).
+
+        .. versionadded:: 3.0
+        """
+        rows = [(task_id,) for task_id in task_ids]
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM penguiflow_a2a_tasks WHERE task_id = ?", rows)
+
+        if rows:
+            await self._run(delete, write=True)

@@ -140,6 +140,7 @@ class ChunkSession:
 
     def __init__(self, chunks: int) -> None:
         self.trace_id = self.task_id = self.context_id = "t"
+        self.message = None
         self.cancelled: list[str] = []
         self.flow = self
         self._chunks = chunks
@@ -166,8 +167,8 @@ class ChunkSession:
         return None
 
 
-def launch(manager: TaskManager, session: ChunkSession) -> Any:
-    return manager.launch(
+async def launch(manager: TaskManager, session: ChunkSession) -> Any:
+    return await manager.launch(
         session,  # type: ignore[arg-type]
         user_message={"messageId": "m", "role": "user", "parts": []},
         metadata={},
@@ -185,7 +186,7 @@ async def drain(queue: asyncio.Queue[Any]) -> list[Any]:
 async def test_slow_subscriber_fails_the_task_and_gets_only_the_final_status() -> None:
     manager = TaskManager(clock=SYSTEM_CLOCK, max_buffered=8)
     session = ChunkSession(1000)
-    record = launch(manager, session)
+    record = await launch(manager, session)
     slow = record.subscribe()
     reader = asyncio.ensure_future(drain(record.subscribe()))
     async with asyncio.timeout(5):
@@ -207,7 +208,7 @@ async def test_slow_subscriber_fails_the_task_and_gets_only_the_final_status() -
 async def test_subscribers_that_keep_up_see_the_task_complete() -> None:
     manager = TaskManager(clock=SYSTEM_CLOCK, max_buffered=8)
     session = ChunkSession(200)
-    record = launch(manager, session)
+    record = await launch(manager, session)
     events = await drain(record.subscribe())
     assert record.state == "completed"
     assert session.cancelled == []
@@ -324,7 +325,7 @@ async def test_overflowing_task_fails_even_when_its_trace_cannot_be_cancelled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     manager = TaskManager(clock=SYSTEM_CLOCK, max_buffered=2)
-    record = launch(manager, UncancellableSession(100))
+    record = await launch(manager, UncancellableSession(100))
     record.subscribe()
     with caplog.at_level(logging.WARNING, logger="penguiflow_a2a.tasks"):
         async with asyncio.timeout(5):

@@ -16,6 +16,7 @@ class ScriptedSession:
 
     def __init__(self, items: list[Any]) -> None:
         self.trace_id = self.task_id = self.context_id = "t"
+        self.message = None
         self._items = iter(items)
 
     async def start(self) -> None:
@@ -49,7 +50,7 @@ def test_stream_text_joins_only_when_read() -> None:
 async def run_task(items: list[Any]) -> Any:
     # The subscriber reads only after the end: the bound must hold every event.
     manager = TaskManager(clock=SYSTEM_CLOCK, max_buffered=len(items) + 2)
-    record = manager.launch(
+    record = await manager.launch(
         ScriptedSession(items),
         user_message={"messageId": "m", "role": "user", "parts": []},
         metadata={},

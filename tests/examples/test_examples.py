@@ -21,6 +21,7 @@ TIMEOUT_S = 60
 # A line (or part of one) each example must print. Examples not listed here must
 # at least print something; add them when they land.
 EXPECTED: dict[str, str] = {
+    "a2a_durable": "server 2: after the approval -> TASK_STATE_COMPLETED",
     "a2a_principals": "bob saw none of alice's tasks: True",
     "a2a_push": "webhook update 7: status TASK_STATE_COMPLETED",
     "a2a_service": "[gentoo] result:",

@@ -55,14 +55,14 @@ async def store(db_path: Path) -> AsyncIterator[SQLiteStateStore]:
 # --- schema -------------------------------------------------------------------------
 
 
-def test_the_schema_version_is_2() -> None:
-    assert SCHEMA_VERSION == 2
+def test_the_schema_version_is_3() -> None:
+    assert SCHEMA_VERSION == 3
 
 
 async def test_a_new_file_gets_the_journal_tables(store: SQLiteStateStore, db_path: Path) -> None:
     await store.journal.load()
     assert _tables(db_path) >= JOURNAL_TABLES
-    assert _version(db_path) == 2
+    assert _version(db_path) == 3
 
 
 async def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -
         await store.save_event(StoredEvent("v1-trace", 9.0, "node_start", "a", "id-a", {}))
         (accepted,) = await store.journal.accept([Input("in", 1, trace_id="v1-new")])
         assert accepted.entry_id == 1
-    assert _version(path) == 2
+    assert _version(path) == 3
     assert _tables(path) >= JOURNAL_TABLES
     async with SQLiteStateStore(path) as reopened:
         assert len(await reopened.load_history("v1-trace")) == 4

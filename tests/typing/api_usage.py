@@ -306,6 +306,13 @@ async def use_interrupts(flow: PenguiFlow) -> None:
         assert_type(item.trace_id, str | None)
         assert_type(item.node, str)
         await flow.resume(item.token, True)
+    from penguiflow import hosting
+    from penguiflow.interrupts import ParkedInterrupt
+
+    for parked in hosting.parked_interrupts(flow):
+        assert_type(parked, ParkedInterrupt)
+        assert_type(parked.since, float | None)
+        await flow.resume(parked.token, "yes")
 
 
 # -- actors and supervision ----------------------------------------------------------
@@ -402,6 +409,10 @@ async def use_durable_flow(store_path: str) -> object:
     async with SQLiteStateStore(store_path) as store:
         flow = PenguiFlow(node.to(), state_store=store, durable=True)
         assert_type(flow.durable, bool)
+        assert flow.state_store is store
+        await store.save_a2a_task("t1", {"format": 1})
+        tasks: list[dict[str, Any]] = await store.load_a2a_tasks()
+        await store.delete_a2a_tasks([str(task.get("id")) for task in tasks])
         flow.run()
         try:
             resumed = await flow.recover()

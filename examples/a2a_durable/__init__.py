@@ -1,0 +1,1 @@
+"""An A2A server on a durable flow: its tasks survive a restart."""
