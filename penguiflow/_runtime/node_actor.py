@@ -116,10 +116,9 @@ class NodeActor(Actor):
         # the log level may change while running: tested per item.
         self._stored = run.events.state_store is not None
         out = self.ctx._out_list
-        edge = out[0] if len(out) == 1 else None
-        self._edge = (
-            edge if edge is not None and edge.lane >= 0 and edge.mailbox is not None else None
-        )
+        edge = out[0] if len(out) == 1 and out[0].lane >= 0 else None
+        self._edge_box = edge.mailbox if edge is not None else None
+        self._edge_lane = edge.lane if edge is not None else 0
 
     async def on_start(self, ctx: ActorContext) -> None:
         """Mark the node as started and bind this incarnation's task."""
@@ -290,7 +289,7 @@ class NodeActor(Actor):
                                 await self._routes().route(message, result)
                             elif (
                                 not info
-                                and (edge := self._edge) is not None
+                                and (box := self._edge_box) is not None
                                 and trace_id is not None
                                 and (
                                     result is message
@@ -300,7 +299,7 @@ class NodeActor(Actor):
                                 # over the count of the item in hand. A full edge, a bus
                                 # or the self lane go the offer/send way below.
                                 and run.io.direct
-                                and edge.mailbox.put_nowait(result, edge.lane)
+                                and box.put_nowait(result, self._edge_lane)
                             ):
                                 # Nothing awaits from here to the end of receive, so no
                                 # one sees the count between a +1 and a -1 that net out.
