@@ -320,8 +320,9 @@ def _parser() -> argparse.ArgumentParser:
     inspect_cmd = commands.add_parser(
         "inspect",
         help="serve the inspector web page over a store's history (read-only)",
-        description="Serve the inspector page (recent traces, each trace's timeline) "
-        "over the state store's history until interrupted. Needs aiohttp.",
+        description="Serve the inspector page (recent traces, each trace's timeline, "
+        "and the parked traces of a store with a journal) over the state store's history "
+        "until interrupted. Read-only: no cancel, no resume. Needs aiohttp.",
     )
     inspect_cmd.add_argument(
         "--state-store",

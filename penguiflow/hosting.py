@@ -10,7 +10,8 @@ node's outputs to a sink (``attach_edge``) and turns the bus off
 (``disable_bus``). Observers watch what is fed to the flow (``observe_emits``), every node
 attempt (``observe_attempts``, with no ``FlowEvent`` built per hop) and the
 flow's events but the per-hop ones (``observe_events``);
-``PenguiFlow.add_trace_listener`` tells when a trace ends.
+``PenguiFlow.add_trace_listener`` tells when a trace ends; ``parked_interrupts``
+lists the traces waiting in ``ctx.interrupt``.
 
 These are public on purpose, like trio's ``lowlevel``: few, documented
 (docs/hosting.md), and the only way code outside the runtime reaches the
@@ -43,6 +44,7 @@ from penguiflow._runtime.hosting import observe_attempts as observe_attempts
 from penguiflow._runtime.hosting import observe_emits as observe_emits
 from penguiflow._runtime.hosting import observe_events as observe_events
 from penguiflow._runtime.hosting import outstanding as outstanding
+from penguiflow._runtime.hosting import parked_interrupts as parked_interrupts
 from penguiflow._runtime.hosting import record_state as record_state
 from penguiflow._runtime.hosting import refuse_interrupts as refuse_interrupts
 from penguiflow._runtime.hosting import replace_mailbox as replace_mailbox
@@ -72,6 +74,7 @@ __all__ = [
     "observe_emits",
     "observe_events",
     "outstanding",
+    "parked_interrupts",
     "record_state",
     "refuse_interrupts",
     "replace_mailbox",

@@ -1,4 +1,4 @@
-"""Take docs/images/inspector.png: a demo flow with a stalled node, shown in headless Chromium.
+"""Take docs/images/inspector.png: a demo flow with a stalled node and parked traces.
 
 Run: .venv/bin/python scripts/inspector_screenshot.py (needs Debian's chromium).
 """
@@ -40,6 +40,11 @@ async def main(out: Path) -> None:
         await release.wait()
         return msg
 
+    async def approve(msg: Any, ctx: Any) -> Any:
+        if msg.payload % 3 == 0:  # ask a person about every third order
+            await ctx.interrupt({"question": f"approve order {msg.payload}?", "amount": 250})
+        return msg
+
     def node(name: str, fn: Any) -> Node:
         return Node(fn, name=name, policy=NodePolicy(validate="none"))
 
@@ -47,7 +52,7 @@ async def main(out: Path) -> None:
         node("parse", fast),
         node("enrich", slow),
         node("summarise", fast),
-        node("audit", fast),
+        node("audit", approve),
     )
     flow = create(
         parse.to(enrich, audit), enrich.to(summarise), audit.to(), summarise.to(), queue_maxsize=16
@@ -70,6 +75,7 @@ async def main(out: Path) -> None:
             page = await browser.new_page(viewport={"width": 1280, "height": 860})
             await page.goto(f"http://127.0.0.1:{port}/")
             await page.wait_for_selector("#status.live")
+            await page.wait_for_selector("#parked tbody tr")
             row = page.locator(f'#traces tr[data-trace="{messages[0].trace_id}"]')
             await row.click()
             await page.wait_for_selector("#timeline tbody tr")

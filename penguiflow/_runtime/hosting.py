@@ -18,6 +18,7 @@ from penguiflow.errors import DurabilityError
 
 if TYPE_CHECKING:
     from penguiflow._runtime.flow import PenguiFlow
+    from penguiflow.interrupts import ParkedInterrupt
     from penguiflow.node import Node
     from penguiflow.ratelimit import RateLimiter
 
@@ -39,6 +40,7 @@ __all__ = [
     "observe_emits",
     "observe_events",
     "outstanding",
+    "parked_interrupts",
     "record_state",
     "refuse_interrupts",
     "replace_mailbox",
@@ -82,6 +84,22 @@ def emits_errors(flow: PenguiFlow) -> bool:
 def outstanding(flow: PenguiFlow) -> dict[str, int]:
     """Outstanding items per active trace (queued anywhere or in a node's hands); a copy."""
     return dict(flow._run.traces.counts)
+
+
+def parked_interrupts(flow: PenguiFlow) -> list[ParkedInterrupt]:
+    """The interrupts of ``flow`` waiting for ``flow.resume``, oldest first; a copy.
+
+    Each ``penguiflow.interrupts.ParkedInterrupt`` carries its token: whoever
+    reads this may resume the trace, so do not hand the tokens to people who
+    may not. A resumed, cancelled, timed-out or (not durable) stopped
+    interrupt leaves the list. On a durable flow the list also holds the
+    interrupts kept by ``stop()`` and those ``recover()`` brought back (their
+    ``since`` is ``None``), resumable once the flow runs.
+
+    .. versionadded:: 3.0
+    """
+    parking = flow._run.parking
+    return parking.parked() if parking is not None else []
 
 
 # -- rewiring (before run()) ----------------------------------------------------------

@@ -34,6 +34,9 @@ entries parked and not resumed (``hold``): they wait off their edge until
 ``resume``, which puts them back, and the node runs again from the top, its
 ``ctx.interrupt`` calls answered from the journal in the order they were asked
 (``replay``) before any new one parks.
+
+``parked()`` lists what waits (``hosting.parked_interrupts``): each waiting
+token with the notice its ``Interrupt`` carried, then each held item's.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ from penguiflow._runtime.durable import STEP, current_step
 from penguiflow._runtime.signals import HANDLER
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Journaled
 from penguiflow._runtime.transport import Transport
-from penguiflow.errors import InterruptTokenError, InterruptUnavailable
-from penguiflow.interrupts import Interrupt
+from penguiflow.errors import InterruptTokenError, InterruptUnavailable, SerializationError
+from penguiflow.interrupts import Interrupt, ParkedInterrupt
 
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context
@@ -90,6 +93,8 @@ class Held:
     mailbox: Mailbox  # the node's (wiring makes every node mailbox a Mailbox)
     lane: int
     counted: bool  # already counted for its trace (recover counts; stop's reset does not)
+    notice: Interrupt | None = None  # what parked it (None: recovered, see Parking.parked)
+    since: float | None = None  # when this process parked it (None: recovered)
 
 
 @dataclass(slots=True)
@@ -97,6 +102,8 @@ class _Wait:
     trace: str | None
     future: asyncio.Future[Any]
     held: Held | None  # what stop() keeps of a durable invocation (None: not durable)
+    since: float = 0.0  # wall-clock time of the park
+    notice: Interrupt | None = None  # set once built (parked() lists only waits that have one)
 
 
 @dataclass(slots=True)
@@ -111,7 +118,16 @@ class _Asked:
 class Parking:
     """The tokens waiting for ``resume`` and the detached invocations of one flow."""
 
-    __slots__ = ("_run", "detached", "held", "journal", "refused", "replay", "waiting")
+    __slots__ = (
+        "_recovered",
+        "_run",
+        "detached",
+        "held",
+        "journal",
+        "refused",
+        "replay",
+        "waiting",
+    )
 
     def __init__(self, run: RunState, journal: Journal | None = None) -> None:
         self._run = run
@@ -123,6 +139,31 @@ class Parking:
         self.held: dict[str, Held] = {}  # token -> parked journaled item
         self.replay: dict[int, list[_Asked]] = {}  # entry id -> its interrupts
         self.refused: str | None = None  # hosting.refuse_interrupts: why not here
+        # recover(): the journal's records of the interrupts parked and not resumed.
+        self._recovered: dict[str, InterruptRecord] = {}
+
+    def parked(self) -> list[ParkedInterrupt]:
+        """The interrupts waiting for ``resume``, oldest first (held ones after the rest)."""
+        found: list[ParkedInterrupt] = []
+        for token, wait in self.waiting.items():
+            notice = wait.notice
+            if notice is not None and not wait.future.done():
+                found.append(
+                    ParkedInterrupt(notice.trace_id, notice.node, notice.payload, token, wait.since)
+                )
+        for token, held in self.held.items():  # never also waiting: stop() clears that
+            if held.notice is not None:
+                notice = held.notice
+                found.append(
+                    ParkedInterrupt(notice.trace_id, notice.node, notice.payload, token, held.since)
+                )
+                continue
+            record = self._recovered.get(token)
+            if record is not None:
+                found.append(
+                    ParkedInterrupt(record.trace_id, record.node, _payload(record), token, None)
+                )
+        return found
 
     # -- resume, cancel, stop --------------------------------------------------------
     async def resume(self, token: str, value: Any) -> None:
@@ -138,6 +179,7 @@ class Parking:
             record = await self.journal.resume(token, value)
             self._answered(record, value)
             held = self.held.pop(token, None)
+            self._recovered.pop(token, None)
             if held is not None:
                 if not held.counted and held.item.trace_id is not None:
                     self._run.traces.add(held.item.trace_id)
@@ -166,6 +208,7 @@ class Parking:
         for token, held in tuple(self.held.items()):
             if held.trace == trace_id:
                 del self.held[token]
+                self._recovered.pop(token, None)
                 if held.counted:
                     dropped.append(held.item)
         return dropped
@@ -197,6 +240,7 @@ class Parking:
                 asked.answered, asked.answer = True, record.decode_resume_value()
             else:
                 parked[record.entry_id] = record.token
+                self._recovered[record.token] = record
             self.replay.setdefault(record.entry_id, []).append(asked)
         return parked
 
@@ -250,7 +294,7 @@ class Parking:
         trace_id = PRODUCING_TRACE.get()
         token = asked.token if asked is not None else secrets.token_urlsafe(_TOKEN_BYTES)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        wait = _Wait(trace_id, future, None)
+        wait = _Wait(trace_id, future, None, run.clock.time())
         self.waiting[token] = wait
         lane = parker.park()
         answered = False
@@ -260,6 +304,7 @@ class Parking:
                 assert task is not None  # park() succeeds only in the actor's task
                 self._track(task, trace_id, parker)
             notice = Interrupt(trace_id=trace_id, node=name, payload=payload, token=token)
+            wait.notice = notice
             if step is None:
                 # After park(): a full Rookery holds up this invocation, not the node.
                 await run.io.to_rookery(notice, source=owner)
@@ -267,7 +312,15 @@ class Parking:
                 await self._journal_park(step, notice, owner)
             if step is not None and lane is not None:
                 mailbox = cast("Mailbox", run.mailboxes[owner])
-                wait.held = Held(trace_id, step.item, mailbox, lane, counted=False)
+                wait.held = Held(
+                    trace_id,
+                    step.item,
+                    mailbox,
+                    lane,
+                    counted=False,
+                    notice=notice,
+                    since=wait.since,
+                )
             value = await future
             answered = True
             return value
@@ -304,3 +357,11 @@ class Parking:
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self.detached.pop(task, None)
+
+
+def _payload(record: InterruptRecord) -> Any:
+    """A recovered interrupt's payload; its journal text if it cannot be decoded here."""
+    try:
+        return record.decode_payload()
+    except SerializationError:
+        return record.payload

@@ -36,10 +36,11 @@ __all__ = [
 
 
 def create_store_inspector_app(store: object, *, max_traces: int = 100) -> Any:
-    """The inspector page over ``store``'s history (read-only: no cancel).
+    """The inspector page over ``store``'s history (read-only: no cancel, no resume).
 
     Lists recent traces when the store has ``list_traces`` (``SQLiteStateStore``
-    does); any trace can be looked up by id.
+    does); any trace can be looked up by id. The traces parked in
+    ``ctx.interrupt`` are listed from the store's journal when it keeps one.
 
     .. versionadded:: 3.0
     """

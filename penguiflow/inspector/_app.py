@@ -12,6 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from penguiflow import hosting
+from penguiflow.errors import InterruptTokenError, JournalError
+from penguiflow.inspector._interrupts import interrupt_id
 from penguiflow.inspector._metrics import metrics_handler
 from penguiflow.inspector._page import CSP, PAGE, SCRIPT, STYLE
 from penguiflow.inspector._state import flow_edges, flow_names, live_state
@@ -30,7 +33,7 @@ __all__ = [
 #: ``auth(request) -> bool`` (or an awaitable of it), as for ``create_a2a_app``.
 AuthHook = Callable[[web.Request], "bool | Awaitable[bool]"]
 
-#: Actions (cancel) must carry this header: a cross-site form cannot set it, so a
+#: Actions (cancel, resume) must carry this header: a cross-site form cannot set it, so a
 #: page elsewhere cannot make a visitor's browser cancel traces.
 ACTION_HEADER = "X-Penguiflow-Inspector"
 
@@ -54,6 +57,16 @@ class StateSource:
         """Cancel a trace (live only)."""
         raise NotImplementedError
 
+    async def resume(self, interrupt: str, value: Any) -> None:
+        """Resume the parked interrupt the page names ``interrupt`` with ``value`` (live only).
+
+        Raises:
+            LookupError: no such interrupt waits (resumed, withdrawn, never parked).
+            InterruptTokenError: it was resumed meanwhile (or is being resumed).
+            RuntimeError: the flow is not running.
+        """
+        raise NotImplementedError
+
     def svg(self) -> str:
         """The graph."""
         return ""
@@ -67,6 +80,7 @@ class _LiveSource(StateSource):
     def __init__(self, flow: Any, traces: TraceLog) -> None:
         self._flow = flow
         self._traces = traces
+        self._resuming: set[str] = set()  # ids whose resume is under way
 
     async def state(self) -> dict[str, Any]:
         return live_state(self._flow, self._traces)
@@ -75,10 +89,33 @@ class _LiveSource(StateSource):
         record = self._traces.get(trace_id)
         if record is None:
             return None
-        return {"trace_id": trace_id, "status": record.status, "events": list(record.events)}
+        status = record.status
+        if status == "running" and any(
+            p.trace_id == trace_id for p in hosting.parked_interrupts(self._flow)
+        ):
+            status = "parked"
+        return {"trace_id": trace_id, "status": status, "events": list(record.events)}
 
     async def cancel(self, trace_id: str) -> bool:
         return bool(await self._flow.cancel(trace_id))
+
+    async def resume(self, interrupt: str, value: Any) -> None:
+        if not hosting.is_running(self._flow):
+            raise RuntimeError("PenguiFlow is not running")
+        tokens = {interrupt_id(p.token): p.token for p in hosting.parked_interrupts(self._flow)}
+        token = tokens.get(interrupt)
+        if token is None:
+            raise LookupError(interrupt)
+        if interrupt in self._resuming:
+            # A durable resume awaits its journal while the interrupt is still
+            # listed: a second click meanwhile must not reach flow.resume.
+            raise InterruptTokenError("this interrupt is being resumed", token=token)
+        self._resuming.add(interrupt)
+        try:
+            await self._flow.resume(token, value)
+        finally:
+            self._resuming.discard(interrupt)
+            self._traces.changed.set()  # the parked list changed: tell the stream
 
     def svg(self) -> str:
         capacities = {name: box.capacity for name, box in self._flow.mailboxes().items()}
@@ -107,8 +144,11 @@ def create_inspector_app(
 
     Routes: ``GET /`` (the page), ``GET /api/state``, ``GET /api/stream`` (SSE:
     the current state first, then each changed state), ``GET /api/traces/{id}``,
-    ``POST /api/traces/{id}/cancel`` (needs the ``X-Penguiflow-Inspector``
-    header and passes ``auth``), and ``GET /metrics`` with a ``collector``.
+    ``POST /api/traces/{id}/cancel`` and ``POST /api/interrupts/{id}/resume``
+    (the body: the JSON value ``ctx.interrupt`` returns; both need the
+    ``X-Penguiflow-Inspector`` header and pass ``auth``), and ``GET /metrics``
+    with a ``collector``. The state lists the parked interrupts
+    (``hosting.parked_interrupts``) by an id that is not their token.
 
     Args:
         flow: the ``PenguiFlow`` to show (its events are recorded from now on).
@@ -156,7 +196,8 @@ def build_app(
             return web.json_response({"error": "unknown trace"}, status=404)
         return web.json_response(found)
 
-    async def cancel(request: web.Request) -> web.Response:
+    async def refused(request: web.Request) -> web.Response | None:
+        """Why an action may not run (read-only, no action header, auth), or None."""
         if source.mode != "live":
             return web.json_response({"error": "read-only"}, status=405)
         if request.headers.get(ACTION_HEADER) != "1":
@@ -167,11 +208,41 @@ def build_app(
                 verdict = await verdict
             if not verdict:
                 return web.json_response({"error": "unauthorized"}, status=401)
+        return None
+
+    async def cancel(request: web.Request) -> web.Response:
+        refusal = await refused(request)
+        if refusal is not None:
+            return refusal
         try:
             cancelled = await source.cancel(request.match_info["trace_id"])
         except RuntimeError as exc:  # the flow is not running
             return web.json_response({"error": str(exc)}, status=409)
         return web.json_response({"cancelled": cancelled})
+
+    async def resume(request: web.Request) -> web.Response:
+        refusal = await refused(request)
+        if refusal is not None:
+            return refusal
+        try:
+            # Bytes, not request.text(): JSON is UTF-8 whatever charset the client names.
+            value = json.loads(await request.read())
+        except ValueError:  # not JSON, or not UTF-8
+            return web.json_response({"error": "the body must be one JSON value"}, status=400)
+        try:
+            await source.resume(request.match_info["interrupt_id"], value)
+        except LookupError:
+            error = "no such parked interrupt (resumed, withdrawn or never parked)"
+            return web.json_response({"error": error}, status=404)
+        except InterruptTokenError:  # its message may name the token: not repeated here
+            error = "this interrupt was resumed or withdrawn meanwhile"
+            return web.json_response({"error": error}, status=409)
+        except JournalError:  # nothing stored: the interrupt still waits
+            error = "the journal did not store the value; the trace still waits"
+            return web.json_response({"error": error}, status=503)
+        except RuntimeError as exc:  # the flow is not running
+            return web.json_response({"error": str(exc)}, status=409)
+        return web.json_response({"resumed": True})
 
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -197,6 +268,7 @@ def build_app(
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/api/traces/{trace_id}", trace)
     app.router.add_post("/api/traces/{trace_id}/cancel", cancel)
+    app.router.add_post("/api/interrupts/{interrupt_id}/resume", resume)
     if collector is not None:
         app.router.add_get("/metrics", metrics_handler(collector))
     return app

@@ -1,10 +1,14 @@
-"""The inspector over a state store's history: read-only, no graph, no actions."""
+"""The inspector over a state store's history: read-only, no graph, no actions.
+
+Parked traces come from the store's journal when it keeps one (durable flows).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from penguiflow.inspector._app import StateSource
+from penguiflow.inspector._interrupts import stored_parked
 
 __all__ = ["StoreSource", "status_of"]
 
@@ -43,12 +47,18 @@ class StoreSource(StateSource):
             }
             for trace_id, first, last, count in rows
         ]
+        parked = await stored_parked(self._store)
+        waiting = {row["trace_id"] for row in parked}
+        for entry in traces:
+            if entry["trace_id"] in waiting:
+                entry["status"] = "parked"
         return {
             "mode": "store",
             "running": False,
             "nodes": [],
             "supervision": None,
             "traces": traces,
+            "interrupts": parked,
         }
 
     async def trace(self, trace_id: str) -> dict[str, Any] | None:
@@ -73,6 +83,9 @@ class StoreSource(StateSource):
         }
 
     async def cancel(self, trace_id: str) -> bool:  # pragma: no cover - refused by the app
+        raise RuntimeError("a store's history is read-only")
+
+    async def resume(self, interrupt: str, value: Any) -> None:  # pragma: no cover - refused
         raise RuntimeError("a store's history is read-only")
 
     def svg(self) -> str:

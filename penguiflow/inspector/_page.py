@@ -36,6 +36,10 @@ PAGE = """<!doctype html>
 <button type="submit">Show</button></form>
 <table id="traces"><thead><tr><th>trace</th><th>status</th><th>events</th><th>last</th>
 <th></th></tr></thead><tbody></tbody></table></section>
+<section id="parked-section"><h2>Parked traces</h2>
+<p class="note" id="parked-empty">No trace waits in ctx.interrupt.</p>
+<table id="parked"><thead><tr><th>trace</th><th>node</th><th>since (UTC)</th><th>payload</th>
+<th></th></tr></thead><tbody></tbody></table></section>
 <section id="timeline-section"><h2>Trace <span id="timeline-id"></span></h2>
 <table id="timeline"><thead><tr><th>time</th><th>event</th><th>node</th><th>attempt</th>
 <th>latency ms</th><th>detail</th></tr></thead><tbody></tbody></table></section>
@@ -63,7 +67,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pill.down { background: #b91c1c; }
 .status-running { color: #2563eb; } .status-done { color: #059669; }
 .status-failed { color: #b91c1c; } .status-cancelled { color: #92400e; }
-.status-queued { color: #6b7280; }
+.status-queued { color: #6b7280; } .status-parked { color: #7c3aed; }
+pre.payload { margin: 0; max-height: 8rem; overflow: auto; white-space: pre-wrap;
+  font-size: .8rem; background: #f3f4f6; padding: .2rem .4rem; border-radius: 4px; }
+form.resume { display: flex; gap: .3rem; } form.resume input { width: 8rem; }
+.note { color: #6b7280; font-size: .85rem; margin: .2rem 0; }
+#parked-section { grid-column: 1 / span 2; }
 tr.trace { cursor: pointer; } tr.trace:hover { background: #f3f4f6; }
 .busy rect { stroke: #2563eb; stroke-width: 2.5; }
 .backlog rect { fill: #fef3c7; }
@@ -155,7 +164,8 @@ SCRIPT = r"""
       cell(row, t.events, "num");
       cell(row, (t.last_event || "") + (t.last_node ? " @ " + t.last_node : ""));
       const actions = el("td");
-      if (mode === "live" && (t.status === "running" || t.status === "queued")) {
+      const active = t.status === "running" || t.status === "queued" || t.status === "parked";
+      if (mode === "live" && active) {
         const button = el("button", "Cancel", "cancel");
         button.addEventListener("click", function (event) {
           event.stopPropagation();
@@ -169,10 +179,82 @@ SCRIPT = r"""
     }
   }
 
+  function since(ts) {
+    return ts === null || ts === undefined
+      ? "before a restart" : new Date(ts * 1000).toISOString().slice(11, 19);
+  }
+
+  // Keyed by interrupt id, unlike the other tables: a row lives as long as its
+  // interrupt waits, so a value being typed survives the stream's updates.
+  function renderParked(parked) {
+    const body = document.querySelector("#parked tbody");
+    const rows = new Map();
+    for (const row of body.children) rows.set(row.dataset.interrupt, row);
+    const waiting = new Set(parked.map(function (p) { return p.id; }));
+    for (const [id, row] of rows) if (!waiting.has(id)) row.remove();
+    for (const p of parked) {
+      if (rows.has(p.id)) continue;
+      const row = el("tr", null, "parked");
+      row.dataset.interrupt = p.id;
+      row.dataset.trace = p.trace_id === null ? "" : p.trace_id;
+      row.appendChild(el("td")).appendChild(el("code", p.trace_id));
+      cell(row, p.node);
+      cell(row, since(p.since));
+      row.appendChild(el("td")).appendChild(el("pre", p.payload, "payload"));
+      const actions = el("td");
+      if (mode === "live") actions.appendChild(resumeForm(p.id));
+      row.appendChild(actions);
+      body.appendChild(row);
+    }
+    document.getElementById("parked-empty").hidden = parked.length > 0;
+  }
+
+  function resumeForm(id) {
+    const form = el("form", null, "resume");
+    const input = el("input", null, "value");
+    input.value = "null";
+    input.setAttribute("aria-label", "resume value (JSON)");
+    input.title = "the value ctx.interrupt returns, as JSON";
+    const button = el("button", "Resume", "resume");
+    button.type = "submit";
+    const note = el("span", null, "note");
+    form.append(input, button, note);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      resume(id, input.value, button, note);
+    });
+    return form;
+  }
+
+  async function resume(id, text, button, note) {
+    try { JSON.parse(text); } catch (_) { note.textContent = "not JSON"; return; }
+    button.disabled = true;
+    note.textContent = "";
+    const url = "api/interrupts/" + encodeURIComponent(id) + "/resume";
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: {"X-Penguiflow-Inspector": "1", "Content-Type": "application/json"},
+        body: text,
+      });
+    } catch (_) {
+      note.textContent = "no answer from the server";
+      button.disabled = false;
+      return;
+    }
+    if (response.ok) { button.textContent = "resumed"; return; }
+    const answer = await response.json().catch(function () { return {}; });
+    const why = answer.error ? ": " + answer.error : "";
+    note.textContent = "refused (" + response.status + ")" + why;
+    button.disabled = response.status === 404 || response.status === 409;
+  }
+
   function render(state) {
     renderNodes(state.nodes || []);
     renderSupervision(state.supervision);
     renderTraces(state.traces || []);
+    renderParked(state.interrupts || []);
     if (shown) showTrace(shown, true);
   }
 

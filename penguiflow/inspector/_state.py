@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from penguiflow import hosting
+from penguiflow.inspector._interrupts import parked_rows
+
 if TYPE_CHECKING:
     from penguiflow.inspector._traces import TraceLog
 
@@ -71,7 +74,12 @@ def live_state(flow: Any, traces: TraceLog) -> dict[str, Any]:
             trace_id = getattr(item, "trace_id", None)
             if isinstance(trace_id, str):
                 queued.setdefault(trace_id, name)
+    parked = parked_rows(hosting.parked_interrupts(flow))
+    waiting_traces = {row["trace_id"] for row in parked}
     recent = [record.summary() for record in traces.recent()]
+    for entry in recent:
+        if entry["status"] == "running" and entry["trace_id"] in waiting_traces:
+            entry["status"] = "parked"
     known = {entry["trace_id"] for entry in recent}
     # Traces still waiting for their first node have no event yet.
     waiting = [
@@ -93,4 +101,5 @@ def live_state(flow: Any, traces: TraceLog) -> dict[str, Any]:
         "nodes": nodes,
         "supervision": supervision_tree(flow.supervisor),
         "traces": waiting + recent,
+        "interrupts": parked,
     }

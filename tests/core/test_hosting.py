@@ -283,6 +283,7 @@ HOSTING_NAMES = [
     "observe_emits",
     "observe_events",
     "outstanding",
+    "parked_interrupts",
     "record_state",
     "refuse_interrupts",
     "replace_mailbox",

@@ -271,7 +271,7 @@ def test_interrupt_is_importable_from_the_top_level_but_not_in_all() -> None:
     assert penguiflow.Interrupt is Interrupt
     assert "Interrupt" not in penguiflow.__all__  # __all__ is the 2.2.5 list
     assert "Interrupt" in dir(penguiflow)
-    assert penguiflow.interrupts.__all__ == ["Interrupt"]
+    assert penguiflow.interrupts.__all__ == ["Interrupt", "ParkedInterrupt"]
 
 
 def test_interrupt_errors_are_in_the_one_hierarchy() -> None:
@@ -357,3 +357,73 @@ async def test_a_flow_that_refuses_interrupts_fails_the_node(
     assert error.code == "NODE_EXCEPTION"
     assert isinstance(error.unwrap(), InterruptUnavailable)
     assert "workers cannot park" in str(error.unwrap())
+
+
+# -- hosting.parked_interrupts ---------------------------------------------------------
+async def test_parked_interrupts_lists_what_waits_with_its_time(
+    make_flow: MakeFlow, clock: FakeClock
+) -> None:
+    from penguiflow import hosting
+
+    flow = make_flow(approval_node().to(), clock=clock)
+    assert hosting.parked_interrupts(flow) == []
+    flow.run()
+    msg = message("ask-1")
+    await flow.emit(msg)
+    notice = await parked(flow)
+    (entry,) = hosting.parked_interrupts(flow)
+    assert (entry.trace_id, entry.node, entry.payload, entry.token, entry.since) == (
+        msg.trace_id,
+        "n",
+        {"question": "ask-1"},
+        notice.token,
+        clock.time(),
+    )
+    assert notice.token not in repr(entry)
+    await flow.resume(notice.token, "yes")
+    assert hosting.parked_interrupts(flow) == []
+
+
+async def test_parked_interrupts_are_listed_oldest_first(make_flow: MakeFlow) -> None:
+    from penguiflow import hosting
+
+    flow = make_flow(approval_node().to())
+    flow.run()
+    first, second = message("ask-1"), message("ask-2")
+    await flow.emit(first)
+    await parked(flow)
+    await flow.emit(second)
+    await parked(flow)
+    listed = [entry.trace_id for entry in hosting.parked_interrupts(flow)]
+    assert listed == [first.trace_id, second.trace_id]
+
+
+async def test_a_cancelled_or_timed_out_interrupt_leaves_the_list(
+    make_flow: MakeFlow, clock: FakeClock
+) -> None:
+    from penguiflow import hosting
+
+    node = Node(approval_node().func, name="n", policy=NodePolicy(timeout_s=1.0, max_retries=0))
+    flow = make_flow(node.to(), clock=clock, emit_errors_to_rookery=True)
+    flow.run()
+    cancelled, timed_out = message("ask-c"), message("ask-t")
+    await flow.emit(cancelled)
+    await parked(flow)
+    assert await flow.cancel(cancelled.trace_id) is True
+    assert hosting.parked_interrupts(flow) == []
+    await flow.emit(timed_out)
+    await parked(flow)
+    clock.advance(2.0)
+    assert (await fetch(flow)).code == "NODE_TIMEOUT"
+    assert hosting.parked_interrupts(flow) == []
+
+
+async def test_stop_empties_the_list_of_a_flow_that_is_not_durable(make_flow: MakeFlow) -> None:
+    from penguiflow import hosting
+
+    flow = make_flow(approval_node().to())
+    flow.run()
+    await flow.emit(message("ask"))
+    await parked(flow)
+    await flow.stop()
+    assert hosting.parked_interrupts(flow) == []

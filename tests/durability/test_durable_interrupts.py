@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -199,3 +200,82 @@ async def test_a_durable_trace_parked_at_stop_resumes_after_the_next_run() -> No
         assert calls == [3, 3]  # the node ran again from the top after the stop
     finally:
         await flow.stop()
+
+
+async def test_a_recovered_parked_trace_is_listed_without_a_time(reopen: Reopen) -> None:
+    from penguiflow import hosting
+
+    a = flow_on(reopen(), asking([]))
+    await start(a)
+    sent = message(10)
+    await a.emit(sent)
+    notice = await parked_notice(a)
+    await a.stop()
+
+    b = flow_on(reopen(), asking([]))
+    await start(b)
+    try:
+        (entry,) = hosting.parked_interrupts(b)
+        assert (entry.trace_id, entry.node, entry.payload, entry.token, entry.since) == (
+            sent.trace_id,
+            "ask",
+            {"question": 10},
+            notice.token,
+            None,
+        )
+        await bounded(b.resume(notice.token, 5))
+        assert hosting.parked_interrupts(b) == []
+        assert (await fetch(b)).payload == 15
+    finally:
+        await b.stop()
+
+
+async def test_a_durable_trace_kept_by_stop_stays_listed() -> None:
+    from penguiflow import hosting
+
+    flow = flow_on(memory_store(), asking([]))
+    await start(flow)
+    try:
+        sent = message(3)
+        await flow.emit(sent)
+        notice = await parked_notice(flow)
+        (before,) = hosting.parked_interrupts(flow)
+        await flow.stop()
+        (kept,) = hosting.parked_interrupts(flow)
+        assert kept == before
+        assert (kept.token, kept.trace_id) == (notice.token, sent.trace_id)
+        flow.run()
+        await bounded(flow.resume(notice.token, 4))
+        assert hosting.parked_interrupts(flow) == []
+        assert (await fetch(flow)).payload == 7
+    finally:
+        await flow.stop()
+
+
+class UnreadablePayloads(InMemoryJournal):
+    """Loads interrupts with a payload naming a type this process cannot import."""
+
+    missing = '{"$model":"nowhere.at_all:Missing","$fields":{}}'
+
+    async def load(self) -> Any:
+        snapshot = await super().load()
+        interrupts = tuple(replace(r, payload=self.missing) for r in snapshot.interrupts)
+        return replace(snapshot, interrupts=interrupts)
+
+
+async def test_a_recovered_interrupt_whose_payload_cannot_be_decoded_shows_its_text() -> None:
+    from penguiflow import hosting
+
+    journal = UnreadablePayloads()
+    a = flow_on(memory_store(journal), asking([]))
+    await start(a)
+    await a.emit(message(1))
+    notice = await parked_notice(a)
+    await a.stop()
+    b = flow_on(memory_store(journal), asking([]))
+    await start(b)
+    try:
+        (entry,) = hosting.parked_interrupts(b)
+        assert (entry.token, entry.payload) == (notice.token, UnreadablePayloads.missing)
+    finally:
+        await b.stop()

@@ -26,6 +26,7 @@ EXPECTED: dict[str, str] = {
     "a2a_service": "[gentoo] result:",
     "controller_multihop": "Budget guard: Hop budget exhausted",
     "demo": "supervisor restarts: 1 (archive), messages lost: 0",
+    "durable_orders": "every order finished exactly once: True",
     "fanout_join": "docs: penguin diet",
     "interrupt_approval": "order C: rejected",
     "mailbox_inspection": "fetched in order: ['KRILL', 'SQUID', 'FISH', 'ICE']",

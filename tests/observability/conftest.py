@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -34,3 +35,21 @@ async def flows() -> AsyncIterator[list[PenguiFlow]]:
     yield created
     for flow in created:
         await flow.stop()
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Any]:
+    """``await client_for(app)``: an aiohttp test client on 127.0.0.1, closed at teardown."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(app: Any) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from penguiflow.core import PenguiFlow, create
@@ -31,21 +28,6 @@ def node(name: str, fn: Any = passthrough) -> Node:
 
 def message() -> Message:
     return Message(payload=1, headers=Headers(tenant="t"))
-
-
-@pytest.fixture
-async def client_for() -> AsyncIterator[Any]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def make(app: Any) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 async def test_page_is_self_contained_and_locked_down(client_for: Any) -> None:

@@ -122,3 +122,40 @@ def test_admin_main_returns_0_when_interrupted(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(admin, "_inspect", interrupted)
     assert admin.main(["inspect", "--state-store", "x.db"]) == 0
+
+
+async def ask(msg: Any, ctx: Any) -> Any:
+    return await ctx.interrupt({"question": msg.payload})
+
+
+async def test_admin_inspect_lists_the_parked_traces_of_a_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    store = SQLiteStateStore(str(path))
+    try:
+        node = Node(ask, name="ask", policy=NodePolicy(validate="none"))
+        flow = create(node.to(), state_store=store, durable=True)
+        flow.run()
+        await flow.recover()
+        sent = Message(payload=1, headers=Headers(tenant="t"))
+        try:
+            await flow.emit(sent)
+            async with asyncio.timeout(10):
+                await flow.fetch()  # the Interrupt
+        finally:
+            await flow.stop()
+    finally:
+        await store.close()
+    stop = asyncio.Event()
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    args = admin._parser().parse_args(["inspect", "--state-store", str(path), "--port", "0"])
+    server = asyncio.create_task(admin._inspect(args, stop, started))
+    try:
+        async with asyncio.timeout(10):
+            url = await started
+        async with aiohttp.ClientSession() as session, session.get(url + "api/state") as response:
+            state = await response.json()
+        assert [(r["trace_id"], r["node"]) for r in state["interrupts"]] == [(sent.trace_id, "ask")]
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await server

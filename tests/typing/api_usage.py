@@ -306,6 +306,13 @@ async def use_interrupts(flow: PenguiFlow) -> None:
         assert_type(item.trace_id, str | None)
         assert_type(item.node, str)
         await flow.resume(item.token, True)
+    from penguiflow import hosting
+    from penguiflow.interrupts import ParkedInterrupt
+
+    for parked in hosting.parked_interrupts(flow):
+        assert_type(parked, ParkedInterrupt)
+        assert_type(parked.since, float | None)
+        await flow.resume(parked.token, "yes")
 
 
 # -- actors and supervision ----------------------------------------------------------
