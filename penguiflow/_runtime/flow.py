@@ -45,6 +45,7 @@ from penguiflow.types import WM, Message, StreamChunk
 
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context, Target
+    from penguiflow._runtime.tracing import CancelFlag
     from penguiflow.ratelimit import RateLimiter
     from penguiflow.supervision import Supervisor
 
@@ -648,6 +649,18 @@ class PenguiFlow:
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
         """Return the trace's cancel flag, creating it if absent (set by ``cancel``)."""
         return self._run.traces.ensure_event(trace_id)
+
+    def cancel_flag(self, trace_id: str) -> CancelFlag:
+        """Return a flag that ``cancel`` sets if it cancels the trace while it is active.
+
+        A lighter ``ensure_trace_event`` for code that only needs to learn of the
+        cancel afterwards (``join_k``): the flag is not an ``asyncio.Event`` and
+        is not one the node actors test per item. It is forgotten (a new one is
+        made) once the trace ends; a holder keeps seeing how it was left.
+
+        .. versionadded:: 3.0
+        """
+        return self._run.traces.watch(trace_id)
 
     def register_external_task(self, trace_id: str | None, task: asyncio.Future[Any]) -> None:
         """Track ``task`` so ``stop()`` cancels and awaits it; ignored without a trace."""
