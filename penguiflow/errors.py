@@ -69,6 +69,7 @@ __all__ = [
     "InterruptUnavailable",
     "JournalConflict",
     "JournalError",
+    "JournalInUse",
     "LLMCallError",
     "MailboxClosed",
     "MailboxFull",
@@ -232,6 +233,22 @@ class JournalConflict(JournalError):
     def __init__(self, message: str, *, entry_id: int, path: str | None = None) -> None:
         super().__init__(message, path=path)
         self.entry_id = entry_id
+
+
+class JournalInUse(JournalError):
+    """Another running durable flow owns the journal: ``run()`` refuses a second one.
+
+    Two flows working one journal at once would both put its entries back and
+    handle them twice. The owner lets go when its flow stops or its process
+    dies (a kill -9 included). ``owner`` describes it (e.g. ``"pid 4242"``) when
+    known.
+
+    .. versionadded:: 3.0
+    """
+
+    def __init__(self, message: str, *, owner: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, path=path)
+        self.owner = owner
 
 
 class InterruptTokenError(JournalError):

@@ -5,7 +5,7 @@ and ``join_k`` return ordinary ``Node`` objects (``validate="none"``, default
 timeouts and retries), so they inherit everything a hand-written node gets:
 retries, timeouts, events, supervision. They use only the public flow API
 (``Context.emit``, the context's successor map, and the flow's
-``ensure_trace_event`` hook).
+``cancel_flag`` or ``ensure_trace_event`` hook).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -196,11 +196,32 @@ def union_router(name: str, union_model: Any, *, policy: PolicyLike | None = Non
 # --- join_k ----------------------------------------------------------------------
 
 
+class _Flag(Protocol):
+    """A trace's cancel flag: the runtime's ``cancel_flag``, or its ``ensure_trace_event``."""
+
+    def is_set(self) -> bool: ...
+
+
+def _cancel_flag(trace_id: str, runtime: Any) -> _Flag | None:
+    """The trace's cancel flag from ``runtime``: ``cancel_flag`` if it has one.
+
+    PenguiFlow's ``cancel_flag`` is a plain flag the node actors never test, where
+    ``ensure_trace_event`` makes an ``asyncio.Event`` that each of them tests on
+    every hop of the trace; a duck-typed runtime may have only the latter.
+    """
+    hook = getattr(runtime, "cancel_flag", None)
+    if hook is None:
+        hook = getattr(runtime, "ensure_trace_event", None)
+        if hook is None:
+            return None
+    return hook(trace_id)  # type: ignore[no-any-return]
+
+
 @dataclass(slots=True, eq=False)
 class _Bucket:
     items: list[Any]
     runtime: Any  # the flow whose run delivered the first item (None when detached)
-    flag: asyncio.Event | None  # the trace's cancel flag when the bucket was last fed
+    flag: _Flag | None  # the trace's cancel flag when the bucket was last fed
 
 
 @dataclass(slots=True, eq=False)
@@ -208,7 +229,7 @@ class _Handed:
     item: Any  # the k-th item, which completed the batch
     aggregate: Any
     task: asyncio.Task[Any] | None  # the actor incarnation that returned it
-    flag: asyncio.Event | None
+    flag: _Flag | None
     checked: bool = False  # a later incarnation looked for the item in the mailbox
 
 
@@ -225,12 +246,12 @@ class _JoinState:
     * **Stop.** Nothing is dropped: the buckets are the node's own state and
       persist across ``stop()``/``run()`` of the same node object, as in 2.2.5
       (spec/patterns-routing.md, join_k).
-    * **Trace cancel.** Each bucket remembers the trace's cancel flag
-      (``ensure_trace_event``). A set flag marks the bucket stale: it is never
-      completed or emitted. It is discarded when the trace id shows up again
-      (which then starts an empty bucket), when the table is swept (each time
-      it doubles past 64 buckets, so stale buckets never exceed the live ones
-      by more than that).
+    * **Trace cancel.** Each bucket remembers the trace's cancel flag (the
+      flow's ``cancel_flag``; ``ensure_trace_event`` on a runtime without it).
+      A set flag marks the bucket stale: it is never completed or emitted. It
+      is discarded when the trace id shows up again (which then starts an
+      empty bucket), when the table is swept (each time it doubles past 64
+      buckets, so stale buckets never exceed the live ones by more than that).
     * **Redelivery.** An aggregate is handed back before it is delivered; if the
       node's actor is killed while routing it (or the flow stops), the kernel
       redelivers the k-th item to a new incarnation. ``handed`` remembers each
@@ -283,8 +304,7 @@ class _JoinState:
 
     def add(self, trace_id: str, item: Any, runtime: Any) -> list[Any] | None:
         """Append ``item``; return the full batch when it reaches ``k`` items."""
-        ensure = getattr(runtime, "ensure_trace_event", None)
-        flag: asyncio.Event | None = ensure(trace_id) if ensure is not None else None
+        flag = _cancel_flag(trace_id, runtime)
         bucket = self.buckets.get(trace_id)
         if bucket is not None and bucket.flag is not None and bucket.flag.is_set():
             self._drop(trace_id, "trace_cancelled")
@@ -308,9 +328,7 @@ class _JoinState:
 
     def restore(self, trace_id: str, items: list[Any], runtime: Any) -> None:
         """Put back the bucket a durable flow journaled for ``trace_id`` (``recover``)."""
-        ensure = getattr(runtime, "ensure_trace_event", None)
-        flag: asyncio.Event | None = ensure(trace_id) if ensure is not None else None
-        self.buckets[trace_id] = _Bucket(list(items), runtime, flag)
+        self.buckets[trace_id] = _Bucket(list(items), runtime, _cancel_flag(trace_id, runtime))
 
     def _sweep(self) -> None:
         stale = [tid for tid, b in self.buckets.items() if b.flag is not None and b.flag.is_set()]

@@ -17,7 +17,7 @@ __all__ = ["cancel_trace"]
 async def cancel_trace(run: RunState, trace_id: str) -> bool:
     """Cancel ``trace_id`` in ``run``; False if the trace was not active (nothing happens).
 
-    Sets the trace's cancel flag (``trace_cancel_start``), purges its items from
+    Sets the trace's cancel flags (``trace_cancel_start``), purges its items from
     every mailbox lane but the kernel's system lane, interrupts node actors
     handling it, forgets its stream sequence numbers and ends the dropped items
     for trace accounting (``trace_cancel_finish`` once nothing of it is left).
@@ -26,6 +26,9 @@ async def cancel_trace(run: RunState, trace_id: str) -> bool:
     if not traces.active(trace_id):
         return False
     flag = traces.ensure_event(trace_id)
+    watched = traces.watched.get(trace_id) if traces.watched else None
+    if watched is not None:
+        watched.set()
     if not flag.is_set():
         flag.set()
         await run.events.emit(

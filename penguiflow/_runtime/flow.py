@@ -31,7 +31,7 @@ from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
 from penguiflow._runtime.observers import EmitObserver, emit_finished, emit_started
 from penguiflow._runtime.parking import Parking
 from penguiflow._runtime.rate_gate import RateLimits
-from penguiflow._runtime.recovery import durable_journal, recover
+from penguiflow._runtime.recovery import claim_journal, durable_journal, no_release, recover
 from penguiflow._runtime.run_state import RunState
 from penguiflow._runtime.run_tree import start_run, stop_run
 from penguiflow._runtime.tracing import Carried, Journaled, trace_id_of
@@ -45,6 +45,7 @@ from penguiflow.types import WM, Message, StreamChunk
 
 if TYPE_CHECKING:
     from penguiflow._runtime.context import Context, Target
+    from penguiflow._runtime.tracing import CancelFlag
     from penguiflow.ratelimit import RateLimiter
     from penguiflow.supervision import Supervisor
 
@@ -125,6 +126,7 @@ class PenguiFlow:
         #: The journal of a durable flow (``None``: not durable).
         self._journal = journal
         self._durable = journal is not None
+        self._release_journal: Callable[[], None] = no_release
         self._recovered = False
         self._graph = graph
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
@@ -298,7 +300,15 @@ class PenguiFlow:
         if self._run.running:
             raise RuntimeError("PenguiFlow already running")
         parent = supervisor if supervisor is not None else self._parent
-        start_run(self._run, self._graph.nodes, parent, registry)
+        # A durable flow owns its journal while it runs: a second flow on it would
+        # put its entries back and handle them twice (JournalInUse instead).
+        release = claim_journal(self._journal)
+        try:
+            start_run(self._run, self._graph.nodes, parent, registry)
+        except BaseException:
+            release()
+            raise
+        self._release_journal = release
 
     async def recover(self) -> list[str]:
         """Put everything this flow's journal holds unfinished back in flight.
@@ -338,7 +348,11 @@ class PenguiFlow:
         Queued items stay in their mailboxes; per-trace bookkeeping is cleared.
         """
         if self._run.running:
-            await stop_run(self._run, self._graph.nodes)
+            try:
+                await stop_run(self._run, self._graph.nodes)
+            finally:
+                release, self._release_journal = self._release_journal, no_release
+                release()
 
     # -- OpenSea and Rookery ------------------------------------------------------
     def _wm_duplicate(self, msg: Any) -> bool:
@@ -648,6 +662,18 @@ class PenguiFlow:
     def ensure_trace_event(self, trace_id: str) -> asyncio.Event:
         """Return the trace's cancel flag, creating it if absent (set by ``cancel``)."""
         return self._run.traces.ensure_event(trace_id)
+
+    def cancel_flag(self, trace_id: str) -> CancelFlag:
+        """Return a flag that ``cancel`` sets if it cancels the trace while it is active.
+
+        A lighter ``ensure_trace_event`` for code that only needs to learn of the
+        cancel afterwards (``join_k``): the flag is not an ``asyncio.Event`` and
+        is not one the node actors test per item. It is forgotten (a new one is
+        made) once the trace ends; a holder keeps seeing how it was left.
+
+        .. versionadded:: 3.0
+        """
+        return self._run.traces.watch(trace_id)
 
     def register_external_task(self, trace_id: str | None, task: asyncio.Future[Any]) -> None:
         """Track ``task`` so ``stop()`` cancels and awaits it; ignored without a trace."""

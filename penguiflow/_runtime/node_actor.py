@@ -110,6 +110,15 @@ class NodeActor(Actor):
             run.registry is None or node.policy.validate == "none"
         )
         self._func: Any = node.func if direct else None
+        # Fixed for the run: whether every event is stored, and the one outgoing
+        # edge a result may be put on directly (a data lane; Transport.offer's
+        # own tests, made once). Whether the transport is direct, middlewares and
+        # the log level may change while running: tested per item.
+        self._stored = run.events.state_store is not None
+        out = self.ctx._out_list
+        edge = out[0] if len(out) == 1 and out[0].lane >= 0 else None
+        self._edge_box = edge.mailbox if edge is not None else None
+        self._edge_lane = edge.lane if edge is not None else 0
 
     async def on_start(self, ctx: ActorContext) -> None:
         """Mark the node as started and bind this incarnation's task."""
@@ -225,9 +234,10 @@ class NodeActor(Actor):
                             break
                     if self._gate is not None and not await self._gate.admit(message, trace_id):
                         break  # its deadline came before its token (rate_gate)
-                    observed = events.state_store is not None or len(run.middlewares) > 0
-                    info = observed or LOGGER.isEnabledFor(INFO)  # INFO off: DEBUG off too
-                    if observed or (info and LOGGER.isEnabledFor(DEBUG)):
+                    # Observed (a state store, middlewares): every event is built;
+                    # else only what the log lets through (INFO off: DEBUG off too).
+                    info = self._stored or bool(run.middlewares)
+                    if info or ((info := LOGGER.isEnabledFor(INFO)) and LOGGER.isEnabledFor(DEBUG)):
                         await events.emit(
                             "node_start", self.ctx, trace_id, attempt=attempt, latency_ms=0.0
                         )
@@ -268,18 +278,18 @@ class NodeActor(Actor):
                             if self._warn and not isinstance(result, Message):
                                 warn_message_output(self.node, result)
                             if type(result) is Message or isinstance(result, Message):
-                                special = ROUTED_TYPES.get(type(result.payload))
+                                payload = result.payload
+                                special = ROUTED_TYPES.get(type(payload))
                                 if special is None:
-                                    special = routed(result.payload)
+                                    special = routed(payload)
+                                payload = None
                             else:
                                 special = False
-                            out = self.ctx._out_list
-                            io = run.io
                             if special:
                                 await self._routes().route(message, result)
                             elif (
                                 not info
-                                and len(out) == 1
+                                and (box := self._edge_box) is not None
                                 and trace_id is not None
                                 and (
                                     result is message
@@ -288,16 +298,15 @@ class NodeActor(Actor):
                                 # Put on the one edge without counting: the result takes
                                 # over the count of the item in hand. A full edge, a bus
                                 # or the self lane go the offer/send way below.
-                                and io.direct
-                                and (floe := out[0]).lane >= 0
-                                and floe.mailbox is not None
-                                and floe.mailbox.put_nowait(result, floe.lane)
+                                and run.io.direct
+                                and box.put_nowait(result, self._edge_lane)
                             ):
                                 # Nothing awaits from here to the end of receive, so no
                                 # one sees the count between a +1 and a -1 that net out.
                                 handed_over = True
                             else:
-                                for floe in out:
+                                io = run.io
+                                for floe in self.ctx._out_list:
                                     if not io.offer(floe, result):
                                         await io.send(floe, result)
                     except BaseException as exc:

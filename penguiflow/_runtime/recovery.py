@@ -13,7 +13,7 @@ edge (``parking.Held``) until ``flow.resume`` puts it back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.parking import Held
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from penguiflow.journal import Journal
     from penguiflow.node import Node
 
-__all__ = ["JOIN_STATE_PREFIX", "durable_journal", "recover"]
+__all__ = ["JOIN_STATE_PREFIX", "claim_journal", "durable_journal", "no_release", "recover"]
 
 #: Per-trace state key of a ``join_k`` bucket: ``"join:<node name>"``.
 JOIN_STATE_PREFIX = "join:"
@@ -137,3 +137,25 @@ def _restore_edge(floe: Floe, items: Sequence[Journaled]) -> None:
     assert mailbox is not None  # runtime edges are always attached
     for item in items:
         mailbox.put_beyond(item, floe.lane)  # the self lane too (a controller loop)
+
+
+def no_release() -> None:
+    """The release of a journal that was not claimed: nothing to do."""
+    return None
+
+
+def claim_journal(journal: Journal | None) -> Callable[[], None]:
+    """Claim ``journal`` for a starting run if it can be owned; return the release.
+
+    The stores' journals (and the testkit's) have ``claim``/``unclaim``; a
+    journal without them is not guarded.
+
+    Raises:
+        JournalInUse: another running durable flow owns the journal.
+    """
+    claim = getattr(journal, "claim", None)
+    unclaim: Callable[[], None] | None = getattr(journal, "unclaim", None)
+    if claim is None or unclaim is None:
+        return no_release
+    claim()
+    return unclaim

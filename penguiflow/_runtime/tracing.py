@@ -27,6 +27,7 @@ from penguiflow.types import Message
 
 __all__ = [
     "PRODUCING_TRACE",
+    "CancelFlag",
     "Carried",
     "Invoker",
     "Journaled",
@@ -108,14 +109,38 @@ class Invoker(Protocol):
     _trace_id: str | None  # the trace of the item in hand (or the last one)
 
 
+class CancelFlag:
+    """Set when ``cancel()`` cancels its trace; its holder keeps it after the trace ends.
+
+    What ``TraceBook.watch`` hands out: a flag for code that must learn of a
+    cancel later (``join_k``'s partial buckets) without the node actors testing
+    a flag of every trace per hop, as they do for ``events``.
+    """
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        """True once the trace was cancelled."""
+        return self._set
+
+    def set(self) -> None:
+        """Mark the trace cancelled (``cancel_trace``)."""
+        self._set = True
+
+
 class TraceBook:
     """Counts and flags of every active trace of one flow.
 
     ``events`` is the flow's ``_trace_events`` (compat surface): programs may
     pre-seed a set event there to simulate an already-cancelled trace.
+    ``watched`` holds the ``CancelFlag``s handed out by ``watch``; both go when
+    the trace ends.
     """
 
-    __slots__ = ("counts", "events", "handlers", "listeners", "memo", "waiters")
+    __slots__ = ("counts", "events", "handlers", "listeners", "memo", "waiters", "watched")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -123,6 +148,7 @@ class TraceBook:
         self.handlers: dict[Any, Invoker] = {}
         self.events: dict[str, asyncio.Event] = {}
         self.memo: dict[str, int] = {}  # last WM hops streamed to Rookery per trace
+        self.watched: dict[str, CancelFlag] = {}
         # Per-trace capacity waiters: key -> (one future per waiting producer, the
         # limit). Woken only once the count is below the limit again, not on every
         # finished item.
@@ -153,7 +179,9 @@ class TraceBook:
             counts[trace_id] = left
             return False
         counts.pop(trace_id, None)
-        if not (self.memo or self.events or self.listeners) or self.invoking(trace_id):
+        if not (self.memo or self.events or self.listeners or self.watched) or self.invoking(
+            trace_id
+        ):
             return False  # nothing to discard (the usual case), or not over yet
         return self._retire(trace_id)
 
@@ -162,6 +190,8 @@ class TraceBook:
             self._tell(trace_id)
         if self.memo:
             self.memo.pop(trace_id, None)
+        if self.watched:
+            self.watched.pop(trace_id, None)
         if not self.events:
             return False
         flag = self.events.pop(trace_id, None)
@@ -177,7 +207,7 @@ class TraceBook:
         emits ``trace_cancel_finish``).
         """
         if (
-            not (self.memo or self.events or self.listeners)
+            not (self.memo or self.events or self.listeners or self.watched)
             or trace_id in self.counts
             or self.invoking(trace_id)
         ):
@@ -216,6 +246,13 @@ class TraceBook:
         flag = self.events.get(trace_id)
         if flag is None:
             flag = self.events[trace_id] = asyncio.Event()
+        return flag
+
+    def watch(self, trace_id: str) -> CancelFlag:
+        """The trace's ``CancelFlag``, created if absent (set by ``cancel_trace``)."""
+        flag = self.watched.get(trace_id)
+        if flag is None:
+            flag = self.watched[trace_id] = CancelFlag()
         return flag
 
     async def wait_capacity(self, key: str, maxsize: int) -> None:
@@ -258,6 +295,7 @@ class TraceBook:
         self.counts.clear()
         self.events.clear()
         self.memo.clear()
+        self.watched.clear()
 
 
 def _wake(futures: list[asyncio.Future[None]]) -> None:

@@ -370,6 +370,15 @@ class ActorCell:
                 if item is _NOTHING:
                     item = next_now()  # no coroutine while messages are queued
                     if item is _NOTHING:
+                        if self.busy:
+                            # Idle from here: the last message is let go (an idle
+                            # actor must not pin it, nor all it references).
+                            # Between queued messages the next one overwrites it.
+                            self.busy = False
+                            self.current = None
+                            self.current_lane = None
+                            self._item = None
+                        msg = result = None
                         item = await next_item()
                 kind = type(item)
                 if kind is _Stop:
@@ -413,10 +422,8 @@ class ActorCell:
                         reply.set_result(result)
                     await instance.on_stop("detached")
                     return None
-                self.busy = False
-                self.current = None
-                self.current_lane = None
-                self._item = None
+                # Still busy with this message until the next one or the wait
+                # for one (nothing runs in between): the top of the loop settles it.
                 if self._redelivery is not None and self._redelivery[0] is item:
                     self._redelivery = None
                 if self._pending_interrupt is not None:
@@ -425,9 +432,7 @@ class ActorCell:
                     task.uncancel()
                 if reply is not None and not reply.done():
                     reply.set_result(result)
-                # An idle actor must not pin its last message (and all it references).
                 item = _NOTHING
-                msg = result = None
             except asyncio.CancelledError:
                 item = _NOTHING
                 if self.task is not task:

@@ -29,6 +29,7 @@ from penguiflow.errors import (
     InterruptTokenError,
     JournalConflict,
     JournalError,
+    JournalInUse,
     StateStoreError,
 )
 from penguiflow.journal import (
@@ -46,6 +47,7 @@ from penguiflow.journal import (
     encode_item,
 )
 from penguiflow.state import StoredEvent
+from penguiflow.stores._owner import FileOwner
 
 __all__ = ["JOURNAL_SCHEMA", "JournalStatistics", "SQLiteJournal"]
 
@@ -378,6 +380,32 @@ class SQLiteJournal:
         # The store whose event history shares this journal's transactions, and
         # how its events are written (SQLiteStateStore passes itself).
         self._events = events
+        # ":memory:" is this store object's own: owning the object is enough.
+        self._owner = FileOwner(path) if path != ":memory:" else None
+        self._claimed = False
+
+    def claim(self) -> None:
+        """Make the calling durable flow the journal's one owner (see ``FileOwner``).
+
+        Raises:
+            penguiflow.errors.JournalInUse: another running durable flow, in this
+                process or another, owns the file.
+        """
+        if self._claimed:
+            raise JournalInUse(
+                f"journal {self._path!r} is owned by a durable flow that is still running "
+                "on this store: stop it before running another",
+                path=self._path,
+            )
+        if self._owner is not None:
+            self._owner.claim(self._path)
+        self._claimed = True
+
+    def unclaim(self) -> None:
+        """Let go of the journal (``stop()`` of its flow); no-op if not claimed."""
+        self._claimed = False
+        if self._owner is not None:
+            self._owner.release()
 
     def __repr__(self) -> str:
         return f"SQLiteJournal({self._path!r})"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from penguiflow._journal_steps import EncodedStep, derive_status, encode_inputs
-from penguiflow.errors import InterruptTokenError, JournalConflict, JournalError
+from penguiflow.errors import InterruptTokenError, JournalConflict, JournalError, JournalInUse
 from penguiflow.journal import (
     Acceptance,
     EdgeEntry,
@@ -61,9 +61,27 @@ class InMemoryJournal:
         self._interrupts: dict[str, InterruptRecord] = {}
         self._next_entry = 1
         self._next_rookery = 1
+        self._claimed = False
 
     def __repr__(self) -> str:
         return f"InMemoryJournal(traces={len(self._traces)}, entries={len(self._entries)})"
+
+    def claim(self) -> None:
+        """Make the calling durable flow the journal's one owner, as the stores do.
+
+        Raises:
+            penguiflow.errors.JournalInUse: a durable flow that is still running owns it.
+        """
+        if self._claimed:
+            raise JournalInUse(
+                "this InMemoryJournal is owned by a durable flow that is still running: "
+                "stop it before running another"
+            )
+        self._claimed = True
+
+    def unclaim(self) -> None:
+        """Let go of the journal (``stop()`` of its flow); no-op if not claimed."""
+        self._claimed = False
 
     # --- helpers --------------------------------------------------------------------
 

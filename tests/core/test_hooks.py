@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_support import Recorder, fetch, message
+from core_support import Recorder, fetch, idle, message
 
 from penguiflow import hosting
 from penguiflow.core import PenguiFlow
@@ -178,6 +178,39 @@ async def test_ensure_trace_event_is_the_compat_flag(make_flow: MakeFlow) -> Non
     flag = flow.ensure_trace_event("t")
     assert flow.ensure_trace_event("t") is flag
     assert flow._trace_events["t"] is flag
+
+
+async def test_cancel_flag_is_set_by_cancel_and_is_no_compat_event(make_flow: MakeFlow) -> None:
+    entered = asyncio.Event()
+
+    async def hold(msg: Any, ctx: Any) -> Any:
+        entered.set()
+        await asyncio.Event().wait()
+
+    flow = make_flow(Node(hold, name="hold").to())
+    flow.run()
+    msg = message()
+    flag = flow.cancel_flag(msg.trace_id)
+    assert flow.cancel_flag(msg.trace_id) is flag
+    assert msg.trace_id not in flow._trace_events  # not a flag tested on every hop
+    await flow.emit(msg)
+    async with asyncio.timeout(5):
+        await entered.wait()
+    assert not flag.is_set()
+    assert await flow.cancel(msg.trace_id) is True
+    assert flag.is_set()
+
+
+async def test_cancel_flag_is_forgotten_when_its_trace_ends(make_flow: MakeFlow) -> None:
+    flow = make_flow(Node(echo, name="echo").to())
+    flow.run()
+    msg = message()
+    flag = flow.cancel_flag(msg.trace_id)
+    await flow.emit(msg)
+    assert await fetch(flow) is msg
+    await idle(flow)
+    assert flow.cancel_flag(msg.trace_id) is not flag  # a later trace of that id starts afresh
+    assert not flag.is_set()
 
 
 async def test_register_external_task_is_cancelled_by_stop(make_flow: MakeFlow) -> None:

@@ -381,6 +381,20 @@ async def test_join_k_keeps_a_cancelled_partial_group_stale_across_stop(
     assert bucket.flag.is_set()  # never completed: the next T12 item starts afresh
 
 
+async def test_join_k_makes_no_cancel_event_per_trace(flow_factory: Any, running_flow: Any) -> None:
+    # Its buckets watch the flow's cancel_flag: the node actors test no flag per hop.
+    recorder = EventRecorder()
+    join = join_k("join", 2)
+    flow = running_flow(flow_factory(join.to(), middlewares=[recorder]))
+    await flow.emit(_message("first", trace_id="T20"))
+    async with asyncio.timeout(5):
+        await recorder.wait_for("node_success", node="join", trace_id="T20")
+    bucket = join.func.join_state.buckets["T20"]
+    assert bucket.flag is not None
+    assert not isinstance(bucket.flag, asyncio.Event)
+    assert dict(flow._trace_events) == {}
+
+
 async def test_join_k_adds_no_middleware_and_no_task_per_trace(
     flow_factory: Any, running_flow: Any
 ) -> None:
