@@ -200,9 +200,57 @@ def _decode_flow_error(fields: dict[str, Any]) -> FlowError:
     return error
 
 
+_EXACT_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+#: Per pydantic class: its tag and field names (``_fast``); importable classes only.
+_MODELS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _model_info(cls: type[BaseModel]) -> tuple[str, tuple[str, ...]]:
+    info = _MODELS.get(cls)
+    if info is None:
+        info = _MODELS[cls] = (_type_path(cls, ""), tuple(cls.model_fields))
+    return info
+
+
+def _fast(value: Any) -> Any:
+    """``encode(value)`` for the common shapes (JSON data, models), without paths.
+
+    The same tree as ``encode``; anything else is handed to ``encode``. Its
+    errors name no path: ``dumps`` then runs ``encode`` again for the message.
+    """
+    kind = type(value)
+    if kind in _EXACT_SCALARS:
+        return value
+    if kind is list:
+        return [_fast(v) for v in value]
+    if kind is dict:
+        out: dict[str, Any] = {}
+        tagged = False
+        for key, item in value.items():
+            if type(key) is not str:
+                return encode(value)  # a bad key: encode names it
+            tagged = tagged or key.startswith("$")
+            out[key] = _fast(item)
+        return {"$dict": out} if tagged else out
+    if isinstance(value, BaseModel):
+        tag, names = _model_info(kind)
+        fields = {name: _fast(getattr(value, name)) for name in names}
+        extra = value.model_extra
+        if extra:
+            for name, item in extra.items():
+                fields[name] = _fast(item)
+        return {"$model": tag, "$fields": fields}
+    return encode(value)
+
+
 def dumps(value: Any) -> str:
     """``encode`` then compact JSON text."""
-    return json.dumps(encode(value), separators=(",", ":"), allow_nan=True)
+    try:
+        tree = _fast(value)
+    except SerializationError:
+        tree = encode(value)  # raises again, naming where in ``value`` the fault is
+    return json.dumps(tree, separators=(",", ":"), allow_nan=True)
 
 
 def loads(text: str | bytes) -> Any:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from penguiflow._runtime.graph import Endpoint, Floe
     from penguiflow.journal import Journal, StepResult
     from penguiflow.node import Node
+    from penguiflow.state import StoredEvent
 
 __all__ = [
     "STEP",
@@ -57,6 +58,7 @@ class Step:
 
     __slots__ = (
         "entry",
+        "events",
         "interrupts",
         "io",
         "item",
@@ -77,6 +79,8 @@ class Step:
         self.open = True
         self.outputs: list[tuple[Floe | None, Node | Endpoint | None, Any]] = []
         self.state: list[StateUpdate] = []
+        # The step's events, when they join its commit (DurableTransport.joins_events).
+        self.events: list[StoredEvent] = []
         # ctx.interrupt (parking): calls made so far, and the tokens to mark used.
         self.interrupts = 0
         self.used: list[str] = []
@@ -133,13 +137,30 @@ def record_state(key: str, value: Any = None, *, delete: bool = False) -> bool:
 class DurableTransport(Transport):
     """``Transport`` of a durable flow: puts made inside a step wait for its commit."""
 
-    __slots__ = ("journal",)
+    __slots__ = ("joins_events", "journal")
 
     durable = True
 
     def __init__(self, *, journal: Journal, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.journal = journal
+        # The flow's events go into its steps' transactions when the journal and
+        # the event history share one store (SQLiteStateStore): one commit per
+        # step instead of a round trip per event, and events as durable as steps.
+        events = self._events
+        joins = getattr(journal, "joins_events_of", None)
+        self.joins_events = (
+            events.state_store is not None and joins is not None and bool(joins(events.state_store))
+        )
+        if self.joins_events:
+            events.step_events = self._step_events
+
+    def _step_events(self) -> list[StoredEvent] | None:
+        """The event list of the calling task's open step (EventPipeline.step_events)."""
+        step = STEP.get()
+        if step is not None and step.open and step.io is self:
+            return step.events
+        return None
 
     def _step(self) -> Step | None:
         step = STEP.get()
@@ -201,14 +222,28 @@ class DurableTransport(Transport):
             else:
                 deadline = item.deadline_s if isinstance(item, Message) else None
                 produced.append(Outgoing(floe.name, item, owner, deadline))
-        result = await self.journal.commit_step(
-            step.trace,
-            consumed=step.entry,
-            produced=produced,
-            rookery=rookery,
-            state=step.state,
-            interrupts_used=tuple(dict.fromkeys(step.used)),
-        )
+        used = tuple(dict.fromkeys(step.used))
+        if step.events:
+            commit_step: Any = self.journal.commit_step  # SQLiteJournal: takes events
+            result = await commit_step(
+                step.trace,
+                consumed=step.entry,
+                produced=produced,
+                rookery=rookery,
+                state=step.state,
+                interrupts_used=used,
+                events=step.events,
+            )
+            step.events = []
+        else:
+            result = await self.journal.commit_step(
+                step.trace,
+                consumed=step.entry,
+                produced=produced,
+                rookery=rookery,
+                state=step.state,
+                interrupts_used=used,
+            )
         if result.dropped:
             return  # the trace was cancelled: its outputs are dropped
         await self._release(plan, result)

@@ -2,7 +2,10 @@
 
 Every step is awaited inline and in this order (events-errors.md). When nobody
 listens (level disabled, no store, no middleware) the event is not even built,
-which keeps per-hop DEBUG events free on the hot path.
+which keeps per-hop DEBUG events free on the hot path. One exception: on a
+durable flow whose journal shares the state store (``step_events``), an event
+emitted inside a node's step is stored with the step's commit, in its
+transaction, instead of being saved on its own (docs/durability.md).
 """
 
 from __future__ import annotations
@@ -52,7 +55,15 @@ _PER_HOP = frozenset(("node_start", "node_success"))
 class EventPipeline:
     """Emits the events of one flow; holds references, not copies, of its config."""
 
-    __slots__ = ("_clock", "_maxsize", "_middlewares", "_traces", "listeners", "state_store")
+    __slots__ = (
+        "_clock",
+        "_maxsize",
+        "_middlewares",
+        "_traces",
+        "listeners",
+        "state_store",
+        "step_events",
+    )
 
     def __init__(
         self,
@@ -69,6 +80,9 @@ class EventPipeline:
         self.state_store = state_store
         self._maxsize = maxsize
         self.listeners: list[EventListener] = []  # hosting.observe_events
+        # A durable flow whose journal shares the state store (durable.DurableTransport):
+        # the open step's list of events (they are saved with its commit), else None.
+        self.step_events: Callable[[], list[Any] | None] | None = None
 
     def listening(self, event_type: str) -> bool:
         """True if an ``event_type`` event would reach anyone (a log level, store or middleware)."""
@@ -123,7 +137,12 @@ class EventPipeline:
                         extra={"event": "listener_error", "exception": error},
                     )
         if store is not None:
-            await _save(store, event)
+            joined = self.step_events
+            pending = joined() if joined is not None else None
+            if pending is not None:
+                pending.append(_stored(event))  # saved in the step's transaction
+            else:
+                await _save(store, event)
         for middleware in tuple(middlewares):
             try:
                 await middleware(event)
@@ -238,11 +257,15 @@ class EventPipeline:
         )
 
 
-async def _save(store: Any, event: FlowEvent) -> None:
+def _stored(event: FlowEvent) -> Any:
     from penguiflow.state import StoredEvent  # contract C; loaded only with a store
 
+    return StoredEvent.from_flow_event(event)
+
+
+async def _save(store: Any, event: FlowEvent) -> None:
     try:
-        await store.save_event(StoredEvent.from_flow_event(event))
+        await store.save_event(_stored(event))
     except Exception as exc:
         LOGGER.exception(
             "state_store_save_failed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import queue
 import sqlite3
@@ -51,6 +52,11 @@ def _settle(future: asyncio.Future[Any], outcome: _Outcome) -> None:
         future.set_result(outcome.result)
 
 
+def _settle_all(replies: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
+    for future, outcome in replies:
+        _settle(future, outcome)
+
+
 class ConnectionWorker:
     """A daemon thread serving calls ``fn(connection)`` one at a time, in submission order.
 
@@ -61,6 +67,12 @@ class ConnectionWorker:
     while the thread was busy are committed together in one transaction (group
     commit); each caller still gets its own result or error. Callers on any
     event loop (or several) may share one worker.
+
+    The calls a loop makes in one turn reach the thread together: the first
+    schedules a flush on its loop (``call_soon``) and the others join it, so the
+    thread is woken once per turn rather than once per call (a wake-up is a
+    thread switch, and both threads want the GIL); replies go back the same way,
+    one hand-off per batch and loop.
     """
 
     def __init__(
@@ -74,7 +86,10 @@ class ConnectionWorker:
         self._errors = errors
         self._counters = counters if counters is not None else WriteCounters()
         self._conn: sqlite3.Connection | None = None  # touched by the worker thread only
-        self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Call]] = queue.SimpleQueue()
+        # Calls made this turn of each loop, not handed to the thread yet (see _flush).
+        self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
         # Daemon: a store nobody closed must not keep the interpreter alive; SQLite's
         # journal keeps the file consistent even if the process ends mid-write.
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
@@ -91,44 +106,73 @@ class ConnectionWorker:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
-        self._queue.put(_Call(fn, write, loop, future))
+        call = _Call(fn, write, loop, future)
+        with self._lock:
+            pending = self._pending.get(loop)
+            if pending is None:
+                self._pending[loop] = [call]
+            else:
+                pending.append(call)  # the flush of this turn is scheduled already
+        if pending is None:
+            loop.call_soon(self._flush, loop)
         return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the calls ``loop`` made this turn to the thread, in order."""
+        with self._lock:
+            pending = self._pending.pop(loop, None)
+            if pending:  # stop() may have handed them over already
+                self._queue.put(pending)
 
     async def stop(self) -> None:
         """Close the connection after every call submitted so far; end the thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Call(None, False, loop, future))
+        with self._lock:
+            for pending in self._pending.values():  # every call made so far goes first
+                self._queue.put(pending)
+            self._pending.clear()
+            self._queue.put([_Call(None, False, loop, future)])
         await future
 
     # --- the thread -----------------------------------------------------------------
 
     def _serve(self) -> None:
-        carried: _Call | None = None
+        backlog: collections.deque[_Call] = collections.deque()
         while True:
-            call = carried if carried is not None else self._queue.get()
-            carried = None
+            if not backlog:
+                backlog.extend(self._queue.get())
+            while True:  # everything handed over meanwhile joins the backlog
+                try:
+                    backlog.extend(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            call = backlog.popleft()
             if call.fn is None:
                 outcome = _Outcome(None, self._close())
                 self._reply([call], [outcome])
                 return
             batch = [call]
-            while call.write and len(batch) < MAX_BATCH:
-                try:
-                    queued = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            # Consecutive writes share a transaction; a read or stop() is served
+            # after them, in its turn: order is kept.
+            while call.write and backlog and len(batch) < MAX_BATCH:
+                queued = backlog[0]
                 if queued.fn is None or not queued.write:
-                    carried = queued  # served next, after this batch: order is kept
                     break
-                batch.append(queued)
+                batch.append(backlog.popleft())
             self._reply(batch, self._execute(batch))
 
     def _reply(self, calls: list[_Call], outcomes: list[_Outcome]) -> None:
+        # One hand-off per caller loop and batch, not per call: each wakes the loop
+        # (a write to its self-pipe) and costs the GIL twice; callers are settled
+        # in submission order.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
         for call, outcome in zip(calls, outcomes, strict=True):
+            by_loop.setdefault(call.loop, []).append((call.future, outcome))
+        for loop, replies in by_loop.items():
             # A closed caller loop raises RuntimeError: nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
-                call.loop.call_soon_threadsafe(_settle, call.future, outcome)
+                loop.call_soon_threadsafe(_settle_all, replies)
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.Error):

@@ -39,6 +39,31 @@ file is brought to 3 when a store first opens it, keeping everything it holds.
 
 _T = TypeVar("_T")
 
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO penguiflow_events "
+    "(trace_id, ts, kind, node_name, node_id, payload, event_key) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _event_row(event: StoredEvent) -> tuple[Any, ...]:
+    payload = dumps_payload(event.payload)
+    return (
+        event.trace_id,
+        event.ts,
+        event.kind,
+        event.node_name,
+        event.node_id,
+        payload,
+        event_key(event, payload),
+    )
+
+
+def _insert_events(conn: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
+    # Run by the durable journal inside a step's transaction (SQLiteJournal.commit_step):
+    # the rows are built on the connection thread, off the event loop.
+    conn.executemany(_INSERT_EVENT, [_event_row(event) for event in events])
+
+
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS penguiflow_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -154,7 +179,10 @@ class SQLiteStateStore:
         with self._lock:
             if self._journal is None:
                 self._journal = SQLiteJournal(
-                    self._run, path=self._path, statistics=self._statistics
+                    self._run,
+                    path=self._path,
+                    statistics=self._statistics,
+                    events=(self, _insert_events),
                 )
             return self._journal
 
@@ -277,24 +305,10 @@ class SQLiteStateStore:
 
     async def save_event(self, event: StoredEvent) -> None:
         """Append ``event`` to its trace's history (once, however often it is saved)."""
-        payload = dumps_payload(event.payload)
-        row = (
-            event.trace_id,
-            event.ts,
-            event.kind,
-            event.node_name,
-            event.node_id,
-            payload,
-            event_key(event, payload),
-        )
+        row = _event_row(event)
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO penguiflow_events "
-                "(trace_id, ts, kind, node_name, node_id, payload, event_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+            conn.execute(_INSERT_EVENT, row)
 
         await self._run(insert, write=True)
 

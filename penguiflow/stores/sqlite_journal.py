@@ -46,6 +46,7 @@ from penguiflow.journal import (
     TraceRecord,
     encode_item,
 )
+from penguiflow.state import StoredEvent
 from penguiflow.stores._owner import FileOwner
 
 __all__ = ["JOURNAL_SCHEMA", "JournalStatistics", "SQLiteJournal"]
@@ -133,6 +134,9 @@ FROM penguiflow_journal_traces t
 """
 
 
+_EventWriter = Callable[[sqlite3.Connection, Sequence[StoredEvent]], None]
+
+
 class _Runner(Protocol):
     """The store's connection thread, as the journal sees it."""
 
@@ -185,9 +189,15 @@ def _entry_exists(conn: sqlite3.Connection, entry_id: int) -> bool:
 
 
 def _add_entry(
-    conn: sqlite3.Connection, edge: str, trace_id: str | None, item: str, deadline: float | None
+    conn: sqlite3.Connection,
+    edge: str,
+    trace_id: str | None,
+    item: str,
+    deadline: float | None,
+    touched: str | None = None,
 ) -> int:
-    _touch(conn, trace_id)
+    if trace_id != touched:  # ``touched``: a trace the transaction has touched already
+        _touch(conn, trace_id)
     cursor = conn.execute(
         "INSERT INTO penguiflow_journal_entries (edge, trace_id, item, deadline) "
         "VALUES (?, ?, ?, ?)",
@@ -260,10 +270,11 @@ def _commit_step(conn: sqlite3.Connection, step: EncodedStep) -> StepResult:
             raise InterruptTokenError(
                 f"interrupt token {token!r} is unknown or already used", token=token
             )
-    entry_ids = tuple(
-        _add_entry(conn, out.edge, out.trace_id, out.item, out.deadline) for out in step.produced
-    )
     _touch(conn, step.trace_id)
+    entry_ids = tuple(
+        _add_entry(conn, out.edge, out.trace_id, out.item, out.deadline, step.trace_id)
+        for out in step.produced
+    )
     rookery_ids = _add_rookery(conn, step.trace_id, step.rookery)
     for update in step.state:
         _touch(conn, update.trace_id)
@@ -356,11 +367,19 @@ class SQLiteJournal:
     """
 
     def __init__(
-        self, run: _Runner, *, path: str, statistics: Callable[[], JournalStatistics]
+        self,
+        run: _Runner,
+        *,
+        path: str,
+        statistics: Callable[[], JournalStatistics],
+        events: tuple[object, _EventWriter] | None = None,
     ) -> None:
         self._run = run
         self._path = path
         self._statistics = statistics
+        # The store whose event history shares this journal's transactions, and
+        # how its events are written (SQLiteStateStore passes itself).
+        self._events = events
         # ":memory:" is this store object's own: owning the object is enough.
         self._owner = FileOwner(path) if path != ":memory:" else None
         self._claimed = False
@@ -394,6 +413,14 @@ class SQLiteJournal:
     def statistics(self) -> JournalStatistics:
         """Write calls and transactions of the store so far (group commit's effect)."""
         return self._statistics()
+
+    def joins_events_of(self, store: object) -> bool:
+        """True if ``store``'s events can be saved in this journal's steps.
+
+        That is, ``store`` is the ``SQLiteStateStore`` this journal belongs to:
+        ``commit_step(..., events=...)`` then writes them in the step's transaction.
+        """
+        return self._events is not None and self._events[0] is store
 
     async def _call(self, fn: Callable[[sqlite3.Connection], _T], *, write: bool) -> _T:
         try:
@@ -440,8 +467,14 @@ class SQLiteJournal:
         rookery: Sequence[Any] = (),
         state: Sequence[StateUpdate] = (),
         interrupts_used: Sequence[str] = (),
+        events: Sequence[StoredEvent] = (),
     ) -> StepResult:
-        """Record one step: its input consumed and its outputs, together."""
+        """Record one step: its input consumed and its outputs, together.
+
+        ``events`` (a durable flow's events of the step, see ``joins_events_of``)
+        go to the store's event history in the same transaction: all of it lands,
+        or none of it does.
+        """
         step = EncodedStep.build(
             trace_id,
             consumed=consumed,
@@ -450,7 +483,21 @@ class SQLiteJournal:
             state=state,
             interrupts_used=interrupts_used,
         )
-        return await self._call(lambda conn: _commit_step(conn, step), write=True)
+        if not events:
+            return await self._call(lambda conn: _commit_step(conn, step), write=True)
+        if self._events is None:
+            raise JournalError(
+                f"journal on {self._path!r} keeps no event history: pass no events",
+                path=self._path,
+            )
+        write_events = self._events[1]
+
+        def commit(conn: sqlite3.Connection) -> StepResult:
+            result = _commit_step(conn, step)
+            write_events(conn, events)
+            return result
+
+        return await self._call(commit, write=True)
 
     async def mark_delivered(self, rookery_id: int) -> bool:
         """Mark a Rookery item delivered; ``False`` if it already was."""

@@ -237,3 +237,30 @@ async def test_a_failed_commit_fails_its_own_calls_and_applies_nothing_of_them(
         assert (counters.commits, counters.calls) == (2, 2)
     finally:
         await worker.stop()
+
+
+async def test_the_writes_of_one_loop_turn_share_a_transaction(tmp_path: Path) -> None:
+    counters = WriteCounters()
+    w = ConnectionWorker(
+        _connect(tmp_path / "turn.db"), lambda e: _Boom(str(e)), name="turn", counters=counters
+    )
+    try:
+        await w.call(_values)  # connected: the table exists
+        async with asyncio.timeout(5):
+            # Made in one turn, handed to the idle thread together: one batch.
+            assert await asyncio.gather(
+                *(w.call(_insert(n), write=True) for n in range(10))
+            ) == list(range(10))
+        assert (counters.calls, counters.commits) == (10, 1)
+    finally:
+        await w.stop()
+
+
+async def test_stop_serves_the_calls_of_this_turn_first(tmp_path: Path) -> None:
+    w = ConnectionWorker(_connect(tmp_path / "stop.db"), lambda e: _Boom(str(e)), name="stop")
+    writes = [asyncio.ensure_future(w.call(_insert(n), write=True)) for n in range(3)]
+    await asyncio.sleep(0)  # each call is made; none is handed to the thread yet
+    async with asyncio.timeout(5):
+        await w.stop()
+        assert [write.done() for write in writes] == [True] * 3
+        assert await asyncio.gather(*writes) == [0, 1, 2]
