@@ -83,18 +83,18 @@ async def test_close_twice_is_harmless(store: SQLiteStateStore) -> None:
     assert await store.load_history("t") == []
 
 
-def _store_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("penguiflow-sqlite:")]
+def _store_threads(path: Path) -> list[threading.Thread]:
+    # This file's store threads only: stores of earlier tests (left open on
+    # purpose, e.g. a simulated crash) may still have theirs.
+    return [t for t in threading.enumerate() if t.name == f"penguiflow-sqlite:{path}"]
 
 
 async def test_async_with_closes_the_connection_and_its_thread(db_path: Path) -> None:
     async with SQLiteStateStore(db_path) as s:
         await s.save_event(_event("t"))
-        assert _store_threads() == [f"penguiflow-sqlite:{db_path}"]
-    await asyncio.to_thread(
-        lambda: [t.join(5) for t in threading.enumerate() if t.name in _store_threads()]
-    )
-    assert _store_threads() == []
+        assert len(_store_threads(db_path)) == 1
+    await asyncio.to_thread(lambda: [t.join(5) for t in _store_threads(db_path)])
+    assert _store_threads(db_path) == []
 
 
 async def test_close_waits_for_calls_already_made(store: SQLiteStateStore) -> None:
