@@ -26,6 +26,7 @@ import asyncio
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from penguiflow._runtime.events import save_stored
 from penguiflow._runtime.graph import ROOKERY
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow._runtime.transport import Transport
@@ -347,7 +348,15 @@ class DurableTransport(Transport):
         """Journal an interrupt of the entry ``step`` has in hand (``Journal.park``).
 
         The seam ``ctx.interrupt`` uses on a durable flow; the step stays open.
+        Its events so far (``node_start``...) are saved first: the step commits
+        only after ``resume``, maybe in another process, and the history of a
+        parked trace must show it.
         """
+        if step.events:
+            events, step.events = step.events, []
+            store = self._events.state_store
+            for stored in events:
+                await save_stored(store, stored)
         return await self.journal.park(
             token,
             trace_id=step.trace,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from penguiflow._runtime.tracing import TraceBook
     from penguiflow._time import Clock
 
-__all__ = ["LEVELS", "LOGGER", "EventListener", "EventPipeline"]
+__all__ = ["LEVELS", "LOGGER", "EventListener", "EventPipeline", "save_stored"]
 
 # The FlowEvent record shape is fixed by the 2.2.5 contract (message = event name,
 # payload keys as record attributes), so these records use the stdlib logger
@@ -264,15 +264,20 @@ def _stored(event: FlowEvent) -> Any:
 
 
 async def _save(store: Any, event: FlowEvent) -> None:
+    await save_stored(store, _stored(event))
+
+
+async def save_stored(store: Any, stored: Any) -> None:
+    """Save a ``StoredEvent``; a failure is logged (``state_store_save_failed``), never raised."""
     try:
-        await store.save_event(_stored(event))
+        await store.save_event(stored)
     except Exception as exc:
         LOGGER.exception(
             "state_store_save_failed",
             extra={
                 "event": "state_store_save_failed",
-                "trace_id": event.trace_id,
-                "kind": event.event_type,
+                "trace_id": stored.trace_id,
+                "kind": stored.kind,
                 "exception": repr(exc),
             },
         )
