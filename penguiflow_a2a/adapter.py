@@ -183,20 +183,8 @@ class A2AServerAdapter:
         except BaseException:
             self._reserved_tasks.discard(task_id)
             raise
-        session = TraceSession(
-            flow=self.flow,
-            router=router,
-            message=message,
-            task_id=task_id,
-            context_id=context_id,
-            target=self.target,
-            on_close=self._release,
-            principal=principal,
-            idempotency_key=task_id if keyed and getattr(self.flow, "durable", False) else None,
-        )
-        self._by_task[task_id] = session
-        self._by_trace[trace_id] = session
-        return session
+        key = task_id if keyed and getattr(self.flow, "durable", False) else None
+        return self._register(router, message, task_id, context_id, principal, key)
 
     def attach_session(
         self, message: Message, *, task_id: str, context_id: str, principal: Principal
@@ -219,6 +207,18 @@ class A2AServerAdapter:
         if task_id in self._reserved_tasks or trace_id in self._by_trace:
             raise A2ARequestError(status_code=409, detail=f"task {task_id!r} already active")
         self._reserved_tasks.add(task_id)
+        return self._register(router, message, task_id, context_id, principal, task_id)
+
+    def _register(
+        self,
+        router: Any,
+        message: Message,
+        task_id: str,
+        context_id: str,
+        principal: Principal,
+        idempotency_key: str | None,
+    ) -> TraceSession:
+        """A session for ``message``, served from now on under its task and trace ids."""
         session = TraceSession(
             flow=self.flow,
             router=router,
@@ -228,10 +228,10 @@ class A2AServerAdapter:
             target=self.target,
             on_close=self._release,
             principal=principal,
-            idempotency_key=task_id,
+            idempotency_key=idempotency_key,
         )
         self._by_task[task_id] = session
-        self._by_trace[trace_id] = session
+        self._by_trace[message.trace_id] = session
         return session
 
     def _release(self, session: TraceSession) -> None:

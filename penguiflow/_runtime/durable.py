@@ -224,27 +224,19 @@ class DurableTransport(Transport):
                 deadline = item.deadline_s if isinstance(item, Message) else None
                 produced.append(Outgoing(floe.name, item, owner, deadline))
         used = tuple(dict.fromkeys(step.used))
-        if step.events:
-            commit_step: Any = self.journal.commit_step  # SQLiteJournal: takes events
-            result = await commit_step(
-                step.trace,
-                consumed=step.entry,
-                produced=produced,
-                rookery=rookery,
-                state=step.state,
-                interrupts_used=used,
-                events=step.events,
-            )
-            step.events = []
-        else:
-            result = await self.journal.commit_step(
-                step.trace,
-                consumed=step.entry,
-                produced=produced,
-                rookery=rookery,
-                state=step.state,
-                interrupts_used=used,
-            )
+        # Only a journal that joins events (SQLiteJournal) is handed them.
+        extra: dict[str, Any] = {"events": step.events} if step.events else {}
+        commit_step: Any = self.journal.commit_step
+        result = await commit_step(
+            step.trace,
+            consumed=step.entry,
+            produced=produced,
+            rookery=rookery,
+            state=step.state,
+            interrupts_used=used,
+            **extra,
+        )
+        step.events = []
         if result.dropped:
             return  # the trace was cancelled: its outputs are dropped
         await self._release(plan, result)

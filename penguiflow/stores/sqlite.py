@@ -5,6 +5,11 @@ function run, in submission order, by one thread that owns the store's connectio
 (``penguiflow.stores._worker``). The database uses WAL mode, so readers
 never block the writer and several stores (threads, processes) can share one
 file; a writer that finds the file locked waits up to ``busy_timeout`` seconds.
+
+It stays one module past ~400 lines: the store's tables (events, bindings, A2A
+tasks) share one connection, one schema version and one migration; the journal
+(``sqlite_journal``), the connection thread (``_worker``) and the owner lock
+(``_owner``) are modules of their own already.
 """
 
 from __future__ import annotations
