@@ -21,11 +21,9 @@ Runs on SQLite always and on Redis when ``PENGUIFLOW_TEST_REDIS_URL`` is set.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
-import sqlite3
 import sys
 import uuid
 from collections import Counter
@@ -34,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from kill9_support import delivered_items
 
-from penguiflow.journal import decode_item
 from penguiflow.types import FinalAnswer
 
 pytestmark = pytest.mark.slow
@@ -123,29 +121,8 @@ async def run_child(where: str, done: set[int], plan: KillPlan | None, log: Path
 
 def delivered_finals(where: str) -> dict[int, list[str]]:
     """Every delivered final of the store's journal (notices left out): order -> texts."""
-    raw: list[str] = []
-    if where.startswith("redis://"):
-        from redis import Redis
-
-        url, _, namespace = where.partition("#")
-        client = Redis.from_url(url, decode_responses=True)
-        try:
-            for value in client.hvals(f"{namespace}:journal:rookery"):
-                record = json.loads(value)
-                if record["d"]:
-                    raw.append(record["i"])
-        finally:
-            client.close()
-    else:
-        conn = sqlite3.connect(where)
-        try:
-            rows = conn.execute("SELECT item FROM penguiflow_journal_rookery WHERE delivered = 1")
-            raw = [item for (item,) in rows]
-        finally:
-            conn.close()
     by_order: dict[int, list[str]] = {}
-    for text in raw:
-        item = decode_item(text)
+    for item in delivered_items(where):
         payload = getattr(item, "payload", None)
         if isinstance(payload, FinalAnswer):
             order = int(payload.text.split()[0].removeprefix("order-"))
