@@ -221,3 +221,39 @@ async def test_an_in_memory_database_works_inline(tmp_path: Path) -> None:
             assert await w.call(_values) == [0, 1, 2]
     finally:
         await w.stop()
+
+
+def test_loops_in_several_threads_share_one_worker(tmp_path: Path) -> None:
+    w = _inline(tmp_path / "threads.db")
+    per_loop = 200
+
+    async def writer(base: int) -> list[int]:
+        async with asyncio.timeout(30):
+            done = []
+            for n in range(per_loop):  # each call waits: one loop's calls stay in order
+                done.append(await w.call(_insert(base + n), write=True))
+            return done
+
+    results: dict[int, list[int]] = {}
+
+    def run(base: int) -> None:
+        results[base] = asyncio.run(writer(base))
+
+    threads = [threading.Thread(target=run, args=(base,)) for base in (0, 10_000, 20_000)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    async def check() -> list[int]:
+        async with asyncio.timeout(10):
+            values = await w.call(_values)
+            await w.stop()
+            return values
+
+    values = asyncio.run(check())
+    assert sorted(results) == [0, 10_000, 20_000]
+    for base, done in results.items():
+        assert done == [base + n for n in range(per_loop)]
+        assert [v for v in values if base <= v < base + per_loop] == done  # committed in order
+    assert len(values) == 3 * per_loop
