@@ -27,6 +27,7 @@ import dataclasses
 import enum
 import importlib
 import json
+import sys
 from typing import Any
 
 from pydantic import BaseModel
@@ -65,42 +66,38 @@ def _resolve(spec: str) -> Any:
     return obj
 
 
-def encode(value: Any, path: str = "") -> Any:
-    """Turn ``value`` into a JSON-compatible tree that ``decode`` reverses.
-
-    Raises:
-        SerializationError: some part of ``value`` cannot be represented.
-    """
+def _encode(value: Any, path: str = "") -> Any:
+    # ``encode`` without the depth guard (recursive).
     if isinstance(value, _SCALARS) and not isinstance(value, enum.Enum):
         return value
     if type(value) is Carried:
-        return {"$carried": value.trace, "$item": encode(value.item, path)}
+        return {"$carried": value.trace, "$item": _encode(value.item, path)}
     if isinstance(value, list):
-        return [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         return _encode_dict(value, path)
     if isinstance(value, BaseModel):
         cls = type(value)
         fields = {
-            name: encode(getattr(value, name), f"{path}.{name}" if path else name)
+            name: _encode(getattr(value, name), f"{path}.{name}" if path else name)
             for name in cls.model_fields
         }
         if value.model_extra:
             for name, extra in value.model_extra.items():
-                fields[name] = encode(extra, f"{path}.{name}" if path else name)
+                fields[name] = _encode(extra, f"{path}.{name}" if path else name)
         return {"$model": _type_path(cls, path), "$fields": fields}
     if isinstance(value, FlowError):
         return {"$flow_error": _flow_error_fields(value)}
     if isinstance(value, enum.Enum):
-        return {"$enum": _type_path(type(value), path), "$value": encode(value.value, path)}
+        return {"$enum": _type_path(type(value), path), "$value": _encode(value.value, path)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {
-            f.name: encode(getattr(value, f.name), f"{path}.{f.name}" if path else f.name)
+            f.name: _encode(getattr(value, f.name), f"{path}.{f.name}" if path else f.name)
             for f in dataclasses.fields(value)
         }
         return {"$dataclass": _type_path(type(value), path), "$fields": fields}
     if isinstance(value, tuple):
-        return {"$tuple": [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        return {"$tuple": [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, bytes | bytearray):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     try:
@@ -128,7 +125,7 @@ def _encode_dict(value: dict[Any, Any], path: str) -> Any:
                 type_name=type(key).__qualname__,
             )
         tagged = tagged or key.startswith("$")
-        out[key] = encode(item, f"{path}.{key}" if path else key)
+        out[key] = _encode(item, f"{path}.{key}" if path else key)
     return {"$dict": out} if tagged else out
 
 
@@ -143,24 +140,20 @@ def _flow_error_fields(error: FlowError) -> dict[str, Any]:
         "node_id": error.node_id,
         "code": error.code,
         "message": error.message,
-        "metadata": encode(metadata, "metadata"),
+        "metadata": _encode(metadata, "metadata"),
         "exception_type": error.exception_type,
     }
 
 
-def decode(tree: Any) -> Any:
-    """Rebuild the value ``encode`` produced.
-
-    Raises:
-        SerializationError: a tagged type cannot be imported or validated here.
-    """
+def _decode(tree: Any) -> Any:
+    # ``decode`` without the depth guard (recursive).
     if isinstance(tree, list):
-        return [decode(v) for v in tree]
+        return [_decode(v) for v in tree]
     if not isinstance(tree, dict):
         return tree
     if "$model" in tree:
         cls = _resolve(tree["$model"])
-        fields = {k: decode(v) for k, v in tree["$fields"].items()}
+        fields = {k: _decode(v) for k, v in tree["$fields"].items()}
         try:
             return cls.model_validate(fields)
         except Exception as exc:
@@ -168,23 +161,23 @@ def decode(tree: Any) -> Any:
                 f"received {tree['$model']} does not validate: {exc}", type_name=tree["$model"]
             ) from exc
     if "$dict" in tree:
-        return {k: decode(v) for k, v in tree["$dict"].items()}
+        return {k: _decode(v) for k, v in tree["$dict"].items()}
     if "$carried" in tree:
-        return Carried(decode(tree["$item"]), tree["$carried"])
+        return Carried(_decode(tree["$item"]), tree["$carried"])
     if "$tuple" in tree:
-        return tuple(decode(v) for v in tree["$tuple"])
+        return tuple(_decode(v) for v in tree["$tuple"])
     if "$bytes" in tree:
         return base64.b64decode(tree["$bytes"])
     if "$json" in tree:
         return tree["$json"]
     if "$enum" in tree:
-        return _resolve(tree["$enum"])(decode(tree["$value"]))
+        return _resolve(tree["$enum"])(_decode(tree["$value"]))
     if "$dataclass" in tree:
         cls = _resolve(tree["$dataclass"])
-        return cls(**{k: decode(v) for k, v in tree["$fields"].items()})
+        return cls(**{k: _decode(v) for k, v in tree["$fields"].items()})
     if "$flow_error" in tree:
         return _decode_flow_error(tree["$flow_error"])
-    return {k: decode(v) for k, v in tree.items()}
+    return {k: _decode(v) for k, v in tree.items()}
 
 
 def _decode_flow_error(fields: dict[str, Any]) -> FlowError:
@@ -194,7 +187,7 @@ def _decode_flow_error(fields: dict[str, Any]) -> FlowError:
         node_id=fields["node_id"],
         code=fields["code"],
         message=fields["message"],
-        metadata=decode(fields["metadata"]),
+        metadata=_decode(fields["metadata"]),
     )
     error.exception_type = fields["exception_type"]
     return error
@@ -229,7 +222,7 @@ def _fast(value: Any) -> Any:
         tagged = False
         for key, item in value.items():
             if type(key) is not str:
-                return encode(value)  # a bad key: encode names it
+                return _encode(value)  # a bad key: encode names it
             tagged = tagged or key.startswith("$")
             out[key] = _fast(item)
         return {"$dict": out} if tagged else out
@@ -241,18 +234,58 @@ def _fast(value: Any) -> Any:
             for name, item in extra.items():
                 fields[name] = _fast(item)
         return {"$model": tag, "$fields": fields}
-    return encode(value)
+    return _encode(value)
+
+
+def _too_deep() -> SerializationError:
+    return SerializationError(
+        f"item is nested too deeply to serialise (Python's recursion limit is "
+        f"{sys.getrecursionlimit()} levels); flatten it to cross a process boundary",
+        type_name="RecursionError",
+    )
+
+
+def encode(value: Any, path: str = "") -> Any:
+    """Turn ``value`` into a JSON-compatible tree that ``decode`` reverses.
+
+    Raises:
+        SerializationError: some part of ``value`` cannot be represented, or it
+            is nested too deeply to walk.
+    """
+    try:
+        return _encode(value, path)
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def decode(tree: Any) -> Any:
+    """Rebuild the value ``encode`` produced.
+
+    Raises:
+        SerializationError: a tagged type cannot be imported or validated here,
+            or the tree is nested too deeply to walk.
+    """
+    try:
+        return _decode(tree)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def dumps(value: Any) -> str:
     """``encode`` then compact JSON text."""
     try:
-        tree = _fast(value)
-    except SerializationError:
-        tree = encode(value)  # raises again, naming where in ``value`` the fault is
-    return json.dumps(tree, separators=(",", ":"), allow_nan=True)
+        try:
+            tree = _fast(value)
+        except SerializationError:
+            tree = _encode(value)  # raises again, naming where in ``value`` the fault is
+        return json.dumps(tree, separators=(",", ":"), allow_nan=True)
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON text made by ``dumps`` and ``decode`` it."""
-    return decode(json.loads(text))
+    try:
+        return _decode(json.loads(text))
+    except RecursionError:
+        raise _too_deep() from None

@@ -31,7 +31,13 @@ from penguiflow._runtime.graph import OPEN_SEA, ROOKERY, Floe, build_graph
 from penguiflow._runtime.observers import EmitObserver, emit_finished, emit_started
 from penguiflow._runtime.parking import Parking
 from penguiflow._runtime.rate_gate import RateLimits
-from penguiflow._runtime.recovery import claim_journal, durable_journal, no_release, recover
+from penguiflow._runtime.recovery import (
+    Release,
+    claim_journal,
+    durable_journal,
+    no_release,
+    recover,
+)
 from penguiflow._runtime.run_state import RunState
 from penguiflow._runtime.run_tree import start_run, stop_run
 from penguiflow._runtime.tracing import Carried, Journaled, trace_id_of
@@ -126,7 +132,7 @@ class PenguiFlow:
         #: The journal of a durable flow (``None``: not durable).
         self._journal = journal
         self._durable = journal is not None
-        self._release_journal: Callable[[], None] = no_release
+        self._release_journal: Release = no_release
         self._recovered = False
         self._graph = graph
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
@@ -306,7 +312,9 @@ class PenguiFlow:
         try:
             start_run(self._run, self._graph.nodes, parent, registry)
         except BaseException:
-            release()
+            freeing = release()  # nothing was journaled yet: no lease was taken
+            if asyncio.iscoroutine(freeing):
+                freeing.close()
             raise
         self._release_journal = release
 
@@ -352,7 +360,9 @@ class PenguiFlow:
                 await stop_run(self._run, self._graph.nodes)
             finally:
                 release, self._release_journal = self._release_journal, no_release
-                release()
+                freeing = release()
+                if freeing is not None:
+                    await freeing
 
     # -- OpenSea and Rookery ------------------------------------------------------
     def _wm_duplicate(self, msg: Any) -> bool:

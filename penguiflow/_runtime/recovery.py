@@ -13,7 +13,7 @@ edge (``parking.Held``) until ``flow.resume`` puts it back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._runtime.parking import Held
@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from penguiflow.journal import Journal
     from penguiflow.node import Node
 
-__all__ = ["JOIN_STATE_PREFIX", "claim_journal", "durable_journal", "no_release", "recover"]
+__all__ = [
+    "JOIN_STATE_PREFIX",
+    "Release",
+    "claim_journal",
+    "durable_journal",
+    "no_release",
+    "recover",
+]
 
 #: Per-trace state key of a ``join_k`` bucket: ``"join:<node name>"``.
 JOIN_STATE_PREFIX = "join:"
@@ -144,17 +151,23 @@ def no_release() -> None:
     return None
 
 
-def claim_journal(journal: Journal | None) -> Callable[[], None]:
+#: What ``claim_journal`` returns: lets go of the journal; a journal whose letting
+#: go takes I/O (a Redis lease) returns an awaitable that completes it.
+Release = Callable[[], Awaitable[None] | None]
+
+
+def claim_journal(journal: Journal | None) -> Release:
     """Claim ``journal`` for a starting run if it can be owned; return the release.
 
     The stores' journals (and the testkit's) have ``claim``/``unclaim``; a
-    journal without them is not guarded.
+    journal without them is not guarded. ``unclaim`` may return an awaitable
+    (``RedisJournal``: freeing its lease is a server call), which ``stop()`` awaits.
 
     Raises:
         JournalInUse: another running durable flow owns the journal.
     """
     claim = getattr(journal, "claim", None)
-    unclaim: Callable[[], None] | None = getattr(journal, "unclaim", None)
+    unclaim: Release | None = getattr(journal, "unclaim", None)
     if claim is None or unclaim is None:
         return no_release
     claim()

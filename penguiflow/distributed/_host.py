@@ -253,7 +253,7 @@ class NodeHost:
                     group.create_task(self._serve(flow, node, collector, consumer, stop))
                 self.ready.set()
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8.2
 
     def _start_slot(self, name: str, index: int) -> tuple[PenguiFlow, Any, Any, str]:
         built = self._build()

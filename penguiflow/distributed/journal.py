@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from penguiflow._journal_steps import EncodedStep, derive_status, encode_inputs
+from penguiflow.distributed._lease import DEFAULT_LEASE_S, JournalLease
 from penguiflow.distributed._redis import redis_errors
-from penguiflow.errors import InterruptTokenError, JournalConflict, JournalError
+from penguiflow.errors import InterruptTokenError, JournalConflict, JournalError, JournalInUse
 from penguiflow.journal import (
     Acceptance,
     EdgeEntry,
@@ -93,6 +94,22 @@ local function add_rookery(t, items)
 end
 local function has_entry(id)
   return redis.call('HEXISTS', P .. 'entries', id) == 1
+end
+
+-- Ownership: a claimed journal's calls carry its owner token (ARGV[3]) and the
+-- lease in ms (ARGV[4]). A call from anyone but the lease holder is refused
+-- before it writes; the holder's calls renew the lease (a free lease is taken).
+local tok = ARGV[3]
+if tok and tok ~= '' then
+  local okey = P .. 'owner'
+  local cur = redis.call('GET', okey)
+  if cur and cur ~= tok then return redis.error_reply('PFJ_OWNER ' .. cur) end
+  if op == 'release' then
+    if cur then redis.call('DEL', okey) end
+    return 'null'
+  end
+  redis.call('SET', okey, tok, 'PX', tonumber(ARGV[4]))
+  if op == 'renew' then return 'null' end
 end
 
 if op == 'accept' then
@@ -267,24 +284,58 @@ class RedisJournal:
     .. versionadded:: 3.0
     """
 
-    def __init__(self, redis: Redis, *, namespace: str) -> None:
+    def __init__(self, redis: Redis, *, namespace: str, lease_s: float = DEFAULT_LEASE_S) -> None:
         self._redis = redis
         self._prefix = f"{namespace}:journal:"
         self._script = redis.register_script(_SCRIPT)
+        self._lease = JournalLease(lease_s)
 
     def __repr__(self) -> str:
         return f"RedisJournal(prefix={self._prefix!r})"
 
-    async def _call(self, op: str, args: Any) -> Any:
+    # --- ownership (penguiflow.distributed._lease) ------------------------------------
+
+    def claim(self) -> None:
+        """Make the calling durable flow the namespace's one owner (``run()``).
+
+        No I/O here: the flow's first journal call takes the lease, waiting up to
+        ``lease_s`` for a crashed owner's to expire; a live owner's makes that
+        call raise ``JournalInUse``.
+
+        Raises:
+            penguiflow.errors.JournalInUse: a running flow of this process owns it.
+        """
+        self._lease.claim(f"journal {self._prefix!r}")
+
+    def unclaim(self) -> Awaitable[None] | None:
+        """Let go (``stop()``): the heartbeat ends; await the result to free the lease."""
+        return self._lease.release(self._run)
+
+    async def _run(self, op: str, token: str, args: Any = ()) -> Any:
         errors = redis_errors()
         try:
-            reply = await self._script(keys=[self._prefix], args=[op, json.dumps(args)])
+            return await self._script(
+                keys=[self._prefix],
+                args=[op, json.dumps(args), token, self._lease.lease_ms],
+            )
         except errors as exc:
             raise self._translate(exc) from exc
+
+    async def _renew(self, token: str) -> None:
+        await self._run("renew", token)
+
+    async def _call(self, op: str, args: Any) -> Any:
+        reply = await self._lease.run(lambda token: self._run(op, token, args), self._renew)
         return json.loads(reply)
 
     def _translate(self, exc: Exception) -> JournalError:
         code, _, detail = str(exc).partition(" ")
+        if code == "PFJ_OWNER":
+            return JournalInUse(
+                f"journal {self._prefix!r} on Redis is owned by another running durable "
+                f"flow ({detail}); nothing of this call was stored",
+                owner=detail,
+            )
         if code == "PFJ_CONFLICT":
             return JournalConflict(
                 f"edge entry {detail} is not in the journal (consumed already?)",

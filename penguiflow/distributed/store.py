@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from penguiflow.distributed._redis import connect
+from penguiflow.distributed._lease import DEFAULT_LEASE_S, JournalLease
 from penguiflow.distributed.journal import RedisJournal
 from penguiflow.state import RemoteBinding, StoredEvent
 from penguiflow.stores.encoding import dumps_payload, event_key
@@ -48,6 +49,9 @@ class RedisStateStore:
         url: a ``redis://`` URL, or an existing ``redis.asyncio.Redis`` client
             created with ``decode_responses=True`` (not closed by ``close()``).
         namespace: prefix of every key this store writes.
+        journal_lease_s: how long the owner lease of the journal outlives its
+            holder's last call: the most a durable flow restarted after a crash
+            waits for the crashed one's (see docs/durability.md). *versionadded 3.0*
 
     Also offers ``load_remote_bindings`` and ``save_planner_state`` /
     ``load_planner_state`` (the planner's pause/resume records), and keeps the
@@ -58,9 +62,17 @@ class RedisStateStore:
     .. versionadded:: 3.0
     """
 
-    def __init__(self, url: str | Redis, *, namespace: str = "penguiflow") -> None:
+    def __init__(
+        self,
+        url: str | Redis,
+        *,
+        namespace: str = "penguiflow",
+        journal_lease_s: float = DEFAULT_LEASE_S,
+    ) -> None:
+        JournalLease(journal_lease_s)  # a bad value fails here, not at first use
         self._redis, self._owned = connect(url)
         self.namespace = namespace
+        self._journal_lease_s = journal_lease_s
         self._append = self._redis.register_script(_APPEND_ONCE)
         self._journal: RedisJournal | None = None
 
@@ -90,7 +102,9 @@ class RedisStateStore:
         .. versionadded:: 3.0
         """
         if self._journal is None:
-            self._journal = RedisJournal(self._redis, namespace=self.namespace)
+            self._journal = RedisJournal(
+                self._redis, namespace=self.namespace, lease_s=self._journal_lease_s
+            )
         return self._journal
 
     def _key(self, *parts: str) -> str:

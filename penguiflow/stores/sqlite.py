@@ -212,6 +212,9 @@ class SQLiteStateStore:
             uri=not memory,
             timeout=self._busy_timeout,
             isolation_level=None,  # autocommit; writes open their own transaction
+            # Opened on the worker thread; writes may run on a caller's loop thread
+            # (ConnectionWorker serialises every use).
+            check_same_thread=False,
         )
         try:
             self._prepare(conn)
@@ -284,6 +287,7 @@ class SQLiteStateStore:
                     self._translate,
                     name=f"penguiflow-sqlite:{self._path}",
                     counters=self._counters,
+                    inline=True,
                 )
             worker = self._worker
         return await worker.call(fn, write=write)

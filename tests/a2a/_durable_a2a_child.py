@@ -25,6 +25,10 @@ from aiohttp import web
 from penguiflow.stores import SQLiteStateStore
 from penguiflow_a2a import A2AServerAdapter, create_a2a_app
 
+# A killed child's Redis journal lease expires this soon: the next child waits no longer
+# (one live process at a time here, so a short lease is never taken over).
+KILL_LEASE_S = 0.5
+
 
 def say(line: str) -> None:
     os.write(1, f"{line}\n".encode())
@@ -36,7 +40,7 @@ def open_store(spec: str) -> Any:
         from penguiflow.distributed import RedisStateStore
 
         url, _, namespace = spec.partition("#")
-        return RedisStateStore(url, namespace=namespace)
+        return RedisStateStore(url, namespace=namespace, journal_lease_s=KILL_LEASE_S)
     return SQLiteStateStore(spec)
 
 

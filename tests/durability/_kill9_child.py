@@ -34,6 +34,10 @@ from typing import Any
 from penguiflow import WM, FinalAnswer, Headers, Message, Node, NodePolicy, create, join_k
 from penguiflow.stores import SQLiteStateStore
 
+# A killed child's Redis journal lease expires this soon: the next child waits no longer
+# (one live process at a time here, so a short lease is never taken over).
+KILL_LEASE_S = 0.5
+
 CHECKS = 3  # controller hops before the final
 WORK_S = 0.005  # what a worker "does": long enough for kills to land mid-flow
 FETCH_TIMEOUT_S = 20.0  # safety net: a lost final ends the run instead of hanging it
@@ -86,7 +90,7 @@ def open_store(where: str) -> Any:
         from penguiflow.distributed import RedisStateStore  # only when asked: a slow import
 
         url, _, namespace = where.partition("#")
-        return RedisStateStore(url, namespace=namespace)
+        return RedisStateStore(url, namespace=namespace, journal_lease_s=KILL_LEASE_S)
     return SQLiteStateStore(where)
 
 

@@ -38,6 +38,10 @@ from penguiflow import FinalAnswer, Headers, Interrupt, Message, Node, NodePolic
 from penguiflow.errors import InterruptTokenError
 from penguiflow.stores import SQLiteStateStore
 
+# A killed child's Redis journal lease expires this soon: the next child waits no longer
+# (one live process at a time here, so a short lease is never taken over).
+KILL_LEASE_S = 0.5
+
 WORK_S = 0.003  # long enough for kills to land mid-flow
 FETCH_TIMEOUT_S = 20.0  # safety net: a lost final ends the run instead of hanging it
 POLICY = NodePolicy(validate="none")
@@ -73,7 +77,7 @@ def open_store(where: str) -> Any:
         from penguiflow.distributed import RedisStateStore
 
         url, _, namespace = where.partition("#")
-        return RedisStateStore(url, namespace=namespace)
+        return RedisStateStore(url, namespace=namespace, journal_lease_s=KILL_LEASE_S)
     return SQLiteStateStore(where)
 
 

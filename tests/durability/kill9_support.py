@@ -26,6 +26,10 @@ import pytest
 from penguiflow.journal import decode_item
 from penguiflow.stores import SQLiteStateStore
 
+# A killed child's Redis journal lease expires this soon: the next child waits no longer
+# (one live process at a time here, so a short lease is never taken over).
+KILL_LEASE_S = 0.5
+
 RUN_TIMEOUT_S = 30.0  # safety net per child run; a healthy run takes about a second
 
 
@@ -104,7 +108,7 @@ def open_store(where: str) -> Any:
         from penguiflow.distributed import RedisStateStore
 
         url, _, namespace = where.partition("#")
-        return RedisStateStore(url, namespace=namespace)
+        return RedisStateStore(url, namespace=namespace, journal_lease_s=KILL_LEASE_S)
     return SQLiteStateStore(where)
 
 

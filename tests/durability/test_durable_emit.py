@@ -122,3 +122,22 @@ async def test_an_emit_for_a_cancelled_trace_puts_nothing() -> None:
         assert flow.mailboxes()["work"].depth == 0
     finally:
         await flow.stop()
+
+
+async def test_emit_of_a_too_deep_payload_raises_and_journals_nothing() -> None:
+    journal = InMemoryJournal()
+    flow = create(gated(asyncio.Event()).to(), state_store=memory_store(journal), durable=True)
+    flow.run()
+    deep: list[Any] = []
+    cur = deep
+    for _ in range(10_000):
+        cur.append([])
+        cur = cur[0]
+    try:
+        with pytest.raises(SerializationError, match="nested too deeply"):
+            await flow.emit(message(deep), idempotency_key="deep")
+        snapshot = await journal.load()
+        assert snapshot.entries == ()
+        assert snapshot.traces == ()
+    finally:
+        await flow.stop()
