@@ -5,11 +5,15 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.observability [--rounds 7] [--messages 2000]
 
 *Hop latency* is measured on a 5-node chain with one message in flight (emit,
-fetch, repeat): each message's round trip divided by 5, p50 per round. Three
-variants run side by side in interleaved rounds (plain, PrometheusCollector,
-OpenTelemetry SDK with a no-op exporter behind a SimpleSpanProcessor, so span
-export is paid inline, and the same with a sampler that drops every trace); the
-report gives the median of the round p50s and their spread (min..max).
+fetch, repeat): each message's round trip divided by 5, p50 per round. The
+variants run side by side in interleaved rounds: plain, PrometheusCollector,
+OpenTelemetry SDK with a no-op exporter behind a SimpleSpanProcessor (``otel``:
+span export is paid inline, the worst case), the same behind a
+BatchSpanProcessor (``otel-batch``: the usual production setup, export in the
+processor's thread) and the SimpleSpanProcessor one with a sampler that drops
+every trace (``otel-unsampled``). The report gives the median of the round p50s
+and their spread (min..max), and the median and spread of each round's ratio to
+plain (rounds are interleaved, so a round's ratio compares like with like).
 *Scrape time* is one ``generate_latest`` of a PrometheusCollector on a 100-node
 chain that has carried traffic.
 """
@@ -51,9 +55,14 @@ def prometheus(flow: Any) -> Callable[[], None]:
     return collector.unregister
 
 
-def otel(flow: Any, *, sampled: bool = True) -> Callable[[], None]:
+def otel(flow: Any, *, sampled: bool = True, batch: bool = False) -> Callable[[], None]:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
     from penguiflow.otel import instrument
@@ -63,8 +72,21 @@ def otel(flow: Any, *, sampled: bool = True) -> Callable[[], None]:
             return SpanExportResult.SUCCESS
 
     provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
-    provider.add_span_processor(SimpleSpanProcessor(NoOpExporter()))
-    return instrument(flow, tracer_provider=provider).uninstrument
+    exporter = NoOpExporter()
+    # Batch: the SDK defaults (512 spans a batch, 5 s schedule, 2048 queued).
+    processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    handle = instrument(flow, tracer_provider=provider)
+
+    def undo() -> None:
+        handle.uninstrument()
+        provider.shutdown()  # joins the batch processor's thread (exporting what is left)
+
+    return undo
+
+
+def otel_batch(flow: Any) -> Callable[[], None]:
+    return otel(flow, batch=True)
 
 
 def otel_unsampled(flow: Any) -> Callable[[], None]:
@@ -75,6 +97,7 @@ VARIANTS: dict[str, Callable[[Any], Callable[[], None]]] = {
     "plain": plain,
     "prometheus": prometheus,
     "otel": otel,
+    "otel-batch": otel_batch,
     "otel-unsampled": otel_unsampled,
 }
 
@@ -138,6 +161,12 @@ async def run(rounds: int, messages: int, variants: Sequence[str]) -> dict[str, 
         }
         for name, values in results.items()
     }
+    if "plain" in results:
+        for name, values in results.items():
+            ratios = [v / p for v, p in zip(values, results["plain"], strict=True)]
+            report[name]["ratio"] = statistics.median(ratios)
+            report[name]["ratio_min"] = min(ratios)
+            report[name]["ratio_max"] = max(ratios)
     if "prometheus" in variants:
         median, worst = await scrape_ms()
         report["scrape_100_nodes_ms"] = {"median": median, "max": worst}
@@ -152,12 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
     report = asyncio.run(run(args.rounds, args.messages, variants))
-    base = report.get("plain", {}).get("p50_us")
     print(f"hop latency, 5-node chain, p50 per hop ({args.rounds} interleaved rounds)")
     for name in variants:
         row = report[name]
-        ratio = f"  {row['p50_us'] / base:.2f}x plain" if base else ""
         spread = f"(rounds {row['min_us']:.2f}..{row['max_us']:.2f})"
+        ratio = ""
+        if "ratio" in row:
+            ratio = (
+                f"  {row['ratio']:.2f}x plain "
+                f"(rounds {row['ratio_min']:.2f}..{row['ratio_max']:.2f})"
+            )
         print(f"  {name:<15} {row['p50_us']:7.2f} us  {spread}{ratio}")
     if "scrape_100_nodes_ms" in report:
         scrape = report["scrape_100_nodes_ms"]
