@@ -42,20 +42,29 @@ def chain(length: int) -> Any:
     return create(*(a.to(b) for a, b in zip(nodes, nodes[1:], strict=False)), nodes[-1].to())
 
 
-def plain(flow: Any) -> Callable[[], None]:
+#: A variant instruments a flow and returns its undo, which returns how many
+#: spans reached the exporter (None: the variant makes no spans).
+Undo = Callable[[], int | None]
+
+
+def plain(flow: Any) -> Undo:
     return lambda: None
 
 
-def prometheus(flow: Any) -> Callable[[], None]:
+def prometheus(flow: Any) -> Undo:
     from prometheus_client import CollectorRegistry
 
     from penguiflow.metrics import PrometheusCollector
 
     collector = PrometheusCollector(flow, registry=CollectorRegistry())
-    return collector.unregister
+
+    def undo() -> None:
+        collector.unregister()
+
+    return undo
 
 
-def otel(flow: Any, *, sampled: bool = True, batch: bool = False) -> Callable[[], None]:
+def otel(flow: Any, *, sampled: bool = True, batch: bool = False) -> Undo:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
@@ -68,32 +77,41 @@ def otel(flow: Any, *, sampled: bool = True, batch: bool = False) -> Callable[[]
     from penguiflow.otel import instrument
 
     class NoOpExporter(SpanExporter):
+        exported = 0
+
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            self.exported += len(spans)  # counted, so a dropped span shows (run checks)
             return SpanExportResult.SUCCESS
 
     provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
     exporter = NoOpExporter()
-    # Batch: the SDK defaults (512 spans a batch, 5 s schedule, 2048 queued).
-    processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    if batch:
+        # The SDK defaults (512 spans a batch, every 5 s or when 512 are queued) but
+        # a queue that holds a whole round: the default 2048 drops spans when the
+        # export thread falls behind, and a dropped span would be work not measured.
+        processor: Any = BatchSpanProcessor(exporter, max_queue_size=1 << 16)
+    else:
+        processor = SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
     handle = instrument(flow, tracer_provider=provider)
 
-    def undo() -> None:
+    def undo() -> int:
         handle.uninstrument()
         provider.shutdown()  # joins the batch processor's thread (exporting what is left)
+        return exporter.exported
 
     return undo
 
 
-def otel_batch(flow: Any) -> Callable[[], None]:
+def otel_batch(flow: Any) -> Undo:
     return otel(flow, batch=True)
 
 
-def otel_unsampled(flow: Any) -> Callable[[], None]:
+def otel_unsampled(flow: Any) -> Undo:
     return otel(flow, sampled=False)
 
 
-VARIANTS: dict[str, Callable[[Any], Callable[[], None]]] = {
+VARIANTS: dict[str, Callable[[Any], Undo]] = {
     "plain": plain,
     "prometheus": prometheus,
     "otel": otel,
@@ -121,7 +139,11 @@ async def hop_p50_us(variant: str, messages: int) -> float:
             samples.append(clock() - start)
     finally:
         await flow.stop()
-        undo()
+        exported = undo()
+    # Every message: one trace span and one span per node attempt, all exported.
+    expected = 0 if variant == "otel-unsampled" else (100 + messages) * (HOPS + 1)
+    if exported is not None and exported != expected:
+        raise RuntimeError(f"{variant}: {exported} spans exported, {expected} expected")
     return statistics.median(samples) / HOPS * 1e6
 
 
