@@ -72,8 +72,17 @@ class _AttemptSpan:
     span: Span | None  # None for a trace that is not sampled
     name: str  # the node's name (= its actor's name)
     key: str  # the node's id
-    token: object
-    task: asyncio.Task[Any] | None
+    token: Token[otel_context.Context]  # detached by the task that attached it
+    open: bool = True  # False once ended; an open attempt is the one in _attempts
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeNames:
+    """What every attempt span of one node repeats, built on its first attempt."""
+
+    name: str  # the node's name (= its actor's name)
+    span_name: str
+    first: dict[str, Any]  # the attributes of attempt 0 (passed to the SDK, never mutated)
 
 
 class Instrumentation:
@@ -91,6 +100,7 @@ class Instrumentation:
         self._flow_name = flow_name
         self._traces: dict[str, _TraceSpan] = {}
         self._attempts: dict[str, _AttemptSpan] = {}  # node id -> its attempt in hand
+        self._names: dict[str, _NodeNames] = {}  # node id -> its span name and attributes
         self._installed = True
         # Around every emit (hosting.observe_emits): the trace's span is current
         # while emit runs, so what it sends across a process names it as parent.
@@ -116,7 +126,8 @@ class Instrumentation:
         _INSTRUMENTED.pop(flow, None)
         flow.remove_trace_listener(self._trace_ended)
         for attempt in tuple(self._attempts.values()):
-            self.on_attempt_end(attempt, "cancelled", None)
+            # Not in the attempts' tasks: their contexts are theirs to drop.
+            self._end(attempt, "cancelled", None)
         for trace_id in tuple(self._traces):
             self._trace_ended(trace_id)
 
@@ -236,13 +247,13 @@ class Instrumentation:
     def on_attempt(self, node: Any, trace_id: str | None, attempt: int) -> _AttemptSpan:
         """Open the attempt's span (a child of its trace's) and make it current."""
         key: str = node.node_id
-        name: str = node.name or key
+        names = self._names.get(key) or self._node_names(node)
         attempts = self._attempts
         crashed = attempts.get(key)
         if crashed is not None:
             # The previous attempt never ended: its actor crashed and was restarted,
-            # and the kernel redelivered the item.
-            self.on_attempt_end(crashed, "error", None)
+            # and the kernel redelivered the item (its task is gone: no detach).
+            self._end(crashed, "error", None)
         parent: otel_context.Context | None = None
         if trace_id is not None:
             state = self._traces.get(trace_id) or self._trace(trace_id)
@@ -251,57 +262,78 @@ class Instrumentation:
                 # Sampled out: no attempt spans (they would be dropped anyway), but
                 # the node's code still runs in the trace's context, so whatever it
                 # propagates carries the trace and its sampling decision.
-                handle = _AttemptSpan(
-                    None, name, key, otel_context.attach(parent), asyncio.current_task()
-                )
+                handle = _AttemptSpan(None, names.name, key, otel_context.attach(parent))
                 attempts[key] = handle
                 return handle
         span = self._tracer.start_span(
-            f"penguiflow.node {name}",
+            names.span_name,
             context=parent,
             kind=SpanKind.INTERNAL,
             # Only what the parent does not say already: every attribute is
             # validated by the SDK, a cost paid on every hop. The outcome is
             # success unless on_attempt_end says otherwise (set_attribute costs
             # more than one more attribute here).
-            attributes={NODE_ATTR: name, ATTEMPT_ATTR: attempt, OUTCOME_ATTR: "success"},
+            attributes=names.first
+            if not attempt
+            else {NODE_ATTR: names.name, ATTEMPT_ATTR: attempt, OUTCOME_ATTR: "success"},
         )
         if crashed is not None:
-            span.add_event("penguiflow.actor.restart", {"penguiflow.actor": name})
+            span.add_event("penguiflow.actor.restart", {"penguiflow.actor": names.name})
         # Current for the node's own code (a planner, a playbook, a remote call): this
         # runs inline in the node actor's task, right before the node.
         token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
-        handle = _AttemptSpan(span, name, key, token, asyncio.current_task())
+        handle = _AttemptSpan(span, names.name, key, token)
         attempts[key] = handle
         return handle
 
+    def _node_names(self, node: Any) -> _NodeNames:
+        key: str = node.node_id
+        name: str = node.name or key
+        names = _NodeNames(
+            name,
+            f"penguiflow.node {name}",
+            {NODE_ATTR: name, ATTEMPT_ATTR: 0, OUTCOME_ATTR: "success"},
+        )
+        self._names[key] = names
+        return names
+
     def on_attempt_end(self, token: Any, outcome: str, exc: BaseException | None) -> None:
-        """End the attempt's span with ``outcome``; an error or timeout is recorded on it."""
+        """End the attempt's span with ``outcome``; an error or timeout is recorded on it.
+
+        Called by the node actor in the attempt's own task (``AttemptObserver``),
+        so the context ``on_attempt`` attached is detached here.
+        """
         attempt: _AttemptSpan = token
-        if self._attempts.get(attempt.key) is attempt:
-            del self._attempts[attempt.key]
-        elif attempt.task is None:
-            return  # already ended (uninstrument)
+        if not attempt.open:
+            return  # already ended (uninstrument, or taken for a crashed attempt)
+        otel_context.detach(attempt.token)
         span = attempt.span
-        # Detach only in the task that attached (a token is bound to its context).
-        if attempt.task is not None and attempt.task is _current_task():
-            otel_context.detach(attempt.token)  # type: ignore[arg-type]
-        attempt.task = None
-        if span is None:
-            return
-        if outcome == "success":
+        if span is not None and outcome == "success":
+            # The common case, inline: the span was opened with outcome=success.
+            attempt.open = False
+            del self._attempts[attempt.key]
             span.end()
             return
-        span.set_attribute(OUTCOME_ATTR, outcome)
-        if outcome in ("error", "timeout"):
-            kind = type(exc).__name__ if exc is not None else "unknown"
-            span.add_event(
-                "exception",
-                {"exception.type": kind, "exception.message": "" if exc is None else str(exc)},
-            )
-            span.set_status(Status(StatusCode.ERROR, kind if exc is not None else outcome))
-        elif outcome == "cancelled":
-            span.add_event("penguiflow.cancelled")
+        self._end(attempt, outcome, exc)
+
+    def _end(self, attempt: _AttemptSpan, outcome: str, exc: BaseException | None) -> None:
+        """End an open attempt (its context is not touched: see ``on_attempt_end``)."""
+        attempt.open = False
+        del self._attempts[attempt.key]
+        span = attempt.span
+        if span is None:
+            return
+        if outcome != "success":
+            span.set_attribute(OUTCOME_ATTR, outcome)
+            if outcome in ("error", "timeout"):
+                kind = type(exc).__name__ if exc is not None else "unknown"
+                span.add_event(
+                    "exception",
+                    {"exception.type": kind, "exception.message": "" if exc is None else str(exc)},
+                )
+                span.set_status(Status(StatusCode.ERROR, kind if exc is not None else outcome))
+            elif outcome == "cancelled":
+                span.add_event("penguiflow.cancelled")
         span.end()
 
     def _trace_failed(self, event: FlowEvent) -> None:
@@ -336,13 +368,6 @@ class Instrumentation:
                 "penguiflow.dead_letter",
                 {"penguiflow.actor": letter.actor, "penguiflow.reason": letter.reason},
             )
-
-
-def _current_task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None
 
 
 def instrument(
