@@ -132,24 +132,10 @@ class Instrumentation:
             self._trace_ended(trace_id)
 
     # -- emits (hosting.EmitObserver) -------------------------------------------------
-    def emit_started(self, msg: Any) -> Any:
-        """Open (or join) the span of ``msg``'s trace and make it current."""
-        return self._begin(msg)
-
-    def emit_finished(self, msg: Any, handle: Any, error: BaseException | None) -> None:
-        """Detach the trace's span; a failed emit is recorded on it."""
-        state, started, token = handle
-        if state is None:
-            return
-        if error is not None:
-            self._emit_failed(msg.trace_id, state, started, error)
-        self._emit_done(state, token)
-
-    # -- traces -----------------------------------------------------------------------
-    def _begin(
+    def emit_started(
         self, msg: Any
     ) -> tuple[_TraceSpan | None, bool, Token[otel_context.Context] | None]:
-        """Open the span of ``msg``'s trace in the caller's context and make it current.
+        """Open (or join) the span of ``msg``'s trace in the caller's context; make it current.
 
         Returns the trace's state, whether its span is new, and the token to
         detach: while ``emit`` runs, whatever it sends across a process (a
@@ -165,13 +151,19 @@ class Instrumentation:
         state.emitting += 1
         return state, started, otel_context.attach(state.context)
 
-    def _emit_done(self, state: _TraceSpan, token: Token[otel_context.Context] | None) -> None:
+    def emit_finished(self, msg: Any, handle: Any, error: BaseException | None) -> None:
+        """Detach the trace's span; a failed emit is recorded on it."""
+        state, started, token = handle
+        if state is None:
+            return
+        if error is not None:
+            self._emit_failed(msg.trace_id, state, started, error)
         state.emitting -= 1
-        if token is not None:
-            otel_context.detach(token)
+        otel_context.detach(token)
         if state.ended and not state.emitting:
-            state.span.end()
+            state.span.end()  # the trace ended while this emit ran (_trace_ended)
 
+    # -- traces -----------------------------------------------------------------------
     def _open_trace(self, trace_id: str, parent: otel_context.Context | None) -> _TraceSpan:
         span = self._tracer.start_span(
             TRACE_SPAN,
@@ -212,7 +204,7 @@ class Instrumentation:
         if state is None:
             return
         state.ended = True
-        if not state.emitting:  # else the emit in progress ends it (_emit_done)
+        if not state.emitting:  # else the emit in progress ends it (emit_finished)
             state.span.end()
 
     def _trace(self, trace_id: str) -> _TraceSpan:
