@@ -73,7 +73,8 @@ class _AttemptSpan:
     name: str  # the node's name (= its actor's name)
     key: str  # the node's id
     token: Token[otel_context.Context]  # detached by the task that attached it
-    open: bool = True  # False once ended; an open attempt is the one in _attempts
+    task: asyncio.Task[Any] | None  # the task running the attempt
+    open: bool = True  # False once ended (then in neither _attempts nor _aside)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,9 @@ class Instrumentation:
         self._flow_name = flow_name
         self._traces: dict[str, _TraceSpan] = {}
         self._attempts: dict[str, _AttemptSpan] = {}  # node id -> its attempt in hand
+        # Attempts still running while their node took another item (a parked
+        # ctx.interrupt hands the node to a successor), by id().
+        self._aside: dict[int, _AttemptSpan] = {}
         self._names: dict[str, _NodeNames] = {}  # node id -> its span name and attributes
         self._installed = True
         # Around every emit (hosting.observe_emits): the trace's span is current
@@ -125,7 +129,7 @@ class Instrumentation:
         hosting.unobserve_events(flow, self._on_event)
         _INSTRUMENTED.pop(flow, None)
         flow.remove_trace_listener(self._trace_ended)
-        for attempt in tuple(self._attempts.values()):
+        for attempt in (*self._attempts.values(), *self._aside.values()):
             # Not in the attempts' tasks: their contexts are theirs to drop.
             self._end(attempt, "cancelled", None)
         for trace_id in tuple(self._traces):
@@ -241,11 +245,16 @@ class Instrumentation:
         key: str = node.node_id
         names = self._names.get(key) or self._node_names(node)
         attempts = self._attempts
+        task = asyncio.current_task()
         crashed = attempts.get(key)
         if crashed is not None:
-            # The previous attempt never ended: its actor crashed and was restarted,
-            # and the kernel redelivered the item (its task is gone: no detach).
-            self._end(crashed, "error", None)
+            if crashed.task is None or crashed.task.done():
+                # Its actor crashed and was restarted, and the kernel redelivered
+                # the item (no detach: its task is gone).
+                self._end(crashed, "error", None)
+            else:  # still running (parked in ctx.interrupt): it ends in its task
+                self._aside[id(crashed)] = crashed
+                crashed = None
         parent: otel_context.Context | None = None
         if trace_id is not None:
             state = self._traces.get(trace_id) or self._trace(trace_id)
@@ -254,17 +263,15 @@ class Instrumentation:
                 # Sampled out: no attempt spans (they would be dropped anyway), but
                 # the node's code still runs in the trace's context, so whatever it
                 # propagates carries the trace and its sampling decision.
-                handle = _AttemptSpan(None, names.name, key, otel_context.attach(parent))
+                handle = _AttemptSpan(None, names.name, key, otel_context.attach(parent), task)
                 attempts[key] = handle
                 return handle
         span = self._tracer.start_span(
             names.span_name,
             context=parent,
             kind=SpanKind.INTERNAL,
-            # Only what the parent does not say already: every attribute is
-            # validated by the SDK, a cost paid on every hop. The outcome is
-            # success unless on_attempt_end says otherwise (set_attribute costs
-            # more than one more attribute here).
+            # Only what the parent does not say (the SDK validates each attribute,
+            # every hop); outcome preset to success: set_attribute would cost more.
             attributes=names.first
             if not attempt
             else {NODE_ATTR: names.name, ATTEMPT_ATTR: attempt, OUTCOME_ATTR: "success"},
@@ -274,18 +281,15 @@ class Instrumentation:
         # Current for the node's own code (a planner, a playbook, a remote call): this
         # runs inline in the node actor's task, right before the node.
         token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
-        handle = _AttemptSpan(span, names.name, key, token)
+        handle = _AttemptSpan(span, names.name, key, token, task)
         attempts[key] = handle
         return handle
 
     def _node_names(self, node: Any) -> _NodeNames:
         key: str = node.node_id
         name: str = node.name or key
-        names = _NodeNames(
-            name,
-            f"penguiflow.node {name}",
-            {NODE_ATTR: name, ATTEMPT_ATTR: 0, OUTCOME_ATTR: "success"},
-        )
+        first = {NODE_ATTR: name, ATTEMPT_ATTR: 0, OUTCOME_ATTR: "success"}
+        names = _NodeNames(name, f"penguiflow.node {name}", first)
         self._names[key] = names
         return names
 
@@ -302,16 +306,14 @@ class Instrumentation:
         span = attempt.span
         if span is not None and outcome == "success":
             # The common case, inline: the span was opened with outcome=success.
-            attempt.open = False
-            del self._attempts[attempt.key]
+            self._forget(attempt)
             span.end()
             return
         self._end(attempt, outcome, exc)
 
     def _end(self, attempt: _AttemptSpan, outcome: str, exc: BaseException | None) -> None:
         """End an open attempt (its context is not touched: see ``on_attempt_end``)."""
-        attempt.open = False
-        del self._attempts[attempt.key]
+        self._forget(attempt)
         span = attempt.span
         if span is None:
             return
@@ -327,6 +329,13 @@ class Instrumentation:
             elif outcome == "cancelled":
                 span.add_event("penguiflow.cancelled")
         span.end()
+
+    def _forget(self, attempt: _AttemptSpan) -> None:
+        attempt.open = False
+        if self._attempts.get(attempt.key) is attempt:
+            del self._attempts[attempt.key]
+        else:
+            del self._aside[id(attempt)]
 
     def _trace_failed(self, event: FlowEvent) -> None:
         trace_id = event.trace_id
@@ -350,7 +359,8 @@ class Instrumentation:
         """
         span: Span | None = otel_trace.get_current_span()
         if span is None or not span.is_recording():
-            span = next((a.span for a in self._attempts.values() if a.name == letter.actor), None)
+            attempts = (*self._attempts.values(), *self._aside.values())
+            span = next((a.span for a in attempts if a.name == letter.actor), None)
         if span is None:
             trace_id = getattr(letter.message, "trace_id", None)
             state = self._traces.get(trace_id) if isinstance(trace_id, str) else None

@@ -331,6 +331,32 @@ async def test_a_failed_first_attempt_leaves_the_next_traces_first_attempt_a_suc
     assert got == [(0, "error"), (1, "success"), (0, "success")]
 
 
+async def test_a_parked_attempt_is_not_taken_for_a_crash_when_its_node_serves_another_trace(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    from penguiflow import Interrupt
+
+    async def ask(msg: Any, ctx: Any) -> Any:
+        if msg.payload == "ask":
+            await ctx.interrupt("ok?")
+        return msg
+
+    flow = started(flows, provider, node("ask", ask).to())
+    parked, passing = message("ask"), message("pass")
+    await flow.emit(parked)
+    notice = await fetch(flow)
+    assert isinstance(notice, Interrupt)
+    await flow.emit(passing)  # the node is free while `parked` waits
+    await fetch(flow)
+    await flow.resume(notice.token, "yes")
+    await fetch(flow)
+    spans = by_name(exporter.get_finished_spans(), "penguiflow.node ask")
+    assert [attr(s, "penguiflow.outcome") for s in spans] == ["success", "success"]
+    assert [event_names(s) for s in spans] == [[], []]
+    trace_ids = {s.context.trace_id for s in spans}
+    assert len(trace_ids) == 2  # each under its own trace
+
+
 async def test_instrument_after_run_is_an_error(
     flows: list[PenguiFlow], provider: TracerProvider
 ) -> None:
