@@ -72,8 +72,18 @@ class _AttemptSpan:
     span: Span | None  # None for a trace that is not sampled
     name: str  # the node's name (= its actor's name)
     key: str  # the node's id
-    token: object
-    task: asyncio.Task[Any] | None
+    token: Token[otel_context.Context]  # detached by the task that attached it
+    task: asyncio.Task[Any] | None  # the task running the attempt
+    open: bool = True  # False once ended (then in neither _attempts nor _aside)
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeNames:
+    """What every attempt span of one node repeats, built on its first attempt."""
+
+    name: str  # the node's name (= its actor's name)
+    span_name: str
+    first: dict[str, Any]  # the attributes of attempt 0 (passed to the SDK, never mutated)
 
 
 class Instrumentation:
@@ -91,6 +101,10 @@ class Instrumentation:
         self._flow_name = flow_name
         self._traces: dict[str, _TraceSpan] = {}
         self._attempts: dict[str, _AttemptSpan] = {}  # node id -> its attempt in hand
+        # Attempts still running while their node took another item (a parked
+        # ctx.interrupt hands the node to a successor), by id().
+        self._aside: dict[int, _AttemptSpan] = {}
+        self._names: dict[str, _NodeNames] = {}  # node id -> its span name and attributes
         self._installed = True
         # Around every emit (hosting.observe_emits): the trace's span is current
         # while emit runs, so what it sends across a process names it as parent.
@@ -115,30 +129,17 @@ class Instrumentation:
         hosting.unobserve_events(flow, self._on_event)
         _INSTRUMENTED.pop(flow, None)
         flow.remove_trace_listener(self._trace_ended)
-        for attempt in tuple(self._attempts.values()):
-            self.on_attempt_end(attempt, "cancelled", None)
+        for attempt in (*self._attempts.values(), *self._aside.values()):
+            # Not in the attempts' tasks: their contexts are theirs to drop.
+            self._end(attempt, "cancelled", None)
         for trace_id in tuple(self._traces):
             self._trace_ended(trace_id)
 
     # -- emits (hosting.EmitObserver) -------------------------------------------------
-    def emit_started(self, msg: Any) -> Any:
-        """Open (or join) the span of ``msg``'s trace and make it current."""
-        return self._begin(msg)
-
-    def emit_finished(self, msg: Any, handle: Any, error: BaseException | None) -> None:
-        """Detach the trace's span; a failed emit is recorded on it."""
-        state, started, token = handle
-        if state is None:
-            return
-        if error is not None:
-            self._emit_failed(msg.trace_id, state, started, error)
-        self._emit_done(state, token)
-
-    # -- traces -----------------------------------------------------------------------
-    def _begin(
+    def emit_started(
         self, msg: Any
     ) -> tuple[_TraceSpan | None, bool, Token[otel_context.Context] | None]:
-        """Open the span of ``msg``'s trace in the caller's context and make it current.
+        """Open (or join) the span of ``msg``'s trace in the caller's context; make it current.
 
         Returns the trace's state, whether its span is new, and the token to
         detach: while ``emit`` runs, whatever it sends across a process (a
@@ -154,13 +155,19 @@ class Instrumentation:
         state.emitting += 1
         return state, started, otel_context.attach(state.context)
 
-    def _emit_done(self, state: _TraceSpan, token: Token[otel_context.Context] | None) -> None:
+    def emit_finished(self, msg: Any, handle: Any, error: BaseException | None) -> None:
+        """Detach the trace's span; a failed emit is recorded on it."""
+        state, started, token = handle
+        if state is None:
+            return
+        if error is not None:
+            self._emit_failed(msg.trace_id, state, started, error)
         state.emitting -= 1
-        if token is not None:
-            otel_context.detach(token)
+        otel_context.detach(token)
         if state.ended and not state.emitting:
-            state.span.end()
+            state.span.end()  # the trace ended while this emit ran (_trace_ended)
 
+    # -- traces -----------------------------------------------------------------------
     def _open_trace(self, trace_id: str, parent: otel_context.Context | None) -> _TraceSpan:
         span = self._tracer.start_span(
             TRACE_SPAN,
@@ -201,7 +208,7 @@ class Instrumentation:
         if state is None:
             return
         state.ended = True
-        if not state.emitting:  # else the emit in progress ends it (_emit_done)
+        if not state.emitting:  # else the emit in progress ends it (emit_finished)
             state.span.end()
 
     def _trace(self, trace_id: str) -> _TraceSpan:
@@ -236,13 +243,18 @@ class Instrumentation:
     def on_attempt(self, node: Any, trace_id: str | None, attempt: int) -> _AttemptSpan:
         """Open the attempt's span (a child of its trace's) and make it current."""
         key: str = node.node_id
-        name: str = node.name or key
+        names = self._names.get(key) or self._node_names(node)
         attempts = self._attempts
+        task = asyncio.current_task()
         crashed = attempts.get(key)
         if crashed is not None:
-            # The previous attempt never ended: its actor crashed and was restarted,
-            # and the kernel redelivered the item.
-            self.on_attempt_end(crashed, "error", None)
+            if crashed.task is None or crashed.task.done():
+                # Its actor crashed and was restarted, and the kernel redelivered
+                # the item (no detach: its task is gone).
+                self._end(crashed, "error", None)
+            else:  # still running (parked in ctx.interrupt): it ends in its task
+                self._aside[id(crashed)] = crashed
+                crashed = None
         parent: otel_context.Context | None = None
         if trace_id is not None:
             state = self._traces.get(trace_id) or self._trace(trace_id)
@@ -251,58 +263,79 @@ class Instrumentation:
                 # Sampled out: no attempt spans (they would be dropped anyway), but
                 # the node's code still runs in the trace's context, so whatever it
                 # propagates carries the trace and its sampling decision.
-                handle = _AttemptSpan(
-                    None, name, key, otel_context.attach(parent), asyncio.current_task()
-                )
+                handle = _AttemptSpan(None, names.name, key, otel_context.attach(parent), task)
                 attempts[key] = handle
                 return handle
         span = self._tracer.start_span(
-            f"penguiflow.node {name}",
+            names.span_name,
             context=parent,
             kind=SpanKind.INTERNAL,
-            # Only what the parent does not say already: every attribute is
-            # validated by the SDK, a cost paid on every hop. The outcome is
-            # success unless on_attempt_end says otherwise (set_attribute costs
-            # more than one more attribute here).
-            attributes={NODE_ATTR: name, ATTEMPT_ATTR: attempt, OUTCOME_ATTR: "success"},
+            # Only what the parent does not say (the SDK validates each attribute,
+            # every hop); outcome preset to success: set_attribute would cost more.
+            attributes=names.first
+            if not attempt
+            else {NODE_ATTR: names.name, ATTEMPT_ATTR: attempt, OUTCOME_ATTR: "success"},
         )
         if crashed is not None:
-            span.add_event("penguiflow.actor.restart", {"penguiflow.actor": name})
+            span.add_event("penguiflow.actor.restart", {"penguiflow.actor": names.name})
         # Current for the node's own code (a planner, a playbook, a remote call): this
         # runs inline in the node actor's task, right before the node.
         token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
-        handle = _AttemptSpan(span, name, key, token, asyncio.current_task())
+        handle = _AttemptSpan(span, names.name, key, token, task)
         attempts[key] = handle
         return handle
 
+    def _node_names(self, node: Any) -> _NodeNames:
+        key: str = node.node_id
+        name: str = node.name or key
+        first = {NODE_ATTR: name, ATTEMPT_ATTR: 0, OUTCOME_ATTR: "success"}
+        names = _NodeNames(name, f"penguiflow.node {name}", first)
+        self._names[key] = names
+        return names
+
     def on_attempt_end(self, token: Any, outcome: str, exc: BaseException | None) -> None:
-        """End the attempt's span with ``outcome``; an error or timeout is recorded on it."""
+        """End the attempt's span with ``outcome``; an error or timeout is recorded on it.
+
+        Called by the node actor in the attempt's own task (``AttemptObserver``),
+        so the context ``on_attempt`` attached is detached here.
+        """
         attempt: _AttemptSpan = token
-        if self._attempts.get(attempt.key) is attempt:
-            del self._attempts[attempt.key]
-        elif attempt.task is None:
-            return  # already ended (uninstrument)
+        if not attempt.open:
+            return  # already ended (uninstrument, or taken for a crashed attempt)
+        otel_context.detach(attempt.token)
         span = attempt.span
-        # Detach only in the task that attached (a token is bound to its context).
-        if attempt.task is not None and attempt.task is _current_task():
-            otel_context.detach(attempt.token)  # type: ignore[arg-type]
-        attempt.task = None
-        if span is None:
-            return
-        if outcome == "success":
+        if span is not None and outcome == "success":
+            # The common case, inline: the span was opened with outcome=success.
+            self._forget(attempt)
             span.end()
             return
-        span.set_attribute(OUTCOME_ATTR, outcome)
-        if outcome in ("error", "timeout"):
-            kind = type(exc).__name__ if exc is not None else "unknown"
-            span.add_event(
-                "exception",
-                {"exception.type": kind, "exception.message": "" if exc is None else str(exc)},
-            )
-            span.set_status(Status(StatusCode.ERROR, kind if exc is not None else outcome))
-        elif outcome == "cancelled":
-            span.add_event("penguiflow.cancelled")
+        self._end(attempt, outcome, exc)
+
+    def _end(self, attempt: _AttemptSpan, outcome: str, exc: BaseException | None) -> None:
+        """End an open attempt (its context is not touched: see ``on_attempt_end``)."""
+        self._forget(attempt)
+        span = attempt.span
+        if span is None:
+            return
+        if outcome != "success":
+            span.set_attribute(OUTCOME_ATTR, outcome)
+            if outcome in ("error", "timeout"):
+                kind = type(exc).__name__ if exc is not None else "unknown"
+                span.add_event(
+                    "exception",
+                    {"exception.type": kind, "exception.message": "" if exc is None else str(exc)},
+                )
+                span.set_status(Status(StatusCode.ERROR, kind if exc is not None else outcome))
+            elif outcome == "cancelled":
+                span.add_event("penguiflow.cancelled")
         span.end()
+
+    def _forget(self, attempt: _AttemptSpan) -> None:
+        attempt.open = False
+        if self._attempts.get(attempt.key) is attempt:
+            del self._attempts[attempt.key]
+        else:
+            del self._aside[id(attempt)]
 
     def _trace_failed(self, event: FlowEvent) -> None:
         trace_id = event.trace_id
@@ -326,7 +359,8 @@ class Instrumentation:
         """
         span: Span | None = otel_trace.get_current_span()
         if span is None or not span.is_recording():
-            span = next((a.span for a in self._attempts.values() if a.name == letter.actor), None)
+            attempts = (*self._attempts.values(), *self._aside.values())
+            span = next((a.span for a in attempts if a.name == letter.actor), None)
         if span is None:
             trace_id = getattr(letter.message, "trace_id", None)
             state = self._traces.get(trace_id) if isinstance(trace_id, str) else None
@@ -336,13 +370,6 @@ class Instrumentation:
                 "penguiflow.dead_letter",
                 {"penguiflow.actor": letter.actor, "penguiflow.reason": letter.reason},
             )
-
-
-def _current_task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None
 
 
 def instrument(

@@ -505,6 +505,9 @@ class NodeActor(Actor):
         assert observed is not None
         self._observed = None
         observers, tokens = observed
+        if len(observers) == 1:  # the usual case (one instrumentation): no iterators
+            observers[0].on_attempt_end(tokens[0], outcome, exc)
+            return
         for observer, token in zip(reversed(observers), reversed(tokens), strict=True):
             observer.on_attempt_end(token, outcome, exc)
 

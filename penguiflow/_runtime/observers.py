@@ -60,6 +60,9 @@ class AttemptObserver(Protocol):
     def on_attempt_end(self, token: Any, outcome: str, exc: BaseException | None) -> None:
         """The attempt ended: ``outcome`` is one of ``OUTCOMES``, ``exc`` what it raised.
 
+        Called in the task that ran ``on_attempt`` for it (so what that set in
+        the context can be reset with its token).
+
         ``cancelled`` covers a trace cancellation, an interrupt and ``stop()``
         (then ``exc`` may be ``None``). An attempt cut short by a crash of its
         actor is never ended: the supervisor restarts the actor and the item is

@@ -177,3 +177,41 @@ def test_rate_limits_benchmark_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("in-process", "Redis"))]
     assert [row.split()[0] for row in rows] == ["in-process", "Redis"]
+
+
+def test_observability_benchmark_runs_every_variant() -> None:
+    """``python -m benchmarks.observability`` prints each variant with its ratio to plain."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.observability", "--rounds", "1", "--messages", "50"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("  ")]
+    assert [row[0] for row in rows] == [
+        "plain",
+        "prometheus",
+        "otel",
+        "otel-batch",
+        "otel-unsampled",
+    ]
+    assert all("plain" in row for row in rows)  # the ratio column
+
+
+async def test_observability_benchmark_fails_a_round_that_lost_spans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sampled variant whose exporter saw fewer spans than were made is an error."""
+    from benchmarks import observability
+
+    def lossy(flow: object) -> observability.Undo:
+        return lambda: 0  # as if every span had been dropped
+
+    monkeypatch.setitem(observability.VARIANTS, "otel", lossy)
+    with pytest.raises(RuntimeError, match="0 spans exported"):
+        await observability.hop_p50_us("otel", 10)

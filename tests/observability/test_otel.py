@@ -263,6 +263,100 @@ async def test_node_code_sees_its_attempt_span_as_current(
     assert seen == [attempt.context.span_id]
 
 
+async def test_spans_started_in_node_code_are_children_of_the_attempt_span(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    tracer = provider.get_tracer("user")
+
+    async def work(msg: Any, ctx: Any) -> Any:
+        with tracer.start_as_current_span("user.work"):
+            return msg
+
+    flow = started(flows, provider, node("work", work).to())
+    await flow.emit(message())
+    await fetch(flow)
+    spans = exporter.get_finished_spans()
+    attempt = one(spans, "penguiflow.node work")
+    assert [s.name for s in children(spans, attempt)] == ["user.work"]
+    assert one(spans, "user.work").context.trace_id == attempt.context.trace_id
+
+
+async def test_the_attempt_span_is_no_longer_current_once_the_attempt_ended(
+    flows: list[PenguiFlow], provider: TracerProvider
+) -> None:
+    from opentelemetry import trace
+
+    from penguiflow import hosting
+
+    after: list[Any] = []
+
+    class Outer:
+        """Observes around the instrumentation: ends after it, in the attempt's task."""
+
+        def on_attempt(self, node: Any, trace_id: str | None, attempt: int) -> None:
+            return None
+
+        def on_attempt_end(self, token: Any, outcome: str, exc: BaseException | None) -> None:
+            after.append(trace.get_current_span())
+
+    flow = create(node("a").to())
+    hosting.observe_attempts(flow, Outer())  # before instrument: its end runs last
+    instrument(flow, tracer_provider=provider)
+    flow.run()
+    flows.append(flow)
+    await flow.emit(message())
+    await fetch(flow)
+    assert after == [trace.INVALID_SPAN]
+
+
+async def test_a_failed_first_attempt_leaves_the_next_traces_first_attempt_a_success(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    calls = 0
+
+    async def fail_once(msg: Any, ctx: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("first time")
+        return msg
+
+    flow = started(flows, provider, node("f", fail_once, max_retries=1, backoff_base=0.0).to())
+    await flow.emit(message())
+    await fetch(flow)
+    await flow.emit(message())
+    await fetch(flow)
+    spans = by_name(exporter.get_finished_spans(), "penguiflow.node f")
+    got = [(attr(s, "penguiflow.attempt"), attr(s, "penguiflow.outcome")) for s in spans]
+    assert got == [(0, "error"), (1, "success"), (0, "success")]
+
+
+async def test_a_parked_attempt_is_not_taken_for_a_crash_when_its_node_serves_another_trace(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    from penguiflow import Interrupt
+
+    async def ask(msg: Any, ctx: Any) -> Any:
+        if msg.payload == "ask":
+            await ctx.interrupt("ok?")
+        return msg
+
+    flow = started(flows, provider, node("ask", ask).to())
+    parked, passing = message("ask"), message("pass")
+    await flow.emit(parked)
+    notice = await fetch(flow)
+    assert isinstance(notice, Interrupt)
+    await flow.emit(passing)  # the node is free while `parked` waits
+    await fetch(flow)
+    await flow.resume(notice.token, "yes")
+    await fetch(flow)
+    spans = by_name(exporter.get_finished_spans(), "penguiflow.node ask")
+    assert [attr(s, "penguiflow.outcome") for s in spans] == ["success", "success"]
+    assert [event_names(s) for s in spans] == [[], []]
+    trace_ids = {s.context.trace_id for s in spans}
+    assert len(trace_ids) == 2  # each under its own trace
+
+
 async def test_instrument_after_run_is_an_error(
     flows: list[PenguiFlow], provider: TracerProvider
 ) -> None:
