@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from penguiflow.distributed._redis import connect
 from penguiflow.distributed._lease import DEFAULT_LEASE_S, JournalLease
+from penguiflow.distributed._redis import connect
 from penguiflow.distributed.journal import RedisJournal
 from penguiflow.state import RemoteBinding, StoredEvent
 from penguiflow.stores.encoding import dumps_payload, event_key

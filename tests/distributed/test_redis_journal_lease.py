@@ -68,7 +68,8 @@ async def test_a_second_flow_gets_journal_in_use_while_the_owner_runs(stores: An
         # Longer than a lease: the owner's heartbeat keeps it while the owner is idle.
         with pytest.raises(JournalInUse, match="owned by another running durable flow") as info:
             await second.recover()
-    assert info.value.owner is not None and "pid" in info.value.owner
+    assert info.value.owner is not None
+    assert "pid" in info.value.owner
 
 
 async def test_a_stopped_owner_frees_the_lease_at_once(stores: Any) -> None:
