@@ -42,6 +42,7 @@ from penguiflow._runtime.signals import (
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow._time import SYSTEM_CLOCK
 from penguiflow.actors import Actor
+from penguiflow.actors.mailbox import absorb_rearmed_cancel
 from penguiflow.node import Node
 from penguiflow.types import FinalAnswer, Message
 
@@ -251,10 +252,12 @@ class NodeActor(Actor):
                         try:
                             if self._timeout_s is not None:
                                 deadline = self._monotonic() + self._timeout_s
-                                async with run.clock.timeout_at(deadline):
+                                async with run.clock.timeout_at(deadline) as scope:
                                     result = await self.node.invoke(
                                         message, self.ctx, registry=run.registry
                                     )
+                                if scope.expired():  # it fired as the node returned
+                                    await absorb_rearmed_cancel()
                             elif (func := self._func) is not None:
                                 result = await func(message, self.ctx)
                             else:

@@ -30,7 +30,7 @@ from penguiflow._logging import get_logger, is_debug_enabled
 from penguiflow._time import SYSTEM_CLOCK, Clock
 from penguiflow.actors.actor import Actor, ActorContext
 from penguiflow.actors.envelope import DeadLetter, _Ask, _Interrupt, _Stop
-from penguiflow.actors.mailbox import _NOTHING, SYSTEM_LANE
+from penguiflow.actors.mailbox import _NOTHING, SYSTEM_LANE, absorb_rearmed_cancel
 from penguiflow.actors.ref import ActorRef
 from penguiflow.errors import ActorCrashed, ActorInterrupted, ActorStopped
 
@@ -426,12 +426,18 @@ class ActorCell:
                 # for one (nothing runs in between): the top of the loop settles it.
                 if self._redelivery is not None and self._redelivery[0] is item:
                     self._redelivery = None
-                if self._pending_interrupt is not None:
-                    # The handler swallowed the interrupt's CancelledError: balance it.
-                    self._pending_interrupt = None
-                    task.uncancel()
                 if reply is not None and not reply.done():
                     reply.set_result(result)
+                if self._pending_interrupt is not None:
+                    # The handler returned although it was interrupted: it swallowed
+                    # the CancelledError, or the cancellation is still armed (a put
+                    # that completed first re-arms it: Mailbox.put). Absorb it here,
+                    # where it belongs to this message, never to the next one.
+                    self._pending_interrupt = None
+                    self._item = None  # handled: a stop from here redelivers nothing
+                    item = _NOTHING
+                    task.uncancel()
+                    await absorb_rearmed_cancel()  # a stop or shutdown cancel still wins
                 item = _NOTHING
             except asyncio.CancelledError:
                 item = _NOTHING

@@ -57,6 +57,7 @@ __all__ = [
     "Mailbox",
     "MailboxEmpty",
     "MailboxStatistics",
+    "absorb_rearmed_cancel",
 ]
 
 
@@ -761,6 +762,27 @@ class ItemWatch:
         ln.transit -= 1
         mailbox._size -= 1
         mailbox._deliver(ln, delivery.item, delivery.lane, front=True)
+
+
+async def absorb_rearmed_cancel() -> None:
+    """Deliver, and drop, a cancellation ``put`` re-armed that its canceller let go of.
+
+    A cancellation that reaches ``put`` after a consumer took the item is re-armed
+    for the task's next suspension point (the put happened; the cancellation must
+    not be lost). A canceller that then decides it is over (an interrupt whose
+    handler returned, an ``asyncio.timeout`` whose block ended without raising)
+    uncancels the task, but on Python 3.11 and 3.12 ``uncancel`` leaves the
+    re-armed cancellation armed: it would land at the next await, in work nobody
+    cancelled. Await this right after such a canceller let go: an armed
+    cancellation lands here and is dropped; with a cancellation still requested
+    (``task.cancelling() > 0``: a stop) it propagates.
+    """
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling() > 0:
+            raise
 
 
 def _discard_putter(putters: deque[_Putter], fut: _Putter) -> None:
