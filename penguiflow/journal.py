@@ -53,8 +53,9 @@ TraceStatus = Literal["running", "parked", "undelivered", "cancelled", "finished
 
 ``running``: edge entries or state are left (or a resumed interrupt not yet
 used); ``parked``: an interrupt waits for ``resume``; ``undelivered``: only
-Rookery items not yet fetched are left; ``cancelled``: cancelled (only
-undelivered Rookery items can be left); ``finished``: nothing is left.
+Rookery items not yet fetched are left; ``cancelled``: cancelled (a cancel
+drops everything of the trace, its unfetched Rookery items included);
+``finished``: nothing is left.
 
 A trace with nothing left (``finished``, or ``cancelled`` and fully fetched) is
 *settled*: ``load``, ``traces`` and ``unfinished_traces`` leave it out, while
@@ -377,7 +378,12 @@ class Journal(Protocol):
         ...
 
     async def cancel(self, trace_id: str) -> bool:
-        """Cancel a trace for good: its entries, state and interrupts go; ``False`` if it was."""
+        """Cancel a trace for good; ``False`` if it already was.
+
+        Its entries, state and interrupts go, and its Rookery items not fetched
+        yet are marked delivered (a cancel drops them from Rookery), so nothing
+        of it is handed out again after ``recover``.
+        """
         ...
 
     async def load(self) -> JournalSnapshot:

@@ -234,7 +234,18 @@ elseif op == 'cancel' then
   for _, token in ipairs(redis.call('SMEMBERS', P .. 'ti:' .. t)) do
     redis.call('HDEL', P .. 'interrupts', token)
   end
-  redis.call('DEL', P .. 'te:' .. t, P .. 'ts:' .. t, P .. 'ti:' .. t)
+  -- Its Rookery items not fetched yet are dropped (cancel drops them from
+  -- Rookery): marked delivered, so recover() never hands them out.
+  for _, id in ipairs(redis.call('SMEMBERS', P .. 'tp:' .. t)) do
+    local raw = redis.call('HGET', P .. 'rookery', id)
+    if raw then
+      local r = cjson.decode(raw)
+      r.d = 1
+      redis.call('HSET', P .. 'rookery', id, cjson.encode(r))
+    end
+    redis.call('SREM', P .. 'pending', id)
+  end
+  redis.call('DEL', P .. 'te:' .. t, P .. 'ts:' .. t, P .. 'ti:' .. t, P .. 'tp:' .. t)
   return 'true'
 elseif op == 'load' then
   local pending = redis.call('SMEMBERS', P .. 'pending')

@@ -605,6 +605,13 @@ class SQLiteJournal:
                     f"DELETE FROM penguiflow_journal_{table} WHERE trace_id = ?",
                     (trace_id,),
                 )
+            # Its Rookery items not fetched yet are dropped (cancel drops them from
+            # Rookery): marked delivered, so recover() never hands them out.
+            conn.execute(
+                "UPDATE penguiflow_journal_rookery SET delivered = 1 "
+                "WHERE trace_id = ? AND delivered = 0",
+                (trace_id,),
+            )
             return True
 
         return await self._call(mark, write=True)

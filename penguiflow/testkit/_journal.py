@@ -276,6 +276,11 @@ class InMemoryJournal:
             del self._state[key]
         for token in [t for t, i in self._interrupts.items() if i.trace_id == trace_id]:
             del self._interrupts[token]
+        # Its Rookery items not fetched yet are dropped, as cancel drops them from
+        # Rookery: marked delivered, so recover() never hands them out.
+        for rookery_id, entry in list(self._rookery.items()):
+            if entry.trace_id == trace_id and not entry.delivered:
+                self._rookery[rookery_id] = replace(entry, delivered=True)
         return True
 
     async def load(self) -> JournalSnapshot:

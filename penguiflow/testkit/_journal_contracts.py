@@ -385,7 +385,7 @@ async def unfinished_traces_are_listed_oldest_first(journal: Journal) -> None:
 
 
 async def cancelled_trace_stays_cancelled(journal: Journal) -> None:
-    """Cancel drops entries, state and interrupts but keeps Rookery items; nothing comes back."""
+    """Cancel drops entries, state, interrupts and unfetched Rookery items; nothing comes back."""
     a = await _one_entry(journal, "j-cancel", key="k-cancel")
     step = await journal.commit_step(
         "j-cancel",
@@ -400,9 +400,8 @@ async def cancelled_trace_stays_cancelled(journal: Journal) -> None:
     assert await journal.cancel("j-cancel") is False
     snapshot = await journal.load()
     assert [e.trace_id for e in snapshot.entries] == ["j-other"]
-    assert (snapshot.state, snapshot.interrupts) == ((), ())
-    assert [r.decode() for r in snapshot.rookery] == ["chunk"]
-    assert await _status(journal, "j-cancel") == "cancelled"
+    assert (snapshot.state, snapshot.interrupts, snapshot.rookery) == ((), (), ())
+    assert await journal.mark_delivered(step.rookery_ids[0]) is False  # dropped, not fetched
     # A node that had an entry in hand finishes after the cancel: its outputs are dropped.
     late = await journal.commit_step(
         "j-cancel", consumed=step.entry_ids[0], produced=[("b->c", 3)], rookery=["late"]
@@ -418,8 +417,8 @@ async def cancelled_trace_stays_cancelled(journal: Journal) -> None:
     parked = await journal.park("tok-late", trace_id="j-cancel", node="n", payload="?")
     assert parked.dropped
     assert [e.trace_id for e in (await journal.load()).entries] == ["j-other"]
-    await journal.mark_delivered(step.rookery_ids[0])
     assert "j-cancel" not in await journal.unfinished_traces()
+    assert await _status(journal, "j-cancel") == "cancelled"
 
 
 async def cancel_of_an_unknown_trace_holds_for_later_inputs(journal: Journal) -> None:

@@ -262,6 +262,28 @@ async def test_a_cancelled_trace_stays_cancelled(reopen: Reopen) -> None:
         await b.stop()
 
 
+async def test_a_trace_cancelled_with_results_in_rookery_gets_none_after_recover(
+    reopen: Reopen,
+) -> None:
+    a = create(step("work", lambda p: p).to(), state_store=reopen(), durable=True)
+    await start(a)
+    dropped, kept = message("drop"), message("keep")
+    await a.emit(dropped)
+    await a.emit(kept)
+    await bounded(a.wait_idle())  # both finals are journaled, waiting in Rookery
+    assert await a.cancel(dropped.trace_id) is True  # drops its queued final
+    await a.stop()
+
+    b = create(step("work", lambda p: p).to(), state_store=reopen(), durable=True)
+    assert await start(b) == [kept.trace_id]
+    try:
+        assert (await fetch(b)).payload == "keep"
+        await bounded(b.wait_idle())
+        assert b.mailboxes()["Rookery"].depth == 0  # the cancelled one's final is gone
+    finally:
+        await b.stop()
+
+
 async def test_each_rookery_item_is_fetched_once_across_a_crash(reopen: Reopen) -> None:
     a = create(step("work", lambda p: p).to(), state_store=reopen(), durable=True)
     await start(a)
