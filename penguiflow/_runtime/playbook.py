@@ -66,11 +66,14 @@ async def call_playbook(
             raise
         return item.payload if isinstance(item, Message) else item
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await _shielded_stop(flow)
+        try:
+            if watcher is not None:
+                watcher.cancel()
+                # gather, not suppress(CancelledError): a cancel of this task
+                # arriving meanwhile must still propagate.
+                await asyncio.gather(watcher, return_exceptions=True)
+        finally:
+            await _shielded_stop(flow)
 
 
 async def _mirror_cancel(flag: asyncio.Event, flow: PenguiFlow, trace_id: str) -> None:
