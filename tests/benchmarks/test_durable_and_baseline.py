@@ -6,26 +6,13 @@ payloads) and raises on a wrong one; ``benchmarks.baseline`` exits 1 if a run fa
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from bench_support import run_module
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    # Subprocesses are not measured for coverage (as in test_quick.py).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_module(*args)
 
 
 def test_durable_benchmark_times_every_variant() -> None:

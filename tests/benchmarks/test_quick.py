@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from bench_support import REPO, run_module
 
 from benchmarks import report
 
-REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = tuple(report.METRICS)
 
 
@@ -25,26 +22,8 @@ WORKLOADS = tuple(report.METRICS)
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run ``python -m benchmarks --quick`` once for the project and the floor."""
     out = tmp_path_factory.mktemp("bench") / "quick.json"
-    # Subprocesses are not measured for coverage: that would slow them down and let
-    # the benchmarks count as tests of the runtime.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--quick",
-            "--targets",
-            "project,floor",
-            "--json",
-            out,
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    proc = run_module(
+        "benchmarks", "--quick", "--targets", "project,floor", "--json", out, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"stdout": proc.stdout, **json.loads(out.read_text())}
@@ -119,16 +98,7 @@ def test_report_gives_the_spread_of_per_round_ratios() -> None:
 
 def test_layer_breakdown_runs() -> None:
     """``python -m benchmarks.layers --quick`` times the floor, the kernel and the flow."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.layers", "--quick"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_module("benchmarks.layers", "--quick", timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert [line.split()[0] for line in proc.stdout.splitlines()[1:]] == [
         "asyncio",
@@ -139,16 +109,7 @@ def test_layer_breakdown_runs() -> None:
 
 def test_journal_benchmark_runs() -> None:
     """``python -m benchmarks.journal --quick`` times commit_step and accept by callers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.journal", "--quick"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_module("benchmarks.journal", "--quick")
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines()[2:]]
     assert [(row[0], row[1]) for row in rows] == [
@@ -164,16 +125,7 @@ def test_rate_limits_benchmark_runs() -> None:
         if os.environ.get("CI"):
             pytest.fail("PENGUIFLOW_TEST_REDIS_URL is not set under CI: the redis tests must run")
         pytest.skip("PENGUIFLOW_TEST_REDIS_URL is not set (scripts/redis.sh)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.rate_limits", "--quick", "--redis", url],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_module("benchmarks.rate_limits", "--quick", "--redis", url)
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("in-process", "Redis"))]
     assert [row.split()[0] for row in rows] == ["in-process", "Redis"]
@@ -181,16 +133,7 @@ def test_rate_limits_benchmark_runs() -> None:
 
 def test_observability_benchmark_runs_every_variant() -> None:
     """``python -m benchmarks.observability`` prints each variant with its ratio to plain."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.observability", "--rounds", "1", "--messages", "50"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_module("benchmarks.observability", "--rounds", "1", "--messages", "50")
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("  ")]
     assert [row[0] for row in rows] == [

@@ -121,19 +121,26 @@ async def test_fan_out_and_join_are_siblings_under_the_trace(
     assert len(spans) == 6  # nothing outside the tree
 
 
-async def test_retry_attempts_are_sibling_spans_with_increasing_attempt(
-    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
-) -> None:
+def fails_first_time() -> Any:
+    """A node function that raises on its first call only."""
     calls = 0
 
-    async def flaky(msg: Any, ctx: Any) -> Any:
+    async def fail_once(msg: Any, ctx: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise ValueError("first time")
         return msg
 
-    flow = started(flows, provider, node("f", flaky, max_retries=2, backoff_base=0.0).to())
+    return fail_once
+
+
+async def test_retry_attempts_are_sibling_spans_with_increasing_attempt(
+    flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    flow = started(
+        flows, provider, node("f", fails_first_time(), max_retries=2, backoff_base=0.0).to()
+    )
     await flow.emit(message())
     await fetch(flow)
     spans = exporter.get_finished_spans()
@@ -312,16 +319,9 @@ async def test_the_attempt_span_is_no_longer_current_once_the_attempt_ended(
 async def test_a_failed_first_attempt_leaves_the_next_traces_first_attempt_a_success(
     flows: list[PenguiFlow], provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    calls = 0
-
-    async def fail_once(msg: Any, ctx: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ValueError("first time")
-        return msg
-
-    flow = started(flows, provider, node("f", fail_once, max_retries=1, backoff_base=0.0).to())
+    flow = started(
+        flows, provider, node("f", fails_first_time(), max_retries=1, backoff_base=0.0).to()
+    )
     await flow.emit(message())
     await fetch(flow)
     await flow.emit(message())
