@@ -231,12 +231,13 @@ def join_k(name: str, k: int) -> Node:
         trace_id = getattr(message, "trace_id", None)
         if trace_id is None:
             raise ValueError("join_k requires messages with trace_id")
+        runtime = getattr(ctx, "runtime", None)
         if state.handed:
-            again = state.redelivered(message, getattr(ctx, "runtime", None))
+            again = state.redelivered(message, runtime)
             if again is not None:
                 record_state(key, delete=True)
                 return again.aggregate
-        batch = state.add(trace_id, message, getattr(ctx, "runtime", None))
+        batch = state.add(trace_id, message, runtime)
         if batch is None:
             bucket = state.buckets.get(trace_id)
             if bucket is not None:  # a durable flow journals it with this step
