@@ -215,7 +215,7 @@ class JsonRpcRoutes:
             if version == "0.3":
                 return rendered
             return {"configs": rendered, "nextPageToken": next_token}
-        service.delete_push_config(params, principal, version=version)
+        await service.delete_push_config(params, principal, version=version)
         return None
 
     async def _stream(

@@ -195,7 +195,7 @@ class RestRoutes:
         """``DELETE /tasks/{id}/pushNotificationConfigs/{config}``."""
         params = {"taskId": request.match_info["id"], "id": request.match_info["config"]}
         try:
-            self.service.delete_push_config(params, principal_of(request), version="1.0")
+            await self.service.delete_push_config(params, principal_of(request), version="1.0")
             return web.json_response({})
         except A2AError as exc:
             return _error(exc)

@@ -87,6 +87,7 @@ class A2AService:
             max_buffered=max_buffered_events,
             on_event=self.push.notify,
             store=task_store_for(adapter.flow),
+            on_restore=self._restore_push,
         )
         self._cancel_wait_s = cancel_wait_s
 
@@ -203,12 +204,26 @@ class A2AService:
         await self._check_url(config.url)
         return config
 
-    def _attach_inline(self, record: TaskRecord, config: PushConfig | None) -> None:
+    def _restore_push(self, record: TaskRecord, configs: list[PushConfig]) -> None:
+        # A durable task read back after a restart: its webhooks hear of it again.
+        for config in configs:
+            self.push.register(record, config)
+
+    async def _attach_inline(self, record: TaskRecord, config: PushConfig | None) -> None:
         # Called right after the launch, before the runner ran: no event is missed.
         if config is not None:
             self.push.register(
                 record, dataclasses.replace(config, task_id=record.id, id=config.id or record.id)
             )
+            await self._persist_configs(record)
+
+    async def _persist_configs(self, record: TaskRecord) -> None:
+        """Write a durable task's push configs (a restart registers them again).
+
+        Raises:
+            Exception: what the task store raised, as for a launch.
+        """
+        await self.tasks.persist(record)
 
     async def send(
         self, params: Any, principal: Principal, *, blocking_key: str, version: str = "1.0"
@@ -224,7 +239,7 @@ class A2AService:
         """
         push = await self._inline_push(params, version)
         record = await self.open_task(params, principal)
-        self._attach_inline(record, push)
+        await self._attach_inline(record, push)
         configuration = params.get("configuration") if isinstance(params, dict) else None
         wait = True
         if isinstance(configuration, dict):
@@ -241,7 +256,7 @@ class A2AService:
         """SendStreamingMessage: start the task and subscribe before it runs."""
         push = await self._inline_push(params, version)
         record = await self.open_task(params, principal)
-        self._attach_inline(record, push)
+        await self._attach_inline(record, push)
         # The runner has not run yet (it was only scheduled), so no event is missed.
         return record, record.subscribe()
 
@@ -394,6 +409,7 @@ class A2AService:
         if config.id not in record.push_configs and len(record.push_configs) >= limit:
             raise invalid_params(f"a task holds at most {limit} push notification configs")
         self.push.register(record, config)
+        await self._persist_configs(record)
         return config
 
     def get_push_config(self, params: Any, principal: Principal, *, version: str) -> PushConfig:
@@ -434,7 +450,7 @@ class A2AService:
         end = start + page_size
         return configs[start:end], str(end) if end < len(configs) else ""
 
-    def delete_push_config(self, params: Any, principal: Principal, *, version: str) -> None:
+    async def delete_push_config(self, params: Any, principal: Principal, *, version: str) -> None:
         """Delete a push config; its undelivered updates are dropped.
 
         Raises:
@@ -443,6 +459,7 @@ class A2AService:
         record, config_id = self._config_ref(params, principal, version, required=True)
         if not self.push.unregister(record, str(config_id)):
             raise invalid_params(f"push notification config not found: {config_id}")
+        await self._persist_configs(record)
 
     def _config_ref(
         self, params: Any, principal: Principal, version: str, *, required: bool

@@ -10,15 +10,18 @@ A flow that is not durable gets no store: tasks live in memory only.
 
 A stored record is plain JSON (``snapshot``): the task's ids, its owner
 (``principals.encode_principal``), state, status message, history,
-artifacts, metadata, the token of the interrupt it waits on, and the request
-``Message`` (encoded with ``penguiflow.journal.encode_item``), so that a new
-process can emit it again with the task id as idempotency key.
+artifacts, metadata, the token of the interrupt it waits on, its push
+notification configs (their tokens and credentials included: the store must
+be as private as the webhooks' secrets), and the request ``Message``
+(encoded with ``penguiflow.journal.encode_item``), so that a new process can
+emit it again with the task id as idempotency key.
 
 .. versionadded:: 3.0
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +30,7 @@ from penguiflow.journal import decode_item, encode_item
 from penguiflow.types import Message
 
 from .principals import Principal, decode_principal, encode_principal
+from .push_config import PushConfig
 
 __all__ = [
     "InMemoryTaskStore",
@@ -154,6 +158,7 @@ class StoredTask:
     metadata: dict[str, Any]
     resume_token: str | None
     message: Message | None
+    push_configs: list[PushConfig]
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StoredTask:
@@ -179,7 +184,15 @@ class StoredTask:
             metadata=dict(data.get("metadata") or {}),
             resume_token=data.get("resumeToken"),
             message=message if isinstance(message, Message) else None,
+            push_configs=[_push_config(raw) for raw in data.get("pushConfigs") or ()],
         )
+
+
+_PUSH_FIELDS = tuple(field.name for field in dataclasses.fields(PushConfig))
+
+
+def _push_config(raw: Mapping[str, Any]) -> PushConfig:
+    return PushConfig(**{name: raw[name] for name in _PUSH_FIELDS if name in raw})
 
 
 def snapshot(
@@ -196,6 +209,7 @@ def snapshot(
     metadata: dict[str, Any],
     resume_token: str | None,
     message: Message | None,
+    push_configs: Sequence[PushConfig] = (),
 ) -> dict[str, Any]:
     """The JSON record of a task (what a ``TaskStore`` keeps).
 
@@ -216,4 +230,5 @@ def snapshot(
         "metadata": metadata,
         "resumeToken": resume_token,
         "message": encode_item(message) if message is not None else None,
+        "pushConfigs": [dataclasses.asdict(config) for config in push_configs],
     }

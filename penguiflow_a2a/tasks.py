@@ -61,6 +61,7 @@ from ._session import (
 )
 from ._strict_json import NotJsonError, check_text, strict_value
 from .principals import SHARED_PRINCIPAL, Principal
+from .push_config import PushConfig
 from .task_record import (
     INPUT_REQUIRED,
     TERMINAL_STATES,
@@ -122,6 +123,9 @@ class TaskManager:
             the module docstring).
         on_event: called with every event after the subscribers got it
             (the push sender).
+        on_restore: called with a task read back from ``store`` and its stored
+            push configs, before its restore publishes anything (the push
+            sender registers them).
         store: where the tasks are also written (durable tasks; see the
             module docstring); ``None`` keeps them in memory only.
     """
@@ -134,12 +138,14 @@ class TaskManager:
         max_buffered: int = 1024,
         on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
         store: TaskStore | None = None,
+        on_restore: Callable[[TaskRecord, list[PushConfig]], None] | None = None,
     ) -> None:
         self._clock = clock
         self._store = store
         self._pending = 0  # launches writing their first record
         self._evicted: list[str] = []  # evicted from memory, still in the store
         self._on_event = on_event
+        self._on_restore = on_restore
         self._max_tasks = max_tasks
         self._max_buffered = max_buffered
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
@@ -206,7 +212,17 @@ class TaskManager:
             metadata=record.metadata,
             resume_token=record.resume_token,
             message=record.message,
+            push_configs=list(record.push_configs.values()),
         )
+
+    async def persist(self, record: TaskRecord) -> None:
+        """Write ``record`` as it is now (a durable task's push configs changed).
+
+        Raises:
+            Exception: what the store raised.
+        """
+        if self._store is not None:
+            await self._store.save(record.id, self._snapshot(record))
 
     async def _forget_evicted(self) -> None:
         evicted, self._evicted = self._evicted, []
@@ -320,6 +336,8 @@ class TaskManager:
         stream = next((a for a in record.artifacts if a.get("name") == "stream"), None)
         if stream is not None:
             record.stream_text = StreamText(stream["parts"][0]["text"])
+        if stored.push_configs and self._on_restore is not None:
+            self._on_restore(record, stored.push_configs)  # before anything is published
         self._tasks[record.id] = record
         self._tasks.move_to_end(record.id)
         if not record.terminal:
