@@ -23,6 +23,7 @@ the kernel redelivers the item).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from penguiflow._runtime.events import save_stored
 from penguiflow._runtime.graph import ROOKERY
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow._runtime.transport import Transport
+from penguiflow.actors import SELF_LANE
 from penguiflow.journal import Input, Outgoing, StateUpdate
 from penguiflow.types import Message
 
@@ -49,6 +51,26 @@ __all__ = [
 ]
 
 
+async def _outcome_of(call: asyncio.Future[Any]) -> None:
+    """Wait until ``call`` is done, through any number of cancellations of the caller.
+
+    For a journal call whose caller was cancelled (``stop()``, an interrupt): the
+    call may land all the same, and what the caller does next (put its outputs,
+    requeue an item) depends on whether it did. The caller re-raises its own
+    ``CancelledError`` after; the wait is as long as the journal call, bounded by
+    the journal's own timeouts.
+    """
+    while not call.done():
+        try:
+            await asyncio.wait((call,))
+        except asyncio.CancelledError:
+            continue  # cancelled again: the outcome still decides what exists
+
+
+#: A committed output: its edge (``None``: Rookery via ``to_rookery``), source, item.
+_Output = tuple["Floe | None", "Node | Endpoint | None", Journaled]
+
+
 class Step:
     """One journaled item in hand, and what its node produced so far.
 
@@ -63,6 +85,7 @@ class Step:
         "interrupts",
         "io",
         "item",
+        "landed",
         "node",
         "open",
         "outputs",
@@ -85,6 +108,9 @@ class Step:
         # ctx.interrupt (parking): calls made so far, and the tokens to mark used.
         self.interrupts = 0
         self.used: list[str] = []
+        # Called once the commit landed (NodeActor: ActorContext.handled, so that no
+        # stop or crash puts the consumed item back in the mailbox).
+        self.landed: Callable[[], None] | None = None
 
     def reopen(self) -> None:
         """Forget what the step produced (its commit failed): start it empty again."""
@@ -227,35 +253,96 @@ class DurableTransport(Transport):
         # Only a journal that joins events (SQLiteJournal) is handed them.
         extra: dict[str, Any] = {"events": step.events} if step.events else {}
         commit_step: Any = self.journal.commit_step
-        result = await commit_step(
-            step.trace,
-            consumed=step.entry,
-            produced=produced,
-            rookery=rookery,
-            state=step.state,
-            interrupts_used=used,
-            **extra,
+        call = asyncio.ensure_future(
+            commit_step(
+                step.trace,
+                consumed=step.entry,
+                produced=produced,
+                rookery=rookery,
+                state=step.state,
+                interrupts_used=used,
+                **extra,
+            )
         )
+        try:
+            result = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # stop() (or a trace interrupt) came while the commit was under way. It
+            # may land anyway: wait for it, and if it did, its outputs go on their
+            # edges at once (never waiting), as they would have: the journal holds
+            # them, and a later run() of this flow must find them where they are.
+            await _outcome_of(call)
+            if not call.cancelled() and call.exception() is None:
+                step.events = []
+                if step.landed is not None:
+                    step.landed()
+                done: StepResult = call.result()
+                if not done.dropped:
+                    self._release_now(self._journaled(plan, done))
+            raise
         step.events = []
+        if step.landed is not None:
+            step.landed()
         if result.dropped:
             return  # the trace was cancelled: its outputs are dropped
         await self._release(plan, result)
+
+    def _journaled(
+        self,
+        plan: list[tuple[Floe | None, Node | Endpoint | None, Any, str | None, str | None]],
+        result: StepResult,
+    ) -> list[_Output]:
+        """The committed outputs, each as ``Journaled(item, its new entry)``, in put order."""
+        entries = iter(result.entry_ids)
+        rookery = iter(result.rookery_ids)
+        out: list[_Output] = []
+        for floe, source, item, own, owner in plan:
+            edge_item = item if own is not None or owner is None else Carried(item, owner)
+            entry = next(rookery) if floe is None or floe.target is ROOKERY else next(entries)
+            out.append((floe, source, Journaled(edge_item, entry, own, owner)))
+        return out
 
     async def _release(
         self,
         plan: list[tuple[Floe | None, Node | Endpoint | None, Any, str | None, str | None]],
         result: StepResult,
     ) -> None:
-        entries = iter(result.entry_ids)
-        rookery = iter(result.rookery_ids)
-        for floe, source, item, own, owner in plan:
-            edge_item = item if own is not None or owner is None else Carried(item, owner)
+        outputs = self._journaled(plan, result)
+        for index, (floe, source, journaled) in enumerate(outputs):
+            try:
+                if floe is None:
+                    await Transport.to_rookery(self, journaled, source=source)
+                else:
+                    await Transport.send(self, floe, journaled)
+            except asyncio.CancelledError:
+                # Committed: what is not on its edge yet goes there now, without
+                # waiting (a cancelled put enqueued nothing), so stop() and a
+                # later run() lose none of it.
+                self._release_now(outputs[index:])
+                raise
+
+    def _release_now(
+        self, outputs: list[tuple[Floe | None, Node | Endpoint | None, Journaled]]
+    ) -> None:
+        """Put committed outputs on their edges at once, past capacity if need be."""
+        for floe, source, journaled in outputs:
             if floe is None:
-                journaled = Journaled(edge_item, next(rookery), own, owner)
-                await Transport.to_rookery(self, journaled, source=source)
+                incoming = self._rookery_ctx._incoming
+                floe = incoming.get(source) if source is not None else None
+                if floe is None and incoming:
+                    floe = next(iter(incoming.values()))
+            trace_id = trace_id_of(journaled)
+            if trace_id is not None:
+                self._traces.add(trace_id)
+            if floe is None:
+                self._rookery.put_self(journaled)  # the Rookery buffer
                 continue
-            entry = next(rookery) if floe.target is ROOKERY else next(entries)
-            await Transport.send(self, floe, Journaled(edge_item, entry, own, owner))
+            mailbox = floe.mailbox
+            assert mailbox is not None  # runtime edges are always attached
+            if floe.lane == SELF_LANE:
+                mailbox.put_self(journaled)
+            else:
+                mailbox.put_beyond(journaled, floe.lane)
 
     # -- OpenSea and Rookery ---------------------------------------------------------
     async def emit(self, floes: tuple[Floe, ...], msg: Any, idempotency_key: str | None) -> None:
@@ -310,7 +397,7 @@ class DurableTransport(Transport):
                     # The mark may be committed: wait for it, then keep the item for
                     # the next fetch (unwrapped if it was marked: not marked twice).
                     try:
-                        await asyncio.gather(mark, return_exceptions=True)
+                        await _outcome_of(mark)
                     finally:
                         marked = (
                             mark.done()

@@ -182,6 +182,7 @@ class NodeActor(Actor):
             if type(message) is Journaled:
                 # A durable flow: what the node puts waits in the step for its commit.
                 step = self._step = open_step(run.io, message, self._name)
+                step.landed = ctx.handled  # committed: a stop or crash must not redo it
                 attempt = message.attempt
                 message = message.item
             trace_id = producing = trace_id_of(message)

@@ -113,6 +113,19 @@ class ActorContext:
         """
         return self._cell.detach(successor)
 
+    def handled(self) -> None:
+        """Mark the message in hand as done for good, though the handler goes on.
+
+        From here on neither a cancellation of the handler (``stop``, a shutdown)
+        nor a crash puts the message back in the mailbox: for a handler whose
+        effect is already recorded elsewhere (a durable step that committed), so
+        that handling it again would repeat or contradict that record. An
+        ``ask`` cancelled after this fails with ``ActorStopped``.
+
+        .. versionadded:: 3.0
+        """
+        self._cell.handled()
+
     def stop(self, reason: object = "normal") -> None:
         """Exit normally after this message (``on_stop`` runs).
 

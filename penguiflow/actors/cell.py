@@ -65,6 +65,7 @@ class ActorCell:
         "_log_bound",
         "_pending_interrupt",
         "_redelivery",
+        "_settled",
         "actor",
         "alive",
         "busy",
@@ -108,6 +109,7 @@ class ActorCell:
         self.actor: Actor | None = None
         self.task: asyncio.Task[object] | None = None
         self.incarnation = 0
+        self._settled = False  # the message in hand is done for good (``handled``)
         self.alive = True
         self.busy = False
         self.current: Any = None
@@ -397,6 +399,7 @@ class ActorCell:
                     msg = item
                 lane = mailbox.last_lane
                 self._item = item
+                self._settled = False
                 self.current = msg
                 self.current_lane = lane
                 self.busy = True
@@ -504,6 +507,12 @@ class ActorCell:
         ctx.log.info("actor_interrupted", reason=_describe(interrupt.reason))
         return interrupt
 
+    def handled(self) -> None:
+        """The message in hand is done for good: no cancel or crash puts it back."""
+        self._settled = True
+        if self._redelivery is not None and self._redelivery[0] is self._item:
+            self._redelivery = None
+
     def _requeue_in_flight(self) -> None:
         """Put the message in hand back in front: the task is being cancelled."""
         item = self._item
@@ -514,6 +523,13 @@ class ActorCell:
         self.busy = False
         self.current = None
         self.current_lane = None
+        if self._settled:  # handled for good (``handled``): nothing to redo
+            self._settled = False
+            if type(item) is _Ask and not item.reply.done():
+                item.reply.set_exception(
+                    ActorStopped(f"actor {self.name!r} stopped before replying", actor=self.name)
+                )
+            return
         # Not counted towards the poison limit: the message did not cause this.
         self.mailbox.requeue_front(item, lane)
 
@@ -534,6 +550,11 @@ class ActorCell:
                 reply.set_exception(error)
             return
         limit = self.actor.poison_limit if self.actor is not None else Actor.poison_limit
+        if self._settled:  # handled for good before the crash: redoing it is wrong
+            self._settled = False
+            self._redelivery = None
+            self._log.error("message_crashed_actor", message_type=type(item).__name__)
+            return
         if limit <= 1:
             # The default, as in Erlang/OTP and Akka typed: the message dies with the
             # incarnation it crashed, so one bad message costs one restart.

@@ -106,7 +106,15 @@ class JournalLease:
         """
         token = self.token or ""
         if not token or self._held:
-            return await call(token)
+            try:
+                return await call(token)
+            except JournalInUse:
+                if token and self.token is not None and self.token != token:
+                    # This flow stopped and ran again while the call was on its way
+                    # (a new token took the lease): refused before it wrote, so it
+                    # is made again as the new owner.
+                    return await self.run(call, renew)
+                raise
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lease_s + 0.5
         delay = 0.02

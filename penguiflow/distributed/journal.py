@@ -99,17 +99,23 @@ end
 -- Ownership: a claimed journal's calls carry its owner token (ARGV[3]) and the
 -- lease in ms (ARGV[4]). A call from anyone but the lease holder is refused
 -- before it writes; the holder's calls renew the lease (a free lease is taken).
+-- A released lease reads 'free:<token>' for one lease: a call of that token
+-- still in flight runs without taking it again, anyone else may take it.
 local tok = ARGV[3]
 if tok and tok ~= '' then
   local okey = P .. 'owner'
   local cur = redis.call('GET', okey)
-  if cur and cur ~= tok then return redis.error_reply('PFJ_OWNER ' .. cur) end
-  if op == 'release' then
-    if cur then redis.call('DEL', okey) end
+  if cur == 'free:' .. tok then
+    if op == 'release' or op == 'renew' then return 'null' end
+  elseif cur and cur ~= tok and string.sub(cur, 1, 5) ~= 'free:' then
+    return redis.error_reply('PFJ_OWNER ' .. cur)
+  elseif op == 'release' then
+    redis.call('SET', okey, 'free:' .. tok, 'PX', tonumber(ARGV[4]))
     return 'null'
+  else
+    redis.call('SET', okey, tok, 'PX', tonumber(ARGV[4]))
+    if op == 'renew' then return 'null' end
   end
-  redis.call('SET', okey, tok, 'PX', tonumber(ARGV[4]))
-  if op == 'renew' then return 'null' end
 end
 
 if op == 'accept' then
