@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from penguiflow.state import StoredEvent
 
 __all__ = [
+    "OUTCOME_WAIT_S",
     "STEP",
     "DurableTransport",
     "Step",
@@ -51,18 +52,29 @@ __all__ = [
 ]
 
 
+#: The longest a cancelled caller waits for its journal call's outcome (a stalled
+#: network must not make stop() hang); past it the call is cancelled, its outcome
+#: left to recover().
+OUTCOME_WAIT_S = 10.0
+
+
 async def _outcome_of(call: asyncio.Future[Any]) -> None:
     """Wait until ``call`` is done, through any number of cancellations of the caller.
 
     For a journal call whose caller was cancelled (``stop()``, an interrupt): the
     call may land all the same, and what the caller does next (put its outputs,
     requeue an item) depends on whether it did. The caller re-raises its own
-    ``CancelledError`` after; the wait is as long as the journal call, bounded by
-    the journal's own timeouts.
+    ``CancelledError`` after. The wait is bounded (``OUTCOME_WAIT_S``): a call
+    still running then is cancelled and counts as not landed.
     """
+    deadline = asyncio.get_running_loop().time() + OUTCOME_WAIT_S
     while not call.done():
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            call.cancel()
+            return
         try:
-            await asyncio.wait((call,))
+            await asyncio.wait((call,), timeout=left)
         except asyncio.CancelledError:
             continue  # cancelled again: the outcome still decides what exists
 
@@ -272,7 +284,7 @@ class DurableTransport(Transport):
             # edges at once (never waiting), as they would have: the journal holds
             # them, and a later run() of this flow must find them where they are.
             await _outcome_of(call)
-            if not call.cancelled() and call.exception() is None:
+            if call.done() and not call.cancelled() and call.exception() is None:
                 step.events = []
                 if step.landed is not None:
                     step.landed()

@@ -164,8 +164,12 @@ class NodeActor(Actor):
         """Process one queued item: arrival checks, attempts, routing, accounting."""
         run = self.run
         if run.stopping:
-            # Take nothing new while stop() is under way: park until cancelled, and
-            # the kernel puts this item back at the front of its lane.
+            # Take nothing new while stop() is under way: the item goes back at the
+            # front of its lane now (not only once this handler is cancelled: a
+            # cancellation that is swallowed leaves the task abandoned, and the item
+            # must not go with it), then park until cancelled.
+            ctx.self_ref.mailbox.requeue_front(message, ctx.lane or 0)
+            ctx.handled()  # put back already: the kernel must not put it back twice
             await asyncio.get_running_loop().create_future()
         self._open = True
         run.busy += 1  # RunState.begin_item, inlined: once per hop

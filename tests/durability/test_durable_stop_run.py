@@ -66,3 +66,31 @@ async def _run(store: Any, seed: int) -> collections.Counter[Any]:
 async def test_every_input_comes_out_once_across_stops(reopen: Any, seed: int) -> None:
     got = await _run(reopen(), seed)
     assert got == collections.Counter(100 * i for i in range(INPUTS))
+
+
+async def test_stop_does_not_wait_forever_for_a_stalled_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from durable_support import HeldJournal, memory_store
+
+    from penguiflow._runtime import durable
+
+    monkeypatch.setattr(durable, "OUTCOME_WAIT_S", 0.2)
+    journal = HeldJournal()  # its commits never return: a stalled network
+
+    async def work(msg: Any, ctx: Any) -> Any:
+        return msg
+
+    node = Node(work, name="work", policy=NodePolicy(validate="none"))
+    flow = create(node.to(), state_store=memory_store(journal), durable=True)
+    flow.run()
+    async with asyncio.timeout(10):
+        await flow.emit(message("stuck"))
+        await journal.entered.wait()
+        await flow.stop()  # gives up on the commit after OUTCOME_WAIT_S
+        journal.release.set()
+        flow.run()  # the commit never landed: the item is handled again
+        assert (await flow.fetch()).payload == "stuck"
+        await flow.wait_idle()
+        assert flow.mailboxes()["Rookery"].depth == 0  # once, not twice
+        await flow.stop()
