@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["checkpoint", "connect", "ensure_group", "redis_errors", "socket_timeout"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "checkpoint",
+    "connect",
+    "ensure_group",
+    "redis_errors",
+    "socket_timeout",
+]
+
+MAX_CONNECTIONS = 100
+"""Connections a client made from a URL opens at most; more concurrent calls wait."""
 
 
 def connect(url_or_client: str | Redis, *, block_ms: int = 0) -> tuple[Redis, bool]:
@@ -16,7 +26,12 @@ def connect(url_or_client: str | Redis, *, block_ms: int = 0) -> tuple[Redis, bo
 
     A client made from a URL gets a socket timeout well above ``block_ms``, the
     longest blocking read it will make: the client's default (5 s) would turn
-    every longer read into a timeout.
+    every longer read into a timeout. Its pool is a ``BlockingConnectionPool`` of
+    ``MAX_CONNECTIONS``: a call made while every connection is busy waits for one
+    (up to the socket timeout), where the client's default pool fails it at once
+    with ``MaxConnectionsError`` (redis-py caps that pool at 100 connections), so
+    a burst of concurrent emits, journal steps or rate-limit reservations would
+    fail instead of queueing.
 
     Raises:
         ImportError: the ``redis`` package is missing (``pip install penguiflow[redis]``).
@@ -24,14 +39,20 @@ def connect(url_or_client: str | Redis, *, block_ms: int = 0) -> tuple[Redis, bo
     if not isinstance(url_or_client, str):
         return url_or_client, False
     try:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError as exc:  # pragma: no cover - the extra is installed in CI
         raise ImportError(
             "penguiflow.distributed needs the redis client: pip install 'penguiflow[redis]'"
         ) from exc
-    client: Redis = Redis.from_url(
-        url_or_client, decode_responses=True, socket_timeout=socket_timeout(block_ms)
+    timeout = socket_timeout(block_ms)
+    pool = BlockingConnectionPool.from_url(
+        url_or_client,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
+        decode_responses=True,
+        socket_timeout=timeout,
     )
+    client: Redis = Redis.from_pool(pool)  # the client closes the pool with itself
     return client, True
 
 
