@@ -32,7 +32,7 @@ from penguiflow._runtime.graph import ROOKERY
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Carried, Journaled, trace_id_of
 from penguiflow._runtime.transport import Transport
 from penguiflow.actors import SELF_LANE
-from penguiflow.journal import Input, Outgoing, StateUpdate
+from penguiflow.journal import Acceptance, Input, Outgoing, StateUpdate
 from penguiflow.types import Message
 
 if TYPE_CHECKING:
@@ -81,6 +81,21 @@ async def _outcome_of(call: asyncio.Future[Any]) -> None:
 
 #: A committed output: its edge (``None``: Rookery via ``to_rookery``), source, item.
 _Output = tuple["Floe | None", "Node | Endpoint | None", Journaled]
+
+
+def _accepted(
+    floes: tuple[Floe, ...],
+    item: Any,
+    own: str | None,
+    owner: str | None,
+    accepted: list[Acceptance],
+) -> list[_Output]:
+    """The journaled copies of an emitted ``item``, one per ingress edge that took it."""
+    return [
+        (floe, None, Journaled(item, acceptance.entry_id, own, owner))
+        for floe, acceptance in zip(floes, accepted, strict=True)
+        if acceptance.entry_id is not None  # else a duplicate key, or a cancelled trace
+    ]
 
 
 class Step:
@@ -382,13 +397,30 @@ class DurableTransport(Transport):
             )
             for index, floe in enumerate(floes)
         ]
-        accepted = await self.journal.accept(inputs)
         edge_item = msg if own is not None or owner is None else Carried(msg, owner)
-        for floe, acceptance in zip(floes, accepted, strict=True):
-            if acceptance.entry_id is None:
-                continue  # a duplicate key, or a cancelled trace
-            journaled = Journaled(edge_item, acceptance.entry_id, own, owner)
-            await Transport.send(self, floe, journaled)
+        call = asyncio.ensure_future(self.journal.accept(inputs))
+        try:
+            accepted = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # The caller was cancelled (a timeout around emit, stop()) while the input
+            # was being journaled. It may be journaled all the same: wait for that, and
+            # if it is, put it on its edges at once. Else the trace would sit in the
+            # journal unrun until a restart, and a retry with the same key (a no-op)
+            # would never be answered.
+            await _outcome_of(call)
+            if call.done() and not call.cancelled() and call.exception() is None:
+                self._release_now(_accepted(floes, edge_item, own, owner, call.result()))
+            raise
+        outputs = _accepted(floes, edge_item, own, owner, accepted)
+        for index, (floe, _, journaled) in enumerate(outputs):
+            assert floe is not None  # an ingress edge
+            try:
+                await Transport.send(self, floe, journaled)
+            except asyncio.CancelledError:
+                # Journaled: what is not on its edge yet (a cancelled put enqueued
+                # nothing) goes there now, past capacity, for the same reason.
+                self._release_now(outputs[index:])
+                raise
 
     async def fetch(self, lanes: list[int] | None) -> tuple[Any, str | None]:
         """The next Rookery item not delivered yet, and its trace; marked delivered first.
