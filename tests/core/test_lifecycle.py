@@ -100,6 +100,40 @@ async def test_stop_cancels_a_blocked_node(make_flow: MakeFlow) -> None:
     assert seen == ["cancelled"]
 
 
+async def test_stop_waits_for_a_cancelled_node_to_finish_its_cleanup(
+    make_flow: MakeFlow,
+) -> None:
+    """A node's cleanup that awaits after the CancelledError runs to its end (runtime.md §4)."""
+    started, cancelled, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            cancelled.set()
+            await release.wait()  # cleanup that suspends: stop() cancels only once
+            seen.append("cleaned up")
+            raise
+
+    flow = make_flow(Node(block).to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+    stopping = asyncio.ensure_future(flow.stop())
+    async with asyncio.timeout(5):
+        await cancelled.wait()
+    assert not stopping.done()
+    release.set()
+    async with asyncio.timeout(5):
+        await stopping
+    assert seen == ["cancelled", "cleaned up"]
+    assert flow.running is False
+
+
 async def test_each_started_worker_emits_node_cancelled_on_stop(
     make_flow: MakeFlow, recorder: Recorder
 ) -> None:
