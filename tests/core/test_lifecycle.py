@@ -134,6 +134,32 @@ async def test_stop_waits_for_a_cancelled_node_to_finish_its_cleanup(
     assert flow.running is False
 
 
+async def test_a_node_failing_while_stopped_is_not_retried(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    """stop() ends the invocation: an error raised on the way out starts no retry."""
+    started = asyncio.Event()
+    calls: list[int] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        calls.append(1)
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ValueError("cleanup failed") from None
+
+    policy = NodePolicy(max_retries=2, backoff_base=0.0)
+    flow = make_flow(Node(block, name="block", policy=policy).to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+        await flow.stop()
+    assert calls == [1]
+    assert recorder.of("node_retry") == []
+
+
 async def test_each_started_worker_emits_node_cancelled_on_stop(
     make_flow: MakeFlow, recorder: Recorder
 ) -> None:
