@@ -165,9 +165,12 @@ class NodeActor(Actor):
             self._close()
             self.unwound()
             return
-        if self._close():  # else the cancel landed after the item was finished
-            await self._failures().report_cancel(message)
-            await self.run.io.finish(message)
+        try:
+            if self._close():  # else the cancel landed after the item was finished
+                await self._failures().report_cancel(message)
+                await self.run.io.finish(message)
+        finally:
+            self.unwound()  # a stop() that came meanwhile waits for this one too
 
     async def receive(self, message: Any, ctx: ActorContext) -> None:
         """Process one queued item: arrival checks, attempts, routing, accounting."""

@@ -192,9 +192,11 @@ async def stop_run(run: RunState, nodes: tuple[Node, ...]) -> None:
             run.all_started.cancel()  # the loop has not turned: nothing started
             run.all_started = None
         loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
         for node, ref in run.refs.items():
-            # Cancel the invocation in hand; its item is dropped.
-            if ref.interrupt(STOPPING):
+            # Cancel the invocation in hand (its item is dropped) and wait for it to
+            # unwind; one a trace cancel interrupted already is waited for too.
+            if ref.interrupt(STOPPING) or (ref.busy and ref.task is not me):
                 run.unwinding[node] = loop.create_future()
         if run.parking is not None:
             await run.parking.stop()  # parked invocations too (ctx.interrupt)

@@ -134,6 +134,39 @@ async def test_stop_waits_for_a_cancelled_node_to_finish_its_cleanup(
     assert flow.running is False
 
 
+async def test_stop_right_after_cancel_lets_the_node_finish_its_cleanup(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    """A trace cancel then stop(): the node's awaiting cleanup ends, the cancel is reported."""
+    started = asyncio.Event()
+    seen: list[str] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # a cleanup that suspends
+            seen.append("cleaned up")
+            raise
+
+    flow = make_flow(Node(block, name="block").to())
+    flow.run()
+    m = message()
+    await flow.emit(m)
+    async with asyncio.timeout(5):
+        await started.wait()
+        assert await flow.cancel(m.trace_id) is True
+        await flow.stop()
+    assert seen == ["cleaned up"]
+    assert [e.event_type for e in recorder.events if e.trace_id == m.trace_id] == [
+        "node_start",
+        "trace_cancel_start",
+        "node_trace_cancelled",
+        "trace_cancel_finish",
+    ]
+
+
 async def test_a_node_failing_while_stopped_is_not_retried(
     make_flow: MakeFlow, recorder: Recorder
 ) -> None:
