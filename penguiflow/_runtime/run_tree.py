@@ -196,8 +196,9 @@ async def stop_run(run: RunState, nodes: tuple[Node, ...]) -> None:
         for node, ref in run.refs.items():
             # Cancel the invocation in hand (its item is dropped) and wait for it to
             # unwind; one a trace cancel interrupted already is waited for too.
-            if ref.interrupt(STOPPING) or (ref.busy and ref.task is not me):
-                run.unwinding[node] = loop.create_future()
+            interrupted = ref.interrupt(STOPPING)
+            if (interrupted or (ref.busy and ref.task is not me)) and node not in run.unwinding:
+                run.unwinding[node] = loop.create_future()  # a concurrent stop() shares it
         if run.parking is not None:
             await run.parking.stop()  # parked invocations too (ctx.interrupt)
         if run.unwinding:

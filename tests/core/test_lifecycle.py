@@ -167,6 +167,32 @@ async def test_stop_right_after_cancel_lets_the_node_finish_its_cleanup(
     ]
 
 
+async def test_concurrent_stops_both_wait_for_the_same_cleanup(
+    make_flow: MakeFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stop() calls at once share the wait for the cancelled node (no grace wait)."""
+    from penguiflow._runtime import run_tree
+
+    monkeypatch.setattr(run_tree, "UNWIND_GRACE_S", 3600.0)
+    started = asyncio.Event()
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)
+            raise
+
+    flow = make_flow(Node(block, name="block").to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+        await asyncio.gather(flow.stop(), flow.stop())
+    assert flow.running is False
+
+
 async def test_a_node_failing_while_stopped_is_not_retried(
     make_flow: MakeFlow, recorder: Recorder
 ) -> None:
