@@ -107,6 +107,7 @@ class Step:
     """
 
     __slots__ = (
+        "committed",
         "entry",
         "events",
         "interrupts",
@@ -138,6 +139,7 @@ class Step:
         # Called once the commit landed (NodeActor: ActorContext.handled, so that no
         # stop or crash puts the consumed item back in the mailbox).
         self.landed: Callable[[], None] | None = None
+        self.committed = False  # the commit landed: the journal consumed the entry
 
     def reopen(self) -> None:
         """Forget what the step produced (its commit failed): start it empty again."""
@@ -301,6 +303,7 @@ class DurableTransport(Transport):
             await _outcome_of(call)
             if call.done() and not call.cancelled() and call.exception() is None:
                 step.events = []
+                step.committed = True
                 if step.landed is not None:
                     step.landed()
                 done: StepResult = call.result()
@@ -308,6 +311,7 @@ class DurableTransport(Transport):
                     self._release_now(self._journaled(plan, done))
             raise
         step.events = []
+        step.committed = True
         if step.landed is not None:
             step.landed()
         if result.dropped:

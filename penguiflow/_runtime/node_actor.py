@@ -134,11 +134,19 @@ class NodeActor(Actor):
         if self._observed is not None:
             self._attempt_ended("cancelled", None)
         self._close()
+        self.unwound()
 
     async def on_restart(self, reason: object) -> None:
         """Close the crashed incarnation's busy period before its replacement starts."""
         # The kernel redelivers the in-flight item to the next incarnation.
         self._close()
+        self.unwound()
+
+    def unwound(self) -> None:
+        """Tell a waiting ``stop()`` that the invocation it cancelled has ended."""
+        waiter = self.run.unwinding.pop(self.node, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def on_interrupt(self, message: Any, reason: object, ctx: ActorContext) -> None:
         """Finish an item whose invocation a trace cancel interrupted."""
@@ -148,17 +156,21 @@ class NodeActor(Actor):
             # stop() cancels in-flight invocations and drops their items, as 2.2.5 does;
             # a durable flow keeps a journaled one in front (its entry is still held):
             # the next run() handles it again, as recover() would.
-            # Not once its commit began: the journal may have consumed it (the next
-            # process's recover() has its outputs then).
+            # Not once its commit landed: the journal consumed it (its outputs went
+            # on their edges). A commit whose outcome never came counts as not landed.
             step = self._step
-            if type(message) is Journaled and step is not None and step.open:
+            if type(message) is Journaled and step is not None and not step.committed:
                 mailbox = self.run.mailboxes[self.node]
                 mailbox.requeue_front(message, mailbox.last_lane)
             self._close()
+            self.unwound()
             return
-        if self._close():  # else the cancel landed after the item was finished
-            await self._failures().report_cancel(message)
-            await self.run.io.finish(message)
+        try:
+            if self._close():  # else the cancel landed after the item was finished
+                await self._failures().report_cancel(message)
+                await self.run.io.finish(message)
+        finally:
+            self.unwound()  # a stop() that came meanwhile waits for this one too
 
     async def receive(self, message: Any, ctx: ActorContext) -> None:
         """Process one queued item: arrival checks, attempts, routing, accounting."""
@@ -170,6 +182,7 @@ class NodeActor(Actor):
             # must not go with it), then park until cancelled.
             ctx.self_ref.mailbox.requeue_front(message, ctx.lane or 0)
             ctx.handled()  # put back already: the kernel must not put it back twice
+            self.unwound()  # an interrupted handler that returned: it has ended too
             await asyncio.get_running_loop().create_future()
         self._open = True
         run.busy += 1  # RunState.begin_item, inlined: once per hop
@@ -361,6 +374,8 @@ class NodeActor(Actor):
             run.busy -= 1
             if not run.busy and run.idle is not None:
                 run.end_item_idle()
+            if run.stopping:
+                self.unwound()  # it ended although stop() cancelled it (caught, say)
             # Transport.finish inlined: no coroutine, and TraceBook.done's common
             # case (the trace has other items, nobody waits for capacity) in place.
             if trace_id is not None and not handed_over:
@@ -493,6 +508,10 @@ class NodeActor(Actor):
             # TraceCancelled, or a CancelledError the node raised itself (not a
             # cancellation of this task): reported like a trace cancel.
             await self._failures().report_cancel(item)
+            return False
+        if self.run.stopping:
+            # stop() cancelled this invocation and the node raised something else
+            # on the way out: no retry (it would start the node again); dropped.
             return False
         assert isinstance(exc, Exception)  # see _must_propagate
         return await self._failures().failed(item, trace_id, exc, attempt, latency_ms)

@@ -73,6 +73,7 @@ class RunState:
         "stopping",
         "supervisor",
         "traces",
+        "unwinding",
         "warn_nodes",
         "watcher",
     )
@@ -129,6 +130,9 @@ class RunState:
         self.parking: Parking | None = None  # set by the flow (ctx.interrupt, resume)
         self.busy = 0  # items taken by node actors and not yet finished
         self.idle: asyncio.Event | None = None  # set when busy drops to 0 (wait_idle)
+        # stop(): node -> future set once the invocation stop() cancelled has unwound
+        # (its node function's cleanup ran to the end); see NodeActor.unwound.
+        self.unwinding: dict[Node, asyncio.Future[None]] = {}
 
     # -- busy / idle --------------------------------------------------------------
     def begin_item(self) -> None:
@@ -211,6 +215,7 @@ class RunState:
     def reset(self) -> None:
         """What ``stop()`` leaves: no actors, no per-trace bookkeeping, nothing busy."""
         self.external.clear()
+        self.unwinding.clear()
         self.crashes.clear()
         self.traces.clear()
         self.refs = {}

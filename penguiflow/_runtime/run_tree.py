@@ -19,6 +19,7 @@ results that can no longer arrive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RESTART_INTENSITY",
     "RESTART_PERIOD_S",
+    "UNWIND_GRACE_S",
     "start_node_actors",
     "start_run",
     "stop_node_actors",
@@ -50,6 +52,8 @@ __all__ = [
 RESTART_INTENSITY = 3
 """More node-actor restarts than this within ``RESTART_PERIOD_S`` escalate."""
 RESTART_PERIOD_S = 5.0
+UNWIND_GRACE_S = 5.0
+"""How long ``stop()`` lets cancelled node functions finish their cleanup."""
 
 
 def _child_ids(nodes: tuple[Node, ...]) -> list[str]:
@@ -187,10 +191,18 @@ async def stop_run(run: RunState, nodes: tuple[Node, ...]) -> None:
         if run.all_started is not None:
             run.all_started.cancel()  # the loop has not turned: nothing started
             run.all_started = None
-        for ref in run.refs.values():
-            ref.interrupt(STOPPING)  # cancel the invocation in hand; its item is dropped
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        for node, ref in run.refs.items():
+            # Cancel the invocation in hand (its item is dropped) and wait for it to
+            # unwind; one a trace cancel interrupted already is waited for too.
+            interrupted = ref.interrupt(STOPPING)
+            if (interrupted or (ref.busy and ref.task is not me)) and node not in run.unwinding:
+                run.unwinding[node] = loop.create_future()  # a concurrent stop() shares it
         if run.parking is not None:
             await run.parking.stop()  # parked invocations too (ctx.interrupt)
+        if run.unwinding:
+            await _wait_unwound(run)
         if supervisor is not None:
             await stop_node_actors(supervisor)
         watcher = run.watcher
@@ -209,6 +221,22 @@ async def stop_run(run: RunState, nodes: tuple[Node, ...]) -> None:
         await run.io.drain()
     finally:
         run.reset()
+
+
+async def _wait_unwound(run: RunState) -> None:
+    """Wait until every invocation ``stop()`` cancelled has unwound, up to ``UNWIND_GRACE_S``.
+
+    The cancellation is delivered once, as 2.2.5's ``task.cancel()`` is: a node's
+    ``except CancelledError``/``finally`` that awaits (closing a client, say) runs
+    to its end before the actors are stopped, which would cancel it again. A node
+    that swallows the cancellation and goes on waiting only delays ``stop()`` by
+    the grace; the supervisor then cancels it again.
+    """
+    clock = run.clock
+    with contextlib.suppress(TimeoutError):
+        async with clock.timeout_at(clock.monotonic() + UNWIND_GRACE_S):
+            await asyncio.wait(tuple(run.unwinding.values()))
+    run.unwinding.clear()
 
 
 def _check_registry(nodes: tuple[Node, ...], registry: Any) -> None:

@@ -100,6 +100,125 @@ async def test_stop_cancels_a_blocked_node(make_flow: MakeFlow) -> None:
     assert seen == ["cancelled"]
 
 
+async def test_stop_waits_for_a_cancelled_node_to_finish_its_cleanup(
+    make_flow: MakeFlow,
+) -> None:
+    """A node's cleanup that awaits after the CancelledError runs to its end (runtime.md §4)."""
+    started, cancelled, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            cancelled.set()
+            await release.wait()  # cleanup that suspends: stop() cancels only once
+            seen.append("cleaned up")
+            raise
+
+    flow = make_flow(Node(block).to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+    stopping = asyncio.ensure_future(flow.stop())
+    async with asyncio.timeout(5):
+        await cancelled.wait()
+    assert not stopping.done()
+    release.set()
+    async with asyncio.timeout(5):
+        await stopping
+    assert seen == ["cancelled", "cleaned up"]
+    assert flow.running is False
+
+
+async def test_stop_right_after_cancel_lets_the_node_finish_its_cleanup(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    """A trace cancel then stop(): the node's awaiting cleanup ends, the cancel is reported."""
+    started = asyncio.Event()
+    seen: list[str] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # a cleanup that suspends
+            seen.append("cleaned up")
+            raise
+
+    flow = make_flow(Node(block, name="block").to())
+    flow.run()
+    m = message()
+    await flow.emit(m)
+    async with asyncio.timeout(5):
+        await started.wait()
+        assert await flow.cancel(m.trace_id) is True
+        await flow.stop()
+    assert seen == ["cleaned up"]
+    assert [e.event_type for e in recorder.events if e.trace_id == m.trace_id] == [
+        "node_start",
+        "trace_cancel_start",
+        "node_trace_cancelled",
+        "trace_cancel_finish",
+    ]
+
+
+async def test_concurrent_stops_both_wait_for_the_same_cleanup(
+    make_flow: MakeFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stop() calls at once share the wait for the cancelled node (no grace wait)."""
+    from penguiflow._runtime import run_tree
+
+    monkeypatch.setattr(run_tree, "UNWIND_GRACE_S", 3600.0)
+    started = asyncio.Event()
+
+    async def block(msg: Any, ctx: Any) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)
+            raise
+
+    flow = make_flow(Node(block, name="block").to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+        await asyncio.gather(flow.stop(), flow.stop())
+    assert flow.running is False
+
+
+async def test_a_node_failing_while_stopped_is_not_retried(
+    make_flow: MakeFlow, recorder: Recorder
+) -> None:
+    """stop() ends the invocation: an error raised on the way out starts no retry."""
+    started = asyncio.Event()
+    calls: list[int] = []
+
+    async def block(msg: Any, ctx: Any) -> None:
+        calls.append(1)
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ValueError("cleanup failed") from None
+
+    policy = NodePolicy(max_retries=2, backoff_base=0.0)
+    flow = make_flow(Node(block, name="block", policy=policy).to())
+    flow.run()
+    await flow.emit(message())
+    async with asyncio.timeout(5):
+        await started.wait()
+        await flow.stop()
+    assert calls == [1]
+    assert recorder.of("node_retry") == []
+
+
 async def test_each_started_worker_emits_node_cancelled_on_stop(
     make_flow: MakeFlow, recorder: Recorder
 ) -> None:
