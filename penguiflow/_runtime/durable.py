@@ -48,6 +48,7 @@ __all__ = [
     "Step",
     "current_step",
     "open_step",
+    "outcome_of",
     "record_state",
 ]
 
@@ -58,7 +59,7 @@ __all__ = [
 OUTCOME_WAIT_S = 10.0
 
 
-async def _outcome_of(call: asyncio.Future[Any]) -> None:
+async def outcome_of(call: asyncio.Future[Any]) -> None:
     """Wait until ``call`` is done, through any number of cancellations of the caller.
 
     For a journal call whose caller was cancelled (``stop()``, an interrupt): the
@@ -300,7 +301,7 @@ class DurableTransport(Transport):
             # may land anyway: wait for it, and if it did, its outputs go on their
             # edges at once (never waiting), as they would have: the journal holds
             # them, and a later run() of this flow must find them where they are.
-            await _outcome_of(call)
+            await outcome_of(call)
             if call.done() and not call.cancelled() and call.exception() is None:
                 step.events = []
                 step.committed = True
@@ -411,7 +412,7 @@ class DurableTransport(Transport):
             # if it is, put it on its edges at once. Else the trace would sit in the
             # journal unrun until a restart, and a retry with the same key (a no-op)
             # would never be answered.
-            await _outcome_of(call)
+            await outcome_of(call)
             if call.done() and not call.cancelled() and call.exception() is None:
                 self._release_now(_accepted(floes, edge_item, own, owner, call.result()))
             raise
@@ -445,7 +446,7 @@ class DurableTransport(Transport):
                     # The mark may be committed: wait for it, then keep the item for
                     # the next fetch (unwrapped if it was marked: not marked twice).
                     try:
-                        await _outcome_of(mark)
+                        await outcome_of(mark)
                     finally:
                         marked = (
                             mark.done()

@@ -42,11 +42,12 @@ token with the notice its ``Interrupt`` carried, then each held item's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from penguiflow._runtime.durable import STEP, current_step
+from penguiflow._runtime.durable import STEP, current_step, outcome_of
 from penguiflow._runtime.signals import HANDLER
 from penguiflow._runtime.tracing import PRODUCING_TRACE, Journaled
 from penguiflow._runtime.transport import Transport
@@ -176,16 +177,36 @@ class Parking:
         waiting = self.waiting.get(token)
         if self.journal is not None and (waiting is None or waiting.held is not None):
             # Journaled first: an answer given survives a crash from here on.
-            record = await self.journal.resume(token, value)
-            self._answered(record, value)
-            held = self.held.pop(token, None)
-            self._recovered.pop(token, None)
-            if held is not None:
-                if not held.counted and held.item.trace_id is not None:
-                    self._run.traces.add(held.item.trace_id)
-                held.mailbox.put_beyond(held.item, held.lane)
-                return
-            waiting = self.waiting.get(token)
+            call = asyncio.ensure_future(self.journal.resume(token, value))
+            try:
+                record = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # The caller was cancelled while the value was being journaled. It
+                # may be stored all the same, and the token is then used: a retry
+                # would be refused, so wake the trace now (else it stays parked
+                # until a restart's recover()).
+                await outcome_of(call)
+                if call.done() and not call.cancelled() and call.exception() is None:
+                    with contextlib.suppress(InterruptTokenError):  # withdrawn meanwhile
+                        self._wake(token, call.result(), value)
+                raise
+            self._wake(token, record, value)
+            return
+        self._set(token, waiting, value)
+
+    def _wake(self, token: str, record: InterruptRecord, value: Any) -> None:
+        """Continue what waits on ``token`` once the journal stored its answer."""
+        self._answered(record, value)
+        held = self.held.pop(token, None)
+        self._recovered.pop(token, None)
+        if held is not None:
+            if not held.counted and held.item.trace_id is not None:
+                self._run.traces.add(held.item.trace_id)
+            held.mailbox.put_beyond(held.item, held.lane)
+            return
+        self._set(token, self.waiting.get(token), value)
+
+    def _set(self, token: str, waiting: _Wait | None, value: Any) -> None:
         if waiting is None or waiting.future.done():
             raise InterruptTokenError(
                 "unknown, already used or withdrawn interrupt token", token=token
